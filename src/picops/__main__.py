@@ -1,0 +1,3 @@
+from picops.cli.main import main
+
+main()

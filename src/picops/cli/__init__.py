@@ -1,0 +1,1 @@
+"""The picops command line (Typer). Never imported by core/ or handlers/."""

@@ -1,0 +1,96 @@
+"""The root Typer app: global options, error-to-exit-code mapping, and the command groups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from picops import __version__
+from picops.aws import translate_error
+from picops.cli.output import Output
+from picops.cli.state import AppState, get_state
+
+
+class PicopsGroup(TyperGroup):
+    """Maps picops errors, AWS SDK errors and Ctrl-C to the documented exit codes for every command."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            Output().error("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            state = ctx.obj if isinstance(ctx.obj, AppState) else None
+            endpoint = None
+            if state is not None and state._settings is not None:
+                endpoint = state._settings.aws.endpoint_url
+            error = translate_error(exc, endpoint)
+            if error is None:
+                raise
+            Output().error(str(error))
+            raise typer.Exit(error.exit_code) from None
+
+
+app = typer.Typer(
+    name="picops",
+    cls=PicopsGroup,
+    help="Stand up, ship and operate the PicMetrics photo pipelines on AWS (or on a local endpoint).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"picops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", envvar="PICOPS_CONFIG", help="TOML config file (default ./picops.toml)."),
+    ] = None,
+    stack: Annotated[str | None, typer.Option("--stack", help="Stack name (env PICOPS_STACK).")] = None,
+    region: Annotated[str | None, typer.Option("--region", help="AWS region.")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", help="AWS named profile.")] = None,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option("--endpoint-url", help="Send every AWS request here (env PICOPS_ENDPOINT_URL)."),
+    ] = None,
+    local: Annotated[
+        bool, typer.Option("--local", help="Target the endpoint started by `picops local up --detach`.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log details to stderr.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Global options apply to every command."""
+    state = get_state(ctx)
+    state.config_path = config
+    state.use_local = local
+    state.verbose = verbose
+    state.overrides = {
+        "aws": {"region": region, "profile": profile, "endpoint_url": endpoint_url},
+        "stack": {"name": stack},
+    }
+
+
+def _register() -> None:
+    # One module per command group; each registers only commands that are real.
+    from picops.cli import demo, local
+
+    app.add_typer(local.app, name="local")
+    app.command("demo")(demo.demo)
+
+
+_register()

@@ -1,0 +1,55 @@
+"""Demo steps, in the order the demo runs them. Each module exposes `STEP`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from picops.aws import ClientFactory
+from picops.cli.output import Output
+from picops.config import Settings
+
+
+@dataclass
+class DemoContext:
+    settings: Settings
+    factory: ClientFactory
+    out: Output
+    # Steps hand facts to later steps here (e.g. provision records the stack's physical names).
+    shared: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StepResult:
+    name: str
+    ok: bool
+    detail: str
+    data: dict[str, Any] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "detail": self.detail,
+            "data": self.data,
+            "elapsed_s": self.elapsed_s,
+        }
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    title: str
+    run: Callable[[DemoContext], StepResult]
+
+
+def _steps() -> list[DemoStep]:
+    from picops.cli.demo_steps import health
+
+    return [
+        health.STEP,
+    ]
+
+
+STEPS: list[DemoStep] = _steps()

@@ -1,0 +1,110 @@
+"""`picops local`: the embedded AWS endpoint (moto's server on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+import typer
+
+from picops.cli.state import get_state
+from picops.errors import UsageError
+from picops.local import endpoint
+
+app = typer.Typer(
+    help="Run the embedded local AWS endpoint (moto's server, 127.0.0.1 only).", no_args_is_help=True
+)
+
+
+@app.command("up")
+def up(
+    ctx: typer.Context,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1.")
+    ] = endpoint.DEFAULT_PORT,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Run in the background and record it in .picops/local.json.")
+    ] = False,
+    json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Start the local endpoint (foreground until Ctrl-C, or --detach)."""
+    out = get_state(ctx).output(json_mode)
+    endpoint.require_moto()
+    if detach:
+        state = endpoint.start_detached(port)
+        out.target(f"target: local endpoint {state.url}")
+        out.result(
+            endpoint.describe(state),
+            lambda: out.info(
+                f"[green]local endpoint up[/green] at {state.url} (pid {state.pid}); "
+                "stop it with `picops local down`"
+            ),
+        )
+        return
+    if not endpoint.port_is_free(port):
+        raise UsageError(f"port {port} on {endpoint.HOST} is in use", hint="pick another with --port")
+    out.target(f"target: local endpoint {endpoint.url_for(port)}")
+    out.status("serving until Ctrl-C; use --detach to run in the background")
+    stop = threading.Event()
+    try:
+        _serve(port, stop)
+    except KeyboardInterrupt:
+        out.status("stopped")
+
+
+def _serve(port: int, stop: threading.Event) -> None:
+    from picops.local.server import serve
+
+    serve(port, stop)
+
+
+@app.command("down")
+def down(
+    ctx: typer.Context,
+    json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Stop the endpoint recorded in .picops/local.json (only that process)."""
+    out = get_state(ctx).output(json_mode)
+    stopped = endpoint.stop_recorded()
+    doc = {
+        "stopped": stopped is not None,
+        "pid": stopped.pid if stopped else None,
+        "url": stopped.url if stopped else None,
+    }
+    out.result(
+        doc,
+        lambda: out.info(
+            f"stopped local endpoint {stopped.url} (pid {stopped.pid})"
+            if stopped
+            else "no local endpoint recorded"
+        ),
+    )
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Show whether the recorded endpoint runs and answers. Exit 1 when recorded but not healthy."""
+    out = get_state(ctx).output(json_mode)
+    state = endpoint.read_local_state()
+    doc = endpoint.describe(state)
+
+    def render() -> None:
+        if state is None:
+            out.info("no local endpoint recorded (start one with `picops local up --detach`)")
+        else:
+            out.key_values(
+                {
+                    "url": doc["url"],
+                    "pid": doc["pid"],
+                    "running": doc["running"],
+                    "healthy": doc["healthy"],
+                    "uptime_s": doc["uptime_s"],
+                }
+            )
+
+    out.result(doc, render)
+    if state is not None and not doc["healthy"]:
+        raise typer.Exit(1)

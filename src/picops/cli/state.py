@@ -1,0 +1,59 @@
+"""Per-invocation state built by the root callback: options, then Settings and clients on first use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from picops.aws import ClientFactory
+from picops.cli.output import Output
+from picops.config import Settings, load_settings
+from picops.errors import UsageError
+
+
+@dataclass
+class AppState:
+    config_path: Path | None = None
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    use_local: bool = False
+    verbose: bool = False
+    _settings: Settings | None = None
+    _factory: ClientFactory | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            overrides = {section: dict(values) for section, values in self.overrides.items()}
+            if self.use_local:
+                from picops.local.endpoint import read_local_state
+
+                state = read_local_state()
+                if state is None:
+                    raise UsageError(
+                        "--local was given but no local endpoint is running",
+                        hint="start one with `picops local up --detach`",
+                    )
+                if overrides.get("aws", {}).get("endpoint_url"):
+                    raise UsageError("--local and --endpoint-url both name an endpoint: give one")
+                overrides.setdefault("aws", {})["endpoint_url"] = state.url
+            self._settings = load_settings(self.config_path, overrides)
+        return self._settings
+
+    @property
+    def factory(self) -> ClientFactory:
+        if self._factory is None:
+            self._factory = ClientFactory.from_settings(self.settings)
+        return self._factory
+
+    def output(self, json_mode: bool = False) -> Output:
+        return Output(json_mode=json_mode, verbose=self.verbose)
+
+
+def get_state(ctx: typer.Context) -> AppState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj

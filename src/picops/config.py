@@ -1,0 +1,265 @@
+"""Settings: flags > PICOPS_* environment > TOML file > defaults.
+
+The CLI and the Lambdas build the same `Settings`: the CLI from its flags, the environment and a TOML file;
+a Lambda from environment variables alone (provision sets them). Nested keys use `__` in the environment
+(`PICOPS_MODERATION__TAG_KEY`); a few common ones have short names (`PICOPS_STACK`, `PICOPS_ENDPOINT_URL`,
+`PICOPS_REGION`, `PICOPS_PROFILE`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from picops.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "picops.toml"
+
+# Short environment names for the keys people set most; the long form PICOPS_<SECTION>__<KEY> works for all.
+ENV_SHORTCUTS: dict[str, tuple[str, str]] = {
+    "PICOPS_STACK": ("stack", "name"),
+    "PICOPS_ENDPOINT_URL": ("aws", "endpoint_url"),
+    "PICOPS_REGION": ("aws", "region"),
+    "PICOPS_PROFILE": ("aws", "profile"),
+}
+
+_STACK_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$")
+
+
+class _Section(BaseModel):
+    # A typo in a config file must be an error, not a silently ignored key.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AwsSettings(_Section):
+    region: str | None = Field(
+        default=None, description="AWS region; unset means the profile's or AWS_REGION"
+    )
+    profile: str | None = Field(default=None, description="named profile from ~/.aws/config")
+    endpoint_url: str | None = Field(default=None, description="send every request here (local endpoint)")
+    retry_mode: Literal["standard", "adaptive"] = "standard"
+    max_attempts: int = Field(default=8, ge=1, le=20)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION.match(value):
+            raise ValueError(f"{value!r} is not an AWS region name (like us-east-1)")
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/") if value else value
+
+
+class StackSettings(_Section):
+    name: str = "picops"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _STACK_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid stack name: 2-32 characters, lowercase letters, digits and "
+                "hyphens, starting with a letter"
+            )
+        return value
+
+
+class IngestSettings(_Section):
+    prefix: str = "incoming/"
+    suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".json")
+    max_receive_count: int = Field(default=5, ge=1, le=1000)
+    batch_size: int = Field(default=10, ge=1, le=10000)
+    uploads_bucket: str | None = Field(default=None, description="physical name; default derives from stack")
+    processed_bucket: str | None = None
+
+    @field_validator("suffixes")
+    @classmethod
+    def _suffixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for suffix in value:
+            if not suffix or "/" in suffix:
+                raise ValueError(f"suffix {suffix!r} must be non-empty and contain no '/'")
+        return value
+
+
+class ModerationSettings(_Section):
+    key_attribute: str = "object_key"
+    status_attribute: str = "status"
+    statuses: tuple[str, ...] = ("approved", "flagged", "rejected")
+    tag_key: str = Field(default="moderation-status", min_length=1, max_length=128)
+    external: bool = False
+    table_name: str | None = Field(default=None, description="physical name; default derives from stack")
+    on_remove: Literal["keep", "remove"] = "keep"
+
+    @field_validator("statuses")
+    @classmethod
+    def _statuses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one status is needed")
+        return value
+
+
+class BookingsSettings(_Section):
+    max_receive_count: int = Field(default=5, ge=1, le=1000)
+
+
+class DeploySettings(_Section):
+    runtime: Literal["python3.11", "python3.12", "python3.13"] = "python3.12"
+    architecture: Literal["x86_64", "arm64"] = "x86_64"
+    memory_mb: int = Field(default=512, ge=128, le=10240)
+    timeout_s: int = Field(default=30, ge=1, le=900)
+    log_retention_days: int = Field(default=14, ge=1)
+    artifacts_bucket: str | None = None
+
+
+class Settings(BaseSettings):
+    """Every setting picops reads. Sections mirror the TOML file's tables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PICOPS_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    aws: AwsSettings = AwsSettings()
+    stack: StackSettings = StackSettings()
+    ingest: IngestSettings = IngestSettings()
+    moderation: ModerationSettings = ModerationSettings()
+    bookings: BookingsSettings = BookingsSettings()
+    deploy: DeploySettings = DeploySettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path: Path | None = getattr(settings_cls, "_toml_path", None)
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            _ShortcutEnvSource(settings_cls),
+            env_settings,
+        ]
+        if toml_path is not None:
+            sources.append(_TomlSource(settings_cls, toml_path))
+        return tuple(sources)
+
+
+class _ShortcutEnvSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, dict[str, Any]] = {}
+        for env_name, (section, key) in ENV_SHORTCUTS.items():
+            value = os.environ.get(env_name)
+            if value:
+                out.setdefault(section, {})[key] = value
+        return dict(out)
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        super().__init__(settings_cls)
+        self.data = read_toml(path)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+
+
+def resolve_config_path(explicit: str | Path | None) -> Path | None:
+    """`--config PATH` or PICOPS_CONFIG, else ./picops.toml when present, else no file."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("PICOPS_CONFIG")
+    if env:
+        return Path(env)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def load_settings(
+    config_path: str | Path | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    use_files: bool = True,
+) -> Settings:
+    """Build Settings. `overrides` are flag values, `{section: {key: value}}`; None values are dropped."""
+    flags: dict[str, dict[str, Any]] = {}
+    for section, values in (overrides or {}).items():
+        kept = {k: v for k, v in values.items() if v is not None}
+        if kept:
+            flags[section] = kept
+    path = resolve_config_path(config_path) if use_files else None
+    cls: type[Settings] = Settings
+    if path is not None:
+        cls = type("FileSettings", (Settings,), {"_toml_path": path})
+    try:
+        return cls(**flags)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path, flags)) from None
+
+
+def settings_from_env() -> Settings:
+    """What a Lambda uses: environment variables only, no files."""
+    return load_settings(use_files=False)
+
+
+def _describe(exc: ValidationError, path: Path | None, flags: Mapping[str, Mapping[str, Any]]) -> str:
+    lines = ["invalid configuration:"]
+    for err in exc.errors():
+        loc = [str(part) for part in err["loc"]]
+        key = ".".join(loc)
+        lines.append(f"  {key}: {err['msg']} (from {_origin(loc, path, flags)})")
+    return "\n".join(lines)
+
+
+def _origin(loc: list[str], path: Path | None, flags: Mapping[str, Mapping[str, Any]]) -> str:
+    """Name where a bad value came from, in precedence order, so the user knows what to fix."""
+    if len(loc) >= 2 and loc[1] in flags.get(loc[0], {}):
+        return "command-line flag"
+    long_env = "PICOPS_" + "__".join(part.upper() for part in loc[:2])
+    if long_env in os.environ:
+        return f"environment variable {long_env}"
+    for env_name, target in ENV_SHORTCUTS.items():
+        if tuple(loc[:2]) == target and os.environ.get(env_name):
+            return f"environment variable {env_name}"
+    if path is not None:
+        return f"config file {path}, key [{loc[0]}] {'.'.join(loc[1:]) or ''}".rstrip()
+    return "defaults"

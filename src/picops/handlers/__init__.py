@@ -1,0 +1,1 @@
+"""Thin Lambda entry points: parse the event, call core, shape the response."""

@@ -1,0 +1,1 @@
+"""Local mode: the embedded AWS endpoint (moto's server) and the local runtime that drives the handlers."""

@@ -1,0 +1,41 @@
+"""`python -m picops.local.server --port N`: moto's server on 127.0.0.1 until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from types import FrameType
+
+from picops.local.endpoint import HOST
+
+
+def serve(port: int, stop: threading.Event) -> None:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+    server.start()
+    print(f"picops local endpoint listening on http://{HOST}:{port}", flush=True)
+    try:
+        stop.wait()
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="picops-local-server")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    serve(args.port, stop)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Plan/apply of the resource model, the Lambda bundle builder, deploy."""

@@ -1,0 +1,1 @@
+"""The resource model: every resource of the stack, its logical name, physical name and IAM needs."""
