@@ -115,7 +115,7 @@ class ClientFactory:
     def config(self, concurrency: int = 10) -> Config:
         return Config(
             region_name=self.region,
-            retries={"mode": self.settings.retry_mode, "max_attempts": self.settings.max_attempts},
+            retries={"mode": self.settings.retry_mode, "total_max_attempts": self.settings.max_attempts},
             max_pool_connections=max(10, concurrency),
             user_agent_extra=USER_AGENT,
             connect_timeout=5 if self.is_local else 10,

@@ -12,6 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,8 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    TomlConfigSettingsSource,
 )
 
 from picops.errors import ConfigError
@@ -155,15 +158,25 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path: Path | None = getattr(settings_cls, "_toml_path", None)
+        toml_file = settings_cls.model_config.get("toml_file")
+        toml_path = Path(toml_file) if isinstance(toml_file, str | Path) else None
         sources: list[PydanticBaseSettingsSource] = [
             init_settings,
             _ShortcutEnvSource(settings_cls),
-            env_settings,
+            _SectionEnvSource(settings_cls),
         ]
         if toml_path is not None:
-            sources.append(_TomlSource(settings_cls, toml_path))
+            sources.append(_TomlSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
+
+
+class _SectionEnvSource(EnvSettingsSource):
+    """PICOPS_<SECTION>__<KEY> variables. `PICOPS_STACK` is the short form of stack.name, not the JSON of
+    the whole [stack] section, so plain section-named variables are left to the shortcut source."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        sections = {f"picops_{name}" for name in self.settings_cls.model_fields}
+        return {k: v for k, v in super()._load_env_vars().items() if k.lower() not in sections}
 
 
 class _ShortcutEnvSource(PydanticBaseSettingsSource):
@@ -179,16 +192,11 @@ class _ShortcutEnvSource(PydanticBaseSettingsSource):
         return dict(out)
 
 
-class _TomlSource(PydanticBaseSettingsSource):
-    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
-        super().__init__(settings_cls)
-        self.data = read_toml(path)
+class _TomlSource(TomlConfigSettingsSource):
+    """pydantic-settings' TOML source, with errors that name the file (exit 2) instead of tracebacks."""
 
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self.data.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self.data)
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
+        return read_toml(Path(str(file_path)))
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -227,9 +235,13 @@ def load_settings(
         if kept:
             flags[section] = kept
     path = resolve_config_path(config_path) if use_files else None
+    if path is not None:
+        read_toml(path)  # fail early, naming the file, if it is missing or not TOML
     cls: type[Settings] = Settings
     if path is not None:
-        cls = type("FileSettings", (Settings,), {"_toml_path": path})
+        cls = type(
+            "FileSettings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": path}}
+        )
     try:
         return cls(**flags)  # type: ignore[arg-type]
     except ValidationError as exc:

@@ -99,8 +99,8 @@ def url_for(port: int) -> str:
 def ping(url: str, timeout: float = 2.0) -> bool:
     """True when a moto server answers at `url` (its management API, no AWS state touched)."""
     try:
-        with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=timeout) as resp:
-            return bool(resp.status == 200)
+        with urllib.request.urlopen(f"{url}/moto-api/config", timeout=timeout) as resp:
+            return bool(200 <= resp.status < 300)
     except (urllib.error.URLError, OSError, ValueError):
         return False
 

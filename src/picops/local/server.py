@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import threading
 from types import FrameType
@@ -12,6 +13,9 @@ from picops.local.endpoint import HOST
 
 def serve(port: int, stop: threading.Event) -> None:
     from moto.server import ThreadedMotoServer
+
+    # One access-log line per request would grow .picops/local.log without bound.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
     server.start()
