@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from picops.core.messages import SYSTEM_ATTRIBUTES, QueueMessage
 
 
 @pytest.fixture
-def fast_moto_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def fast_moto_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto's SQS reads the clock through a datetime round trip for every message on every call, which
     dominates its run time on deep queues; the same UTC epoch seconds from time.time() keep its semantics."""
     import moto.sqs.models as sqs_models
@@ -22,7 +21,7 @@ def fast_moto_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(
         sqs_models, "unix_time_millis", lambda dt=None: (time.time() if dt is None else _epoch(dt)) * 1000.0
     )
-    yield
+    return
 
 
 def _epoch(dt: Any) -> float:
@@ -38,9 +37,9 @@ def make_pair(sqs: Any, name: str, *, fifo: bool = False, max_receive: int = 3) 
     dlq_url = sqs.create_queue(QueueName=f"{name}-dlq{suffix}", Attributes=attrs)["QueueUrl"]
     dlq_arn = arn_of(sqs, dlq_url)
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)})
-    src_url = sqs.create_queue(
-        QueueName=f"{name}{suffix}", Attributes={**attrs, "RedrivePolicy": policy}
-    )["QueueUrl"]
+    src_url = sqs.create_queue(QueueName=f"{name}{suffix}", Attributes={**attrs, "RedrivePolicy": policy})[
+        "QueueUrl"
+    ]
     return src_url, arn_of(sqs, src_url), dlq_url, dlq_arn
 
 
@@ -56,7 +55,9 @@ def fill(sqs: Any, url: str, count: int, *, fifo: bool = False, groups: int = 4,
             group = f"g{seq % groups}"
             entry: dict[str, Any] = {
                 "Id": f"e{seq}",
-                "MessageBody": json.dumps({"seq": seq, "group": group, "kind": "even" if seq % 2 == 0 else "odd"}),
+                "MessageBody": json.dumps(
+                    {"seq": seq, "group": group, "kind": "even" if seq % 2 == 0 else "odd"}
+                ),
                 "MessageAttributes": {
                     "seq": {"DataType": "Number", "StringValue": str(seq)},
                     "tenant": {"DataType": "String", "StringValue": f"t{seq % 3}"},
@@ -91,7 +92,8 @@ def drain(sqs: Any, url: str, *, wait: int = 0) -> list[QueueMessage]:
         batch = [QueueMessage.from_sqs(m) for m in raw]
         out.extend(batch)
         sqs.delete_message_batch(
-            QueueUrl=url, Entries=[{"Id": f"d{i}", "ReceiptHandle": m.receipt_handle} for i, m in enumerate(batch)]
+            QueueUrl=url,
+            Entries=[{"Id": f"d{i}", "ReceiptHandle": m.receipt_handle} for i, m in enumerate(batch)],
         )
     return out
 

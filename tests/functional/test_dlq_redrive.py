@@ -105,7 +105,9 @@ def test_filter_on_message_attributes(aws: Any, fast_moto_clock: None) -> None:
     assert sorted(seqs(drain(sqs, src))) == [1, 4, 7, 10]
 
 
-def test_fifo_filter_keeps_group_order_by_holding_the_rest_of_a_group(aws: Any, fast_moto_clock: None) -> None:
+def test_fifo_filter_keeps_group_order_by_holding_the_rest_of_a_group(
+    aws: Any, fast_moto_clock: None
+) -> None:
     sqs = aws.client("sqs")
     src, _src_arn, dlq, _dlq_arn = make_pair(sqs, "ff", fifo=True)
     fill(sqs, dlq, 20, fifo=True, groups=2)  # g0: even seqs, g1: odd seqs
@@ -209,7 +211,7 @@ def test_loop_guard_stops_when_the_dlq_refills_faster_than_it_drains(aws: Any, f
 
 def test_several_sources_route_by_source_arn_or_leave_unroutable(aws: Any, fast_moto_clock: None) -> None:
     sqs = aws.client("sqs")
-    a_url, a_arn, dlq, dlq_arn = make_pair(sqs, "multi")
+    a_url, _a_arn, dlq, dlq_arn = make_pair(sqs, "multi")
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})
     b_url = sqs.create_queue(QueueName="multi-b", Attributes={"RedrivePolicy": policy})["QueueUrl"]
     fill(sqs, dlq, 5)
@@ -223,4 +225,5 @@ def test_several_sources_route_by_source_arn_or_leave_unroutable(aws: Any, fast_
     router = Router(dlq_ref, to, source_queues(sqs, dlq_ref), arn_resolver(sqs))
     moved = ManualRedrive(sqs, dlq_ref, router, RedriveOptions(**FAST)).run()
     assert moved.moved == 5
-    assert counts(sqs, b_url)[0] == 5 and counts(sqs, a_url)[0] == 0
+    assert counts(sqs, b_url)[0] == 5
+    assert counts(sqs, a_url)[0] == 0
