@@ -387,6 +387,8 @@ class ManualRedrive:
         )
         pacer = _Pacer(self.options.rate, self.sleep)
         guard = _LoopGuard(self.options.loop_guard_window_s, self.options.loop_guard_min_moved)
+        # The counts read when the DLQ was resolved are the guard's first mark (saves a request).
+        guard.mark = (time.monotonic(), self.dlq.visible + self.dlq.in_flight, 0)
         empty = 0
         try:
             while True:
