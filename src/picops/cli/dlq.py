@@ -301,9 +301,8 @@ def _run_native(out: Output, sqs: Any, plan: RedrivePlan, rate: float | None, dr
             _emit(out, stats)
             raise typer.Exit(130) from None
     stats.moved = final.moved
+    # CANCELLED here means someone else cancelled the task (our own Ctrl-C raised above).
     stats.stopped = "cancelled" if final.status == "CANCELLED" else "empty"
-    if final.to_move is not None and final.status == "CANCELLED":
-        stats.failed = 0
     return stats
 
 
@@ -349,6 +348,8 @@ def _report(out: Output, stats: RedriveStats) -> None:
             "stopped: the DLQ refilled at least as fast as it drained (are consumers of the destination "
             "still failing?). Fix the consumer, or redrive with --to another queue."
         )
+    if stats.stopped == "cancelled":
+        out.warn("the message move task was cancelled outside this run; the rest stay in the DLQ")
     if stats.stopped == "stalled":
         out.warn("stopped: the DLQ reports visible messages but receives return none")
     if stats.unroutable:
@@ -358,7 +359,12 @@ def _report(out: Output, stats: RedriveStats) -> None:
         )
     if stats.delete_failed:
         out.warn(f"{stats.delete_failed} message(s) were sent but not deleted: they will be sent again")
-    if stats.failed or stats.unroutable or stats.delete_failed or stats.stopped in ("loop_guard", "stalled"):
+    if (
+        stats.failed
+        or stats.unroutable
+        or stats.delete_failed
+        or stats.stopped in ("loop_guard", "stalled", "cancelled")
+    ):
         raise typer.Exit(1)
 
 
