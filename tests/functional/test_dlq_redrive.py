@@ -227,3 +227,19 @@ def test_several_sources_route_by_source_arn_or_leave_unroutable(aws: Any, fast_
     assert moved.moved == 5
     assert counts(sqs, b_url)[0] == 5
     assert counts(sqs, a_url)[0] == 0
+
+
+def test_one_oversized_message_does_not_block_the_rest(aws: Any, fast_moto_clock: None) -> None:
+    sqs = aws.client("sqs")
+    _src, _src_arn, dlq, _dlq_arn = make_pair(sqs, "big")
+    small = sqs.create_queue(QueueName="small", Attributes={"MaximumMessageSize": "1024"})["QueueUrl"]
+    fill(sqs, dlq, 9)
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"seq": 99, "pad": "x" * 2000}))
+    dlq_ref = resolve_queue(sqs, "big-dlq")
+    router = Router(dlq_ref, resolve_queue(sqs, "small"), source_queues(sqs, dlq_ref), arn_resolver(sqs))
+    stats = ManualRedrive(sqs, dlq_ref, router, RedriveOptions(**FAST)).run()
+    assert (stats.moved, stats.failed) == (9, 1)
+    assert stats.errors[0]["code"] == "InvalidParameterValue"
+    assert sorted(seqs(drain(sqs, small))) == list(range(9))
+    # The message SQS refused is still in the DLQ, visible again.
+    assert seqs(drain(sqs, dlq)) == [99]

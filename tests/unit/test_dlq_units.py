@@ -151,3 +151,22 @@ def test_native_path_decision() -> None:
         validate_native_rate(501)
     with pytest.raises(UsageError):
         validate_native_rate(2.5)
+
+
+def test_archive_writer_cuts_a_torn_tail_before_appending(tmp_path: Path) -> None:
+    from picops.core.archive import ArchiveWriter
+
+    path = tmp_path / "a.jsonl"
+    good = QueueMessage(message_id="m1", body="one").to_record(
+        queue_arn="arn:aws:sqs:r:1:q", action="redrive"
+    )
+    path.write_text(json.dumps(good) + "\n" + '{"v": 1, "message_id": "torn", "bo')
+    with ArchiveWriter(path) as writer:
+        writer.append(
+            [
+                QueueMessage(message_id="m2", body="two").to_record(
+                    queue_arn="arn:aws:sqs:r:1:q", action="redrive"
+                )
+            ]
+        )
+    assert [a.message.message_id for a in read_archive(path)] == ["m1", "m2"]

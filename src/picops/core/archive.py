@@ -29,6 +29,7 @@ class ArchiveWriter:
             raise UsageError(f"archive {path} is a directory")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            _drop_torn_tail(path)
             # Append, never truncate: re-running into the same file keeps the earlier records.
             self._file = path.open("a", encoding="utf-8")
         except OSError as exc:
@@ -55,6 +56,35 @@ class ArchiveWriter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """A crash mid-append leaves a last line without its newline. That append never returned, so its
+    batch was never sent: cut it off, or the next record would be glued onto it."""
+    if not path.is_file():
+        return
+    with path.open("rb+") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        # Find the last newline by scanning back in blocks.
+        end = size
+        while end > 0:
+            start = max(0, end - 65536)
+            handle.seek(start)
+            block = handle.read(end - start)
+            cut = block.rfind(b"\n")
+            if cut >= 0:
+                handle.truncate(start + cut + 1)
+                break
+            end = start
+        else:
+            handle.truncate(0)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 @dataclass(frozen=True)

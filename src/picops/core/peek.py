@@ -18,6 +18,7 @@ _PEEK_VISIBILITY_S = 30
 def peek(sqs: Any, queue: QueueRef, count: int, *, wait_seconds: int = 1) -> list[QueueMessage]:
     """Up to `count` messages from `queue`, left in the queue (visible again when this returns)."""
     seen: list[QueueMessage] = []
+    held: list[QueueMessage] = []  # every receipt handle, duplicates included, to release them all
     empty = 0
     try:
         while len(seen) < count and empty < 2:
@@ -31,9 +32,13 @@ def peek(sqs: Any, queue: QueueRef, count: int, *, wait_seconds: int = 1) -> lis
             }
             batch = [QueueMessage.from_sqs(raw) for raw in sqs.receive_message(**params).get("Messages", [])]
             empty = 0 if batch else empty + 1
-            seen.extend(batch)
+            # A long peek can outlast the visibility timeout and see a message twice: keep the first.
+            known = {m.message_id for m in seen}
+            fresh = [m for m in batch if m.message_id not in known]
+            seen.extend(fresh)
+            held.extend(batch)
     finally:
-        release(sqs, queue, seen)
+        release(sqs, queue, held)
     return seen
 
 
