@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,8 @@ class ManualRedrive:
         self.sleep = sleep
         self.held: list[_Held] = []
         self.blocked_groups: set[str] = set()
+        self._pool = None if dlq.fifo else ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlq-delete")
+        self._pending_delete: Future[tuple[int, list[dict[str, str]]]] | None = None
         destination = (
             router.to.arn if router.to else (router.sources[0].arn if len(router.sources) == 1 else None)
         )
@@ -278,7 +281,11 @@ class ManualRedrive:
         if held:
             self._change_visibility([(h.receipt_handle, h.message_id) for h in held], 0)
 
-    def _delete(self, messages: list[QueueMessage]) -> None:
+    def _delete(self, messages: list[QueueMessage]) -> tuple[int, list[dict[str, str]]]:
+        """DeleteMessageBatch for confirmed sends; returns (requests, failures). Touches no shared state:
+        on standard DLQs it runs on the delete thread while the next batch is received."""
+        requests = 0
+        failures: list[dict[str, str]] = []
         for start in range(0, len(messages), 10):
             chunk = {f"d{i}": m for i, m in enumerate(messages[start : start + 10])}
             for attempt in range(3):
@@ -290,7 +297,7 @@ class ManualRedrive:
                     QueueUrl=self.dlq.url,
                     Entries=[{"Id": k, "ReceiptHandle": m.receipt_handle} for k, m in chunk.items()],
                 )
-                self.stats.requests += 1
+                requests += 1
                 for ok in response.get("Successful", []):
                     chunk.pop(str(ok["Id"]), None)
                 retry = {}
@@ -299,15 +306,33 @@ class ManualRedrive:
                     if message is not None and not bad.get("SenderFault"):
                         retry[str(bad["Id"])] = message
                     elif message is not None:
-                        self._note_delete_failure(message, str(bad.get("Code", "")))
+                        failures.append(_delete_failure(message, str(bad.get("Code", ""))))
                 chunk = retry
-            for message in chunk.values():
-                self._note_delete_failure(message, "RetriesExhausted")
+            failures.extend(_delete_failure(message, "RetriesExhausted") for message in chunk.values())
+        return requests, failures
 
-    def _note_delete_failure(self, message: QueueMessage, code: str) -> None:
-        # The message is already in its destination; it will reappear in the DLQ: a duplicate, not a loss.
-        self.stats.delete_failed += 1
-        self.stats.errors.append({"message_id": message.message_id, "stage": "delete", "code": code})
+    def _schedule_delete(self, messages: list[QueueMessage]) -> None:
+        """Delete now (FIFO: the group stays locked until its messages are deleted, so the next receive
+        needs them gone), or on the delete thread, overlapping the next receive (standard)."""
+        self._flush_delete()
+        if self._pool is None:
+            self._merge_delete(self._delete(messages))
+        elif messages:
+            self._pending_delete = self._pool.submit(self._delete, messages)
+
+    def _flush_delete(self) -> None:
+        """Wait for the delete in flight. Called before every send, so at most one batch is ever sent and
+        not yet deleted: the most a kill -9 can duplicate."""
+        pending, self._pending_delete = self._pending_delete, None
+        if pending is not None:
+            self._merge_delete(pending.result())
+
+    def _merge_delete(self, result: tuple[int, list[dict[str, str]]]) -> None:
+        requests, failures = result
+        self.stats.requests += requests
+        # Sent but not deleted: the message will reappear in the DLQ, a duplicate, never a loss.
+        self.stats.delete_failed += len(failures)
+        self.stats.errors.extend(failures)
 
     # The loop -------------------------------------------------------------------------------------------
     def _classify(
@@ -352,6 +377,7 @@ class ManualRedrive:
         for message, destination in moves:
             by_destination.setdefault(destination.arn, (destination, []))[1].append(message)
         for destination, messages in by_destination.values():
+            self._flush_delete()
             outcome = send_confirmed(
                 self.sqs, destination.url, messages, fifo=destination.fifo, sleep=self.sleep
             )
@@ -366,7 +392,7 @@ class ManualRedrive:
                         self.blocked_groups.add(message.group_id)
                 self._hold([m for m, _code, _text in outcome.failed])
             # Only what SQS confirmed leaves the DLQ.
-            self._delete(outcome.sent)
+            self._schedule_delete(outcome.sent)
             self.stats.moved += len(outcome.sent)
             self.stats.destinations[destination.arn] = self.stats.destinations.get(destination.arn, 0) + len(
                 outcome.sent
@@ -423,17 +449,23 @@ class ManualRedrive:
                     break
         finally:
             try:
-                self.release_held()
+                self._flush_delete()
             finally:
-                if archive is not None:
-                    archive.close()
-                self.stats.elapsed_s = time.monotonic() - began
+                try:
+                    self.release_held()
+                finally:
+                    if self._pool is not None:
+                        self._pool.shutdown(wait=True)
+                    if archive is not None:
+                        archive.close()
+                    self.stats.elapsed_s = time.monotonic() - began
         return self.stats
 
     def _looks_empty(self, empty: int) -> bool:
         """Several empty long polls are not enough on their own (SQS may answer empty while messages exist):
         the approximate visible count must be 0 too. On FIFO, groups behind held messages stay visible but
         cannot be received; and if the count never reaches 0, stop after four times the usual polls."""
+        self._flush_delete()
         current = refresh(self.sqs, self.dlq)
         self.stats.requests += 1
         if current.visible == 0:
@@ -446,6 +478,10 @@ class ManualRedrive:
             self.stats.stopped = "stalled"
             return True
         return False
+
+
+def _delete_failure(message: QueueMessage, code: str) -> dict[str, str]:
+    return {"message_id": message.message_id, "stage": "delete", "code": code}
 
 
 class _LoopGuard:
@@ -462,6 +498,7 @@ class _LoopGuard:
     def tripped(self, run: ManualRedrive, now: float) -> bool:
         if self.mark is not None and now - self.mark[0] < self.window_s:
             return False
+        run._flush_delete()  # counts must not include our own batch awaiting deletion
         current = refresh(run.sqs, run.dlq)
         run.stats.requests += 1
         backlog = current.visible + current.in_flight - len(run.held)
