@@ -104,3 +104,21 @@ _ANY_RECEIVE = {
     "MessageAttributeNames": ["All"],
     "MessageSystemAttributeNames": ANY,
 }
+
+
+def test_endpoint_without_move_tasks_falls_back_to_manual(cli: Any, stubbed: tuple[Stubber, Stubber]) -> None:
+    sqs_stub, sts_stub = stubbed
+    sqs_stub.add_client_error(
+        "start_message_move_task", service_error_code="UnsupportedOperation", http_status_code=400
+    )
+    for _ in range(3):
+        sqs_stub.add_response("receive_message", {"Messages": []}, {"QueueUrl": DLQ_URL, **_ANY_RECEIVE})
+    sqs_stub.add_response(
+        "get_queue_attributes", _attrs(DLQ_ARN, 0), {"QueueUrl": DLQ_URL, "AttributeNames": ANY}
+    )
+    with sqs_stub, sts_stub:
+        result = cli("dlq", "redrive", "IngestDLQ", "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "no message move task API" in result.stderr
+    assert result.json()["mode"] == "manual"
+    sqs_stub.assert_no_pending_responses()

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import botocore.exceptions
 import typer
 
 from picops.cli.output import Output
@@ -33,6 +34,15 @@ app = typer.Typer(
 QueueArg = Annotated[
     str, typer.Argument(metavar="QUEUE", help="Queue name, URL, ARN, or stack logical name (e.g. IngestDLQ).")
 ]
+# What an endpoint without StartMessageMoveTask answers (emulators, some partitions): fall back to manual.
+_NO_MOVE_TASK_API = frozenset(
+    {
+        "InvalidAction",
+        "UnsupportedOperation",
+        "AWS.SimpleQueueService.UnsupportedOperation",
+        "UnknownOperation",
+    }
+)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
@@ -252,9 +262,8 @@ def redrive(
     )
     if not dry_run and sys.stdin.isatty() and not json_mode:
         _confirm(out, f"Move messages from {plan.dlq.name} to {plan.destination_label}?", yes, json_mode)
-    if plan.mode == "native":
-        stats = _run_native(out, sqs, plan, rate, dry_run)
-    else:
+    stats = _run_native(out, sqs, plan, rate, dry_run) if plan.mode == "native" else None
+    if stats is None:
         stats = _run_manual(
             out,
             sqs,
@@ -273,7 +282,10 @@ def redrive(
     _report(out, stats)
 
 
-def _run_native(out: Output, sqs: Any, plan: RedrivePlan, rate: float | None, dry_run: bool) -> RedriveStats:
+def _run_native(
+    out: Output, sqs: Any, plan: RedrivePlan, rate: float | None, dry_run: bool
+) -> RedriveStats | None:
+    """The move task; None when the endpoint turns out not to offer it (then the manual path runs)."""
     native_rate = validate_native_rate(rate)
     stats = RedriveStats(
         source=plan.dlq.arn, destination=plan.destination_arn(), mode="native", dry_run=dry_run
@@ -295,6 +307,12 @@ def _run_native(out: Output, sqs: Any, plan: RedrivePlan, rate: float | None, dr
                 rate=native_rate,
                 on_progress=on_progress,
             )
+        except botocore.exceptions.ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if exc.operation_name == "StartMessageMoveTask" and code in _NO_MOVE_TASK_API:
+                out.warn(f"this endpoint has no message move task API ({code}): using the manual path")
+                return None
+            raise
         except Interrupted as exc:
             stats.stopped = "interrupted"
             out.warn(exc.message)
