@@ -100,6 +100,11 @@ def test_fifo_redrive_by_arn_with_filter_and_archive(
     sqs = server_factory.client("sqs")
     src, _src_arn, dlq, dlq_arn = make_pair(sqs, "book", fifo=True)
     fill(sqs, dlq, 40, fifo=True, groups=3)
+    peeked = cli("dlq", "peek", "book-dlq.fifo", "-n", "5", "--full", "--json", endpoint=endpoint)
+    assert peeked.exit_code == 0, peeked.stderr
+    assert {m["group_id"] for m in peeked.json()["messages"]} <= {"g0", "g1", "g2"}
+    assert all(m["group_id"] and m["dedup_id"] for m in peeked.json()["messages"])
+    assert counts(sqs, dlq) == (40, 0)
     archive = tmp_path / "moved.jsonl"
     result = cli(
         "dlq", "redrive", dlq_arn, "--filter", "message_attributes.tenant != 't2'", "--archive", str(archive),

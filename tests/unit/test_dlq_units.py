@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from picops.core.archive import read_archive
 from picops.core.messages import MAX_BATCH_BYTES, QueueMessage, pack_batches
@@ -170,3 +172,14 @@ def test_archive_writer_cuts_a_torn_tail_before_appending(tmp_path: Path) -> Non
             ]
         )
     assert [a.message.message_id for a in read_archive(path)] == ["m1", "m2"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=400_000), max_size=40))
+def test_packing_invariants(sizes: list[int]) -> None:
+    messages = [QueueMessage(message_id=f"m{i}", body="b" * size) for i, size in enumerate(sizes)]
+    batches = pack_batches(messages)
+    assert [m for b in batches for m in b] == messages  # nothing lost, order kept
+    for batch in batches:
+        assert 1 <= len(batch) <= 10
+        assert sum(m.size_bytes() for m in batch) <= MAX_BATCH_BYTES
