@@ -79,8 +79,12 @@ def run(ctx: DemoContext) -> StepResult:
 
     after_dlq = refresh(sqs, dlq)
     after_source = refresh(sqs, source)
-    before = {"dlq": before_dlq.visible, "source": before_source.visible}
-    after = {"dlq": after_dlq.visible + after_dlq.in_flight, "source": after_source.visible}
+    # In-flight counts too: a consumer (the local runtime) may already be holding the redriven message.
+    before = {"dlq": before_dlq.visible, "source": before_source.visible + before_source.in_flight}
+    after = {
+        "dlq": after_dlq.visible + after_dlq.in_flight,
+        "source": after_source.visible + after_source.in_flight,
+    }
     ctx.out.key_values(
         {
             "IngestDLQ before -> after": f"{before['dlq']} -> {after['dlq']}",
