@@ -66,7 +66,10 @@ class RedriveOptions:
     wait_seconds: int = 2  # long poll per receive
     empty_polls: int = 3  # consecutive empty long polls (and a count of 0) before calling the queue empty
     hold_seconds: int = 900  # how long held messages stay invisible between renewals
-    loop_guard_window_s: float = 15.0
+    # Three windows without the backlog shrinking: long enough that SQS's approximate counts catching up
+    # after a burst do not look like a loop.
+    loop_guard_window_s: float = 20.0
+    loop_guard_strikes: int = 3
     loop_guard_min_moved: int = 10
 
     def validate(self) -> None:
@@ -412,7 +415,11 @@ class ManualRedrive:
             ArchiveWriter(self.options.archive) if self.options.archive and not self.options.dry_run else None
         )
         pacer = _Pacer(self.options.rate, self.sleep)
-        guard = _LoopGuard(self.options.loop_guard_window_s, self.options.loop_guard_min_moved)
+        guard = _LoopGuard(
+            self.options.loop_guard_window_s,
+            self.options.loop_guard_min_moved,
+            self.options.loop_guard_strikes,
+        )
         # The counts read when the DLQ was resolved are the guard's first mark (saves a request).
         guard.mark = (time.monotonic(), self.dlq.visible + self.dlq.in_flight, 0)
         empty = 0
@@ -485,13 +492,14 @@ def _delete_failure(message: QueueMessage, code: str) -> dict[str, str]:
 
 
 class _LoopGuard:
-    """Trips when, over two consecutive windows, the DLQ's backlog did not shrink although this run moved
+    """Trips when, over `strikes` windows in a row, the DLQ's backlog did not shrink though this run moved
     messages out of it: it refills at least as fast as it drains (e.g. redriving into a consumer that
     still fails), and going on would only cycle messages and burn their receive counts."""
 
-    def __init__(self, window_s: float, min_moved: int) -> None:
+    def __init__(self, window_s: float, min_moved: int, strikes: int = 3) -> None:
         self.window_s = window_s
         self.min_moved = min_moved
+        self.needed = strikes
         self.mark: tuple[float, int, int] | None = None
         self.strikes = 0
 
@@ -512,4 +520,4 @@ class _LoopGuard:
         else:
             self.strikes = 0
         self.mark = (now, backlog, run.stats.moved)
-        return self.strikes >= 2
+        return self.strikes >= self.needed
