@@ -243,3 +243,15 @@ def test_one_oversized_message_does_not_block_the_rest(aws: Any, fast_moto_clock
     assert sorted(seqs(drain(sqs, small))) == list(range(9))
     # The message SQS refused is still in the DLQ, visible again.
     assert seqs(drain(sqs, dlq)) == [99]
+
+
+def test_cli_against_in_process_moto_falls_back_to_manual(aws: Any, cli: Any, fast_moto_clock: None) -> None:
+    """No endpoint: the CLI targets "AWS" (moto's in-process mock), tries the move task, and falls back."""
+    sqs = aws.client("sqs")
+    src, _src_arn, dlq, _dlq_arn = make_pair(sqs, "picops-ingest")
+    fill(sqs, dlq, 3)
+    result = cli("dlq", "redrive", "IngestDLQ", "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["mode"] == "manual"
+    assert "no message move task API" in result.stderr
+    assert sorted(seqs(drain(sqs, src))) == [0, 1, 2]

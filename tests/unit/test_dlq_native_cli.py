@@ -99,7 +99,7 @@ def test_filter_forces_the_manual_path_even_on_real_aws(cli: Any, stubbed: tuple
 
 _ANY_RECEIVE = {
     "MaxNumberOfMessages": 10,
-    "WaitTimeSeconds": 5,
+    "WaitTimeSeconds": 2,
     "VisibilityTimeout": 60,
     "MessageAttributeNames": ["All"],
     "MessageSystemAttributeNames": ANY,
