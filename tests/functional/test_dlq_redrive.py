@@ -255,3 +255,30 @@ def test_cli_against_in_process_moto_falls_back_to_manual(aws: Any, cli: Any, fa
     assert result.json()["mode"] == "manual"
     assert "no message move task API" in result.stderr
     assert sorted(seqs(drain(sqs, src))) == [0, 1, 2]
+
+
+def test_fifo_resend_after_a_crash_is_absorbed_by_the_dedup_id(aws: Any, fast_moto_clock: None) -> None:
+    sqs = aws.client("sqs")
+    src, _src_arn, dlq, _dlq_arn = make_pair(sqs, "fcrash", fifo=True)
+    fill(sqs, dlq, 30, fifo=True, groups=3)
+    # Ten more get the content-based deduplication id SQS computes; either kind is re-sent unchanged.
+    sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"ContentBasedDeduplication": "true"})
+    for seq in range(30, 40):
+        sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"seq": seq}), MessageGroupId=f"g{seq % 3}")
+
+    def lose_the_connection(**_kwargs: Any) -> None:
+        raise ConnectionResetError("injected: killed between SendMessageBatch and DeleteMessageBatch")
+
+    sqs.meta.events.register("before-call.sqs.DeleteMessageBatch", lose_the_connection)
+    try:
+        with pytest.raises(ConnectionResetError):
+            _redrive(sqs, "fcrash-dlq.fifo", visibility_timeout=1)
+    finally:
+        sqs.meta.events.unregister("before-call.sqs.DeleteMessageBatch", lose_the_connection)
+    time.sleep(1.2)
+    stats = _redrive(sqs, "fcrash-dlq.fifo")
+    assert stats.failed == 0
+    assert counts(sqs, dlq) == (0, 0)
+    delivered = seqs(drain(sqs, src))
+    # The batch sent twice was deduplicated by the destination: exactly one copy of each message.
+    assert sorted(delivered) == list(range(40))
