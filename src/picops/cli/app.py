@@ -90,6 +90,7 @@ def _register() -> None:
     from picops.cli import demo, local
 
     app.add_typer(local.app, name="local")
+    app.add_typer(__import__("picops.cli.dlq", fromlist=["app"]).app, name="dlq")
     app.command("demo")(demo.demo)
 
 

@@ -49,6 +49,7 @@ def _steps() -> list[DemoStep]:
 
     return [
         health.STEP,
+        __import__("picops.cli.demo_steps.dlq", fromlist=["STEP"]).STEP,
     ]
 
 
