@@ -281,9 +281,12 @@ def _dependency_source(settings: Settings) -> str:
 # picops's own modules
 
 
-def picops_sources() -> list[tuple[str, Path]]:
-    """(archive name, file) for every picops module the Lambda roots import, transitively."""
-    root = Path(picops.__file__).parent
+def picops_sources(root: Path | None = None) -> list[tuple[str, Path]]:
+    """(archive name, file) for every picops module the Lambda roots import, transitively.
+
+    `root` is the `picops` package directory (default: the one running).
+    """
+    root = root or Path(picops.__file__).parent
     modules = _module_index(root)
     todo = [name for name in modules if any(_within(name, pkg) for pkg in BUNDLE_ROOTS)]
     seen: set[str] = set()
@@ -300,7 +303,11 @@ def picops_sources() -> list[tuple[str, Path]]:
             importers.setdefault(imported, name)
             if imported not in seen:
                 todo.append(imported)
-    forbidden = sorted(n for n in seen if any(_within(n, pkg) for pkg in FORBIDDEN_PACKAGES))
+    # Name a module imported directly (its parent packages come along only implicitly).
+    forbidden = sorted(
+        (n for n in seen if any(_within(n, pkg) for pkg in FORBIDDEN_PACKAGES)),
+        key=lambda n: (n not in importers, n),
+    )
     if forbidden:
         raise BundleError(
             f"Lambda code imports {forbidden[0]} (from {importers.get(forbidden[0], '?')}): "
