@@ -63,7 +63,8 @@ def partition_of(region: str) -> str:
 
 
 def function_environment(settings: Settings, names: StackNames) -> tuple[tuple[str, str], ...]:
-    """What `settings_from_env()` inside a function needs to find this stack's resources and behave the same."""
+    """What `settings_from_env()` inside a function needs to find this stack's resources and behave the "
+    "same."""
     ingest, moderation = settings.ingest, settings.moderation
     env = {
         "PICOPS_STACK": settings.stack.name,

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 # Actions AWS supports only with Resource "*" (no resource-level permissions). Kept short and explicit: the
-# IAM test fails on any other wildcard. X-Ray's segment upload is the one a Lambda would need (active tracing).
+# IAM test fails on any other wildcard. X-Ray's segment upload is the one a Lambda would need (active
+# tracing).
 WILDCARD_ONLY_ACTIONS: frozenset[str] = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
 
 SQS_CONSUME = (

@@ -7,7 +7,7 @@ DESIGN.md section 3, and everything that hangs off a resource is named after it 
 `IngestQueuePolicy`, `IngestFunctionMapping`, `IngestDLQAlarm`).
 
 `desired()` returns the fields the planner compares, keyed by the AWS API's own field names (so a diff reads
-like the console: `VisibilityTimeout`, `RawMessageDelivery`). `replace_fields` lists the ones AWS cannot change
+like the console: `VisibilityTimeout`, `RawMessageDelivery`). `replace_fields` lists those AWS cannot change
 in place.
 """
 
