@@ -127,7 +127,8 @@ def _render(
     dry_run: bool,
 ) -> None:
     out.info(f"[bold]Bundle[/bold] {bundle.path.name}  CodeSha256 {bundle.code_sha256}")
-    out.info(f"  {bundle.files} files from picops + {', '.join(bundle.dependencies) or 'no dependencies'}")
+    deps = ", ".join(bundle.dependencies) or "no dependencies"
+    out.human.print(f"  {bundle.files} files: picops + {deps}", markup=False)
     budget = bundle.budget()
     out.table(
         "Size budget (Lambda limits)",
@@ -148,11 +149,12 @@ def _render(
         ],
     )
     out.info(f"upload: {'s3://' + route[0] + '/' + route[1] if route else 'direct (in the request)'}")
-    out.table(
-        "Functions" + (" (dry run: nothing was changed)" if dry_run else ""),
-        ["logical", "name", "action", "live version", "changes"],
-        [[r.logical, r.name, r.action, r.version or "-", ", ".join(r.changes) or "-"] for r in results],
-    )
+    # One line per function rather than a table: names stay whole in narrow terminals and logs.
+    out.info("[bold]Functions[/bold]" + (" (dry run: nothing was changed)" if dry_run else ""))
+    for r in results:
+        version = f"live version {r.version}" if r.version else "no live version yet"
+        changes = f" (changes: {', '.join(r.changes)})" if r.changes else ""
+        out.human.print(f"  {r.logical} ({r.name}): {r.action}, {version}{changes}", markup=False)
     counts: dict[str, int] = {}
     for r in results:
         counts[r.action] = counts.get(r.action, 0) + 1
