@@ -269,6 +269,8 @@ def test_import_closure_follows_lazy_and_relative_imports(tmp_path: Path) -> Non
     _write(pkg, "handlers/ingest.py", "import picops.aws\nfrom picops.core import tagging\n")
     _write(pkg, "cli/__init__.py")
     _write(pkg, "cli/app.py", "import typer\n")
+    _write(pkg, "core/schema.json", "{}")  # package data ships with its package
+    _write(pkg, "cli/help.txt", "never shipped")
     names = [name for name, _ in picops_sources(pkg)]
     assert names == sorted(
         [
@@ -276,6 +278,7 @@ def test_import_closure_follows_lazy_and_relative_imports(tmp_path: Path) -> Non
             "picops/aws.py",
             "picops/config.py",
             "picops/core/__init__.py",
+            "picops/core/schema.json",
             "picops/core/tagging.py",
             "picops/errors.py",
             "picops/handlers/__init__.py",
@@ -385,3 +388,13 @@ def test_find_links_must_be_a_directory(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="not a directory"):
         build_bundle(settings, out_dir=tmp_path / "o")
+
+
+def test_editable_installs_are_refused_by_the_environment_source(tmp_path: Path) -> None:
+    info = tmp_path / "site" / "devpkg-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: devpkg\nVersion: 0.1\n")
+    (info / "RECORD").write_text("__editable__.devpkg-0.1.pth,,\n")
+    (info / "direct_url.json").write_text(json.dumps({"dir_info": {"editable": True}, "url": "file:///src"}))
+    with pytest.raises(BundleError, match="devpkg is installed in editable mode"):
+        bundle_mod._copy_distribution(importlib.metadata.PathDistribution(info), tmp_path / "work")

@@ -218,10 +218,17 @@ def build_bundle(
 
     out_dir = out_dir or cache / "bundles"
     out_dir.mkdir(parents=True, exist_ok=True)
-    unzipped = write_deterministic_zip(entries, out_dir / ".bundle.tmp.zip")
-    digest = hashlib.sha256((out_dir / ".bundle.tmp.zip").read_bytes()).digest()
-    path = out_dir / f"picops-{target.runtime}-{target.architecture}-{digest.hex()[:16]}.zip"
-    os.replace(out_dir / ".bundle.tmp.zip", path)
+    # A private temp name: concurrent builds into one directory never write the same file.
+    fd, tmp_name = tempfile.mkstemp(prefix=".bundle-", suffix=".zip", dir=out_dir)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        unzipped = write_deterministic_zip(entries, tmp)
+        digest = hashlib.sha256(tmp.read_bytes()).digest()
+        path = out_dir / f"picops-{target.runtime}-{target.architecture}-{digest.hex()[:16]}.zip"
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     manifest = json.loads((deps_dir / _MANIFEST).read_text())
     bundle = Bundle(
         path=path,
@@ -314,7 +321,20 @@ def picops_sources(root: Path | None = None) -> list[tuple[str, Path]]:
             f"{', '.join(FORBIDDEN_PACKAGES)} must never ship in a Lambda bundle",
             hint="move what the handler needs into picops.core",
         )
-    return sorted((modules[n].relative_to(root.parent).as_posix(), modules[n]) for n in seen)
+    files = {modules[n].relative_to(root.parent).as_posix(): modules[n] for n in seen}
+    # Package data (schemas, templates) next to an included package's __init__.py ships with it.
+    for name in seen:
+        init = modules[name]
+        if init.name != "__init__.py":
+            continue
+        for data in init.parent.iterdir():
+            if (
+                data.is_file()
+                and data.suffix not in {".py", ".pyc", ".pyo"}
+                and not data.name.startswith(".")
+            ):
+                files[data.relative_to(root.parent).as_posix()] = data
+    return sorted(files.items())
 
 
 def _within(name: str, package: str) -> bool:
@@ -435,7 +455,13 @@ def dependency_tree(
         # Atomic publish: a crashed build leaves a temp dir, never a half-filled cache entry.
         if final.exists():
             shutil.rmtree(final)
-        os.replace(work, final)
+        try:
+            os.replace(work, final)
+        except OSError:
+            # Another build published the same key first: theirs is the same tree.
+            if not (final / _MANIFEST).is_file():
+                raise
+            shutil.rmtree(work, ignore_errors=True)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -501,7 +527,7 @@ def _copy_environment(requirements: tuple[str, ...], target: LambdaPlatform, wor
                 "'environment' dependency source cannot bundle it",
                 hint="install it, or set [deploy] dependency_source = 'pip'",
             ) from None
-        if dist.version not in req.specifier:
+        if not req.specifier.contains(dist.version, prereleases=True):
             raise BundleError(f"installed {req.name} {dist.version} does not satisfy {req}")
         for extra_name in sorted(req.extras):
             todo.extend((Requirement(r), extra_name) for r in dist.requires or [] if _needs_extra(r))
@@ -519,6 +545,14 @@ def _needs_extra(requirement: str) -> bool:
 
 
 def _copy_distribution(dist: importlib.metadata.Distribution, work: Path) -> None:
+    direct_url = dist.read_text("direct_url.json")
+    if direct_url and json.loads(direct_url).get("dir_info", {}).get("editable"):
+        # An editable install's files are a .pth/finder pointing at a source tree, not the package.
+        raise BundleError(
+            f"{dist.metadata['Name']} is installed in editable mode: the 'environment' source cannot "
+            "bundle it",
+            hint="install it normally, or set [deploy] dependency_source = 'pip'",
+        )
     files = dist.files
     if files is None:
         raise BundleError(f"{dist.metadata['Name']} has no RECORD: its files cannot be listed for bundling")
