@@ -138,11 +138,13 @@ class Executor:
                 "Id": c.id,
                 "QueueArn": c.queue_arn,
                 "Events": list(c.events),
+                # An empty prefix means "any key": S3 wants the rule left out, not given an empty value.
                 "Filter": {
                     "Key": {
                         "FilterRules": [
-                            {"Name": "prefix", "Value": c.prefix},
-                            {"Name": "suffix", "Value": c.suffix},
+                            {"Name": name, "Value": value}
+                            for name, value in (("prefix", c.prefix), ("suffix", c.suffix))
+                            if value
                         ]
                     }
                 },
@@ -208,6 +210,11 @@ class Executor:
             self.ctx.remember(r.logical, QueueUrl=url, Attributes=None)
             return
         update = {k: attrs.get(k, "") for k in change.diff if k != "FifoQueue"}
+        policy = next((p for p in self.ctx.model.of_type(QueuePolicy) if p.queue == r.logical), None)
+        if policy is not None:
+            # Sent along so an emulator that resets unspecified attributes (moto drops the policy) keeps it;
+            # on AWS it re-states the value the policy step would set anyway.
+            update["Policy"] = policy.document
         sqs.set_queue_attributes(QueueUrl=self._queue_url(r.logical, r.name), Attributes=update)
 
     def _queue_url(self, logical: str, name: str) -> str:

@@ -122,8 +122,9 @@ def render(model: StackModel, settings: Settings) -> dict[str, Any]:
                     "Filter": {
                         "S3Key": {
                             "Rules": [
-                                {"Name": "prefix", "Value": c.prefix},
-                                {"Name": "suffix", "Value": c.suffix},
+                                {"Name": name, "Value": value}
+                                for name, value in (("prefix", c.prefix), ("suffix", c.suffix))
+                                if value
                             ]
                         }
                     },

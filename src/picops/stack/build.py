@@ -117,6 +117,10 @@ def build_model(settings: Settings, account: str, region: str, *, local: bool = 
     # Storage.
     for logical, versioned in (("UploadsBucket", True), ("ProcessedBucket", False)):
         resources.append(Bucket(logical, names.physical(logical), versioned=versioned))
+        if local:
+            # The embedded endpoint serves plain HTTP and evaluates bucket policies: a TLS-only policy would
+            # refuse every request. Real AWS targets and the CloudFormation export always carry it.
+            continue
         resources.append(
             BucketPolicy(
                 f"{logical}Policy",
