@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
@@ -27,9 +26,9 @@ class Calls:
         self.fail_after: int | None = None
 
     def hook(self, model: Any, **_: Any) -> None:
-        if not model.name.startswith(READ_PREFIXES):
-            if self.fail_after is not None and sum(self.mutating.values()) >= self.fail_after:
-                raise KeyboardInterrupt  # what Ctrl-C mid-apply looks like to the executor
+        mutating = not model.name.startswith(READ_PREFIXES)
+        if mutating and self.fail_after is not None and sum(self.mutating.values()) >= self.fail_after:
+            raise KeyboardInterrupt  # what Ctrl-C mid-apply looks like to the executor
         self.ops[model.name] += 1
 
     @property
@@ -46,7 +45,7 @@ def bundle_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch, bundle_cache: Path) -> Iterator[Calls]:
+def calls(monkeypatch: pytest.MonkeyPatch, bundle_cache: Path) -> Calls:
     # One bundle build per session (offline: on a loopback endpoint the bundle copies this environment).
     monkeypatch.setenv("PICOPS_DEPLOY__CACHE_DIR", str(bundle_cache))
     counter = Calls()
@@ -58,7 +57,7 @@ def calls(monkeypatch: pytest.MonkeyPatch, bundle_cache: Path) -> Iterator[Calls
         return made
 
     monkeypatch.setattr(ClientFactory, "client", client)
-    yield counter
+    return counter
 
 
 def _provision(cli: Any, endpoint: str, *args: str) -> Any:
