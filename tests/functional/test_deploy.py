@@ -10,7 +10,7 @@ import pytest
 
 from picops.aws import ClientFactory
 from picops.config import Settings
-from picops.errors import OperationFailed, ResourceMissing, UsageError
+from picops.errors import EndpointUnreachable, OperationFailed, ResourceMissing, UsageError
 from picops.provision import deploy as deploy_mod
 from picops.provision.bundle import Bundle, BundleTooLarge, build_bundle
 from picops.provision.deploy import (
@@ -341,3 +341,24 @@ def test_select_functions_by_logical_or_physical_name(model: StackModel) -> None
     with pytest.raises(UsageError, match="unknown function: NoSuchFunction") as err:
         select_functions(model, ["NoSuchFunction"])
     assert err.value.exit_code == 2
+
+
+def test_unreachable_endpoint_stops_the_deploy_instead_of_failing_each_function(
+    aws: ClientFactory, settings: Settings, model: StackModel, bundle_a: Bundle, bundle_b: Bundle
+) -> None:
+    specs = model.functions()[:2]
+    for spec in specs:
+        ensure_function(aws, settings, spec, bundle_a, spec.role_arn)
+
+    def unreachable(**_: Any) -> None:
+        raise botocore.exceptions.EndpointConnectionError(
+            endpoint_url="https://lambda.us-east-1.amazonaws.com"
+        )
+
+    lam = aws.client("lambda")
+    lam.meta.events.register("before-parameter-build.lambda.UpdateFunctionCode", unreachable)
+    with pytest.raises(EndpointUnreachable) as err:
+        deploy_functions(aws, settings, specs, bundle_b)
+    assert err.value.exit_code == 3
+    lam.meta.events.unregister("before-parameter-build.lambda.UpdateFunctionCode", unreachable)
+    assert _live(aws, specs[1]) == ("1", bundle_a.code_sha256)  # the second function was not attempted

@@ -19,7 +19,14 @@ import botocore.exceptions
 
 from picops.aws import ClientFactory, translate_error
 from picops.config import Settings
-from picops.errors import OperationFailed, PicopsError, ResourceMissing, UsageError
+from picops.errors import (
+    CredentialsMissing,
+    EndpointUnreachable,
+    OperationFailed,
+    PicopsError,
+    ResourceMissing,
+    UsageError,
+)
 from picops.provision.bundle import Bundle, BundleTooLarge
 from picops.stack.model import FunctionSpec, StackModel
 
@@ -130,6 +137,9 @@ def ensure_function(
             s3_route(settings, bundle)
         return _result(spec, bundle, "updated", live.alias_version, tuple(changes), live.alias_version)
 
+    # Lambda refuses changes while a function is still being created or updated (ResourceConflictException).
+    if live.config.get("State") == "Pending":
+        _wait(lam, "function_active_v2", spec.name)
     if live.config.get("LastUpdateStatus") == "InProgress":
         _wait(lam, "function_updated_v2", spec.name)
     if code_differs or arch_differs:
@@ -173,8 +183,8 @@ def deploy_functions(
             )
         except (PicopsError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             error = translate_error(exc, factory.endpoint_url)
-            if isinstance(exc, botocore.exceptions.EndpointConnectionError):
-                raise  # nothing else will get through either
+            if isinstance(error, EndpointUnreachable | CredentialsMissing | UsageError):
+                raise error from None  # the same for every function: stop rather than fail each one
             result = _result(spec, bundle, "failed", None, (), error=str(error or exc))
         results.append(result)
         if on_result is not None:
