@@ -159,7 +159,11 @@ def _render(
     for r in results:
         counts[r.action] = counts.get(r.action, 0) + 1
     prefix = "would be " if dry_run else ""
-    out.info(", ".join(f"{n} {prefix}{action}" for action, n in sorted(counts.items())))
+    out.info(
+        ", ".join(
+            f"{n} {'' if action == 'unchanged' else prefix}{action}" for action, n in sorted(counts.items())
+        )
+    )
 
 
 def _mb(size: int) -> str:
