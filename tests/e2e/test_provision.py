@@ -297,3 +297,32 @@ def test_external_moderation_table_is_referenced_never_managed(
 
     assert cli("destroy", "--yes", "--delete-data", endpoint=endpoint).exit_code == 0
     assert ddb.list_tables()["TableNames"] == ["vendor-verdicts"]
+
+
+def test_demo_step_stands_the_stack_up(
+    endpoint: str, server_factory: ClientFactory, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from picops.cli.demo_steps import STEPS, DemoContext
+    from picops.cli.demo_steps import provision as step
+    from picops.cli.output import Output
+    from picops.config import load_settings
+
+    assert [s.title for s in STEPS][:2] == ["checking the local endpoint", step.STEP.title]
+    settings = load_settings(overrides={"aws": {"endpoint_url": endpoint}}, use_files=False)
+    context = DemoContext(settings=settings, factory=server_factory, out=Output())
+    result = step.run(context)
+    assert result.ok, result.detail
+    assert result.data["status"] == {"ok": result.data["resources"]}
+    assert context.shared["stack"]["uploads_bucket"].startswith("picops-uploads-")
+
+    # The outcome is judged by a fresh status read: an alarm deleted behind its back is re-created...
+    server_factory.client("cloudwatch").delete_alarms(AlarmNames=["picops-IngestDLQ-visible"])
+    again = step.run(context)
+    assert again.ok
+    assert again.data["applied"] == 1
+    # ...and if the apply does not happen, the step fails.
+    server_factory.client("cloudwatch").delete_alarms(AlarmNames=["picops-IngestDLQ-visible"])
+    monkeypatch.setattr(step, "apply_plan", lambda *args, **kwargs: [])
+    broken = step.run(context)
+    assert not broken.ok
+    assert "IngestDLQAlarm missing" in broken.detail
