@@ -105,6 +105,9 @@ def read_bucket(r: Bucket, ctx: Context) -> dict[str, Any] | None:
             raise
         algorithm = None
     versioning = s3.get_bucket_versioning(Bucket=r.name).get("Status")
+    if versioning == "Suspended" and not r.versioned:
+        # Versioning can never be switched off again, only suspended: for an unversioned bucket, same thing.
+        versioning = None
     return {
         "PublicAccessBlock": {
             key: bool(pab.get(key, False))
