@@ -11,6 +11,7 @@ from urllib.parse import unquote_plus
 import pytest
 
 from picops.aws import ClientFactory
+from picops.config import AwsSettings
 from picops.stack.names import logical_names
 
 pytestmark = pytest.mark.e2e
@@ -98,6 +99,24 @@ def test_provision_creates_everything_and_rerun_makes_no_mutating_call(
     assert all(r["status"] == "ok" for r in status["resources"])
     assert status["stack"] == "picops"
     assert "local" in by_logical["IngestFunctionMapping"]["detail"]
+    from picops.provision.live import read_local_mappings
+
+    recorded = read_local_mappings(
+        ClientFactory(AwsSettings(region="us-east-1", endpoint_url=endpoint)), "picops"
+    )
+    assert [r["logical"] for r in recorded] == [
+        "IngestFunctionMapping",
+        "InventoryFunctionMapping",
+        "ModerationStreamFunctionMapping",
+        "PaymentFunctionMapping",
+    ]
+    ingest = recorded[0]
+    assert ingest["handler"] == "picops.handlers.ingest.handler"
+    assert ingest["mapping"]["EventSourceArn"].endswith(":picops-ingest")
+    assert ingest["mapping"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    stream = recorded[2]["mapping"]
+    assert ":table/picops-moderation/stream/" in stream["EventSourceArn"]
+    assert stream["BisectBatchOnFunctionError"] is True
 
     calls.reset()
     plan = cli("provision", "--plan", "--json", endpoint=endpoint).json()

@@ -8,8 +8,9 @@ Resources that hold data (buckets, tables, queues) are never replaced automatica
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import botocore.exceptions
 
@@ -41,6 +42,33 @@ from picops.stack.model import (
 )
 
 Progress = Callable[[Change, str], None]
+T = TypeVar("T")
+
+# IAM and resource policies, and a new table's backup service, become effective some seconds after the call
+# that made them returns. AWS then answers a 400 meaning "not yet", which botocore's retry modes rightly
+# do not retry (not a transport or throttling failure): these few known cases are retried here, bounded.
+PROPAGATION_WAIT_S = 90.0
+PROPAGATION_STEP_S = 3.0
+_NOT_YET: tuple[tuple[str, str], ...] = (
+    ("InvalidParameterValueException", "execution role"),  # ESM right after its role's policy
+    ("InvalidParameterValueException", "cannot be assumed"),
+    ("InvalidArgument", "Unable to validate the following destination"),  # S3 -> SQS before the policy
+    ("ContinuousBackupsUnavailableException", ""),  # PITR right after CreateTable
+)
+
+
+def _eventually(call: Callable[[], T]) -> T:
+    deadline = time.monotonic() + PROPAGATION_WAIT_S
+    while True:
+        try:
+            return call()
+        except botocore.exceptions.ClientError as exc:
+            code = live.error_code(exc)
+            message = str(exc.response.get("Error", {}).get("Message", ""))
+            not_yet = any(code == c and text in message for c, text in _NOT_YET)
+            if not not_yet or time.monotonic() >= deadline:
+                raise
+            time.sleep(PROPAGATION_STEP_S)
 
 
 class Executor:
@@ -153,7 +181,9 @@ class Executor:
         ]
         config = {k: v for k, v in current.items() if k != "QueueConfigurations"}
         config["QueueConfigurations"] = kept + ours
-        s3.put_bucket_notification_configuration(Bucket=r.name, NotificationConfiguration=config)
+        _eventually(
+            lambda: s3.put_bucket_notification_configuration(Bucket=r.name, NotificationConfiguration=config)
+        )
 
     def _table(self, r: Table, change: Change) -> None:
         ddb = self.ctx.client("dynamodb")
@@ -197,9 +227,12 @@ class Executor:
             self._pitr(r)
 
     def _pitr(self, r: Table) -> None:
-        self.ctx.client("dynamodb").update_continuous_backups(
-            TableName=r.name,
-            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": r.point_in_time_recovery},
+        ddb = self.ctx.client("dynamodb")
+        _eventually(
+            lambda: ddb.update_continuous_backups(
+                TableName=r.name,
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": r.point_in_time_recovery},
+            )
         )
 
     def _queue(self, r: Queue, change: Change) -> None:
@@ -327,8 +360,10 @@ class Executor:
                 kwargs["DestinationConfig"] = {"OnFailure": {"Destination": r.on_failure_arn}}
         if change.action == "create":
             extra = {"StartingPosition": r.starting_position} if r.starting_position else {}
-            created = lam.create_event_source_mapping(
-                EventSourceArn=desired["EventSourceArn"], **kwargs, **extra
+            created = _eventually(
+                lambda: lam.create_event_source_mapping(
+                    EventSourceArn=desired["EventSourceArn"], **kwargs, **extra
+                )
             )
             self.ctx.remember(r.logical, UUID=created["UUID"])
             return

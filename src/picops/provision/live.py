@@ -558,3 +558,18 @@ def resolved_desired(resource: Resource, ctx: Context) -> dict[str, Any]:
     elif isinstance(resource, FunctionSpec):
         desired["Environment"] = resource.env
     return desired
+
+
+def read_local_mappings(factory: ClientFactory, stack: str) -> list[dict[str, Any]]:
+    """The event source mappings provision recorded on a local endpoint, for `picops local run`.
+
+    Each is `{"logical", "function", "function_name", "handler", "source", "mapping": {...}}` where `mapping`
+    holds the fields AWS would have been given (`EventSourceArn`, `BatchSize`, `FunctionResponseTypes`, ...).
+    """
+    ssm = factory.client("ssm")
+    records = []
+    for page in ssm.get_paginator("get_parameters_by_path").paginate(
+        Path=LOCAL_MAPPING_PATH.format(stack=stack), Recursive=False
+    ):
+        records += [json.loads(p["Value"]) for p in page["Parameters"]]
+    return sorted(records, key=lambda r: str(r["logical"]))
