@@ -308,6 +308,18 @@ def test_external_moderation_table_is_referenced_never_managed(
 
     ddb = server_factory.client("dynamodb")
     ddb.create_table(
+        TableName="wrong-key",
+        KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    monkeypatch.setenv("PICOPS_MODERATION__TABLE_NAME", "wrong-key")
+    wrong_key = cli("provision", "--plan", endpoint=endpoint)
+    assert wrong_key.exit_code == 2
+    assert "key_attribute" in wrong_key.stderr
+    monkeypatch.setenv("PICOPS_MODERATION__TABLE_NAME", "vendor-verdicts")
+    ddb.create_table(
         TableName="vendor-verdicts",
         KeySchema=[{"AttributeName": "object_key", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "object_key", "AttributeType": "S"}],
@@ -329,7 +341,7 @@ def test_external_moderation_table_is_referenced_never_managed(
     assert _status(cli, endpoint)[0] == 0
 
     assert cli("destroy", "--yes", "--delete-data", endpoint=endpoint).exit_code == 0
-    assert ddb.list_tables()["TableNames"] == ["vendor-verdicts"]
+    assert sorted(ddb.list_tables()["TableNames"]) == ["vendor-verdicts", "wrong-key"]
 
 
 def test_demo_step_stands_the_stack_up(

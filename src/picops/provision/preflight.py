@@ -198,6 +198,12 @@ def check_live(plan: Plan) -> list[str]:
                     "picops must not create it",
                     hint="ask the vendor for the table name and set [moderation] table_name",
                 )
+            wanted = resource.key_schema()
+            if change.live is not None and change.live.get("KeySchema") != wanted:
+                problems.append(
+                    f"ModerationTable {resource.name} (external) is keyed {change.live.get('KeySchema')}, "
+                    f"but [moderation] key_attribute expects the partition key {resource.hash_key!r} alone"
+                )
             if change.live is not None and not change.live.get("StreamEnabled"):
                 problems.append(
                     f"ModerationTable {resource.name} (external) has no stream; the vendor must enable a "
