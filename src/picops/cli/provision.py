@@ -31,17 +31,20 @@ def _confirm(message: str, yes: bool, out: Output) -> None:
 
 
 def _render_plan(out: Output, plan: Plan) -> None:
+    # Only what would change: a converged stack of ~60 resources should read as one line.
     rows = []
-    for change in plan.changes:
+    for change in plan.pending:
         style = _ACTION_STYLE[change.action]
-        fields = ", ".join(change.diff) if change.diff else ""
-        where = "local" if change.local else ""
+        fields = "; ".join(f"{k}: {v['live']!r} -> {v['desired']!r}" for k, v in change.diff.items())
+        where = " (local)" if change.local else ""
         rows.append(
-            (change.logical, change.resource.type, f"[{style}]{change.action}[/{style}]", fields, where)
+            (f"{change.logical}{where}", change.resource.type, f"[{style}]{change.action}[/{style}]", fields)
         )
-    out.table("plan", ["logical", "type", "action", "differs", "runs"], rows)
+    if rows:
+        out.table("plan", ["logical", "type", "action", "differs (live -> desired)"], rows)
     summary = plan.summary()
-    out.info(", ".join(f"{summary[a]} {a}" for a in ("create", "update", "replace", "noop")))
+    counts = ", ".join(f"{summary[a]} {a}" for a in ("create", "update", "replace", "noop"))
+    out.info(counts if rows else f"no changes: all {summary['noop']} resources match ({counts})")
 
 
 def _bundle_builder(settings: Settings, out: Output) -> Any:
