@@ -226,12 +226,16 @@ def test_destroy_removes_everything_it_created(
     account = server_factory.account_id()
     s3 = server_factory.client("s3")
     s3.put_object(Bucket=f"picops-uploads-{account}-us-east-1", Key="incoming/a.jpg", Body=b"x")
+    server_factory.client("sns").publish(
+        TopicArn=f"arn:aws:sns:us-east-1:{account}:picops-booking.fifo", Message="{}", MessageGroupId="g"
+    )
 
     assert cli("destroy", "--json", endpoint=endpoint).exit_code == 2  # no --yes, no terminal
     calls.reset()
     refused = cli("destroy", "--yes", "--json", endpoint=endpoint)
     assert refused.exit_code == 2
     assert "UploadsBucket" in refused.stderr
+    assert "IngestQueue" not in refused.stderr  # queues are reported, not refused
     assert calls.mutating == Counter()  # refused before deleting anything
 
     dry = cli("destroy", "--yes", "--dry-run", "--delete-data", "--json", endpoint=endpoint)
@@ -241,6 +245,9 @@ def test_destroy_removes_everything_it_created(
 
     done = cli("destroy", "--yes", "--delete-data", "--json", endpoint=endpoint)
     assert done.exit_code == 0, done.stderr
+    assert "PaymentQueue (picops-payment.fifo) holds about 1 messages" in done.stderr
+    details = {r["logical"]: r["detail"] for r in done.json()["resources"]}
+    assert details["InventoryQueue"] == "holds about 1 messages"
     code, status = _status(cli, endpoint)
     assert code == 1
     assert {r["status"] for r in status["resources"]} == {"missing"}

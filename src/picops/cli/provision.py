@@ -135,7 +135,7 @@ def destroy(
     ctx: typer.Context,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     delete_data: Annotated[
-        bool, typer.Option("--delete-data", help="Also delete non-empty buckets, tables and queues.")
+        bool, typer.Option("--delete-data", help="Also delete non-empty buckets (every version) and tables.")
     ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be deleted; delete nothing.")
@@ -156,6 +156,8 @@ def destroy(
         _confirm(f"delete every resource of stack {ctx_live.model.stack}", yes, out)
 
     def progress(removal: Removal) -> None:
+        if removal.action == "delete" and removal.detail and removal.type == "AWS::SQS::Queue":
+            out.warn(f"{removal.logical} ({removal.name}) {removal.detail}: they are deleted with it")
         if removal.action == "delete":
             out.status(f"{'would delete' if dry_run else 'deleted'} {removal.logical} ({removal.name})")
 

@@ -1,7 +1,8 @@
 """`picops destroy`: delete what provision created, in reverse dependency order.
 
-Data is never deleted by accident: non-empty buckets, tables and queues are refused (all listed, before
-anything is deleted) unless `delete_data` is set. An external ModerationTable is never touched.
+Data is never deleted by accident: non-empty buckets and tables are refused (all listed, before anything is
+deleted) unless `delete_data` is set; queues with messages are reported. An external ModerationTable is never
+touched.
 """
 
 from __future__ import annotations
@@ -106,7 +107,9 @@ def destroy(
     on_progress: Callable[[Removal], None] | None = None,
 ) -> list[Removal]:
     steps = plan_destroy(ctx)
-    holding = [(r, d) for r, action, d in steps if action == "delete" and d]
+    # The contract refuses buckets and tables holding data; queues hold messages in transit (a DLQ's are worth
+    # a look: `picops dlq`), so they are reported in the detail and warned about, not refused.
+    holding = [(r, d) for r, action, d in steps if action == "delete" and d and not isinstance(r, Queue)]
     if holding and not delete_data:
         listed = "; ".join(f"{r.logical} ({r.name}) {d}" for r, d in holding)
         raise UsageError(
