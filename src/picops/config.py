@@ -130,6 +130,17 @@ class DeploySettings(_Section):
     timeout_s: int = Field(default=30, ge=1, le=900)
     log_retention_days: int = Field(default=14, ge=1)
     artifacts_bucket: str | None = None
+    # The Lambda bundle (picops.provision.bundle): third-party distributions the handlers need; a bare name
+    # is pinned to the version installed next to picops. boto3 & co. come with the Lambda runtime.
+    dependencies: tuple[str, ...] = ("pydantic", "pydantic-settings", "aws-lambda-powertools")
+    dependency_source: Literal["auto", "pip", "environment"] = "auto"
+    find_links: str | None = Field(default=None, description="local wheel directory; pip runs --no-index")
+    cache_dir: str | None = Field(
+        default=None, description="default: <PICOPS_STATE_DIR or .picops>/bundle-cache"
+    )
+    # Lambda's limits; lowering them makes the bundle go through artifacts_bucket (or fail) sooner.
+    direct_upload_limit_mb: int = Field(default=50, ge=1, le=50)
+    unzipped_limit_mb: int = Field(default=250, ge=1, le=250)
 
 
 class Settings(BaseSettings):

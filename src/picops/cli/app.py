@@ -87,11 +87,13 @@ def root(
 
 def _register() -> None:
     # One module per command group; each registers only commands that are real.
-    from picops.cli import demo, local
+    from picops.cli import demo, deploy, local, provision
 
     app.add_typer(local.app, name="local")
     app.add_typer(__import__("picops.cli.dlq", fromlist=["app"]).app, name="dlq")
     app.command("demo")(demo.demo)
+    app.command("deploy")(deploy.deploy)
+    provision.register(app)
 
 
 _register()

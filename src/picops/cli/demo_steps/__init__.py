@@ -45,10 +45,11 @@ class DemoStep:
 
 
 def _steps() -> list[DemoStep]:
-    from picops.cli.demo_steps import health
+    from picops.cli.demo_steps import health, provision
 
     return [
         health.STEP,
+        provision.STEP,
         __import__("picops.cli.demo_steps.dlq", fromlist=["STEP"]).STEP,
     ]
 

@@ -1,0 +1,217 @@
+"""`picops provision`, `picops destroy`, `picops status`: the stack model planned, applied, inspected, "
+"removed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from picops.cli.output import Output
+from picops.cli.state import get_state
+from picops.config import Settings
+from picops.errors import OperationFailed, UsageError
+from picops.provision.apply import apply_plan
+from picops.provision.plan import Change, Plan, context_for, make_plan
+from picops.provision.preflight import preflight, preflight_model
+from picops.provision.status import healthy, status_document
+
+_ACTION_STYLE = {"create": "green", "update": "yellow", "replace": "red", "noop": "dim"}
+
+
+def _confirm(message: str, yes: bool, out: Output) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty() or out.json_mode:
+        raise UsageError(f"{message}: confirmation needed", hint="pass --yes to proceed without a prompt")
+    if not typer.confirm(message + "?", default=False, err=True):
+        raise typer.Exit(1)
+
+
+def _render_plan(out: Output, plan: Plan) -> None:
+    # Only what would change: a converged stack of ~60 resources should read as one line.
+    rows = []
+    for change in plan.pending:
+        style = _ACTION_STYLE[change.action]
+        fields = "; ".join(f"{k}: {v['live']!r} -> {v['desired']!r}" for k, v in change.diff.items())
+        where = " (local)" if change.local else ""
+        rows.append(
+            (f"{change.logical}{where}", change.resource.type, f"[{style}]{change.action}[/{style}]", fields)
+        )
+    if rows:
+        out.table("plan", ["logical", "type", "action", "differs (live -> desired)"], rows)
+    summary = plan.summary()
+    counts = ", ".join(f"{summary[a]} {a}" for a in ("create", "update", "replace", "noop"))
+    out.info(counts if rows else f"no changes: all {summary['noop']} resources match ({counts})")
+
+
+def _bundle_builder(settings: Settings, out: Output) -> Any:
+    def build() -> Any:
+        from picops.provision.bundle import build_bundle
+
+        out.status("building the Lambda bundle")
+        bundle = build_bundle(settings)
+        out.status(f"bundle {bundle.path.name}: {bundle.size_bytes} bytes zipped")
+        return bundle
+
+    return build
+
+
+def provision(
+    ctx: typer.Context,
+    plan_only: Annotated[
+        bool,
+        typer.Option("--plan", help="Show what would change (describe/list calls only); change nothing."),
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Same as --plan.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before replacing resources.")] = False,
+    export: Annotated[
+        str | None,
+        typer.Option("--export", metavar="FORMAT", help="Render the model instead: `cloudformation`."),
+    ] = None,
+    output_file: Annotated[
+        Path | None, typer.Option("-o", "--output", help="With --export: write the template here.")
+    ] = None,
+    json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Create or update the whole stack (DESIGN.md section 3) so live AWS matches the model: plan against live
+    state, check the wiring, then apply in dependency order. Idempotent: re-running changes nothing."""
+    state = get_state(ctx)
+    out = state.output(json_mode)
+    settings = state.settings
+    if export is not None:
+        _export(settings, state.factory, export, output_file, out)
+        return
+    if output_file is not None:
+        raise UsageError("-o/--output is only used with --export")
+    factory = state.factory
+    out.target(factory.describe_target())
+    ctx_live = context_for(settings, factory)
+    preflight_model(ctx_live.model)
+    plan = make_plan(ctx_live)
+    preflight(plan)
+    if plan_only or dry_run:
+        out.result(plan.as_dict(), lambda: _render_plan(out, plan))
+        return
+    replaces = [c.logical for c in plan.pending if c.action == "replace"]
+    if replaces:
+        _confirm(f"replace (delete and re-create) {', '.join(replaces)}", yes, out)
+
+    def progress(change: Change, phase: str) -> None:
+        if phase == "start":
+            out.status(f"{change.action:>7} {change.logical} ({change.resource.type})")
+
+    applied = apply_plan(plan, settings, _bundle_builder(settings, out), progress)
+    document = plan.as_dict() | {"applied": len(applied)}
+    out.result(
+        document,
+        lambda: out.info(
+            f"[green]stack {ctx_live.model.stack} is up to date[/green]: "
+            + ", ".join(f"{n} {a}" for a, n in plan.summary().items())
+        ),
+    )
+
+
+def _export(settings: Settings, factory: Any, fmt: str, output_file: Path | None, out: Output) -> None:
+    from picops.provision.cloudformation import render_template, template_model
+
+    if fmt != "cloudformation":
+        raise UsageError(f"--export {fmt!r} is not supported", hint="use --export cloudformation")
+    model = template_model(settings)
+    preflight_model(model)
+    text = render_template(model, settings)
+    if output_file is not None:
+        output_file.write_text(text)
+        out.status(f"wrote CloudFormation template to {output_file}")
+        if out.json_mode:
+            out.emit_json({"format": "cloudformation", "file": str(output_file)})
+    else:
+        sys.stdout.write(text)
+
+
+def destroy(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    delete_data: Annotated[
+        bool, typer.Option("--delete-data", help="Also delete non-empty buckets (every version) and tables.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be deleted; delete nothing.")
+    ] = False,
+    json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Delete every resource of the stack in reverse dependency order. Refuses resources holding data unless
+    --delete-data; never touches an external ModerationTable."""
+    from picops.provision.destroy import Removal
+    from picops.provision.destroy import destroy as run_destroy
+
+    state = get_state(ctx)
+    out = state.output(json_mode)
+    factory = state.factory
+    out.target(factory.describe_target())
+    ctx_live = context_for(state.settings, factory)
+    if not dry_run:
+        _confirm(f"delete every resource of stack {ctx_live.model.stack}", yes, out)
+
+    def progress(removal: Removal) -> None:
+        if removal.action == "delete" and removal.detail and removal.type == "AWS::SQS::Queue":
+            out.warn(f"{removal.logical} ({removal.name}) {removal.detail}: they are deleted with it")
+        if removal.action == "delete":
+            out.status(f"{'would delete' if dry_run else 'deleted'} {removal.logical} ({removal.name})")
+
+    removals = run_destroy(ctx_live, delete_data=delete_data, dry_run=dry_run, on_progress=progress)
+    deleted = [r for r in removals if r.action == "delete"]
+    document = {
+        "stack": ctx_live.model.stack,
+        "dry_run": dry_run,
+        "resources": [r.as_dict() for r in removals],
+        "summary": {a: sum(1 for r in removals if r.action == a) for a in ("delete", "absent", "skip")},
+    }
+    out.result(
+        document,
+        lambda: out.info(
+            f"{'would delete' if dry_run else 'deleted'} {len(deleted)} resources of stack "
+            f"{ctx_live.model.stack}"
+        ),
+    )
+
+
+def status(
+    ctx: typer.Context,
+    json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Show every resource of the stack as ok, missing or drifted (exit 1 if any is not ok)."""
+    state = get_state(ctx)
+    out = state.output(json_mode)
+    factory = state.factory
+    out.target(factory.describe_target())
+    ctx_live = context_for(state.settings, factory)
+    document = status_document(make_plan(ctx_live))
+
+    def render() -> None:
+        style = {"ok": "green", "missing": "red", "drifted": "yellow"}
+        out.table(
+            f"stack {document['stack']}",
+            ["logical", "type", "name", "status", "detail"],
+            [
+                (r["logical"], r["type"], r["name"], f"[{style[r['status']]}]{r['status']}[/]", r["detail"])
+                for r in document["resources"]
+            ],
+        )
+
+    out.result(document, render)
+    if not healthy(document):
+        bad = [r for r in document["resources"] if r["status"] != "ok"]
+        raise OperationFailed(f"{len(bad)} of {len(document['resources'])} resources are missing or drifted")
+
+
+__all__ = ["destroy", "provision", "register", "status"]
+
+
+def register(app: typer.Typer) -> None:
+    """Top-level commands (not a group): `picops provision`, `picops destroy`, `picops status`."""
+    app.command("provision")(provision)
+    app.command("destroy")(destroy)
+    app.command("status")(status)

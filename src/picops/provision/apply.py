@@ -1,0 +1,469 @@
+"""The executor: the only code that changes the stack. Runs a plan's changes in dependency order.
+
+Every step is driven by the plan's field diff against live state, so re-running after an interruption simply
+plans what is still missing or different and converges; a plan of `noop`s makes no mutating call at all.
+Resources that hold data (buckets, tables, queues) are never replaced automatically.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import botocore.exceptions
+
+from picops.config import Settings
+from picops.errors import UsageError
+from picops.provision import live
+from picops.provision.bundle import Bundle
+from picops.provision.plan import Change, Plan
+from picops.stack.model import (
+    Alarm,
+    ApiIntegration,
+    ApiRoute,
+    Bucket,
+    BucketNotification,
+    BucketPolicy,
+    EventSourceMapping,
+    FunctionSpec,
+    HttpApi,
+    LambdaPermission,
+    LogGroup,
+    Queue,
+    QueuePolicy,
+    Resource,
+    Role,
+    ScheduleRule,
+    Subscription,
+    Table,
+    Topic,
+)
+
+Progress = Callable[[Change, str], None]
+T = TypeVar("T")
+
+# IAM and resource policies, and a new table's backup service, become effective some seconds after the call
+# that made them returns. AWS then answers a 400 meaning "not yet", which botocore's retry modes rightly
+# do not retry (not a transport or throttling failure): these few known cases are retried here, bounded.
+PROPAGATION_WAIT_S = 90.0
+PROPAGATION_STEP_S = 3.0
+_NOT_YET: tuple[tuple[str, str], ...] = (
+    ("InvalidParameterValueException", "execution role"),  # ESM right after its role's policy
+    ("InvalidParameterValueException", "cannot be assumed"),
+    ("InvalidArgument", "Unable to validate the following destination"),  # S3 -> SQS before the policy
+    ("ContinuousBackupsUnavailableException", ""),  # PITR right after CreateTable
+)
+
+
+def _eventually(call: Callable[[], T]) -> T:
+    deadline = time.monotonic() + PROPAGATION_WAIT_S
+    while True:
+        try:
+            return call()
+        except botocore.exceptions.ClientError as exc:
+            code = live.error_code(exc)
+            message = str(exc.response.get("Error", {}).get("Message", ""))
+            not_yet = any(code == c and text in message for c, text in _NOT_YET)
+            if not not_yet or time.monotonic() >= deadline:
+                raise
+            time.sleep(PROPAGATION_STEP_S)
+
+
+class Executor:
+    def __init__(self, plan: Plan, settings: Settings, bundle: Callable[[], Bundle]) -> None:
+        self.plan = plan
+        self.ctx = plan.ctx
+        self.settings = settings
+        self._bundle_source = bundle
+        self._bundle: Bundle | None = None
+
+    def bundle(self) -> Bundle:
+        # Built once, and only when a function is created or updated.
+        if self._bundle is None:
+            self._bundle = self._bundle_source()
+        return self._bundle
+
+    def run(self, on_progress: Progress | None = None) -> list[Change]:
+        refused = [c for c in self.plan.pending if c.action == "replace" and c.resource.HOLDS_DATA]
+        if refused:
+            listed = "; ".join(f"{c.logical}: {', '.join(c.diff)}" for c in refused)
+            raise UsageError(
+                f"these resources hold data and would have to be replaced: {listed}",
+                hint="picops never replaces data-bearing resources: migrate the data, `picops destroy` "
+                "them (with --delete-data), then provision again",
+            )
+        done = []
+        for change in self.plan.pending:
+            if on_progress:
+                on_progress(change, "start")
+            self.apply(change)
+            done.append(change)
+            if on_progress:
+                on_progress(change, "done")
+        return done
+
+    def apply(self, change: Change) -> None:
+        resource = change.resource
+        if isinstance(resource, Table) and resource.external:
+            return  # never touched (preflight already required it to exist)
+        if change.action == "replace":
+            destroy_one(resource, self.ctx)
+            change = Change(resource, "create")
+        handler = getattr(self, f"_{type(resource).__name__.lower()}")
+        handler(resource, change)
+
+    # -- storage ---------------------------------------------------------------------------------------------
+    def _bucket(self, r: Bucket, change: Change) -> None:
+        s3 = self.ctx.client("s3")
+        diff = change.diff
+        if change.action == "create":
+            kwargs: dict[str, Any] = {"Bucket": r.name}
+            if self.ctx.model.region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.ctx.model.region}
+            s3.create_bucket(**kwargs)
+            s3.get_waiter("bucket_exists").wait(Bucket=r.name)
+            diff = {k: {} for k in r.desired()}
+            if not r.versioned:
+                diff.pop("Versioning")
+        desired = r.desired()
+        if "PublicAccessBlock" in diff:
+            s3.put_public_access_block(
+                Bucket=r.name, PublicAccessBlockConfiguration=desired["PublicAccessBlock"]
+            )
+        if "SSEAlgorithm" in diff:
+            s3.put_bucket_encryption(
+                Bucket=r.name,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [
+                        {
+                            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": desired["SSEAlgorithm"]},
+                            "BucketKeyEnabled": True,
+                        }
+                    ]
+                },
+            )
+        if "Versioning" in diff:
+            status = "Enabled" if r.versioned else "Suspended"
+            s3.put_bucket_versioning(Bucket=r.name, VersioningConfiguration={"Status": status})
+
+    def _bucketpolicy(self, r: BucketPolicy, change: Change) -> None:
+        self.ctx.client("s3").put_bucket_policy(Bucket=r.name, Policy=r.document)
+
+    def _bucketnotification(self, r: BucketNotification, change: Change) -> None:
+        s3 = self.ctx.client("s3")
+        current = s3.get_bucket_notification_configuration(Bucket=r.name)
+        current.pop("ResponseMetadata", None)
+        # PutBucketNotificationConfiguration replaces everything: keep other tools' configurations.
+        kept = [
+            c
+            for c in current.get("QueueConfigurations", [])
+            if not str(c.get("Id", "")).startswith(live.NOTIFICATION_ID_PREFIX)
+        ]
+        ours = [
+            {
+                "Id": c.id,
+                "QueueArn": c.queue_arn,
+                "Events": list(c.events),
+                # An empty prefix means "any key": S3 wants the rule left out, not given an empty value.
+                "Filter": {
+                    "Key": {
+                        "FilterRules": [
+                            {"Name": name, "Value": value}
+                            for name, value in (("prefix", c.prefix), ("suffix", c.suffix))
+                            if value
+                        ]
+                    }
+                },
+            }
+            for c in r.configurations
+        ]
+        config = {k: v for k, v in current.items() if k != "QueueConfigurations"}
+        config["QueueConfigurations"] = kept + ours
+        _eventually(
+            lambda: s3.put_bucket_notification_configuration(Bucket=r.name, NotificationConfiguration=config)
+        )
+
+    def _table(self, r: Table, change: Change) -> None:
+        ddb = self.ctx.client("dynamodb")
+        if change.action == "create":
+            attributes = [{"AttributeName": r.hash_key, "AttributeType": "S"}]
+            if r.range_key:
+                attributes.append({"AttributeName": r.range_key, "AttributeType": "S"})
+            kwargs: dict[str, Any] = {
+                "TableName": r.name,
+                "KeySchema": r.key_schema(),
+                "AttributeDefinitions": attributes,
+                "BillingMode": "PAY_PER_REQUEST",
+                "SSESpecification": {"Enabled": True, "SSEType": "KMS"},
+            }
+            if r.stream_view:
+                kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": r.stream_view}
+            table = ddb.create_table(**kwargs)["TableDescription"]
+            ddb.get_waiter("table_exists").wait(TableName=r.name)
+            self.ctx.remember(r.logical, StreamArn=table.get("LatestStreamArn"))
+            if r.point_in_time_recovery:
+                self._pitr(r)
+            return
+        diff = change.diff
+        if "BillingMode" in diff:
+            ddb.update_table(TableName=r.name, BillingMode="PAY_PER_REQUEST")
+            ddb.get_waiter("table_exists").wait(TableName=r.name)
+        if "StreamEnabled" in diff or "StreamViewType" in diff:
+            if change.live and change.live.get("StreamEnabled"):
+                # The view type of an enabled stream cannot change in place: disable, then re-enable.
+                ddb.update_table(TableName=r.name, StreamSpecification={"StreamEnabled": False})
+                ddb.get_waiter("table_exists").wait(TableName=r.name)
+            spec: dict[str, Any] = {"StreamEnabled": bool(r.stream_view)}
+            if r.stream_view:
+                spec["StreamViewType"] = r.stream_view
+                table = ddb.update_table(TableName=r.name, StreamSpecification=spec)["TableDescription"]
+                self.ctx.remember(r.logical, StreamArn=table.get("LatestStreamArn"))
+            ddb.get_waiter("table_exists").wait(TableName=r.name)
+        if "SSEEnabled" in diff:
+            ddb.update_table(TableName=r.name, SSESpecification={"Enabled": True, "SSEType": "KMS"})
+        if "PointInTimeRecovery" in diff:
+            self._pitr(r)
+
+    def _pitr(self, r: Table) -> None:
+        ddb = self.ctx.client("dynamodb")
+        _eventually(
+            lambda: ddb.update_continuous_backups(
+                TableName=r.name,
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": r.point_in_time_recovery},
+            )
+        )
+
+    def _queue(self, r: Queue, change: Change) -> None:
+        sqs = self.ctx.client("sqs")
+        attrs = r.attributes()
+        if change.action == "create":
+            url = sqs.create_queue(QueueName=r.name, Attributes=attrs)["QueueUrl"]
+            self.ctx.remember(r.logical, QueueUrl=url, Attributes=None)
+            return
+        update = {k: attrs.get(k, "") for k in change.diff if k != "FifoQueue"}
+        policy = next((p for p in self.ctx.model.of_type(QueuePolicy) if p.queue == r.logical), None)
+        if policy is not None:
+            # Sent along so an emulator that resets unspecified attributes (moto drops the policy) keeps it;
+            # on AWS it re-states the value the policy step would set anyway.
+            update["Policy"] = policy.document
+        sqs.set_queue_attributes(QueueUrl=self._queue_url(r.logical, r.name), Attributes=update)
+
+    def _queue_url(self, logical: str, name: str) -> str:
+        url = self.ctx.fact(logical, "QueueUrl")
+        if url:
+            return str(url)
+        found = str(self.ctx.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+        self.ctx.remember(logical, QueueUrl=found)
+        return found
+
+    def _queuepolicy(self, r: QueuePolicy, change: Change) -> None:
+        self.ctx.client("sqs").set_queue_attributes(
+            QueueUrl=self._queue_url(r.queue, r.name), Attributes={"Policy": r.document}
+        )
+
+    # -- messaging -------------------------------------------------------------------------------------------
+    def _topic(self, r: Topic, change: Change) -> None:
+        sns = self.ctx.client("sns")
+        if change.action == "create":
+            sns.create_topic(Name=r.name, Attributes=r.attributes())
+            return
+        arn = self.ctx.names.arn(r.logical)
+        for key in change.diff:
+            if key != "FifoTopic":
+                sns.set_topic_attributes(TopicArn=arn, AttributeName=key, AttributeValue=r.attributes()[key])
+
+    def _subscription(self, r: Subscription, change: Change) -> None:
+        sns = self.ctx.client("sns")
+        raw = "true" if r.raw else "false"
+        if change.action == "create":
+            arn = sns.subscribe(
+                TopicArn=r.topic_arn,
+                Protocol="sqs",
+                Endpoint=r.queue_arn,
+                Attributes={"RawMessageDelivery": raw},
+                ReturnSubscriptionArn=True,
+            )["SubscriptionArn"]
+            self.ctx.remember(r.logical, SubscriptionArn=arn)
+            return
+        sns.set_subscription_attributes(
+            SubscriptionArn=self.ctx.fact(r.logical, "SubscriptionArn"),
+            AttributeName="RawMessageDelivery",
+            AttributeValue=raw,
+        )
+
+    # -- functions -------------------------------------------------------------------------------------------
+    def _role(self, r: Role, change: Change) -> None:
+        iam = self.ctx.client("iam")
+        trust = json.dumps(r.trust)
+        if change.action == "create":
+            arn = iam.create_role(
+                RoleName=r.name,
+                AssumeRolePolicyDocument=trust,
+                Description=f"picops {self.ctx.model.stack}: execution role of {r.function}",
+            )["Role"]["Arn"]
+            self.ctx.remember(r.logical, RoleArn=arn)
+        elif "AssumeRolePolicyDocument" in change.diff:
+            iam.update_assume_role_policy(RoleName=r.name, PolicyDocument=trust)
+        if change.action == "create" or "Policy" in change.diff:
+            iam.put_role_policy(RoleName=r.name, PolicyName=r.policy_name, PolicyDocument=r.document)
+
+    def _loggroup(self, r: LogGroup, change: Change) -> None:
+        logs = self.ctx.client("logs")
+        if change.action == "create":
+            try:
+                logs.create_log_group(logGroupName=r.name)
+            except botocore.exceptions.ClientError as exc:
+                # Lambda creates its log group on first invoke; adopt one that appeared meanwhile.
+                if live.error_code(exc) != "ResourceAlreadyExistsException":
+                    raise
+        logs.put_retention_policy(logGroupName=r.name, retentionInDays=r.retention_days)
+
+    def _functionspec(self, r: FunctionSpec, change: Change) -> None:
+        from picops.provision.deploy import ensure_function
+
+        ensure_function(self.ctx.factory, self.settings, r, self.bundle(), r.role_arn)
+
+    def _eventsourcemapping(self, r: EventSourceMapping, change: Change) -> None:
+        desired = live.resolved_desired(r, self.ctx)
+        if r.local:
+            record = {
+                "logical": r.logical,
+                "function": r.function,
+                "function_name": r.function_name,
+                "handler": self._handler_of(r.function),
+                "source": r.source,
+                "mapping": desired,
+            }
+            self.ctx.client("ssm").put_parameter(
+                Name=live.local_mapping_parameter(self.ctx.model.stack, r.logical),
+                Value=json.dumps(record, sort_keys=True),
+                Type="String",
+                Overwrite=True,
+                Description=f"picops local runtime: {r.name}",
+            )
+            return
+        lam = self.ctx.client("lambda")
+        kwargs: dict[str, Any] = {
+            "FunctionName": r.qualified_function,
+            "BatchSize": r.batch_size,
+            "FunctionResponseTypes": desired["FunctionResponseTypes"],
+            "Enabled": True,
+        }
+        if r.starting_position:
+            kwargs.update(
+                BisectBatchOnFunctionError=r.bisect_on_error,
+                MaximumRetryAttempts=r.max_retries,
+            )
+            if r.on_failure_arn:
+                kwargs["DestinationConfig"] = {"OnFailure": {"Destination": r.on_failure_arn}}
+        if change.action == "create":
+            extra = {"StartingPosition": r.starting_position} if r.starting_position else {}
+            created = _eventually(
+                lambda: lam.create_event_source_mapping(
+                    EventSourceArn=desired["EventSourceArn"], **kwargs, **extra
+                )
+            )
+            self.ctx.remember(r.logical, UUID=created["UUID"])
+            return
+        lam.update_event_source_mapping(UUID=self.ctx.fact(r.logical, "UUID"), **kwargs)
+
+    def _handler_of(self, logical: str) -> str:
+        function = self.ctx.model.get(logical)
+        return function.handler if isinstance(function, FunctionSpec) else ""
+
+    def _schedulerule(self, r: ScheduleRule, change: Change) -> None:
+        events = self.ctx.client("events")
+        if change.action == "create" or {"ScheduleExpression", "State"} & set(change.diff):
+            events.put_rule(
+                Name=r.name,
+                ScheduleExpression=r.schedule,
+                State="ENABLED",
+                Description=f"picops {self.ctx.model.stack}: hourly moderation sweep",
+            )
+        if change.action == "create" or "Targets" in change.diff:
+            stale = [t["Id"] for t in (change.live or {}).get("Targets", []) if t["Id"] != r.target_id]
+            if stale:
+                events.remove_targets(Rule=r.name, Ids=stale)
+            events.put_targets(Rule=r.name, Targets=[{"Id": r.target_id, "Arn": r.target_arn}])
+
+    def _lambdapermission(self, r: LambdaPermission, change: Change) -> None:
+        lam = self.ctx.client("lambda")
+        source_arn = live.permission_source_arn(r, self.ctx)
+        if change.action == "update":
+            lam.remove_permission(FunctionName=r.function_name, Qualifier=r.alias, StatementId=r.name)
+        lam.add_permission(
+            FunctionName=r.function_name,
+            Qualifier=r.alias,
+            StatementId=r.name,
+            Action="lambda:InvokeFunction",
+            Principal=r.principal,
+            SourceArn=source_arn,
+        )
+
+    # -- API -------------------------------------------------------------------------------------------------
+    def _httpapi(self, r: HttpApi, change: Change) -> None:
+        api = self.ctx.client("apigatewayv2")
+        if change.action == "create":
+            created = api.create_api(Name=r.name, ProtocolType="HTTP")
+            self.ctx.remember(r.logical, ApiId=created["ApiId"], ApiEndpoint=created.get("ApiEndpoint"))
+        api_id = self.ctx.fact(r.logical, "ApiId")
+        if change.action == "create" or (change.live or {}).get("Stage") is None:
+            api.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+        elif "AutoDeploy" in change.diff:
+            api.update_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+
+    def _apiintegration(self, r: ApiIntegration, change: Change) -> None:
+        api = self.ctx.client("apigatewayv2")
+        api_id = self.ctx.fact(r.api, "ApiId")
+        fields = {
+            "IntegrationType": "AWS_PROXY",
+            "IntegrationUri": r.function_arn,
+            "PayloadFormatVersion": "2.0",
+        }
+        if change.action == "create":
+            created = api.create_integration(ApiId=api_id, **fields)
+            self.ctx.remember(r.logical, IntegrationId=created["IntegrationId"])
+            return
+        api.update_integration(
+            ApiId=api_id, IntegrationId=self.ctx.fact(r.logical, "IntegrationId"), **fields
+        )
+
+    def _apiroute(self, r: ApiRoute, change: Change) -> None:
+        api = self.ctx.client("apigatewayv2")
+        api_id = self.ctx.fact(r.api, "ApiId")
+        target = f"integrations/{self.ctx.fact(r.integration, 'IntegrationId')}"
+        if change.action == "create":
+            created = api.create_route(ApiId=api_id, RouteKey=r.name, Target=target)
+            self.ctx.remember(r.logical, RouteId=created["RouteId"])
+            return
+        api.update_route(ApiId=api_id, RouteId=self.ctx.fact(r.logical, "RouteId"), Target=target)
+
+    def _alarm(self, r: Alarm, change: Change) -> None:
+        desired = r.desired()
+        self.ctx.client("cloudwatch").put_metric_alarm(
+            AlarmName=r.name,
+            AlarmDescription=f"picops {self.ctx.model.stack}: {r.watches} {r.metric}",
+            ActionsEnabled=True,
+            **desired,
+        )
+
+
+def destroy_one(resource: Resource, ctx: live.Context) -> None:
+    """Delete one resource (used for `replace`); full teardown lives in `picops.provision.destroy`."""
+    from picops.provision.destroy import delete_resource
+
+    delete_resource(resource, ctx, delete_data=False)
+
+
+def apply_plan(
+    plan: Plan,
+    settings: Settings,
+    bundle: Callable[[], Bundle],
+    on_progress: Progress | None = None,
+) -> list[Change]:
+    return Executor(plan, settings, bundle).run(on_progress)
+
+
+__all__ = ["Executor", "apply_plan"]

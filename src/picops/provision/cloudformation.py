@@ -1,0 +1,343 @@
+"""`picops provision --export cloudformation`: the same model rendered as a CloudFormation template.
+
+The model is built with CloudFormation pseudo parameters in place of the account, region and partition, so the
+template deploys into any account; strings that contain them become `Fn::Sub`. Function code comes from the
+`CodeS3Bucket`/`CodeS3Key` parameters (upload the zip `picops deploy --dry-run` builds). Data-holding
+resources are retained on stack deletion and replacement, as picops itself never deletes data implicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from picops.config import Settings
+from picops.errors import ConfigError
+from picops.stack.build import build_model
+from picops.stack.model import (
+    Alarm,
+    ApiIntegration,
+    ApiRoute,
+    Bucket,
+    BucketNotification,
+    BucketPolicy,
+    EventSourceMapping,
+    FunctionSpec,
+    HttpApi,
+    LambdaPermission,
+    LogGroup,
+    Queue,
+    QueuePolicy,
+    Resource,
+    Role,
+    ScheduleRule,
+    StackModel,
+    Subscription,
+    Table,
+    Topic,
+)
+
+ACCOUNT = "${AWS::AccountId}"
+REGION = "${AWS::Region}"
+_PSEUDO = re.compile(r"\$\{([A-Za-z0-9:.]+)\}")
+
+
+def template_model(settings: Settings) -> StackModel:
+    return build_model(settings, ACCOUNT, REGION, local=False)
+
+
+def _sub(value: Any) -> Any:
+    """Strings naming pseudo parameters or resources become Fn::Sub; the partition is always the pseudo "
+    "one."""
+    if isinstance(value, dict):
+        return {k: _sub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_sub(v) for v in value]
+    if isinstance(value, str):
+        if value.startswith("arn:aws:"):
+            value = "arn:${AWS::Partition}:" + value[len("arn:aws:") :]
+        if "${" in value:
+            return {"Fn::Sub": value}
+    return value
+
+
+def _check_names(model: StackModel) -> None:
+    for resource in model:
+        name = resource.name
+        # A name cut to a service limit may have lost half of a placeholder.
+        if name.count("${") != len(_PSEUDO.findall(name)):
+            raise ConfigError(
+                f"{resource.logical}'s name {name!r} is too long to template with account and region",
+                hint="set an explicit name ([ingest] uploads_bucket / processed_bucket) for the export",
+            )
+
+
+def render(model: StackModel, settings: Settings) -> dict[str, Any]:
+    _check_names(model)
+    resources: dict[str, dict[str, Any]] = {}
+    depends: dict[str, set[str]] = {}
+    cfn_names: dict[str, str] = {}  # model logical -> template logical (or "" when folded/omitted)
+
+    external_stream = False
+    for r in model.ordered():
+        body = _resource(r, model)
+        if body is None:
+            cfn_names[r.logical] = ""
+            if isinstance(r, Table) and r.external:
+                external_stream = True
+            continue
+        cfn_names[r.logical] = r.logical
+        resources[r.logical] = body
+        depends[r.logical] = set(r.depends_on)
+        if r.HOLDS_DATA:
+            body["DeletionPolicy"] = "Retain"
+            body["UpdateReplacePolicy"] = "Retain"
+        if isinstance(r, FunctionSpec):
+            resources[f"{r.logical}Version"] = {
+                "Type": "AWS::Lambda::Version",
+                "Properties": {"FunctionName": {"Ref": r.logical}},
+            }
+            resources[f"{r.logical}LiveAlias"] = {
+                "Type": "AWS::Lambda::Alias",
+                "Properties": {
+                    "FunctionName": {"Ref": r.logical},
+                    "FunctionVersion": {"Fn::GetAtt": [f"{r.logical}Version", "Version"]},
+                    "Name": r.alias,
+                },
+            }
+        if isinstance(r, HttpApi):
+            resources[f"{r.logical}DefaultStage"] = {
+                "Type": "AWS::ApiGatewayV2::Stage",
+                "Properties": {"ApiId": {"Ref": r.logical}, "StageName": "$default", "AutoDeploy": True},
+            }
+
+    # Notifications are a property of the bucket in CloudFormation: fold them in, keep their dependencies.
+    for n in model.of_type(BucketNotification):
+        resources[n.bucket]["Properties"]["NotificationConfiguration"] = {
+            "QueueConfigurations": [
+                {
+                    "Event": event,
+                    "Queue": _sub(c.queue_arn),
+                    "Filter": {
+                        "S3Key": {
+                            "Rules": [
+                                {"Name": name, "Value": value}
+                                for name, value in (("prefix", c.prefix), ("suffix", c.suffix))
+                                if value
+                            ]
+                        }
+                    },
+                }
+                for c in n.configurations
+                for event in c.events
+            ]
+        }
+        depends[n.bucket] |= {n.queue, n.queue_policy}
+
+    # Things invoking a function's alias must wait for the alias.
+    for r in model:
+        if isinstance(r, EventSourceMapping | LambdaPermission | ScheduleRule | ApiIntegration):
+            depends[r.logical].add(f"{r.function}LiveAlias")
+            cfn_names[f"{r.function}LiveAlias"] = f"{r.function}LiveAlias"
+
+    for logical, deps in depends.items():
+        body = resources[logical]
+        implicit = _references(body.get("Properties", {}))
+        wanted = sorted({cfn_names.get(d, d) for d in deps} - {"", logical} - implicit)
+        if wanted:
+            body["DependsOn"] = wanted
+
+    template: dict[str, Any] = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"picops stack {model.stack} (generated by `picops provision --export "
+        "cloudformation`)",
+        "Parameters": {
+            "CodeS3Bucket": {"Type": "String", "Description": "bucket holding the Lambda bundle zip"},
+            "CodeS3Key": {"Type": "String", "Description": "key of the Lambda bundle zip"},
+        },
+        "Resources": resources,
+        "Outputs": {
+            "BookingsApiEndpoint": {
+                "Description": "base URL of the bookings HTTP API",
+                "Value": {"Fn::GetAtt": ["BookingsApi", "ApiEndpoint"]},
+            }
+        },
+    }
+    if external_stream:
+        template["Parameters"]["ModerationTableStreamArn"] = {
+            "Type": "String",
+            "Description": "stream ARN of the vendor-owned ModerationTable ([moderation] external = true)",
+        }
+    return template
+
+
+def _references(value: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if "Ref" in value:
+            found.add(str(value["Ref"]))
+        if "Fn::GetAtt" in value:
+            found.add(str(value["Fn::GetAtt"][0]))
+        if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+            found |= {m for m in _PSEUDO.findall(value["Fn::Sub"]) if "::" not in m}
+        for v in value.values():
+            found |= _references(v)
+    elif isinstance(value, list):
+        for v in value:
+            found |= _references(v)
+    return found
+
+
+def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
+    props: dict[str, Any]
+    if isinstance(r, Bucket):
+        d = r.desired()
+        props = {
+            "BucketName": r.name,
+            "PublicAccessBlockConfiguration": d["PublicAccessBlock"],
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {
+                        "ServerSideEncryptionByDefault": {"SSEAlgorithm": d["SSEAlgorithm"]},
+                        "BucketKeyEnabled": True,
+                    }
+                ]
+            },
+        }
+        if r.versioned:
+            props["VersioningConfiguration"] = {"Status": "Enabled"}
+    elif isinstance(r, BucketPolicy):
+        props = {"Bucket": {"Ref": r.bucket}, "PolicyDocument": json.loads(r.document)}
+    elif isinstance(r, BucketNotification):
+        return None
+    elif isinstance(r, Queue):
+        props = {
+            "QueueName": r.name,
+            "VisibilityTimeout": r.visibility_timeout_s,
+            "MessageRetentionPeriod": r.retention_s,
+            "SqsManagedSseEnabled": True,
+        }
+        if r.fifo:
+            props.update(FifoQueue=True, ContentBasedDeduplication=True)
+        if r.dlq:
+            props["RedrivePolicy"] = {
+                "deadLetterTargetArn": {"Fn::GetAtt": [r.dlq, "Arn"]},
+                "maxReceiveCount": r.max_receive_count,
+            }
+    elif isinstance(r, QueuePolicy):
+        props = {"Queues": [{"Ref": r.queue}], "PolicyDocument": json.loads(r.document)}
+    elif isinstance(r, Table):
+        if r.external:
+            return None
+        attrs = [{"AttributeName": r.hash_key, "AttributeType": "S"}]
+        if r.range_key:
+            attrs.append({"AttributeName": r.range_key, "AttributeType": "S"})
+        props = {
+            "TableName": r.name,
+            "KeySchema": r.key_schema(),
+            "AttributeDefinitions": attrs,
+            "BillingMode": "PAY_PER_REQUEST",
+            "SSESpecification": {"SSEEnabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": r.point_in_time_recovery},
+        }
+        if r.stream_view:
+            props["StreamSpecification"] = {"StreamViewType": r.stream_view}
+    elif isinstance(r, Topic):
+        props = {"TopicName": r.name}
+        if r.fifo:
+            props.update(FifoTopic=True, ContentBasedDeduplication=True)
+    elif isinstance(r, Subscription):
+        props = {
+            "TopicArn": {"Ref": r.topic},
+            "Protocol": "sqs",
+            "Endpoint": {"Fn::GetAtt": [r.queue, "Arn"]},
+            "RawMessageDelivery": r.raw,
+        }
+    elif isinstance(r, Role):
+        props = {
+            "RoleName": r.name,
+            "AssumeRolePolicyDocument": r.trust,
+            "Policies": [{"PolicyName": r.policy_name, "PolicyDocument": json.loads(r.document)}],
+        }
+    elif isinstance(r, LogGroup):
+        props = {"LogGroupName": r.name, "RetentionInDays": r.retention_days}
+    elif isinstance(r, FunctionSpec):
+        props = {
+            "FunctionName": r.name,
+            "Handler": r.handler,
+            "Runtime": r.runtime,
+            "Timeout": r.timeout_s,
+            "MemorySize": r.memory_mb,
+            "Architectures": [r.architecture],
+            "Role": {"Fn::GetAtt": [r.role, "Arn"]},
+            "Environment": {"Variables": r.env},
+            "Code": {"S3Bucket": {"Ref": "CodeS3Bucket"}, "S3Key": {"Ref": "CodeS3Key"}},
+            "LoggingConfig": {"LogGroup": {"Ref": r.log_group}},
+        }
+    elif isinstance(r, EventSourceMapping):
+        source: Any = r.source_arn
+        if not source:
+            table = model.get(r.source)
+            external = isinstance(table, Table) and table.external
+            source = (
+                {"Ref": "ModerationTableStreamArn"} if external else {"Fn::GetAtt": [r.source, "StreamArn"]}
+            )
+        props = {
+            "FunctionName": f"{r.function_name}:{r.alias}",
+            "EventSourceArn": source,
+            "BatchSize": r.batch_size,
+            "Enabled": True,
+        }
+        if r.report_batch_item_failures:
+            props["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+        if r.starting_position:
+            props.update(
+                StartingPosition=r.starting_position,
+                BisectBatchOnFunctionError=r.bisect_on_error,
+                MaximumRetryAttempts=r.max_retries,
+            )
+            if r.on_failure_arn:
+                props["DestinationConfig"] = {"OnFailure": {"Destination": r.on_failure_arn}}
+    elif isinstance(r, ScheduleRule):
+        props = {
+            "Name": r.name,
+            "ScheduleExpression": r.schedule,
+            "State": "ENABLED",
+            "Targets": [{"Id": r.target_id, "Arn": {"Ref": f"{r.function}LiveAlias"}}],
+        }
+    elif isinstance(r, LambdaPermission):
+        source_arn: Any = r.source_arn or (
+            "arn:aws:execute-api:" + REGION + ":" + ACCOUNT + ":${" + r.source + "}/*"
+        )
+        props = {
+            "FunctionName": {"Ref": f"{r.function}LiveAlias"},
+            "Action": "lambda:InvokeFunction",
+            "Principal": r.principal,
+            "SourceArn": source_arn,
+        }
+    elif isinstance(r, HttpApi):
+        props = {"Name": r.name, "ProtocolType": "HTTP"}
+    elif isinstance(r, ApiIntegration):
+        props = {
+            "ApiId": {"Ref": r.api},
+            "IntegrationType": "AWS_PROXY",
+            "IntegrationUri": {"Ref": f"{r.function}LiveAlias"},
+            "PayloadFormatVersion": "2.0",
+        }
+    elif isinstance(r, ApiRoute):
+        props = {
+            "ApiId": {"Ref": r.api},
+            "RouteKey": r.name,
+            "Target": "integrations/${" + r.integration + "}",
+        }
+    elif isinstance(r, Alarm):
+        d = r.desired()
+        props = {"AlarmName": r.name, **d, "AlarmActions": [{"Ref": r.topic}]}
+    else:  # pragma: no cover - every model type is handled above
+        raise TypeError(f"no CloudFormation mapping for {type(r).__name__}")
+    return {"Type": r.type, "Properties": _sub(props)}
+
+
+def render_template(model: StackModel, settings: Settings) -> str:
+    return json.dumps(render(model, settings), indent=2) + "\n"

@@ -1,0 +1,260 @@
+"""`picops destroy`: delete what provision created, in reverse dependency order.
+
+Data is never deleted by accident: non-empty buckets and tables are refused (all listed, before anything is
+deleted) unless `delete_data` is set; queues with messages are reported. An external ModerationTable is never
+touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.exceptions
+
+from picops.errors import UsageError
+from picops.provision import live
+from picops.stack.model import (
+    Alarm,
+    ApiIntegration,
+    ApiRoute,
+    Bucket,
+    BucketNotification,
+    BucketPolicy,
+    EventSourceMapping,
+    FunctionSpec,
+    HttpApi,
+    LambdaPermission,
+    LogGroup,
+    Queue,
+    QueuePolicy,
+    Resource,
+    Role,
+    ScheduleRule,
+    Subscription,
+    Table,
+    Topic,
+)
+
+
+@dataclass(frozen=True)
+class Removal:
+    logical: str
+    type: str
+    name: str
+    action: str  # "delete" | "absent" | "skip"
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "logical": self.logical,
+            "type": self.type,
+            "name": self.name,
+            "action": self.action,
+            "detail": self.detail,
+        }
+
+
+def plan_destroy(ctx: live.Context) -> list[tuple[Resource, str, str]]:
+    """(resource, action, detail) in deletion order; reads only (describe/list)."""
+    # Reading in dependency order fills in identifiers (API id, stream ARN) dependants need.
+    present: dict[str, bool] = {}
+    for resource in ctx.model.ordered():
+        present[resource.logical] = live.read(resource, ctx) is not None
+    out: list[tuple[Resource, str, str]] = []
+    for resource in reversed(ctx.model.ordered()):
+        if isinstance(resource, Table) and resource.external:
+            out.append((resource, "skip", "external: owned by the vendor, never deleted"))
+        elif not present[resource.logical]:
+            out.append((resource, "absent", ""))
+        else:
+            out.append((resource, "delete", _data_detail(resource, ctx)))
+    return out
+
+
+def _data_detail(resource: Resource, ctx: live.Context) -> str:
+    if not resource.HOLDS_DATA:
+        return ""
+    if isinstance(resource, Bucket):
+        s3 = ctx.client("s3")
+        listed = s3.list_object_versions(Bucket=resource.name, MaxKeys=1)
+        if listed.get("Versions") or listed.get("DeleteMarkers"):
+            return "holds objects"
+    elif isinstance(resource, Table):
+        if ctx.client("dynamodb").scan(TableName=resource.name, Limit=1, Select="COUNT").get("Count"):
+            return "holds items"
+    elif isinstance(resource, Queue):
+        attrs = live._queue_attributes(resource.name, resource.logical, ctx) or {}
+        count = sum(
+            int(attrs.get(k, 0))
+            for k in (
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            )
+        )
+        if count:
+            return f"holds about {count} messages"
+    return ""
+
+
+def destroy(
+    ctx: live.Context,
+    *,
+    delete_data: bool,
+    dry_run: bool,
+    on_progress: Callable[[Removal], None] | None = None,
+) -> list[Removal]:
+    steps = plan_destroy(ctx)
+    # The contract refuses buckets and tables holding data; queues hold messages in transit (a DLQ's are worth
+    # a look: `picops dlq`), so they are reported in the detail and warned about, not refused.
+    holding = [(r, d) for r, action, d in steps if action == "delete" and d and not isinstance(r, Queue)]
+    if holding and not delete_data:
+        listed = "; ".join(f"{r.logical} ({r.name}) {d}" for r, d in holding)
+        raise UsageError(
+            f"refusing to delete resources that hold data: {listed}",
+            hint="pass --delete-data to delete them and their contents",
+        )
+    removals = []
+    for resource, action, detail in steps:
+        removal = Removal(resource.logical, resource.type, resource.name, action, detail)
+        if action == "delete" and not dry_run:
+            delete_resource(resource, ctx, delete_data=delete_data)
+        removals.append(removal)
+        if on_progress:
+            on_progress(removal)
+    return removals
+
+
+def _ignore_missing(call: Callable[[], Any], *codes: str) -> None:
+    try:
+        call()
+    except botocore.exceptions.ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if live.error_code(exc) not in codes and status != 404:
+            raise
+
+
+def delete_resource(resource: Resource, ctx: live.Context, *, delete_data: bool) -> None:
+    """Delete one resource; already-gone is success (an interrupted destroy re-runs cleanly)."""
+    r = resource
+    gone = (
+        "ResourceNotFoundException",
+        "NoSuchEntity",
+        "NotFound",
+        "NoSuchBucket",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "ParameterNotFound",
+    )
+    if isinstance(r, Table) and r.external:
+        return
+    if isinstance(r, Alarm):
+        ctx.client("cloudwatch").delete_alarms(AlarmNames=[r.name])
+    elif isinstance(r, ApiRoute):
+        api_id, route_id = ctx.fact(r.api, "ApiId"), ctx.fact(r.logical, "RouteId")
+        if api_id and route_id:
+            _ignore_missing(
+                lambda: ctx.client("apigatewayv2").delete_route(ApiId=api_id, RouteId=route_id), *gone
+            )
+    elif isinstance(r, ApiIntegration):
+        api_id, integration = ctx.fact(r.api, "ApiId"), ctx.fact(r.logical, "IntegrationId")
+        if api_id and integration:
+            _ignore_missing(
+                lambda: ctx.client("apigatewayv2").delete_integration(
+                    ApiId=api_id, IntegrationId=integration
+                ),
+                *gone,
+            )
+    elif isinstance(r, HttpApi):
+        api_id = ctx.fact(r.logical, "ApiId")
+        if api_id:
+            _ignore_missing(lambda: ctx.client("apigatewayv2").delete_api(ApiId=api_id), *gone)
+    elif isinstance(r, LambdaPermission):
+        _ignore_missing(
+            lambda: ctx.client("lambda").remove_permission(
+                FunctionName=r.function_name, Qualifier=r.alias, StatementId=r.name
+            ),
+            *gone,
+        )
+    elif isinstance(r, ScheduleRule):
+        events = ctx.client("events")
+        targets = [t["Id"] for t in events.list_targets_by_rule(Rule=r.name).get("Targets", [])]
+        if targets:
+            events.remove_targets(Rule=r.name, Ids=targets)
+        _ignore_missing(lambda: events.delete_rule(Name=r.name), *gone)
+    elif isinstance(r, EventSourceMapping):
+        if r.local:
+            name = live.local_mapping_parameter(ctx.model.stack, r.logical)
+            _ignore_missing(lambda: ctx.client("ssm").delete_parameter(Name=name), *gone)
+        else:
+            uuid = ctx.fact(r.logical, "UUID")
+            if uuid:
+                _ignore_missing(lambda: ctx.client("lambda").delete_event_source_mapping(UUID=uuid), *gone)
+    elif isinstance(r, FunctionSpec):
+        _ignore_missing(lambda: ctx.client("lambda").delete_function(FunctionName=r.name), *gone)
+    elif isinstance(r, Role):
+        iam = ctx.client("iam")
+        for page in iam.get_paginator("list_role_policies").paginate(RoleName=r.name):
+            for policy in page["PolicyNames"]:
+                iam.delete_role_policy(RoleName=r.name, PolicyName=policy)
+        _ignore_missing(lambda: iam.delete_role(RoleName=r.name), *gone)
+    elif isinstance(r, LogGroup):
+        _ignore_missing(lambda: ctx.client("logs").delete_log_group(logGroupName=r.name), *gone)
+    elif isinstance(r, BucketNotification):
+        s3 = ctx.client("s3")
+        current = s3.get_bucket_notification_configuration(Bucket=r.name)
+        current.pop("ResponseMetadata", None)
+        current["QueueConfigurations"] = [
+            c
+            for c in current.get("QueueConfigurations", [])
+            if not str(c.get("Id", "")).startswith(live.NOTIFICATION_ID_PREFIX)
+        ]
+        s3.put_bucket_notification_configuration(Bucket=r.name, NotificationConfiguration=current)
+    elif isinstance(r, Subscription):
+        arn = ctx.fact(r.logical, "SubscriptionArn")
+        if arn:
+            _ignore_missing(lambda: ctx.client("sns").unsubscribe(SubscriptionArn=arn), *gone)
+    elif isinstance(r, QueuePolicy):
+        url = ctx.fact(r.queue, "QueueUrl")
+        if url:
+            _ignore_missing(
+                lambda: ctx.client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": ""}), *gone
+            )
+    elif isinstance(r, Queue):
+        url = ctx.fact(r.logical, "QueueUrl")
+        if url:
+            _ignore_missing(lambda: ctx.client("sqs").delete_queue(QueueUrl=url), *gone)
+    elif isinstance(r, Topic):
+        ctx.client("sns").delete_topic(TopicArn=ctx.names.arn(r.logical))
+    elif isinstance(r, Table):
+        ddb = ctx.client("dynamodb")
+        _ignore_missing(lambda: ddb.delete_table(TableName=r.name), *gone)
+        ddb.get_waiter("table_not_exists").wait(TableName=r.name)
+    elif isinstance(r, BucketPolicy):
+        _ignore_missing(lambda: ctx.client("s3").delete_bucket_policy(Bucket=r.name), *gone)
+    elif isinstance(r, Bucket):
+        if delete_data:
+            _empty_bucket(r.name, ctx)
+        _ignore_missing(lambda: ctx.client("s3").delete_bucket(Bucket=r.name), *gone)
+    else:  # pragma: no cover - every model type is handled above
+        raise TypeError(f"no delete for {type(r).__name__}")
+
+
+def _empty_bucket(bucket: str, ctx: live.Context) -> None:
+    s3 = ctx.client("s3")
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        doomed = [
+            {"Key": v["Key"], "VersionId": v["VersionId"]}
+            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+        ]
+        # DeleteObjects takes up to 1000 keys, the page size of ListObjectVersions.
+        if doomed:
+            result = s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+            if result.get("Errors"):
+                first = result["Errors"][0]
+                raise UsageError(f"could not empty {bucket}: {first.get('Key')}: {first.get('Message')}")
+
+
+__all__ = ["Removal", "delete_resource", "destroy", "plan_destroy"]

@@ -1,0 +1,575 @@
+"""Read the live state of each modelled resource: describe/get/list calls only, never a mutation.
+
+`read(resource, ctx)` returns the resource's fields shaped like `Resource.desired()`, or None when the
+resource does not exist. Identifiers AWS assigns (queue URLs, stream ARNs, API ids, mapping UUIDs) are kept
+in `ctx.facts` so later resources (and the executor) can use them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.exceptions
+
+from picops.aws import ClientFactory
+from picops.stack.model import (
+    Alarm,
+    ApiIntegration,
+    ApiRoute,
+    Bucket,
+    BucketNotification,
+    BucketPolicy,
+    EventSourceMapping,
+    FunctionSpec,
+    HttpApi,
+    LambdaPermission,
+    LogGroup,
+    Queue,
+    QueuePolicy,
+    Resource,
+    Role,
+    ScheduleRule,
+    StackModel,
+    Subscription,
+    Table,
+    Topic,
+    canonical,
+)
+from picops.stack.names import StackNames
+
+# Where mappings are recorded on a local endpoint (DESIGN.md section 6): SSM parameters on the endpoint
+# itself,
+# so the record lives and dies with the emulated stack (a reset endpoint forgets it too) and any
+# process pointed
+# at the endpoint (`picops local run` from any directory) finds it.
+LOCAL_MAPPING_PATH = "/picops/{stack}/local/event-source-mappings"
+
+# Bucket notification ids picops owns; other configurations on the bucket are left alone.
+NOTIFICATION_ID_PREFIX = "picops-"
+
+
+def local_mapping_parameter(stack: str, logical: str) -> str:
+    return f"{LOCAL_MAPPING_PATH.format(stack=stack)}/{logical}"
+
+
+def error_code(exc: botocore.exceptions.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@dataclass
+class Context:
+    """Shared by planner, executor, status and destroy for one run."""
+
+    factory: ClientFactory
+    model: StackModel
+    names: StackNames
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        return self.factory.client(service)
+
+    def fact(self, logical: str, key: str) -> Any:
+        return self.facts.get(logical, {}).get(key)
+
+    def remember(self, logical: str, **values: Any) -> None:
+        self.facts.setdefault(logical, {}).update(values)
+
+
+def _missing(exc: botocore.exceptions.ClientError, *codes: str) -> bool:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return error_code(exc) in codes or (status == 404 and "404" in codes)
+
+
+def read_bucket(r: Bucket, ctx: Context) -> dict[str, Any] | None:
+    s3 = ctx.client("s3")
+    try:
+        s3.head_bucket(Bucket=r.name)
+    except botocore.exceptions.ClientError as exc:
+        if _missing(exc, "404", "NoSuchBucket", "NotFound"):
+            return None
+        raise
+    try:
+        pab = s3.get_public_access_block(Bucket=r.name)["PublicAccessBlockConfiguration"]
+    except botocore.exceptions.ClientError as exc:
+        if not _missing(exc, "NoSuchPublicAccessBlockConfiguration"):
+            raise
+        pab = {}
+    try:
+        rules = s3.get_bucket_encryption(Bucket=r.name)["ServerSideEncryptionConfiguration"]["Rules"]
+        algorithm = rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] if rules else None
+    except botocore.exceptions.ClientError as exc:
+        if not _missing(exc, "ServerSideEncryptionConfigurationNotFoundError"):
+            raise
+        algorithm = None
+    versioning = s3.get_bucket_versioning(Bucket=r.name).get("Status")
+    if versioning == "Suspended" and not r.versioned:
+        # Versioning can never be switched off again, only suspended: for an unversioned bucket, same thing.
+        versioning = None
+    return {
+        "PublicAccessBlock": {
+            key: bool(pab.get(key, False))
+            for key in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+        },
+        "SSEAlgorithm": algorithm,
+        "Versioning": versioning,
+    }
+
+
+def read_bucket_policy(r: BucketPolicy, ctx: Context) -> dict[str, Any] | None:
+    try:
+        policy = ctx.client("s3").get_bucket_policy(Bucket=r.name)["Policy"]
+    except botocore.exceptions.ClientError as exc:
+        if _missing(exc, "NoSuchBucketPolicy", "NoSuchBucket", "404"):
+            return None
+        raise
+    return {"Policy": canonical(policy)}
+
+
+def read_bucket_notification(r: BucketNotification, ctx: Context) -> dict[str, Any] | None:
+    try:
+        config = ctx.client("s3").get_bucket_notification_configuration(Bucket=r.name)
+    except botocore.exceptions.ClientError as exc:
+        if _missing(exc, "NoSuchBucket", "404"):
+            return None
+        raise
+    ours: list[dict[str, Any]] = []
+    foreign: list[dict[str, Any]] = []
+    for item in config.get("QueueConfigurations", []):
+        rules = {
+            rule["Name"].lower(): rule["Value"]
+            for rule in item.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+        }
+        entry = {
+            "Id": item.get("Id", ""),
+            "QueueArn": item["QueueArn"],
+            "Events": sorted(item.get("Events", [])),
+            "Prefix": rules.get("prefix", ""),
+            "Suffix": rules.get("suffix", ""),
+        }
+        (ours if entry["Id"].startswith(NOTIFICATION_ID_PREFIX) else foreign).append(entry)
+    for kind in ("TopicConfigurations", "LambdaFunctionConfigurations"):
+        for item in config.get(kind, []):
+            rules = {
+                rule["Name"].lower(): rule["Value"]
+                for rule in item.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+            }
+            foreign.append(
+                {
+                    "Id": item.get("Id", ""),
+                    "Events": sorted(item.get("Events", [])),
+                    "Prefix": rules.get("prefix", ""),
+                    "Suffix": rules.get("suffix", ""),
+                }
+            )
+    # Other tools' configurations are kept on update and checked for overlap by preflight.
+    ctx.remember(r.logical, Foreign=foreign)
+    if not ours:
+        return None
+    return {"QueueConfigurations": sorted(ours, key=lambda c: str(c["Id"]))}
+
+
+def _queue_attributes(name: str, logical: str, ctx: Context) -> dict[str, str] | None:
+    cached = ctx.fact(logical, "Attributes")
+    if cached is not None:
+        return dict(cached)
+    sqs = ctx.client("sqs")
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except botocore.exceptions.ClientError as exc:
+        if _missing(exc, "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            return None
+        raise
+    attrs: dict[str, str] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    ctx.remember(logical, QueueUrl=url, Attributes=attrs)
+    return dict(attrs)
+
+
+def read_queue(r: Queue, ctx: Context) -> dict[str, Any] | None:
+    attrs = _queue_attributes(r.name, r.logical, ctx)
+    if attrs is None:
+        return None
+    live: dict[str, Any] = {key: attrs.get(key) for key in r.desired()}
+    live["FifoQueue"] = attrs.get("FifoQueue", "false")
+    if live.get("RedrivePolicy"):
+        live["RedrivePolicy"] = canonical(live["RedrivePolicy"])
+        # SQS may return maxReceiveCount as a string.
+        policy = live["RedrivePolicy"]
+        policy["maxReceiveCount"] = int(policy["maxReceiveCount"])
+    if "SqsManagedSseEnabled" in live and live["SqsManagedSseEnabled"] is None:
+        live["SqsManagedSseEnabled"] = "false"
+    return live
+
+
+def read_queue_policy(r: QueuePolicy, ctx: Context) -> dict[str, Any] | None:
+    attrs = _queue_attributes(r.name, r.queue, ctx)
+    if attrs is None or not attrs.get("Policy"):
+        return None
+    return {"Policy": canonical(attrs["Policy"])}
+
+
+def read_table(r: Table, ctx: Context) -> dict[str, Any] | None:
+    ddb = ctx.client("dynamodb")
+    try:
+        table = ddb.describe_table(TableName=r.name)["Table"]
+    except botocore.exceptions.ClientError as exc:
+        if _missing(exc, "ResourceNotFoundException"):
+            return None
+        raise
+    stream = table.get("StreamSpecification") or {}
+    enabled = bool(stream.get("StreamEnabled"))
+    ctx.remember(
+        r.logical, StreamArn=table.get("LatestStreamArn") if enabled else None, Status=table["TableStatus"]
+    )
+    keys = sorted(table["KeySchema"], key=lambda k: 0 if k["KeyType"] == "HASH" else 1)
+    if r.external:
+        return {"KeySchema": keys, "StreamEnabled": enabled}
+    pitr = ddb.describe_continuous_backups(TableName=r.name)["ContinuousBackupsDescription"]
+    pitr_status = pitr.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
+    return {
+        "KeySchema": keys,
+        "BillingMode": table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED"),
+        "StreamEnabled": enabled,
+        "StreamViewType": stream.get("StreamViewType") if enabled else None,
+        "SSEEnabled": table.get("SSEDescription", {}).get("Status") in ("ENABLED", "ENABLING", "UPDATING"),
+        "PointInTimeRecovery": pitr_status == "ENABLED",
+    }
+
+
+def read_topic(r: Topic, ctx: Context) -> dict[str, Any] | None:
+    arn = ctx.names.arn(r.logical)
+    try:
+        attrs = ctx.client("sns").get_topic_attributes(TopicArn=arn)["Attributes"]
+    except botocore.exceptions.ClientError as exc:
+        if _missing(exc, "NotFound", "NotFoundException"):
+            return None
+        raise
+    ctx.remember(r.logical, TopicArn=arn)
+    live = {"FifoTopic": attrs.get("FifoTopic", "false")}
+    if r.fifo:
+        live["ContentBasedDeduplication"] = attrs.get("ContentBasedDeduplication", "false")
+    return live
+
+
+def read_subscription(r: Subscription, ctx: Context) -> dict[str, Any] | None:
+    sns = ctx.client("sns")
+    try:
+        for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=r.topic_arn):
+            for sub in page["Subscriptions"]:
+                arn = sub["SubscriptionArn"]
+                if sub["Protocol"] != "sqs" or sub["Endpoint"] != r.queue_arn or not arn.startswith("arn:"):
+                    continue
+                attrs = sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+                ctx.remember(r.logical, SubscriptionArn=arn)
+                return {
+                    "Protocol": "sqs",
+                    "Endpoint": sub["Endpoint"],
+                    "RawMessageDelivery": attrs.get("RawMessageDelivery", "false"),
+                }
+    except botocore.exceptions.ClientError as exc:
+        if _missing(exc, "NotFound", "NotFoundException"):
+            return None
+        raise
+    return None
+
+
+def read_role(r: Role, ctx: Context) -> dict[str, Any] | None:
+    iam = ctx.client("iam")
+    try:
+        role = iam.get_role(RoleName=r.name)["Role"]
+    except botocore.exceptions.ClientError as exc:
+        if _missing(exc, "NoSuchEntity"):
+            return None
+        raise
+    ctx.remember(r.logical, RoleArn=role["Arn"])
+    try:
+        policy: Any = iam.get_role_policy(RoleName=r.name, PolicyName=r.policy_name)["PolicyDocument"]
+    except botocore.exceptions.ClientError as exc:
+        if not _missing(exc, "NoSuchEntity"):
+            raise
+        policy = None
+    return {
+        "AssumeRolePolicyDocument": canonical(_decode_policy(role["AssumeRolePolicyDocument"])),
+        "Policy": canonical(_decode_policy(policy)) if policy is not None else None,
+    }
+
+
+def _decode_policy(document: Any) -> Any:
+    """IAM returns policy documents URL-encoded on the wire; boto3 usually decodes them, moto may not."""
+    if isinstance(document, str):
+        from urllib.parse import unquote
+
+        text = document if document.lstrip().startswith("{") else unquote(document)
+        return json.loads(text)
+    return document
+
+
+def read_log_group(r: LogGroup, ctx: Context) -> dict[str, Any] | None:
+    logs = ctx.client("logs")
+    for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=r.name):
+        for group in page["logGroups"]:
+            if group["logGroupName"] == r.name:
+                return {"RetentionInDays": group.get("retentionInDays")}
+    return None
+
+
+def read_function(r: FunctionSpec, ctx: Context) -> dict[str, Any] | None:
+    lam = ctx.client("lambda")
+    try:
+        config = lam.get_function_configuration(FunctionName=r.name)
+    except botocore.exceptions.ClientError as exc:
+        if _missing(exc, "ResourceNotFoundException"):
+            return None
+        raise
+    try:
+        lam.get_alias(FunctionName=r.name, Name=r.alias)
+        alias: str | None = r.alias
+    except botocore.exceptions.ClientError as exc:
+        if not _missing(exc, "ResourceNotFoundException"):
+            raise
+        alias = None
+    ctx.remember(r.logical, FunctionArn=config["FunctionArn"], CodeSha256=config.get("CodeSha256"))
+    return {
+        "Handler": config.get("Handler"),
+        "Runtime": config.get("Runtime"),
+        "Timeout": config.get("Timeout"),
+        "MemorySize": config.get("MemorySize"),
+        "Architectures": config.get("Architectures") or ["x86_64"],
+        "Role": config.get("Role"),
+        "Environment": config.get("Environment", {}).get("Variables", {}),
+        "Alias": alias,
+    }
+
+
+def read_mapping(r: EventSourceMapping, ctx: Context) -> dict[str, Any] | None:
+    if r.local:
+        return _read_local_mapping(r, ctx)
+    source_arn = resolved_source_arn(r, ctx)
+    if not source_arn:
+        return None
+    lam = ctx.client("lambda")
+    try:
+        pages = lam.get_paginator("list_event_source_mappings").paginate(
+            FunctionName=r.qualified_function, EventSourceArn=source_arn
+        )
+        found = [m for page in pages for m in page["EventSourceMappings"]]
+    except botocore.exceptions.ClientError as exc:
+        if _missing(exc, "ResourceNotFoundException"):
+            return None
+        raise
+    if not found:
+        return None
+    mapping = found[0]
+    ctx.remember(r.logical, UUID=mapping["UUID"])
+    live: dict[str, Any] = {
+        "EventSourceArn": mapping["EventSourceArn"],
+        "FunctionName": r.qualified_function,
+        "BatchSize": mapping.get("BatchSize"),
+        "FunctionResponseTypes": sorted(mapping.get("FunctionResponseTypes", [])),
+        "Enabled": mapping.get("State") in ("Enabled", "Enabling", "Creating", "Updating"),
+    }
+    if r.starting_position:
+        live["StartingPosition"] = mapping.get("StartingPosition")
+        live["BisectBatchOnFunctionError"] = mapping.get("BisectBatchOnFunctionError", False)
+        live["MaximumRetryAttempts"] = mapping.get("MaximumRetryAttempts")
+        live["OnFailureDestination"] = (
+            mapping.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        )
+    return live
+
+
+def _read_local_mapping(r: EventSourceMapping, ctx: Context) -> dict[str, Any] | None:
+    try:
+        value = ctx.client("ssm").get_parameter(Name=local_mapping_parameter(ctx.model.stack, r.logical))
+    except botocore.exceptions.ClientError as exc:
+        if _missing(exc, "ParameterNotFound"):
+            return None
+        raise
+    record = json.loads(value["Parameter"]["Value"])
+    fields: dict[str, Any] = record.get("mapping", {})
+    return fields
+
+
+def resolved_source_arn(r: EventSourceMapping, ctx: Context) -> str | None:
+    """Queues have name-derived ARNs; a table's stream ARN is known only once the table exists."""
+    if r.source_arn:
+        return r.source_arn
+    arn = ctx.fact(r.source, "StreamArn")
+    return str(arn) if arn else None
+
+
+def read_rule(r: ScheduleRule, ctx: Context) -> dict[str, Any] | None:
+    events = ctx.client("events")
+    try:
+        rule = events.describe_rule(Name=r.name)
+    except botocore.exceptions.ClientError as exc:
+        if _missing(exc, "ResourceNotFoundException"):
+            return None
+        raise
+    targets = events.list_targets_by_rule(Rule=r.name).get("Targets", [])
+    return {
+        "ScheduleExpression": rule.get("ScheduleExpression"),
+        "State": rule.get("State"),
+        "Targets": sorted(({"Id": t["Id"], "Arn": t["Arn"]} for t in targets), key=lambda t: t["Id"]),
+    }
+
+
+def read_permission(r: LambdaPermission, ctx: Context) -> dict[str, Any] | None:
+    try:
+        policy = ctx.client("lambda").get_policy(FunctionName=r.function_name, Qualifier=r.alias)["Policy"]
+    except botocore.exceptions.ClientError as exc:
+        if _missing(exc, "ResourceNotFoundException"):
+            return None
+        raise
+    for statement in json.loads(policy).get("Statement", []):
+        if statement.get("Sid") != r.name:
+            continue
+        principal = statement.get("Principal", {})
+        condition = statement.get("Condition", {})
+        source = condition.get("ArnLike", {}).get("AWS:SourceArn") or condition.get("ArnEquals", {}).get(
+            "AWS:SourceArn"
+        )
+        return {
+            "Action": statement.get("Action"),
+            "Principal": principal.get("Service") if isinstance(principal, dict) else principal,
+            "SourceArn": source,
+        }
+    return None
+
+
+def permission_source_arn(r: LambdaPermission, ctx: Context) -> str | None:
+    if r.source_arn:
+        return r.source_arn
+    api_id = ctx.fact(r.source, "ApiId")
+    if not api_id:
+        return None
+    partition = ctx.names.arn("UploadsBucket").split(":")[1]
+    return f"arn:{partition}:execute-api:{ctx.model.region}:{ctx.model.account}:{api_id}/*"
+
+
+def read_api(r: HttpApi, ctx: Context) -> dict[str, Any] | None:
+    api = ctx.client("apigatewayv2")
+    found = None
+    token: str | None = None
+    while found is None:
+        page = api.get_apis(**({"NextToken": token} if token else {}))
+        found = next((a for a in page.get("Items", []) if a.get("Name") == r.name), None)
+        token = page.get("NextToken")
+        if not token:
+            break
+    if found is None:
+        return None
+    ctx.remember(r.logical, ApiId=found["ApiId"], ApiEndpoint=found.get("ApiEndpoint"))
+    stages = api.get_stages(ApiId=found["ApiId"]).get("Items", [])
+    default = next((s for s in stages if s.get("StageName") == "$default"), None)
+    return {
+        "ProtocolType": found.get("ProtocolType"),
+        "Stage": default["StageName"] if default else None,
+        "AutoDeploy": bool(default.get("AutoDeploy")) if default else False,
+    }
+
+
+def read_integration(r: ApiIntegration, ctx: Context) -> dict[str, Any] | None:
+    api_id = ctx.fact(r.api, "ApiId")
+    if not api_id:
+        return None
+    items = ctx.client("apigatewayv2").get_integrations(ApiId=api_id).get("Items", [])
+    ours = [i for i in items if i.get("IntegrationType") == "AWS_PROXY"]
+    match = next((i for i in ours if i.get("IntegrationUri") == r.function_arn), ours[0] if ours else None)
+    if match is None:
+        return None
+    ctx.remember(r.logical, IntegrationId=match["IntegrationId"])
+    return {
+        "IntegrationType": match.get("IntegrationType"),
+        "IntegrationUri": match.get("IntegrationUri"),
+        "PayloadFormatVersion": match.get("PayloadFormatVersion"),
+    }
+
+
+def read_route(r: ApiRoute, ctx: Context) -> dict[str, Any] | None:
+    api_id = ctx.fact(r.api, "ApiId")
+    if not api_id:
+        return None
+    for route in ctx.client("apigatewayv2").get_routes(ApiId=api_id).get("Items", []):
+        if route.get("RouteKey") == r.name:
+            ctx.remember(r.logical, RouteId=route["RouteId"])
+            return {"RouteKey": route["RouteKey"], "Target": route.get("Target")}
+    return None
+
+
+def read_alarm(r: Alarm, ctx: Context) -> dict[str, Any] | None:
+    alarms = ctx.client("cloudwatch").describe_alarms(AlarmNames=[r.name]).get("MetricAlarms", [])
+    if not alarms:
+        return None
+    a = alarms[0]
+    ctx.remember(r.logical, AlarmArn=a.get("AlarmArn"))
+    return {
+        "Namespace": a.get("Namespace"),
+        "MetricName": a.get("MetricName"),
+        "Dimensions": [{"Name": d["Name"], "Value": d["Value"]} for d in a.get("Dimensions", [])],
+        "Statistic": a.get("Statistic"),
+        "Threshold": float(a.get("Threshold", 0)),
+        "ComparisonOperator": a.get("ComparisonOperator"),
+        "Period": a.get("Period"),
+        "EvaluationPeriods": a.get("EvaluationPeriods"),
+        "AlarmActions": list(a.get("AlarmActions", [])),
+        "TreatMissingData": a.get("TreatMissingData", "missing"),
+    }
+
+
+READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] = {
+    Bucket: read_bucket,
+    BucketPolicy: read_bucket_policy,
+    BucketNotification: read_bucket_notification,
+    Queue: read_queue,
+    QueuePolicy: read_queue_policy,
+    Table: read_table,
+    Topic: read_topic,
+    Subscription: read_subscription,
+    Role: read_role,
+    LogGroup: read_log_group,
+    FunctionSpec: read_function,
+    EventSourceMapping: read_mapping,
+    ScheduleRule: read_rule,
+    LambdaPermission: read_permission,
+    HttpApi: read_api,
+    ApiIntegration: read_integration,
+    ApiRoute: read_route,
+    Alarm: read_alarm,
+}
+
+
+def read(resource: Resource, ctx: Context) -> dict[str, Any] | None:
+    return READERS[type(resource)](resource, ctx)
+
+
+def resolved_desired(resource: Resource, ctx: Context) -> dict[str, Any]:
+    """`desired()` with identifiers only live state knows filled in (stream ARN, API id, integration id)."""
+    desired = resource.desired()
+    if isinstance(resource, EventSourceMapping) and not resource.source_arn:
+        desired["EventSourceArn"] = resolved_source_arn(resource, ctx) or f"<{resource.source} stream>"
+    elif isinstance(resource, LambdaPermission) and not resource.source_arn:
+        desired["SourceArn"] = permission_source_arn(resource, ctx) or f"<{resource.source} arn>/*"
+    elif isinstance(resource, ApiRoute):
+        integration = ctx.fact(resource.integration, "IntegrationId")
+        desired["Target"] = f"integrations/{integration}" if integration else f"<{resource.integration}>"
+    elif isinstance(resource, FunctionSpec):
+        desired["Environment"] = resource.env
+    return desired
+
+
+def read_local_mappings(factory: ClientFactory, stack: str) -> list[dict[str, Any]]:
+    """The event source mappings provision recorded on a local endpoint, for `picops local run`.
+
+    Each is `{"logical", "function", "function_name", "handler", "source", "mapping": {...}}` where `mapping`
+    holds the fields AWS would have been given (`EventSourceArn`, `BatchSize`, `FunctionResponseTypes`, ...).
+    """
+    ssm = factory.client("ssm")
+    records = []
+    for page in ssm.get_paginator("get_parameters_by_path").paginate(
+        Path=LOCAL_MAPPING_PATH.format(stack=stack), Recursive=False
+    ):
+        records += [json.loads(p["Value"]) for p in page["Parameters"]]
+    return sorted(records, key=lambda r: str(r["logical"]))

@@ -1,0 +1,229 @@
+"""Wiring preflight: the mistakes AWS accepts silently (or rejects half-way through an apply), caught first.
+
+Static checks read only the model; live checks also read what the planner found (an external ModerationTable,
+other tools' notification rules on the uploads bucket). Every problem is reported at once, exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from picops.errors import ConfigError, ResourceMissing
+from picops.provision.plan import Plan
+from picops.stack.iam import wildcard_violations
+from picops.stack.model import (
+    VISIBILITY_FACTOR,
+    BucketNotification,
+    FunctionSpec,
+    Queue,
+    QueuePolicy,
+    Role,
+    StackModel,
+    Subscription,
+    Table,
+    Topic,
+)
+
+
+def check_model(model: StackModel) -> list[str]:
+    problems: list[str] = []
+    problems += _fifo_pairs(model)
+    problems += _visibility(model)
+    problems += _s3_to_sqs(model)
+    problems += _overlaps(model)
+    problems += _distinct_buckets(model)
+    for role in model.of_type(Role):
+        problems += [f"{role.logical}: {p}" for p in wildcard_violations(json.loads(role.document))]
+    return problems
+
+
+def _fifo_pairs(model: StackModel) -> list[str]:
+    problems = []
+    for sub in model.of_type(Subscription):
+        topic, queue = model.get(sub.topic), model.get(sub.queue)
+        assert isinstance(topic, Topic)
+        assert isinstance(queue, Queue)
+        if topic.fifo != queue.fifo:
+            problems.append(
+                f"{sub.logical}: {'FIFO' if topic.fifo else 'standard'} topic {topic.name} cannot deliver to "
+                f"{'FIFO' if queue.fifo else 'standard'} queue {queue.name} (SNS FIFO topics deliver only to "
+                "FIFO queues, and standard topics only to standard queues)"
+            )
+    for queue in model.of_type(Queue):
+        if queue.dlq:
+            dlq = model.get(queue.dlq)
+            assert isinstance(dlq, Queue)
+            if dlq.fifo != queue.fifo:
+                problems.append(
+                    f"{queue.logical}: its dead-letter queue {dlq.name} must be FIFO exactly when it is"
+                )
+        if queue.fifo and not queue.name.endswith(".fifo"):
+            problems.append(f"{queue.logical}: FIFO queue names must end in .fifo ({queue.name})")
+    return problems
+
+
+def _visibility(model: StackModel) -> list[str]:
+    problems = []
+    for queue in model.of_type(Queue):
+        if not queue.consumer:
+            continue
+        function = model.get(queue.consumer)
+        assert isinstance(function, FunctionSpec)
+        if queue.visibility_timeout_s < VISIBILITY_FACTOR * function.timeout_s:
+            problems.append(
+                f"{queue.logical}: visibility timeout {queue.visibility_timeout_s}s is under "
+                f"{VISIBILITY_FACTOR}x {function.logical}'s timeout ({function.timeout_s}s): messages "
+                f"would be "
+                "redelivered while still being processed"
+            )
+        if queue.visibility_timeout_s > 43200:
+            problems.append(
+                f"{queue.logical}: visibility timeout {queue.visibility_timeout_s}s exceeds SQS's 12 "
+                f"hours; lower "
+                "[deploy] timeout_s"
+            )
+    return problems
+
+
+def _s3_to_sqs(model: StackModel) -> list[str]:
+    problems = []
+    for notification in model.of_type(BucketNotification):
+        policy = model.get(notification.queue_policy)
+        assert isinstance(policy, QueuePolicy)
+        bucket_arn = f"arn:{policy.queue_arn.split(':')[1]}:s3:::{notification.name}"
+        statements = json.loads(policy.document).get("Statement", [])
+        allowed = any(
+            s.get("Effect") == "Allow"
+            and s.get("Principal", {}).get("Service") == "s3.amazonaws.com"
+            and "sqs:SendMessage" in _as_list(s.get("Action"))
+            and bucket_arn in _condition_values(s.get("Condition", {}), "aws:SourceArn")
+            for s in statements
+        )
+        if not allowed:
+            problems.append(
+                f"{policy.logical}: does not let s3.amazonaws.com send from {notification.name}; S3 "
+                f"would refuse "
+                "the notification configuration"
+            )
+        for config in notification.configurations:
+            if config.queue_arn != policy.queue_arn:
+                problems.append(
+                    f"{notification.logical}: {config.id} targets {config.queue_arn}, not the policy's queue"
+                )
+    return problems
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _condition_values(condition: dict[str, Any], key: str) -> list[Any]:
+    return [v for op in condition.values() for k, val in op.items() if k == key for v in _as_list(val)]
+
+
+def _overlaps(model: StackModel) -> list[str]:
+    problems = []
+    for notification in model.of_type(BucketNotification):
+        problems += notification_overlaps(notification, [])
+    return problems
+
+
+def notification_overlaps(notification: BucketNotification, foreign: list[dict[str, Any]]) -> list[str]:
+    """Pairs of rules S3 would reject: ours against ours, and ours against other tools' (`foreign`)."""
+    ours = [(c.id, c.prefix, c.suffix, set(c.events), True) for c in notification.configurations]
+    theirs = [(f["Id"], f["Prefix"], f["Suffix"], set(f["Events"]), False) for f in foreign]
+    rules = ours + theirs
+    problems = []
+    for i, (id_a, prefix_a, suffix_a, events_a, mine_a) in enumerate(rules):
+        for id_b, prefix_b, suffix_b, events_b, mine_b in rules[i + 1 :]:
+            if not (mine_a or mine_b):
+                continue
+            if (
+                _overlap(prefix_a, prefix_b, "prefix")
+                and _overlap(suffix_a, suffix_b, "suffix")
+                and _events_overlap(events_a, events_b)
+            ):
+                owner = "" if mine_a and mine_b else " (a rule another tool owns on the bucket)"
+                problems.append(
+                    f"{notification.logical}: rules {id_a} ({prefix_a!r}, {suffix_a!r}) and {id_b} "
+                    f"({prefix_b!r}, {suffix_b!r}) overlap{owner}; S3 rejects overlapping prefix/suffix "
+                    f"rules "
+                    "for the same event type ([ingest] prefix / suffixes)"
+                )
+    return problems
+
+
+def _overlap(a: str, b: str, kind: str) -> bool:
+    if kind == "prefix":
+        return a.startswith(b) or b.startswith(a)
+    return a.endswith(b) or b.endswith(a)
+
+
+def _events_overlap(a: set[str], b: set[str]) -> bool:
+    def family(event: str) -> str:
+        return event.rsplit(":", 1)[0] if event.endswith("*") else event
+
+    return any(
+        x == y
+        or (x.endswith("*") and y.startswith(family(x)))
+        or (y.endswith("*") and x.startswith(family(y)))
+        for x in a
+        for y in b
+    )
+
+
+def _distinct_buckets(model: StackModel) -> list[str]:
+    uploads, processed = model.get("UploadsBucket").name, model.get("ProcessedBucket").name
+    if uploads == processed:
+        return [
+            f"ProcessedBucket and UploadsBucket are the same bucket ({uploads}): outputs written under the "
+            "ingest prefix would re-trigger ingest; set [ingest] processed_bucket to another bucket"
+        ]
+    return []
+
+
+def check_live(plan: Plan) -> list[str]:
+    problems: list[str] = []
+    for change in plan.changes:
+        resource = change.resource
+        if isinstance(resource, BucketNotification):
+            problems += _overlaps_with_foreign(plan, resource)
+        if isinstance(resource, Table) and resource.external:
+            if change.action == "create":
+                raise ResourceMissing(
+                    f"ModerationTable {resource.name} does not exist, and [moderation] external = true means "
+                    "picops must not create it",
+                    hint="ask the vendor for the table name and set [moderation] table_name",
+                )
+            wanted = resource.key_schema()
+            if change.live is not None and change.live.get("KeySchema") != wanted:
+                problems.append(
+                    f"ModerationTable {resource.name} (external) is keyed {change.live.get('KeySchema')}, "
+                    f"but [moderation] key_attribute expects the partition key {resource.hash_key!r} alone"
+                )
+            if change.live is not None and not change.live.get("StreamEnabled"):
+                problems.append(
+                    f"ModerationTable {resource.name} (external) has no stream; the vendor must enable a "
+                    "NEW_AND_OLD_IMAGES stream for the moderation stream function"
+                )
+    return problems
+
+
+def _overlaps_with_foreign(plan: Plan, notification: BucketNotification) -> list[str]:
+    foreign = plan.ctx.fact(notification.logical, "Foreign") or []
+    return [p for p in notification_overlaps(notification, foreign) if "another tool" in p]
+
+
+def preflight_model(model: StackModel) -> None:
+    problems = check_model(model)
+    if problems:
+        raise ConfigError("wiring preflight failed:\n  " + "\n  ".join(problems))
+
+
+def preflight(plan: Plan) -> None:
+    problems = check_model(plan.model) + check_live(plan)
+    if problems:
+        raise ConfigError("wiring preflight failed:\n  " + "\n  ".join(problems))

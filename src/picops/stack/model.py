@@ -1,0 +1,618 @@
+"""The stack as one declarative model: frozen dataclasses, one per resource, built from Settings alone.
+
+Nothing here talks to AWS. The planner reads live state for each resource and diffs it against `desired()`;
+the executor creates/updates in `depends_on` order; the CloudFormation exporter renders the same objects; IAM
+policies are generated from what each function is declared to use (`picops.stack.iam`). Logical names follow
+DESIGN.md section 3, and everything that hangs off a resource is named after it (`IngestFunctionRole`,
+`IngestQueuePolicy`, `IngestFunctionMapping`, `IngestDLQAlarm`).
+
+`desired()` returns the fields the planner compares, keyed by the AWS API's own field names (so a diff reads
+like the console: `VisibilityTimeout`, `RawMessageDelivery`). `replace_fields` lists those AWS cannot change
+in place.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+# Lambda handler entry points (contract: DESIGN.md section 5).
+HANDLERS: dict[str, str] = {
+    "IngestFunction": "picops.handlers.ingest.handler",
+    "ModerationStreamFunction": "picops.handlers.moderation.stream_handler",
+    "ModerationSweepFunction": "picops.handlers.moderation.sweep_handler",
+    "BookingApiFunction": "picops.handlers.bookings.api_handler",
+    "InventoryFunction": "picops.handlers.bookings.inventory_handler",
+    "PaymentFunction": "picops.handlers.bookings.payment_handler",
+}
+
+# Queue visibility must outlast every retry of a batch by the consuming function (AWS's own guidance is 6x).
+VISIBILITY_FACTOR = 6
+QUEUE_RETENTION_S = 4 * 24 * 3600
+DLQ_RETENTION_S = 14 * 24 * 3600
+
+
+def canonical(document: Any) -> Any:
+    """A JSON value normalised for comparison (policies come back from AWS as strings, keys reordered)."""
+    if isinstance(document, str):
+        try:
+            return canonical(json.loads(document))
+        except ValueError:
+            return document
+    if isinstance(document, Mapping):
+        return {k: canonical(document[k]) for k in sorted(document)}
+    if isinstance(document, list | tuple):
+        items = [canonical(v) for v in document]
+        # A one-element list and a scalar mean the same in IAM policy language.
+        return items[0] if len(items) == 1 else items
+    return document
+
+
+def frozen_json(document: Any) -> str:
+    """Policies are stored on frozen dataclasses as canonical JSON text (hashable, comparable)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Base of every modelled resource."""
+
+    TYPE: ClassVar[str] = ""
+    # Holds data: destroy refuses it unless --delete-data, and apply never replaces it.
+    HOLDS_DATA: ClassVar[bool] = False
+
+    logical: str
+    name: str
+
+    @property
+    def type(self) -> str:
+        return self.TYPE
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def replace_fields(self) -> frozenset[str]:
+        return frozenset()
+
+    def desired(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass(frozen=True)
+class Bucket(Resource):
+    TYPE: ClassVar[str] = "AWS::S3::Bucket"
+    HOLDS_DATA: ClassVar[bool] = True
+
+    versioned: bool = False
+
+    def desired(self) -> dict[str, Any]:
+        return {
+            "PublicAccessBlock": {
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+            "SSEAlgorithm": "AES256",
+            # Unversioned buckets report no status; once enabled, versioning can only be suspended.
+            "Versioning": "Enabled" if self.versioned else None,
+        }
+
+
+@dataclass(frozen=True)
+class BucketPolicy(Resource):
+    TYPE: ClassVar[str] = "AWS::S3::BucketPolicy"
+
+    bucket: str = ""
+    document: str = "{}"
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return (self.bucket,)
+
+    def desired(self) -> dict[str, Any]:
+        return {"Policy": canonical(self.document)}
+
+
+@dataclass(frozen=True)
+class QueueNotification:
+    id: str
+    queue_arn: str
+    events: tuple[str, ...]
+    prefix: str
+    suffix: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "Id": self.id,
+            "QueueArn": self.queue_arn,
+            "Events": sorted(self.events),
+            "Prefix": self.prefix,
+            "Suffix": self.suffix,
+        }
+
+
+@dataclass(frozen=True)
+class BucketNotification(Resource):
+    """S3 event notifications of one bucket (in CloudFormation, the bucket's NotificationConfiguration)."""
+
+    TYPE: ClassVar[str] = "AWS::S3::BucketNotification"
+
+    bucket: str = ""
+    queue: str = ""
+    queue_policy: str = ""
+    configurations: tuple[QueueNotification, ...] = ()
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        # S3 test-delivers to the queue when the configuration is saved: the queue policy must exist first.
+        return (self.bucket, self.queue, self.queue_policy)
+
+    def desired(self) -> dict[str, Any]:
+        return {"QueueConfigurations": sorted((c.as_dict() for c in self.configurations), key=_by_id)}
+
+
+def _by_id(item: Mapping[str, Any]) -> str:
+    return str(item["Id"])
+
+
+@dataclass(frozen=True)
+class Queue(Resource):
+    TYPE: ClassVar[str] = "AWS::SQS::Queue"
+    HOLDS_DATA: ClassVar[bool] = True
+
+    fifo: bool = False
+    visibility_timeout_s: int = 30
+    retention_s: int = QUEUE_RETENTION_S
+    dlq: str | None = None
+    dlq_arn: str | None = None
+    max_receive_count: int = 5
+    # The function consuming this queue (for the visibility >= 6x timeout check).
+    consumer: str | None = None
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return (self.dlq,) if self.dlq else ()
+
+    @property
+    def replace_fields(self) -> frozenset[str]:
+        return frozenset({"FifoQueue"})
+
+    def attributes(self) -> dict[str, str]:
+        """The attributes as SQS takes and returns them (strings)."""
+        attrs = {
+            "VisibilityTimeout": str(self.visibility_timeout_s),
+            "MessageRetentionPeriod": str(self.retention_s),
+            "SqsManagedSseEnabled": "true",
+        }
+        if self.fifo:
+            attrs["FifoQueue"] = "true"
+            # Explicit deduplication ids are not required of publishers: dedupe on the body.
+            attrs["ContentBasedDeduplication"] = "true"
+        if self.dlq_arn:
+            attrs["RedrivePolicy"] = frozen_json(
+                {"deadLetterTargetArn": self.dlq_arn, "maxReceiveCount": self.max_receive_count}
+            )
+        return attrs
+
+    def desired(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.attributes())
+        out.setdefault("FifoQueue", "false")
+        out.setdefault("RedrivePolicy", None)
+        if "RedrivePolicy" in out and out["RedrivePolicy"] is not None:
+            out["RedrivePolicy"] = canonical(out["RedrivePolicy"])
+        return out
+
+
+@dataclass(frozen=True)
+class QueuePolicy(Resource):
+    TYPE: ClassVar[str] = "AWS::SQS::QueuePolicy"
+
+    queue: str = ""
+    queue_arn: str = ""
+    document: str = "{}"
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return (self.queue,)
+
+    def desired(self) -> dict[str, Any]:
+        return {"Policy": canonical(self.document)}
+
+
+@dataclass(frozen=True)
+class Table(Resource):
+    TYPE: ClassVar[str] = "AWS::DynamoDB::Table"
+    HOLDS_DATA: ClassVar[bool] = True
+
+    hash_key: str = "pk"
+    range_key: str | None = None
+    stream_view: str | None = None
+    point_in_time_recovery: bool = False
+    # Owned by a vendor: referenced (stream required), never created, changed or deleted.
+    external: bool = False
+
+    @property
+    def replace_fields(self) -> frozenset[str]:
+        return frozenset({"KeySchema"})
+
+    def key_schema(self) -> list[dict[str, str]]:
+        keys = [{"AttributeName": self.hash_key, "KeyType": "HASH"}]
+        if self.range_key:
+            keys.append({"AttributeName": self.range_key, "KeyType": "RANGE"})
+        return keys
+
+    def desired(self) -> dict[str, Any]:
+        if self.external:
+            # Only what picops relies on: the key and a stream carrying images.
+            return {"KeySchema": self.key_schema(), "StreamEnabled": True}
+        return {
+            "KeySchema": self.key_schema(),
+            "BillingMode": "PAY_PER_REQUEST",
+            "StreamEnabled": self.stream_view is not None,
+            "StreamViewType": self.stream_view,
+            "SSEEnabled": True,
+            "PointInTimeRecovery": self.point_in_time_recovery,
+        }
+
+
+@dataclass(frozen=True)
+class Topic(Resource):
+    TYPE: ClassVar[str] = "AWS::SNS::Topic"
+
+    fifo: bool = False
+
+    @property
+    def replace_fields(self) -> frozenset[str]:
+        return frozenset({"FifoTopic"})
+
+    def attributes(self) -> dict[str, str]:
+        if not self.fifo:
+            return {}
+        return {"FifoTopic": "true", "ContentBasedDeduplication": "true"}
+
+    def desired(self) -> dict[str, Any]:
+        return {"FifoTopic": "true" if self.fifo else "false", **self.attributes()}
+
+
+@dataclass(frozen=True)
+class Subscription(Resource):
+    TYPE: ClassVar[str] = "AWS::SNS::Subscription"
+
+    topic: str = ""
+    topic_arn: str = ""
+    queue: str = ""
+    queue_arn: str = ""
+    queue_policy: str = ""
+    raw: bool = True
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return (self.topic, self.queue, self.queue_policy)
+
+    def desired(self) -> dict[str, Any]:
+        return {
+            "Protocol": "sqs",
+            "Endpoint": self.queue_arn,
+            "RawMessageDelivery": "true" if self.raw else "false",
+        }
+
+
+@dataclass(frozen=True)
+class Role(Resource):
+    TYPE: ClassVar[str] = "AWS::IAM::Role"
+
+    function: str = ""
+    policy_name: str = "picops"
+    document: str = "{}"
+
+    @property
+    def trust(self) -> dict[str, Any]:
+        return {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+
+    def desired(self) -> dict[str, Any]:
+        return {"AssumeRolePolicyDocument": canonical(self.trust), "Policy": canonical(self.document)}
+
+
+@dataclass(frozen=True)
+class LogGroup(Resource):
+    TYPE: ClassVar[str] = "AWS::Logs::LogGroup"
+
+    retention_days: int = 14
+
+    def desired(self) -> dict[str, Any]:
+        return {"RetentionInDays": self.retention_days}
+
+
+@dataclass(frozen=True)
+class FunctionSpec(Resource):
+    """One Lambda function as provision and deploy both see it.
+
+    `environment` is a sorted tuple of pairs so the spec stays hashable and comparable; use `env` for a dict.
+    `role` / `log_group` are the logical names of the function's IAM role and log group. Event sources and
+    the API invoke the alias `alias` (`live`), which deploy moves.
+    """
+
+    TYPE: ClassVar[str] = "AWS::Lambda::Function"
+
+    handler: str = ""
+    environment: tuple[tuple[str, str], ...] = ()
+    timeout_s: int = 30
+    memory_mb: int = 512
+    runtime: str = "python3.12"
+    architecture: str = "x86_64"
+    role: str = ""
+    role_arn: str = ""
+    log_group: str = ""
+    alias: str = "live"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(self.environment)
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return (self.role, self.log_group)
+
+    def desired(self) -> dict[str, Any]:
+        return {
+            "Handler": self.handler,
+            "Runtime": self.runtime,
+            "Timeout": self.timeout_s,
+            "MemorySize": self.memory_mb,
+            "Architectures": [self.architecture],
+            "Role": self.role_arn,
+            "Environment": self.env,
+            "Alias": self.alias,
+        }
+
+
+@dataclass(frozen=True)
+class EventSourceMapping(Resource):
+    """`name` is a stable label (mappings have no names in AWS); lookup is by function alias + source ARN."""
+
+    TYPE: ClassVar[str] = "AWS::Lambda::EventSourceMapping"
+
+    function: str = ""
+    function_name: str = ""
+    alias: str = "live"
+    source: str = ""
+    source_arn: str = ""
+    batch_size: int = 10
+    report_batch_item_failures: bool = False
+    starting_position: str | None = None
+    bisect_on_error: bool = False
+    max_retries: int | None = None
+    on_failure_arn: str | None = None
+    # On a local endpoint the mapping is recorded for `picops local run` instead of created (DESIGN.md 6).
+    local: bool = False
+
+    @property
+    def qualified_function(self) -> str:
+        return f"{self.function_name}:{self.alias}"
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return (self.function, self.source)
+
+    @property
+    def replace_fields(self) -> frozenset[str]:
+        return frozenset({"EventSourceArn", "StartingPosition"})
+
+    def desired(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "EventSourceArn": self.source_arn,
+            "FunctionName": self.qualified_function,
+            "BatchSize": self.batch_size,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"] if self.report_batch_item_failures else [],
+            "Enabled": True,
+        }
+        if self.starting_position:
+            out["StartingPosition"] = self.starting_position
+            out["BisectBatchOnFunctionError"] = self.bisect_on_error
+            out["MaximumRetryAttempts"] = self.max_retries
+            out["OnFailureDestination"] = self.on_failure_arn
+        return out
+
+
+@dataclass(frozen=True)
+class ScheduleRule(Resource):
+    TYPE: ClassVar[str] = "AWS::Events::Rule"
+
+    schedule: str = "rate(1 hour)"
+    function: str = ""
+    target_arn: str = ""
+    target_id: str = "function"
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return (self.function,)
+
+    def desired(self) -> dict[str, Any]:
+        return {
+            "ScheduleExpression": self.schedule,
+            "State": "ENABLED",
+            "Targets": [{"Id": self.target_id, "Arn": self.target_arn}],
+        }
+
+
+@dataclass(frozen=True)
+class LambdaPermission(Resource):
+    """Lets a service invoke a function alias; `name` is the policy statement id."""
+
+    TYPE: ClassVar[str] = "AWS::Lambda::Permission"
+
+    function: str = ""
+    function_name: str = ""
+    alias: str = "live"
+    principal: str = ""
+    source_arn: str = ""
+    source: str = ""
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return (self.function, self.source)
+
+    def desired(self) -> dict[str, Any]:
+        return {
+            "Action": "lambda:InvokeFunction",
+            "Principal": self.principal,
+            "SourceArn": self.source_arn,
+        }
+
+
+@dataclass(frozen=True)
+class HttpApi(Resource):
+    """An HTTP API with its `$default` auto-deploying stage."""
+
+    TYPE: ClassVar[str] = "AWS::ApiGatewayV2::Api"
+
+    def desired(self) -> dict[str, Any]:
+        return {"ProtocolType": "HTTP", "Stage": "$default", "AutoDeploy": True}
+
+
+@dataclass(frozen=True)
+class ApiIntegration(Resource):
+    TYPE: ClassVar[str] = "AWS::ApiGatewayV2::Integration"
+
+    api: str = ""
+    function: str = ""
+    function_arn: str = ""
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return (self.api, self.function)
+
+    def desired(self) -> dict[str, Any]:
+        return {
+            "IntegrationType": "AWS_PROXY",
+            "IntegrationUri": self.function_arn,
+            "PayloadFormatVersion": "2.0",
+        }
+
+
+@dataclass(frozen=True)
+class ApiRoute(Resource):
+    """`name` is the route key (`POST /bookings`)."""
+
+    TYPE: ClassVar[str] = "AWS::ApiGatewayV2::Route"
+
+    api: str = ""
+    integration: str = ""
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return (self.api, self.integration)
+
+    def desired(self) -> dict[str, Any]:
+        return {"RouteKey": self.name, "Target": self.integration}
+
+
+@dataclass(frozen=True)
+class Alarm(Resource):
+    TYPE: ClassVar[str] = "AWS::CloudWatch::Alarm"
+
+    namespace: str = ""
+    metric: str = ""
+    dimensions: tuple[tuple[str, str], ...] = ()
+    statistic: str = "Maximum"
+    threshold: float = 0.0
+    comparison: str = "GreaterThanThreshold"
+    period_s: int = 300
+    evaluation_periods: int = 1
+    topic: str = ""
+    topic_arn: str = ""
+    watches: str = ""
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return (self.topic, self.watches)
+
+    def desired(self) -> dict[str, Any]:
+        return {
+            "Namespace": self.namespace,
+            "MetricName": self.metric,
+            "Dimensions": [{"Name": k, "Value": v} for k, v in self.dimensions],
+            "Statistic": self.statistic,
+            "Threshold": float(self.threshold),
+            "ComparisonOperator": self.comparison,
+            "Period": self.period_s,
+            "EvaluationPeriods": self.evaluation_periods,
+            "AlarmActions": [self.topic_arn],
+            "TreatMissingData": "notBreaching",
+        }
+
+
+@dataclass(frozen=True)
+class StackModel:
+    """Every resource of one stack in one account and region."""
+
+    stack: str
+    account: str
+    region: str
+    local: bool
+    resources: tuple[Resource, ...]
+    _index: dict[str, Resource] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for resource in self.resources:
+            if resource.logical in self._index:
+                raise ValueError(f"duplicate logical name {resource.logical}")
+            self._index[resource.logical] = resource
+        for resource in self.resources:
+            for dep in resource.depends_on:
+                if dep not in self._index:
+                    raise ValueError(f"{resource.logical} depends on unknown {dep}")
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self.resources)
+
+    def __contains__(self, logical: object) -> bool:
+        return logical in self._index
+
+    def get(self, logical: str) -> Resource:
+        try:
+            return self._index[logical]
+        except KeyError:
+            raise KeyError(f"unknown logical name {logical!r}") from None
+
+    def of_type(self, kind: type[Resource]) -> list[Any]:
+        return [r for r in self.resources if isinstance(r, kind)]
+
+    def functions(self) -> list[FunctionSpec]:
+        return self.of_type(FunctionSpec)
+
+    def ordered(self) -> list[Resource]:
+        """Dependencies first; ties keep model order (deterministic plans)."""
+        done: set[str] = set()
+        order: list[Resource] = []
+        visiting: set[str] = set()
+
+        def visit(resource: Resource) -> None:
+            if resource.logical in done:
+                return
+            if resource.logical in visiting:
+                raise ValueError(f"dependency cycle through {resource.logical}")
+            visiting.add(resource.logical)
+            for dep in resource.depends_on:
+                visit(self._index[dep])
+            visiting.discard(resource.logical)
+            done.add(resource.logical)
+            order.append(resource)
+
+        for resource in self.resources:
+            visit(resource)
+        return order
