@@ -87,10 +87,11 @@ def root(
 
 def _register() -> None:
     # One module per command group; each registers only commands that are real.
-    from picops.cli import demo, local
+    from picops.cli import demo, local, tag_backfill
 
     app.add_typer(local.app, name="local")
     app.command("demo")(demo.demo)
+    app.command("tag-backfill")(tag_backfill.tag_backfill)
 
 
 _register()
