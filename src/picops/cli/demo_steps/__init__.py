@@ -45,10 +45,11 @@ class DemoStep:
 
 
 def _steps() -> list[DemoStep]:
-    from picops.cli.demo_steps import health
+    from picops.cli.demo_steps import health, tag_backfill
 
     return [
         health.STEP,
+        tag_backfill.STEP,
     ]
 
 
