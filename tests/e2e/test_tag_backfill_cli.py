@@ -291,3 +291,16 @@ def test_batch_operations_job_status(cli: Any, endpoint: str, stubbed_s3control:
     doc = r.json()
     assert doc["status"] == "Complete"
     assert (doc["total"], doc["succeeded"], doc["failed"]) == (10, 9, 1)
+
+
+def test_starting_over_an_unfinished_job_warns(cli: Any, endpoint: str, server_factory: Any) -> None:
+    stack = ts.create_stack(server_factory)
+    ts.put_objects(server_factory, stack.uploads_bucket, ["incoming/a.jpg", "incoming/b.jpg"])
+    r = cli("tag-backfill", "--limit", "1", "--json", endpoint=endpoint)
+    assert r.exit_code == 0, r.stderr
+    assert list(Path(".picops").glob("tag-backfill-*.json"))
+    r = cli("tag-backfill", "--json", endpoint=endpoint)
+    assert "unfinished run" in r.stderr
+    assert r.json()["scanned"] == 2
+    r = cli("tag-backfill", "--json", endpoint=endpoint)
+    assert "unfinished run" not in r.stderr

@@ -23,7 +23,7 @@ from picops.cli.state import get_state
 from picops.core import inventory
 from picops.core.tagging import batch_ops
 from picops.core.tagging.backfill import BackfillJob, BackfillRun, run_backfill
-from picops.core.tagging.checkpoint import default_state_path
+from picops.core.tagging.checkpoint import default_state_path, load_state
 from picops.core.tagging.model import Counts, ObjectResult, RunSummary
 from picops.errors import UsageError
 from picops.stack.names import StackNames
@@ -153,6 +153,8 @@ def tag_backfill(
         _create_batch_job(factory, out, names, job, function_arn, role_arn, dry_run)
         return
     state_path = state_file or default_state_path(job.identity())
+    if not resume and not dry_run:
+        _warn_unfinished(out, state_path)
     with ExitStack() as stack:
         on_result = None
         if report is not None:
@@ -174,6 +176,15 @@ def tag_backfill(
     _render(out, summary, dry_run, state_path)
     if summary.counts.failed:
         raise typer.Exit(1)
+
+
+def _warn_unfinished(out: Output, state_path: Path) -> None:
+    previous = load_state(state_path)
+    if previous is not None and not previous.complete:
+        out.warn(
+            f"{state_path} holds an unfinished run of this job; starting over "
+            "(pass --resume to continue it instead)"
+        )
 
 
 def _report_writer(stack: ExitStack, path: Path, *, append: bool) -> Any:
