@@ -3,7 +3,7 @@
 Both sides talk to the same in-process moto server (ThreadedMotoServer on a free port) through clients that
 sleep `--latency-ms` before every request (a botocore `before-send` hook), standing in for a laptop-to-region
 round trip. The naive loop lists, then per object gets its tags, gets its verdict item and puts tags,
-sequentially; it is timed on a sample (its per-object cost is constant) and its rate is reported.
+sequentially, over every object (or `--naive-sample N` of them: its per-object cost is constant).
 picops runs the real engine at `--concurrency`. The emulator's ceiling is the GetObjectTagging rate it serves
 to 32 concurrent callers without injected latency, measured in the same run: on a small machine moto, not the
 client, is the limit, so picops's share of that ceiling is reported beside the ratio.
@@ -179,7 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--naive-sample", type=int, default=150, help="objects the naive loop is timed on")
+    parser.add_argument(
+        "--naive-sample",
+        type=int,
+        default=None,
+        help="time the naive loop on this many objects (default: all)",
+    )
     parser.add_argument("--ceiling-seconds", type=float, default=5.0)
     args = parser.parse_args(argv)
     if args.smoke:

@@ -95,8 +95,15 @@ def csv_gz(rows: Iterable[tuple[str, str, str, bool, bool]]) -> bytes:
     """A headerless, quoted, gzip CSV inventory file (keys URL-encoded the way S3 writes them)."""
     text = io.StringIO()
     for bucket, key, version, latest, marker in rows:
-        fields = [bucket, quote_plus(key, safe="/"), version, str(latest).lower(), str(marker).lower(), "1",
-                  "2026-11-01T00:00:00.000Z"]
+        fields = [
+            bucket,
+            quote_plus(key, safe="/"),
+            version,
+            str(latest).lower(),
+            str(marker).lower(),
+            "1",
+            "2026-11-01T00:00:00.000Z",
+        ]
         text.write(",".join(f'"{f}"' for f in fields) + "\n")
     return gzip.compress(text.getvalue().encode())
 

@@ -4,6 +4,9 @@ Candidates are grouped into chunks of up to 100 per stream; each chunk costs one
 objects with a verdict are handed to a bounded worker pool that reads their tags, merges, and writes only when
 something changes. Per-object problems become outcomes (never a crashed run); botocore's retry config handles
 throttling and 5xx before an error reaches here.
+
+S3 has no conditional PutObjectTagging: a tag another writer changes between our Get and Put is overwritten
+by the merged set we read. The window is one round trip; the moderation tag itself always ends correct.
 """
 
 from __future__ import annotations
@@ -197,8 +200,8 @@ class TaggingEngine:
                 on_chunk()
 
         pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="picops-tag")
+        iterator = iter(items)
         try:
-            iterator = iter(items)
             while True:
                 if should_stop is not None and should_stop():
                     stopped = True
@@ -223,5 +226,10 @@ class TaggingEngine:
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+        finally:
+            # Stop the source now (parallel listers, open inventory files), not at garbage collection.
+            close = getattr(iterator, "close", None)
+            if callable(close):
+                close()
         pool.shutdown(wait=True)
         return RunEnd(exhausted=exhausted, limited=limited, stopped=stopped)
