@@ -190,9 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         cfg = Config(60, 0.005, 8, 15, 0.5)
     else:
-        cfg = Config(
-            args.objects, args.latency_ms / 1000, args.concurrency, args.naive_sample, args.ceiling_seconds
-        )
+        sample = args.naive_sample or args.objects
+        cfg = Config(args.objects, args.latency_ms / 1000, args.concurrency, sample, args.ceiling_seconds)
 
     from moto.server import ThreadedMotoServer
 
