@@ -179,7 +179,12 @@ def tag_backfill(
 
 
 def _warn_unfinished(out: Output, state_path: Path) -> None:
-    previous = load_state(state_path)
+    try:
+        previous = load_state(state_path)
+    except UsageError as exc:
+        # Starting over does not need the old checkpoint: replace it rather than refuse to run.
+        out.warn(f"{exc.message}; starting over")
+        return
     if previous is not None and not previous.complete:
         out.warn(
             f"{state_path} holds an unfinished run of this job; starting over "
