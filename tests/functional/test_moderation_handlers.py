@@ -210,3 +210,24 @@ def test_batch_operations_rejects_unknown_schema(handlers: Any, aws: Any) -> Non
     event["invocationSchemaVersion"] = "3.0"
     with pytest.raises(ValueError, match="invocationSchemaVersion"):
         handlers.batch_handler(event, FakeContext())
+
+
+def test_stream_whole_batch_transient_is_still_a_partial_response(
+    handlers: Any, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PICOPS_AWS__MAX_ATTEMPTS", "1")
+    _stack(aws)
+    s3 = handlers._factory().client("s3", concurrency=1)
+
+    def unavailable(request: Any, **_: Any) -> AWSResponse:
+        body = b"<Error><Code>ServiceUnavailable</Code><Message>try again</Message></Error>"
+        return AWSResponse(request.url, 503, {}, _Raw(body))
+
+    event = load_event("dynamodb_stream_moderation.json")
+    event["Records"] = event["Records"][:1]
+    s3.meta.events.register("before-send.s3.GetObjectTagging", unavailable)
+    try:
+        response = handlers.stream_handler(event, FakeContext())
+    finally:
+        s3.meta.events.unregister("before-send.s3.GetObjectTagging", unavailable)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "4421584500000000017450439091"}]}

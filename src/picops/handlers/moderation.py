@@ -34,7 +34,9 @@ from picops.core.tagging.verdicts import VerdictLookup
 from picops.stack.names import StackNames
 
 logger = Logger(service="picops-moderation")
-_stream_processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+# Report every transient failure in batchItemFailures, even when it is the whole batch (the contract), rather
+# than raising: Lambda then retries exactly the failed records, bisecting nothing.
+_stream_processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 
 class TransientTaggingError(Exception):
