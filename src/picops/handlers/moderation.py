@@ -175,9 +175,8 @@ def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # serves both event kinds.
     if isinstance(event, dict) and "invocationSchemaVersion" in event and "tasks" in event:
         return batch_handler(event, context)
-    settings = _settings()
     names = _names(context)
-    moderation = settings.moderation
+    moderation = _settings().moderation
     concurrency = moderation.sweep_concurrency
     factory = _factory()
     remaining = getattr(context, "get_remaining_time_in_millis", None)
@@ -185,7 +184,7 @@ def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         factory.client("s3", concurrency=concurrency),
         factory.client("dynamodb", concurrency=concurrency),
         bucket=names.uploads_bucket,
-        prefix=settings.ingest.prefix,
+        prefix=moderation.sweep_prefix,
         table=names.moderation_table,
         options=EngineOptions(moderation.tag_key, moderation.statuses, True, False, concurrency),
         key_attribute=moderation.key_attribute,

@@ -96,6 +96,17 @@ def run_backfill(factory: Any, job: BackfillJob, run: BackfillRun) -> RunSummary
         EngineOptions(job.tag_key, job.statuses, job.overwrite, run.dry_run, run.concurrency),
     )
     last_save = time.monotonic()
+    last_shown = [0.0]
+
+    def on_result(result: ObjectResult) -> None:
+        # Called from worker threads: keeps progress moving between chunks (at most ~5 updates/s).
+        if run.on_result is not None:
+            run.on_result(result)
+        if run.on_progress is not None:
+            now = time.monotonic()
+            if now - last_shown[0] >= 0.2:
+                last_shown[0] = now
+                run.on_progress(tracker.display_counts(), now - began)
 
     def checkpoint(final: bool = False) -> None:
         positions, committed = tracker.snapshot()
@@ -117,7 +128,7 @@ def run_backfill(factory: Any, job: BackfillJob, run: BackfillRun) -> RunSummary
         end = engine.run(
             _source(s3, job, state.positions),
             tracker,
-            on_result=run.on_result,
+            on_result=on_result,
             limit=run.limit,
             on_chunk=on_chunk,
         )
