@@ -279,3 +279,12 @@ def test_should_stop_leaves_unsubmitted_work_uncommitted(aws: Any) -> None:
     positions, committed = tracker.snapshot()
     assert committed.scanned == 100  # one full chunk flushed; the partial second chunk was dropped
     assert positions["list"]["cursor"] == keys[99]
+
+
+def test_wrong_key_attribute_is_a_configuration_error(aws: Any) -> None:
+    from picops.errors import ConfigError
+
+    stack = ts.create_stack(aws)
+    ts.put_objects(aws, stack.uploads_bucket, ["incoming/a.jpg"])
+    with pytest.raises(ConfigError, match="key_attribute"):
+        run_backfill(aws, _job(stack, key_attribute="photo_key"), BackfillRun(concurrency=2))

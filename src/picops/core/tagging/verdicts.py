@@ -12,7 +12,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from picops.errors import AwsError
+import botocore.exceptions
+
+from picops.errors import AwsError, ConfigError
 
 BATCH_SIZE = 100
 MAX_UNPROCESSED_ROUNDS = 10
@@ -56,7 +58,18 @@ class VerdictLookup:
             }
         }
         for attempt in range(MAX_UNPROCESSED_ROUNDS + 1):
-            response = self.dynamodb.batch_get_item(RequestItems=request)
+            try:
+                response = self.dynamodb.batch_get_item(RequestItems=request)
+            except botocore.exceptions.ClientError as exc:
+                error = exc.response.get("Error", {})
+                if error.get("Code") == "ValidationException":
+                    # The usual cause is configuration, not data: say which setting to check.
+                    raise ConfigError(
+                        f"{self.table} rejected the verdict lookup: {error.get('Message', '')}",
+                        hint=f"[moderation] key_attribute ({self.key_attribute!r}) must be the table's "
+                        "partition key, of type string",
+                    ) from None
+                raise
             for item in response.get("Responses", {}).get(self.table, []):
                 key = _string(item.get(self.key_attribute))
                 if key is not None and key in found:
