@@ -110,6 +110,14 @@ class ModerationSettings(_Section):
     external: bool = False
     table_name: str | None = Field(default=None, description="physical name; default derives from stack")
     on_remove: Literal["keep", "remove"] = "keep"
+    # The sweeper stops taking new work when less than this much Lambda time remains.
+    sweep_margin_s: float = Field(default=15.0, ge=1, le=600)
+    # Key prefix the sweeper covers; empty = the whole UploadsBucket (every object must carry its verdict).
+    sweep_prefix: str = ""
+    # Worker threads (and S3 connections) the sweeper and the batch-operations Lambda use.
+    sweep_concurrency: int = Field(default=16, ge=1, le=256)
+    # IAM role S3 Batch Operations assumes for `tag-backfill --engine batch-operations`.
+    batch_role_arn: str | None = Field(default=None, description="default <stack>-moderation-batch role")
 
     @field_validator("statuses")
     @classmethod

@@ -87,13 +87,14 @@ def root(
 
 def _register() -> None:
     # One module per command group; each registers only commands that are real.
-    from picops.cli import demo, deploy, local, provision
+    from picops.cli import demo, deploy, dlq, local, provision, tag_backfill
 
     app.add_typer(local.app, name="local")
-    app.add_typer(__import__("picops.cli.dlq", fromlist=["app"]).app, name="dlq")
+    app.add_typer(dlq.app, name="dlq")
     app.command("demo")(demo.demo)
     app.command("deploy")(deploy.deploy)
     provision.register(app)
+    app.command("tag-backfill")(tag_backfill.tag_backfill)
 
 
 _register()

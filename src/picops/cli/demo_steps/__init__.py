@@ -45,12 +45,13 @@ class DemoStep:
 
 
 def _steps() -> list[DemoStep]:
-    from picops.cli.demo_steps import health, provision
+    from picops.cli.demo_steps import dlq, health, provision, tag_backfill
 
     return [
         health.STEP,
         provision.STEP,
-        __import__("picops.cli.demo_steps.dlq", fromlist=["STEP"]).STEP,
+        tag_backfill.STEP,
+        dlq.STEP,
     ]
 
 

@@ -1,0 +1,133 @@
+"""Candidates from a bucket listing: the ListObjectsV2 paginator, optionally over key ranges in parallel.
+
+A range is the keys in (low, high] (S3 lists in UTF-8 byte order, which Python's str order matches), so
+ranges never overlap and their union is the whole prefix. Each range is its own checkpoint stream whose
+cursor is the last committed key, passed back as StartAfter on resume.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from picops.core.tagging.model import Candidate, StreamDone
+
+# picops's own objects in UploadsBucket (the sweeper's continuation point) live here; never tagged.
+RESERVED_PREFIX = "_picops/"
+PAGE_SIZE = 1000
+_BOUNDARY_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def range_bounds(prefix: str, ranges: int) -> list[tuple[str | None, str | None]]:
+    """(low, high] pairs splitting `prefix` into `ranges` parts by the character after the prefix."""
+    if ranges < 1:
+        raise ValueError("ranges must be at least 1")
+    ranges = min(ranges, len(_BOUNDARY_ALPHABET))
+    cuts = [prefix + _BOUNDARY_ALPHABET[(i * len(_BOUNDARY_ALPHABET)) // ranges] for i in range(1, ranges)]
+    lows: list[str | None] = [None, *cuts]
+    highs: list[str | None] = [*cuts, None]
+    return list(zip(lows, highs, strict=True))
+
+
+def stream_name(index: int, ranges: int) -> str:
+    return "list" if ranges == 1 else f"list-{index}"
+
+
+def _list_range(
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    low: str | None,
+    high: str | None,
+    start_after: str | None,
+    stream: str,
+) -> Iterator[Candidate]:
+    after = max(filter(None, (low, start_after)), default=None)
+    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "PaginationConfig": {"PageSize": PAGE_SIZE}}
+    if after:
+        params["StartAfter"] = after
+    for page in s3.get_paginator("list_objects_v2").paginate(**params):
+        for obj in page.get("Contents", []):
+            key = str(obj["Key"])
+            if high is not None and key > high:
+                return
+            if key.startswith(RESERVED_PREFIX):
+                continue
+            yield Candidate(bucket, key, None, stream, key)
+
+
+def list_candidates(
+    s3: Any,
+    bucket: str,
+    prefix: str = "",
+    *,
+    positions: Mapping[str, Mapping[str, Any]] | None = None,
+    ranges: int = 1,
+) -> Iterator[Candidate | StreamDone]:
+    """Every object under `prefix`, each range resumed after its saved cursor; finished ranges skipped."""
+    positions = positions or {}
+    bounds = range_bounds(prefix, ranges)
+    todo = []
+    for index, (low, high) in enumerate(bounds):
+        name = stream_name(index, len(bounds))
+        saved = positions.get(name, {})
+        if saved.get("done"):
+            continue
+        todo.append((name, low, high, saved.get("cursor")))
+    if len(todo) == 1 or ranges == 1:
+        for name, low, high, cursor in todo:
+            yield from _list_range(s3, bucket, prefix, low, high, cursor, name)
+            yield StreamDone(name)
+        return
+    yield from _parallel(s3, bucket, prefix, todo)
+
+
+_END = object()
+
+
+def _parallel(
+    s3: Any, bucket: str, prefix: str, todo: list[tuple[str, str | None, str | None, Any]]
+) -> Iterator[Candidate | StreamDone]:
+    # Bounded queue: listers run at most a few pages ahead of the taggers.
+    out: queue.Queue[Any] = queue.Queue(maxsize=4 * PAGE_SIZE)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def lister(name: str, low: str | None, high: str | None, cursor: Any) -> None:
+        try:
+            for candidate in _list_range(s3, bucket, prefix, low, high, cursor, name):
+                if not put(candidate):
+                    return
+            put(StreamDone(name))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put(exc)
+        finally:
+            put(_END)
+
+    threads = [
+        threading.Thread(target=lister, args=job, name=f"picops-list-{job[0]}", daemon=True) for job in todo
+    ]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            item = out.get()
+            if item is _END:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        stop.set()

@@ -1,0 +1,212 @@
+"""A resumable backfill: a source (listing or inventory) through the engine, checkpointed as it goes.
+
+Used by `picops tag-backfill` (and its demo step and benchmark); core code, so no terminal concerns here:
+progress is reported through a callback.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from picops.core import inventory, listing
+from picops.core.tagging.checkpoint import JobState, load_state, save_state
+from picops.core.tagging.engine import EngineOptions, TaggingEngine
+from picops.core.tagging.model import Candidate, Counts, ObjectResult, RunSummary, StreamDone
+from picops.core.tagging.requests import RequestCounter
+from picops.core.tagging.tracker import StreamPosition, Tracker
+from picops.core.tagging.verdicts import VerdictLookup
+from picops.errors import Interrupted, UsageError
+
+CHECKPOINT_EVERY_S = 1.0
+
+
+@dataclass(frozen=True)
+class BackfillJob:
+    """What to tag. Two runs with equal `identity()` are the same job (and may resume each other)."""
+
+    table: str
+    key_attribute: str
+    status_attribute: str
+    tag_key: str
+    statuses: tuple[str, ...]
+    overwrite: bool = True
+    bucket: str | None = None
+    prefix: str = ""
+    inventory: str | None = None
+    list_ranges: int = 1
+
+    def __post_init__(self) -> None:
+        if (self.bucket is None) == (self.inventory is None):
+            raise UsageError("a backfill reads either a bucket listing or an inventory manifest")
+
+    @property
+    def source(self) -> str:
+        return self.inventory if self.inventory else f"s3://{self.bucket}/{self.prefix}"
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "table": self.table,
+            "tag_key": self.tag_key,
+            "overwrite": self.overwrite,
+            "list_ranges": self.list_ranges,
+        }
+
+
+@dataclass
+class BackfillRun:
+    """Knobs of one invocation (not part of the job's identity)."""
+
+    concurrency: int = 32
+    dry_run: bool = False
+    limit: int | None = None
+    state_path: Path | None = None
+    resume: bool = False
+    on_result: Callable[[ObjectResult], None] | None = None
+    on_progress: Callable[[Counts, float], None] | None = None
+    extra_clients: list[Any] = field(default_factory=list)
+
+
+def run_backfill(factory: Any, job: BackfillJob, run: BackfillRun) -> RunSummary:
+    """Run (or resume) `job`. Raises Interrupted (exit 130) on Ctrl-C after saving the checkpoint."""
+    if run.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if run.limit is not None and run.limit < 0:
+        raise UsageError("--limit must not be negative")
+    s3 = factory.client("s3", concurrency=run.concurrency)
+    dynamodb = factory.client("dynamodb", concurrency=run.concurrency)
+    state = _initial_state(job, run)
+    if state.complete:
+        return _summary(job, state, dict(state.requests), state.elapsed_s)
+    counter = RequestCounter().attach(s3, dynamodb)
+    began = time.monotonic()
+    tracker = Tracker(
+        {name: StreamPosition(p.get("cursor"), bool(p.get("done"))) for name, p in state.positions.items()},
+        Counts.from_dict(state.counts),
+    )
+    engine = TaggingEngine(
+        s3,
+        VerdictLookup(
+            dynamodb, job.table, key_attribute=job.key_attribute, status_attribute=job.status_attribute
+        ),
+        EngineOptions(job.tag_key, job.statuses, job.overwrite, run.dry_run, run.concurrency),
+    )
+    last_save = time.monotonic()
+    last_shown = [0.0]
+
+    def on_result(result: ObjectResult) -> None:
+        # Called from worker threads: keeps progress moving between chunks (at most ~5 updates/s).
+        if run.on_result is not None:
+            run.on_result(result)
+        if run.on_progress is not None:
+            now = time.monotonic()
+            if now - last_shown[0] >= 0.2:
+                last_shown[0] = now
+                run.on_progress(tracker.display_counts(), now - began)
+
+    def checkpoint(final: bool = False) -> None:
+        positions, committed = tracker.snapshot()
+        state.positions = positions
+        state.counts = committed.as_dict()
+        if run.state_path is not None and not run.dry_run:
+            save_state(run.state_path, _with_usage(state, counter, time.monotonic() - began))
+
+    def on_chunk() -> None:
+        nonlocal last_save
+        now = time.monotonic()
+        if run.on_progress is not None:
+            run.on_progress(tracker.display_counts(), now - began)
+        if now - last_save >= CHECKPOINT_EVERY_S:
+            checkpoint()
+            last_save = now
+
+    try:
+        end = engine.run(
+            _source(s3, job, state.positions),
+            tracker,
+            on_result=on_result,
+            limit=run.limit,
+            on_chunk=on_chunk,
+        )
+    except KeyboardInterrupt:
+        checkpoint()
+        counter.detach()
+        where = f" --state {run.state_path}" if run.state_path else ""
+        raise Interrupted(
+            "interrupted: progress saved",
+            hint=f"continue with `picops tag-backfill --resume{where}` (same source flags)",
+        ) from None
+    except BaseException:
+        checkpoint()
+        counter.detach()
+        raise
+    state.complete = end.exhausted
+    checkpoint(final=True)
+    counter.detach()
+    if run.on_progress is not None:
+        run.on_progress(tracker.display_counts(), time.monotonic() - began)
+    return _summary(
+        job, state, _add(state.requests, counter.snapshot()), state.elapsed_s + time.monotonic() - began
+    )
+
+
+def _initial_state(job: BackfillJob, run: BackfillRun) -> JobState:
+    fresh = JobState(job=job.identity())
+    if run.dry_run:
+        if run.resume:
+            raise UsageError("--dry-run does not read or write checkpoints: drop --resume")
+        return fresh
+    if not run.resume or run.state_path is None:
+        return fresh
+    saved = load_state(run.state_path)
+    if saved is None:
+        return fresh
+    if saved.job != job.identity():
+        raise UsageError(
+            f"state file {run.state_path} belongs to a different job ({saved.job['source']})",
+            hint="pass the same source flags as the interrupted run, or a different --state",
+        )
+    return saved
+
+
+def _source(
+    s3: Any, job: BackfillJob, positions: dict[str, dict[str, Any]]
+) -> Iterator[Candidate | StreamDone]:
+    if job.inventory:
+        manifest = inventory.load_manifest(s3, job.inventory)
+        return inventory.inventory_candidates(s3, manifest, positions=positions)
+    assert job.bucket is not None
+    return listing.list_candidates(s3, job.bucket, job.prefix, positions=positions, ranges=job.list_ranges)
+
+
+def _add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    out = dict(a)
+    for key, value in b.items():
+        out[key] = out.get(key, 0) + value
+    return out
+
+
+def _with_usage(state: JobState, counter: RequestCounter, elapsed: float) -> JobState:
+    # The saved file carries the job's cumulative request counts and time; `state` keeps the prior values.
+    return JobState(
+        job=state.job,
+        positions=state.positions,
+        counts=state.counts,
+        requests=_add(state.requests, counter.snapshot()),
+        elapsed_s=state.elapsed_s + elapsed,
+        complete=state.complete,
+    )
+
+
+def _summary(job: BackfillJob, state: JobState, requests: dict[str, int], elapsed: float) -> RunSummary:
+    return RunSummary(
+        source=job.source,
+        counts=Counts.from_dict(state.counts),
+        requests=requests,
+        elapsed_s=elapsed,
+        complete=state.complete,
+    )

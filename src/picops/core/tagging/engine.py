@@ -1,0 +1,235 @@
+"""The tagging engine shared by the stream Lambda, the sweeper, the batch-operations Lambda and the CLI.
+
+Candidates are grouped into chunks of up to 100 per stream; each chunk costs one BatchGetItem, and only
+objects with a verdict are handed to a bounded worker pool that reads their tags, merges, and writes only when
+something changes. Per-object problems become outcomes (never a crashed run); botocore's retry config handles
+throttling and 5xx before an error reaches here.
+
+S3 has no conditional PutObjectTagging: a tag another writer changes between our Get and Put is overwritten
+by the merged set we read. The window is one round trip; the moderation tag itself always ends correct.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.exceptions
+
+from picops.core.tagging.merge import MergeDecision, merge_tags, remove_tag
+from picops.core.tagging.model import Candidate, ObjectResult, Outcome, StreamDone
+from picops.core.tagging.tracker import Tracker
+from picops.core.tagging.verdicts import BATCH_SIZE, VerdictLookup
+
+_MISSING_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound", "MethodNotAllowed"})
+_TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ServiceUnavailable",
+        "InternalError",
+        "RequestLimitExceeded",
+    }
+)
+_TRANSIENT_EXCEPTIONS = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectionClosedError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectTimeoutError,
+)
+
+ResultCallback = Callable[[ObjectResult], None]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    tag_key: str
+    statuses: tuple[str, ...]
+    overwrite: bool = True
+    dry_run: bool = False
+    concurrency: int = 32
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """Why `TaggingEngine.run` returned: source exhausted, `--limit` reached, or `should_stop` true."""
+
+    exhausted: bool
+    limited: bool
+    stopped: bool
+
+
+class TaggingEngine:
+    def __init__(self, s3: Any, verdicts: VerdictLookup | None, options: EngineOptions) -> None:
+        if options.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.s3 = s3
+        self.verdicts = verdicts
+        self.options = options
+
+    # -- one object ----------------------------------------------------------------------------------
+
+    def tag_object(self, candidate: Candidate, verdict: str | None) -> ObjectResult:
+        """Bring one object's moderation tag in line with `verdict` (None: pending, no S3 request)."""
+        if verdict is None:
+            return self._result(candidate, Outcome.PENDING)
+        if verdict not in self.options.statuses:
+            return self._result(
+                candidate,
+                Outcome.FAILED,
+                new=verdict,
+                error=f"verdict {verdict!r} is not one of {', '.join(self.options.statuses)}",
+            )
+        return self._apply(
+            candidate,
+            lambda tags: merge_tags(tags, self.options.tag_key, verdict, overwrite=self.options.overwrite),
+        )
+
+    def untag_object(self, candidate: Candidate) -> ObjectResult:
+        """Remove the moderation tag (a verdict deleted from the table, with `on_remove = "remove"`)."""
+        return self._apply(candidate, lambda tags: remove_tag(tags, self.options.tag_key))
+
+    def _apply(
+        self, candidate: Candidate, decide: Callable[[list[dict[str, str]]], MergeDecision]
+    ) -> ObjectResult:
+        version = {"VersionId": candidate.version_id} if candidate.version_id else {}
+        try:
+            current = self.s3.get_object_tagging(Bucket=candidate.bucket, Key=candidate.key, **version)
+            decision = decide(current.get("TagSet", []))
+            if decision.error is not None:
+                return self._result(
+                    candidate, Outcome.FAILED, old=decision.old, new=decision.new, error=decision.error
+                )
+            if not decision.changed:
+                return self._result(candidate, Outcome.UNCHANGED, old=decision.old, new=decision.new)
+            if not self.options.dry_run:
+                self.s3.put_object_tagging(
+                    Bucket=candidate.bucket, Key=candidate.key, Tagging={"TagSet": decision.tags}, **version
+                )
+            return self._result(candidate, Outcome.TAGGED, old=decision.old, new=decision.new)
+        except botocore.exceptions.ClientError as exc:
+            return self._client_error(candidate, exc)
+        except _TRANSIENT_EXCEPTIONS as exc:
+            return self._result(candidate, Outcome.FAILED, error=str(exc), transient=True)
+        except Exception as exc:  # a per-object failure must never crash the run
+            return self._result(candidate, Outcome.FAILED, error=f"{type(exc).__name__}: {exc}")
+
+    def _client_error(self, candidate: Candidate, exc: botocore.exceptions.ClientError) -> ObjectResult:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in _MISSING_CODES:
+            return self._result(candidate, Outcome.MISSING, error=code)
+        message = f"{exc.operation_name}: {code}: {error.get('Message', '')}".rstrip(": ")
+        transient = code in _TRANSIENT_CODES or status >= 500
+        return self._result(candidate, Outcome.FAILED, error=message, transient=transient)
+
+    @staticmethod
+    def _result(
+        candidate: Candidate,
+        outcome: Outcome,
+        *,
+        old: str | None = None,
+        new: str | None = None,
+        error: str | None = None,
+        transient: bool = False,
+    ) -> ObjectResult:
+        return ObjectResult(
+            candidate.bucket, candidate.key, candidate.version_id, outcome, old, new, error, transient
+        )
+
+    # -- many objects --------------------------------------------------------------------------------
+
+    def run(
+        self,
+        items: Iterable[Candidate | StreamDone],
+        tracker: Tracker,
+        *,
+        on_result: ResultCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        limit: int | None = None,
+        on_chunk: Callable[[], None] | None = None,
+    ) -> RunEnd:
+        """Process `items` until they run out, `limit` candidates were taken, or `should_stop()` is true.
+
+        Results go to `tracker` (and `on_result`, called from worker threads). On return every submitted
+        object has finished; buffered but unsubmitted candidates are dropped, uncommitted, so a resumed run
+        redoes them. A KeyboardInterrupt cancels queued work, waits for in-flight requests, and propagates.
+        """
+        if self.verdicts is None:
+            raise ValueError("run() needs a VerdictLookup")
+        verdicts = self.verdicts
+        concurrency = self.options.concurrency
+        # At most 2x concurrency objects queued or in flight: memory stays flat however big the source.
+        slots = threading.BoundedSemaphore(concurrency * 2)
+        buffers: dict[str, list[Candidate]] = {}
+        taken = 0
+        exhausted = limited = stopped = False
+
+        def work(chunk: Any, candidate: Candidate, verdict: str) -> None:
+            try:
+                result = self.tag_object(candidate, verdict)
+                tracker.record(chunk, result)
+                if on_result is not None:
+                    on_result(result)
+            finally:
+                slots.release()
+
+        def flush(stream: str, *, done: bool = False) -> None:
+            batch = buffers.pop(stream, [])
+            found = verdicts.lookup(c.key for c in batch) if batch else {}
+            cursor = batch[-1].cursor if batch else None
+            with_verdict = [(c, found.get(c.key)) for c in batch]
+            chunk = tracker.open_chunk(stream, len(batch), cursor, done=done)
+            for candidate, verdict in with_verdict:
+                if verdict is None:
+                    result = self._result(candidate, Outcome.PENDING)
+                    tracker.record(chunk, result)
+                    if on_result is not None:
+                        on_result(result)
+                    continue
+                slots.acquire()
+                pool.submit(work, chunk, candidate, verdict)
+            if on_chunk is not None:
+                on_chunk()
+
+        pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="picops-tag")
+        iterator = iter(items)
+        try:
+            while True:
+                if should_stop is not None and should_stop():
+                    stopped = True
+                    buffers.clear()
+                    break
+                if limit is not None and taken >= limit:
+                    limited = True
+                    break
+                item = next(iterator, None)
+                if item is None:
+                    exhausted = True
+                    break
+                if isinstance(item, StreamDone):
+                    flush(item.stream, done=True)
+                    continue
+                buffers.setdefault(item.stream, []).append(item)
+                taken += 1
+                if len(buffers[item.stream]) >= BATCH_SIZE:
+                    flush(item.stream)
+            for stream in list(buffers):
+                flush(stream)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            # Stop the source now (parallel listers, open inventory files), not at garbage collection.
+            close = getattr(iterator, "close", None)
+            if callable(close):
+                close()
+        pool.shutdown(wait=True)
+        return RunEnd(exhausted=exhausted, limited=limited, stopped=stopped)

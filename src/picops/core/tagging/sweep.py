@@ -1,0 +1,126 @@
+"""The hourly sweeper: the engine over UploadsBucket within one Lambda invocation, resumable across runs.
+
+The continuation point (the last key whose whole chunk finished) is stored durably as a small JSON object
+in UploadsBucket under the reserved prefix `_picops/` (listing.RESERVED_PREFIX), which the tag pass always
+skips and which sits outside the ingest prefix, so it neither triggers ingest nor gets tagged. An S3 object
+rather than a ModerationTable item because that table may belong to the vendor (`[moderation] external`),
+and picops must never write to it. Each run lists from that point until the remaining time falls below the
+margin; when the listing ends, the next run starts a new cycle from the beginning.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.exceptions
+
+from picops.core import listing
+from picops.core.tagging.engine import EngineOptions, TaggingEngine
+from picops.core.tagging.model import Counts
+from picops.core.tagging.tracker import StreamPosition, Tracker
+from picops.core.tagging.verdicts import VerdictLookup
+
+SWEEP_STATE_KEY = listing.RESERVED_PREFIX + "moderation-sweep.json"
+
+
+@dataclass
+class Continuation:
+    start_after: str | None = None
+    cycle: int = 1
+    cycles_completed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "start_after": self.start_after,
+            "cycle": self.cycle,
+            "cycles_completed": self.cycles_completed,
+            "updated_at": time.time(),
+        }
+
+
+def load_continuation(s3: Any, bucket: str) -> Continuation:
+    try:
+        body = s3.get_object(Bucket=bucket, Key=SWEEP_STATE_KEY)["Body"].read()
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+            return Continuation()
+        raise
+    try:
+        raw = json.loads(body)
+        after = raw.get("start_after")
+        return Continuation(
+            str(after) if after else None, int(raw.get("cycle", 1)), int(raw.get("cycles_completed", 0))
+        )
+    except (ValueError, TypeError, AttributeError):
+        # A damaged continuation only costs a fresh cycle: start over rather than fail every hour.
+        return Continuation()
+
+
+def save_continuation(s3: Any, bucket: str, continuation: Continuation) -> None:
+    s3.put_object(
+        Bucket=bucket,
+        Key=SWEEP_STATE_KEY,
+        Body=json.dumps(continuation.as_dict()).encode(),
+        ContentType="application/json",
+    )
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    counts: Counts
+    start_after: str | None
+    next_start_after: str | None
+    cycle_complete: bool
+    cycle: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.counts.as_dict(),
+            "start_after": self.start_after,
+            "next_start_after": self.next_start_after,
+            "cycle_complete": self.cycle_complete,
+            "cycle": self.cycle,
+        }
+
+
+def run_sweep(
+    s3: Any,
+    dynamodb: Any,
+    *,
+    bucket: str,
+    prefix: str,
+    table: str,
+    options: EngineOptions,
+    key_attribute: str,
+    status_attribute: str,
+    remaining_ms: Callable[[], int],
+    margin_s: float,
+) -> SweepResult:
+    continuation = load_continuation(s3, bucket)
+    tracker = Tracker({"list": StreamPosition(continuation.start_after)})
+    engine = TaggingEngine(
+        s3,
+        VerdictLookup(dynamodb, table, key_attribute=key_attribute, status_attribute=status_attribute),
+        options,
+    )
+    positions, _ = tracker.snapshot()
+    end = engine.run(
+        listing.list_candidates(s3, bucket, prefix, positions=positions),
+        tracker,
+        should_stop=lambda: remaining_ms() < margin_s * 1000,
+    )
+    positions, counts = tracker.snapshot()
+    began_at = continuation.start_after
+    if end.exhausted:
+        continuation = Continuation(None, continuation.cycle + 1, continuation.cycles_completed + 1)
+    else:
+        cursor = positions.get("list", {}).get("cursor")
+        continuation = Continuation(
+            str(cursor) if cursor else None, continuation.cycle, continuation.cycles_completed
+        )
+    save_continuation(s3, bucket, continuation)
+    return SweepResult(counts, began_at, continuation.start_after, end.exhausted, continuation.cycle)

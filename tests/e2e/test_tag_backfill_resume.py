@@ -1,0 +1,123 @@
+"""Kill -9 (and Ctrl-C) a real `picops tag-backfill` process mid-run, then `--resume` it.
+
+The resumed job must end with exactly the tags an uninterrupted run produces, and with exact totals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import tagging_support as ts
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+N = 450
+
+
+def _arrange(factory: Any) -> tuple[Any, dict[str, dict[str, str]]]:
+    """N objects (some with other tags, some already tagged, a third without verdict) and the tags an
+    uninterrupted run must leave."""
+    stack = ts.create_stack(factory)
+    keys = [f"incoming/{i:04d} photo+{i % 7}.jpg" for i in range(N)]
+    other = {k: {"owner": f"u{i % 3}"} for i, k in enumerate(keys) if i % 4 == 0}
+    s3 = factory.client("s3", concurrency=8)
+
+    def put(key: str) -> None:
+        tagging = "&".join(f"{k}={v}" for k, v in other.get(key, {}).items())
+        s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=b"x", Tagging=tagging)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, keys))
+    verdicts = {k: ("approved", "flagged", "rejected")[i % 3] for i, k in enumerate(keys) if i % 3 != 2}
+    ddb = factory.client("dynamodb")
+    items = list(verdicts.items())
+    for start in range(0, len(items), 25):
+        ddb.batch_write_item(
+            RequestItems={
+                stack.moderation_table: [
+                    {"PutRequest": {"Item": {"object_key": {"S": k}, "status": {"S": v}}}}
+                    for k, v in items[start : start + 25]
+                ]
+            }
+        )
+    expected = {k: {**other.get(k, {}), **({ts.TAG_KEY: verdicts[k]} if k in verdicts else {})} for k in keys}
+    return stack, expected
+
+
+def _start(endpoint: str, state: Path, *extra: str) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "picops", "--endpoint-url", endpoint, "tag-backfill"]
+    argv += ["--concurrency", "2", "--state", str(state), "--json", *extra]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+
+
+def _wait_for_progress(proc: subprocess.Popen[bytes], state: Path, at_least: int) -> int:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"backfill ended before it could be interrupted: {proc.stderr.read().decode()}")  # type: ignore[union-attr]
+        try:
+            scanned = int(json.loads(state.read_text())["counts"].get("scanned", 0))
+        except (FileNotFoundError, ValueError, KeyError):
+            scanned = 0
+        if scanned >= at_least:
+            return scanned
+        time.sleep(0.05)
+    pytest.fail("no checkpoint appeared")
+
+
+@pytest.mark.parametrize("kill_at", ["before-first-checkpoint", "mid-run"])
+def test_kill_9_then_resume_gives_the_uninterrupted_result(
+    endpoint: str, server_factory: Any, tmp_path: Path, kill_at: str
+) -> None:
+    stack, expected = _arrange(server_factory)
+    state = tmp_path / "job.json"
+    proc = _start(endpoint, state)
+    if kill_at == "mid-run":
+        _wait_for_progress(proc, state, 100)
+    else:
+        time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    if kill_at == "mid-run":
+        saved = json.loads(state.read_text())
+        assert not saved["complete"]
+        assert 0 < saved["counts"]["scanned"] < N
+    resumed = _start(endpoint, state, "--resume")
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err.decode()
+    doc = json.loads(out)
+    assert doc["scanned"] == N
+    assert doc["pending"] == N // 3
+    assert doc["tagged"] + doc["unchanged"] == N - N // 3
+    assert doc["failed"] == 0
+    assert ts.all_tags(server_factory, stack.uploads_bucket, "incoming/") == expected
+
+
+def test_ctrl_c_saves_the_checkpoint_and_exits_130(
+    endpoint: str, server_factory: Any, tmp_path: Path
+) -> None:
+    stack, expected = _arrange(server_factory)
+    state = tmp_path / "job.json"
+    proc = _start(endpoint, state)
+    _wait_for_progress(proc, state, 50)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err.decode()
+    assert "--resume" in err.decode()
+    saved = json.loads(state.read_text())
+    assert not saved["complete"]
+    resumed = _start(endpoint, state, "--resume")
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err.decode()
+    assert json.loads(out)["scanned"] == N
+    assert ts.all_tags(server_factory, stack.uploads_bucket, "incoming/") == expected
