@@ -1,10 +1,14 @@
-"""`python -m bench [--smoke]`: run every benchmark in bench/ (smoke-sized for CI)."""
+"""`python -m bench [--smoke]`: run every benchmark in bench/ (smoke-sized for CI).
+
+Each benchmark runs in its own interpreter: the in-process moto servers they start share moto's
+process-global backends, so one benchmark's leftovers would otherwise collide with the next one's set-up.
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import pkgutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,12 +22,11 @@ def main() -> int:
     for info in sorted(pkgutil.iter_modules([str(here)]), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"bench.{info.name}")
-        run = getattr(module, "main", None)
-        if run is None:
-            continue
         print(f"== bench/{info.name}.py", flush=True)
-        code = run(["--smoke"] if args.smoke else [])
+        command = [sys.executable, "-m", f"bench.{info.name}", *(["--smoke"] if args.smoke else [])]
+        code = subprocess.run(command, cwd=here.parent, check=False).returncode
+        if code:
+            print(f"bench/{info.name}.py exited {code}", flush=True)
         failed += int(bool(code))
     return 1 if failed else 0
 

@@ -16,6 +16,7 @@ figure).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import tempfile
@@ -100,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     from picops.local.endpoint import free_port
 
     port = free_port()
+    # The emulator's access log (one line per request) would bury the figures.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
