@@ -39,6 +39,7 @@ ENV_SHORTCUTS: dict[str, tuple[str, str]] = {
 }
 
 _STACK_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$")
 
 
@@ -118,6 +119,19 @@ class ModerationSettings(_Section):
     sweep_concurrency: int = Field(default=16, ge=1, le=256)
     # IAM role S3 Batch Operations assumes for `tag-backfill --engine batch-operations`.
     batch_role_arn: str | None = Field(default=None, description="default <stack>-moderation-batch role")
+    # The bucket S3 Inventory delivers reports to (outside the stack): the stack's ModerationBatchRole may
+    # read manifests and data files there. Unset: the role reads nothing and the batch engine refuses to run.
+    inventory_bucket: str | None = None
+
+    @field_validator("inventory_bucket")
+    @classmethod
+    def _inventory_bucket(cls, value: str | None) -> str | None:
+        if value is not None and not _BUCKET.match(value):
+            raise ValueError(
+                f"{value!r} is not an S3 bucket name (3-63 lowercase letters, digits, dots and hyphens; "
+                "just the name, no s3:// or path)"
+            )
+        return value or None
 
     @field_validator("statuses")
     @classmethod

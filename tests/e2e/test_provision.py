@@ -78,6 +78,9 @@ def test_provision_creates_everything_and_rerun_makes_no_mutating_call(
     first = _provision(cli, endpoint)
     assert first["summary"]["create"] == len(first["changes"])
     assert calls.mutating["CreateFunction"] == 6
+    # One execution role per function, plus the S3 Batch Operations role of `tag-backfill`.
+    assert calls.mutating["CreateRole"] == 7
+    assert calls.mutating["PutRolePolicy"] == 7
     # Mappings are recorded for the local runtime, never created in the emulator.
     assert calls.mutating["CreateEventSourceMapping"] == 0
 
@@ -94,6 +97,7 @@ def test_provision_creates_everything_and_rerun_makes_no_mutating_call(
         "InventoryQueueSubscription",
         "IngestFunctionLogGroup",
         "SweepSchedulePermission",
+        "ModerationBatchRole",
     ):
         assert by_logical[extra]["status"] == "ok"
     assert all(r["status"] == "ok" for r in status["resources"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -229,51 +230,156 @@ def stubbed_s3control(monkeypatch: pytest.MonkeyPatch) -> Any:
         stub.assert_no_pending_responses()
 
 
+def _batch_inventory(factory: Any, bucket: str = "inv", source: str | None = None) -> tuple[Any, str, str]:
+    """The stack with objects, and an inventory of UploadsBucket (or `source`) in `bucket`."""
+    stack = _arrange(factory)
+    factory.client("s3").create_bucket(Bucket=bucket)
+    rows = [(source or stack.uploads_bucket, "incoming/a.jpg", "", True, False)]
+    url = ts.put_inventory(factory, bucket, source or stack.uploads_bucket, [ts.csv_gz(rows)])
+    etag = factory.client("s3").head_object(Bucket=bucket, Key=url.split("/", 3)[3])["ETag"].strip('"')
+    return stack, url, etag
+
+
+def _create_job_params(
+    stack: Any, url: str, etag: str, *, function_arn: str, role_arn: str
+) -> dict[str, Any]:
+    return {
+        "AccountId": ACCOUNT,
+        "ConfirmationRequired": False,
+        "Operation": {
+            "LambdaInvoke": {
+                "FunctionArn": function_arn,
+                "InvocationSchemaVersion": "2.0",
+                "UserArguments": {"overwrite": "true"},
+            }
+        },
+        "Manifest": {
+            "Spec": {"Format": "S3InventoryReport_CSV_20161130"},
+            "Location": {"ObjectArn": f"arn:aws:s3:::{url[5:]}", "ETag": etag},
+        },
+        "Report": {
+            "Bucket": f"arn:aws:s3:::{stack.processed_bucket}",
+            "Format": "Report_CSV_20180820",
+            "Enabled": True,
+            "Prefix": "batch-reports/tag-backfill",
+            "ReportScope": "AllTasks",
+        },
+        "ClientRequestToken": ANY,
+        "Description": ANY,
+        "Priority": 10,
+        "RoleArn": role_arn,
+    }
+
+
+ACCOUNT = "123456789012"
+SWEEP_LIVE = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:picops-moderation-sweep:live"
+STACK_ROLE = f"arn:aws:iam::{ACCOUNT}:role/picops-moderation-batch"
+
+
 def test_batch_operations_job_request(
-    cli: Any, endpoint: str, server_factory: Any, stubbed_s3control: Any
+    cli: Any,
+    endpoint: str,
+    server_factory: Any,
+    stubbed_s3control: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    stack = _arrange(server_factory)
-    server_factory.client("s3").create_bucket(Bucket="inv")
-    rows = [(stack.uploads_bucket, "incoming/a.jpg", "", True, False)]
-    url = ts.put_inventory(server_factory, "inv", stack.uploads_bucket, [ts.csv_gz(rows)])
-    etag = server_factory.client("s3").head_object(Bucket="inv", Key=url.split("/", 3)[3])["ETag"].strip('"')
-    account = "123456789012"
+    monkeypatch.setenv("PICOPS_MODERATION__INVENTORY_BUCKET", "inv")
+    stack, url, etag = _batch_inventory(server_factory)
+    # The job invokes the sweeper's `live` alias (provision/deploy keep it) with the stack's batch role.
     stubbed_s3control.add_response(
         "create_job",
         {"JobId": "job-1234"},
-        {
-            "AccountId": account,
-            "ConfirmationRequired": False,
-            "Operation": {
-                "LambdaInvoke": {
-                    "FunctionArn": f"arn:aws:lambda:us-east-1:{account}:function:"
-                    "picops-moderation-sweep:batch-operations",
-                    "InvocationSchemaVersion": "2.0",
-                    "UserArguments": {"overwrite": "true"},
-                }
-            },
-            "Manifest": {
-                "Spec": {"Format": "S3InventoryReport_CSV_20161130"},
-                "Location": {"ObjectArn": f"arn:aws:s3:::inv/{url.split('/', 3)[3]}", "ETag": etag},
-            },
-            "Report": {
-                "Bucket": f"arn:aws:s3:::{stack.processed_bucket}",
-                "Format": "Report_CSV_20180820",
-                "Enabled": True,
-                "Prefix": "batch-reports/tag-backfill",
-                "ReportScope": "AllTasks",
-            },
-            "ClientRequestToken": ANY,
-            "Description": ANY,
-            "Priority": 10,
-            "RoleArn": f"arn:aws:iam::{account}:role/picops-moderation-batch",
-        },
+        _create_job_params(stack, url, etag, function_arn=SWEEP_LIVE, role_arn=STACK_ROLE),
     )
     r = cli("tag-backfill", "--inventory", url, "--engine", "batch-operations", "--json", endpoint=endpoint)
     assert r.exit_code == 0, r.stderr
-    assert r.json()["job_id"] == "job-1234"
+    doc = r.json()
+    assert doc["job_id"] == "job-1234"
+    assert (doc["function_arn"], doc["role_arn"]) == (SWEEP_LIVE, STACK_ROLE)
     # nothing was tagged locally
     assert ts.tags_of(server_factory, stack.uploads_bucket, "incoming/a.jpg") == {"owner": "ana"}
+
+
+def test_batch_operations_overrides_function_and_role(
+    cli: Any, endpoint: str, server_factory: Any, stubbed_s3control: Any
+) -> None:
+    # Another role: its grants are its owner's business, so no inventory_bucket is needed; another
+    # function may tag other buckets, so the inventory's source bucket is not checked either.
+    stack, url, etag = _batch_inventory(server_factory, source="someone-elses-bucket")
+    function = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:my-tagger:prod"
+    role = f"arn:aws:iam::{ACCOUNT}:role/my-batch-role"
+    stubbed_s3control.add_response(
+        "create_job",
+        {"JobId": "job-5678"},
+        _create_job_params(stack, url, etag, function_arn=function, role_arn=role),
+    )
+    r = cli(
+        "tag-backfill",
+        "--inventory",
+        url,
+        "--engine",
+        "batch-operations",
+        "--function-arn",
+        function,
+        "--role-arn",
+        role,
+        "--json",
+        endpoint=endpoint,
+    )
+    assert r.exit_code == 0, r.stderr
+    assert r.json()["job_id"] == "job-5678"
+
+
+@pytest.mark.parametrize(
+    ("inventory_bucket", "source", "message"),
+    [
+        (None, None, "[moderation] inventory_bucket is not set"),
+        ("other-inventory", None, "may read only [moderation] inventory_bucket = 'other-inventory'"),
+        ("inv", "someone-elses-bucket", "ModerationSweepFunction tags only UploadsBucket"),
+    ],
+)
+def test_batch_operations_refuses_a_job_the_stack_role_cannot_run(
+    cli: Any,
+    endpoint: str,
+    server_factory: Any,
+    stubbed_s3control: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    inventory_bucket: str | None,
+    source: str | None,
+    message: str,
+) -> None:
+    if inventory_bucket:
+        monkeypatch.setenv("PICOPS_MODERATION__INVENTORY_BUCKET", inventory_bucket)
+    _, url, _ = _batch_inventory(server_factory, source=source)
+    for extra in ([], ["--dry-run"]):
+        r = cli("tag-backfill", "--inventory", url, "--engine", "batch-operations", *extra, endpoint=endpoint)
+        assert r.exit_code == 2, r.stderr
+        assert message in r.stderr
+        assert "would create" not in r.stdout
+    # (the Stubber fails the test if any CreateJob request was made)
+
+
+def test_batch_operations_refuses_data_files_outside_the_readable_bucket(
+    cli: Any,
+    endpoint: str,
+    server_factory: Any,
+    stubbed_s3control: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PICOPS_MODERATION__INVENTORY_BUCKET", "inv")
+    _, url, _ = _batch_inventory(server_factory)
+    # Move the manifest's data files to another bucket (the manifest's destinationBucket says where).
+    s3 = server_factory.client("s3")
+    key = url.split("/", 3)[3]
+    manifest = json.loads(s3.get_object(Bucket="inv", Key=key)["Body"].read())
+    manifest["destinationBucket"] = "arn:aws:s3:::inv-data"
+    body = json.dumps(manifest).encode()
+    s3.put_object(Bucket="inv", Key=key, Body=body)
+    checksum_key = key.rsplit("/", 1)[0] + "/manifest.checksum"
+    s3.put_object(Bucket="inv", Key=checksum_key, Body=hashlib.md5(body).hexdigest().encode())
+    r = cli("tag-backfill", "--inventory", url, "--engine", "batch-operations", endpoint=endpoint)
+    assert r.exit_code == 2, r.stderr
+    assert "data files are in bucket 'inv-data'" in r.stderr
 
 
 def test_batch_operations_job_status(cli: Any, endpoint: str, stubbed_s3control: Any) -> None:

@@ -33,6 +33,12 @@ def test_export_passes_cfn_lint_and_holds_the_stack(cli: Any, tmp_path: Path) ->
     assert resources["UploadsBucket"]["DeletionPolicy"] == "Retain"
     assert "NotificationConfiguration" in resources["UploadsBucket"]["Properties"]
     assert "UploadsBucketPolicy" in resources
+    batch_role = resources["ModerationBatchRole"]
+    assert batch_role["Type"] == "AWS::IAM::Role"
+    assert batch_role["Properties"]["RoleName"] == "picops-moderation-batch"
+    trust = batch_role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "batchoperations.s3.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Fn::Sub": "${AWS::AccountId}"}}}
     lint = _lint(out)
     assert lint.returncode == 0, lint.stdout + lint.stderr
 

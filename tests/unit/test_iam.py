@@ -18,9 +18,21 @@ from picops.stack.model import Role
 ACCOUNT, REGION = "123456789012", "us-west-2"
 
 
+INVENTORY_BUCKET = "corp-inventory-reports"
+
+
+def _model(**moderation: Any) -> Any:
+    return build_model(load_settings(use_files=False, overrides={"moderation": moderation}), ACCOUNT, REGION)
+
+
 def _roles() -> dict[str, dict[str, Any]]:
-    model = build_model(load_settings(use_files=False), ACCOUNT, REGION)
-    return {r.function: json.loads(r.document) for r in model.of_type(Role)}
+    """Function roles by function name."""
+    return {r.function: json.loads(r.document) for r in _model().of_type(Role) if r.function}
+
+
+def _all_roles(**moderation: Any) -> dict[str, dict[str, Any]]:
+    """Every role of the model by logical name."""
+    return {r.logical: json.loads(r.document) for r in _model(**moderation).of_type(Role)}
 
 
 def _actions_resources(document: dict[str, Any]) -> list[tuple[str, str]]:
@@ -33,16 +45,23 @@ def _actions_resources(document: dict[str, Any]) -> list[tuple[str, str]]:
     return pairs
 
 
-def test_every_policy_is_free_of_wildcards_except_the_documented_ones() -> None:
-    roles = _roles()
-    assert len(roles) == 6
-    for function, document in roles.items():
-        assert wildcard_violations(document) == [], function
+@pytest.mark.parametrize("inventory_bucket", [None, INVENTORY_BUCKET])
+def test_every_policy_is_free_of_wildcards_except_the_documented_ones(inventory_bucket: str | None) -> None:
+    roles = _all_roles(inventory_bucket=inventory_bucket)
+    assert len(roles) == 7
+    assert "ModerationBatchRole" in roles
+    for logical, document in roles.items():
+        assert wildcard_violations(document) == [], logical
         for action, resource in _actions_resources(document):
-            assert "*" not in action or action in WILDCARD_ONLY_ACTIONS, (function, action)
-            assert resource != "*" or action in WILDCARD_ONLY_ACTIONS, (function, action)
-            # Every ARN names this account (or is an S3 ARN of this stack's buckets).
-            assert f":{ACCOUNT}:" in resource or resource.startswith("arn:aws:s3:::picops-"), resource
+            assert "*" not in action or action in WILDCARD_ONLY_ACTIONS, (logical, action)
+            assert resource != "*" or action in WILDCARD_ONLY_ACTIONS, (logical, action)
+            # Every ARN names this account, or is an S3 ARN of this stack's buckets or the configured
+            # inventory bucket.
+            assert (
+                f":{ACCOUNT}:" in resource
+                or resource.startswith("arn:aws:s3:::picops-")
+                or resource == f"arn:aws:s3:::{INVENTORY_BUCKET}/*"
+            ), resource
 
 
 def test_the_walk_catches_wildcards() -> None:
@@ -76,7 +95,16 @@ def test_the_walk_catches_wildcards() -> None:
         ("ModerationStreamFunction", "dynamodb:GetRecords", "table/picops-moderation/stream/*", True),
         ("ModerationStreamFunction", "s3:PutObjectTagging", "uploads-", True),
         ("ModerationStreamFunction", "s3:PutObject", "uploads-", False),
+        # The stream handler tags current versions only; it reads verdicts from the record, not the table.
+        ("ModerationStreamFunction", "s3:PutObjectVersionTagging", "uploads-", False),
+        ("ModerationStreamFunction", "dynamodb:GetItem", "table/picops-moderation", False),
+        ("ModerationStreamFunction", "dynamodb:BatchGetItem", "table/picops-moderation", False),
         ("ModerationSweepFunction", "s3:ListBucket", "uploads-", True),
+        ("ModerationSweepFunction", "s3:ListBucketVersions", "uploads-", False),
+        ("ModerationSweepFunction", "s3:PutObjectVersionTagging", "uploads-", True),
+        ("ModerationSweepFunction", "dynamodb:BatchGetItem", "table/picops-moderation", True),
+        ("ModerationSweepFunction", "dynamodb:Scan", "table/picops-moderation", False),
+        ("ModerationSweepFunction", "dynamodb:GetItem", "table/picops-moderation", False),
         ("BookingApiFunction", "sns:Publish", "picops-booking.fifo", True),
         ("BookingApiFunction", "sqs:ReceiveMessage", "", False),
         ("PaymentFunction", "sqs:DeleteMessage", "picops-payment.fifo", True),
@@ -97,3 +125,71 @@ def test_log_permissions_are_scoped_to_the_functions_own_log_group() -> None:
         assert logs, function
         assert all(r.endswith(":*") and ":log-group:/aws/lambda/picops-" in r for r in logs)
         assert not any(a == "logs:CreateLogGroup" for a, _ in _actions_resources(document))
+
+
+def test_sweep_checkpoint_grant_names_exactly_the_continuation_object() -> None:
+    statements = {s["Sid"]: s for s in _roles()["ModerationSweepFunction"]["Statement"]}
+    checkpoint = statements["SweepCheckpoint"]
+    assert checkpoint["Action"] == ["s3:GetObject", "s3:PutObject"]
+    assert checkpoint["Resource"] == [
+        f"arn:aws:s3:::picops-uploads-{ACCOUNT}-{REGION}/_picops/moderation-sweep.json"
+    ]
+    # No other statement of any role lets a function read or write object bodies in UploadsBucket,
+    # except the ingest function reading its prefix.
+    for function, document in _roles().items():
+        for action, resource in _actions_resources(document):
+            if action in {"s3:GetObject", "s3:PutObject"} and "uploads-" in resource:
+                assert resource.endswith("/_picops/moderation-sweep.json") or (
+                    function == "IngestFunction" and resource.endswith("/incoming/*")
+                ), (function, action, resource)
+
+
+def _batch_role(**moderation: Any) -> Role:
+    role = _model(**moderation).get("ModerationBatchRole")
+    assert isinstance(role, Role)
+    return role
+
+
+def test_batch_role_is_trusted_by_batch_operations_of_this_account_only() -> None:
+    role = _batch_role()
+    assert role.name == "picops-moderation-batch"
+    assert role.function == ""
+    assert role.trust == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "batchoperations.s3.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+            }
+        ],
+    }
+    # Function roles keep the Lambda trust, without a condition.
+    function_role = _model().get("ModerationSweepFunctionRole")
+    assert isinstance(function_role, Role)
+    assert function_role.trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert "Condition" not in function_role.trust["Statement"][0]
+
+
+def test_batch_role_grants_invoke_on_the_live_alias_report_writes_and_inventory_reads() -> None:
+    pairs = set(_actions_resources(json.loads(_batch_role(inventory_bucket=INVENTORY_BUCKET).document)))
+    assert pairs == {
+        ("lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:picops-moderation-sweep:live"),
+        ("s3:PutObject", f"arn:aws:s3:::picops-processed-{ACCOUNT}-{REGION}/batch-reports/tag-backfill/*"),
+        ("s3:GetObject", f"arn:aws:s3:::{INVENTORY_BUCKET}/*"),
+        ("s3:GetObjectVersion", f"arn:aws:s3:::{INVENTORY_BUCKET}/*"),
+    }
+
+
+def test_batch_role_without_inventory_bucket_reads_nothing() -> None:
+    pairs = _actions_resources(json.loads(_batch_role().document))
+    assert {a for a, _ in pairs} == {"lambda:InvokeFunction", "s3:PutObject"}
+
+
+@pytest.mark.parametrize("bad", ["s3://bucket", "Bucket", "b", "bucket/prefix"])
+def test_inventory_bucket_must_be_a_bucket_name(bad: str) -> None:
+    from picops.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="inventory_bucket"):
+        load_settings(use_files=False, overrides={"moderation": {"inventory_bucket": bad}})

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -52,10 +53,11 @@ class Output:
             self.err.print(f"[dim]{message}[/dim]")
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {message}")
+        # Messages quote config keys like `[moderation] tag_key`: text, not rich markup.
+        self.err.print(f"[yellow]warning:[/yellow] {escape(message)}")
 
     def error(self, message: str) -> None:
-        self.err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+        self.err.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False)
 
     def emit_json(self, document: Any) -> None:
         sys.stdout.write(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")

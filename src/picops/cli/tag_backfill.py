@@ -29,7 +29,8 @@ from picops.errors import UsageError
 from picops.stack.names import StackNames
 
 REPORT_COLUMNS = ("key", "version", "outcome", "old", "new", "error")
-BATCH_ALIAS = "batch-operations"
+# The alias provision and deploy keep on the current version (every event source targets it too).
+BATCH_ALIAS = "live"
 
 
 class Engine(enum.StrEnum):
@@ -106,14 +107,15 @@ def tag_backfill(
         str | None,
         typer.Option(
             "--function-arn",
-            help="Lambda for batch-operations (default: ModerationSweepFunction:batch-operations).",
+            help="Lambda for batch-operations (default: the ModerationSweepFunction:live alias).",
         ),
     ] = None,
     role_arn: Annotated[
         str | None,
         typer.Option(
             "--role-arn",
-            help="Role S3 Batch Operations assumes (default: moderation.batch_role_arn setting).",
+            help="Role S3 Batch Operations assumes (default: moderation.batch_role_arn setting, else the "
+            "stack's <stack>-moderation-batch role).",
         ),
     ] = None,
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
@@ -272,18 +274,33 @@ def _create_batch_job(
     dry_run: bool,
 ) -> None:
     assert job.inventory is not None
-    s3 = factory.client("s3")
-    manifest = inventory.load_manifest(s3, job.inventory)
     account = factory.account_id()
     partition = names.arn("ProcessedBucket").split(":")[1]
+    stack_role = f"arn:{partition}:iam::{account}:role/{names.moderation_batch_role}"
+    role = role_arn or names.settings.moderation.batch_role_arn or stack_role
+    # The stack's role may read only `[moderation] inventory_bucket`: refuse before S3 Batch Operations
+    # accepts a job that then fails reading its manifest. Another role's grants are its owner's business.
+    readable = names.settings.moderation.inventory_bucket if role == stack_role else None
+    if role == stack_role:
+        _check_manifest_readable(inventory.parse_s3_url(job.inventory)[0], readable, job.inventory)
+    s3 = factory.client("s3")
+    manifest = inventory.load_manifest(s3, job.inventory)
+    if readable is not None and manifest.files_bucket != readable:
+        raise UsageError(
+            f"the inventory's data files are in bucket {manifest.files_bucket!r}, but the stack's "
+            f"ModerationBatchRole may read only {readable!r}",
+            hint="pass --role-arn with a role that may read both buckets",
+        )
     # The stack has no function of its own for Batch Operations: the job invokes ModerationSweepFunction
-    # through an alias, and its handler hands Batch Operations events to batch_handler (same code bundle).
+    # through its `live` alias, and its handler hands Batch Operations events to batch_handler.
     target = function_arn or f"{names.arn('ModerationSweepFunction')}:{BATCH_ALIAS}"
-    role = (
-        role_arn
-        or names.settings.moderation.batch_role_arn
-        or f"arn:{partition}:iam::{account}:role/{names.stack}-moderation-batch"
-    )
+    if function_arn is None and manifest.source_bucket != names.uploads_bucket:
+        # The sweeper's role may tag UploadsBucket only: every task would fail with AccessDenied.
+        raise UsageError(
+            f"the inventory lists bucket {manifest.source_bucket!r}, but ModerationSweepFunction tags "
+            f"only UploadsBucket ({names.uploads_bucket})",
+            hint="use an inventory of UploadsBucket, or --function-arn for a function allowed to tag it",
+        )
     request = batch_ops.BatchJobRequest(
         account=account,
         manifest=manifest,
@@ -306,6 +323,7 @@ def _create_batch_job(
         "job_id": job_id,
         "source": job.inventory,
         "function_arn": target,
+        "role_arn": role,
         "report": f"s3://{names.processed_bucket}/{batch_ops.REPORT_PREFIX}",
     }
     out.result(
@@ -315,6 +333,22 @@ def _create_batch_job(
             f"follow it with `picops tag-backfill --job-status {job_id}`"
         ),
     )
+
+
+def _check_manifest_readable(manifest_bucket: str, readable: str | None, url: str) -> None:
+    if readable is None:
+        raise UsageError(
+            "the stack's ModerationBatchRole may read no inventory: [moderation] inventory_bucket is not set",
+            hint=f"set [moderation] inventory_bucket = {manifest_bucket!r} (the bucket holding {url}) and "
+            "run `picops provision`, or pass --role-arn with a role that may read it",
+        )
+    if manifest_bucket != readable:
+        raise UsageError(
+            f"{url} is in bucket {manifest_bucket!r}, but the stack's ModerationBatchRole may read only "
+            f"[moderation] inventory_bucket = {readable!r}",
+            hint=f"set [moderation] inventory_bucket = {manifest_bucket!r} and run `picops provision`, or "
+            "pass --role-arn with a role that may read it",
+        )
 
 
 def _job_status(factory: Any, out: Output, job_id: str) -> None:

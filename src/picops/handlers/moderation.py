@@ -170,9 +170,8 @@ def stream_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    # The S3 Batch Operations job targets this function's `batch-operations` alias (the stack has no
-    # separate function for it; see `picops tag-backfill --engine batch-operations`), so the same code
-    # serves both event kinds.
+    # `picops tag-backfill --engine batch-operations` creates jobs invoking this function's `live` alias
+    # (the stack has no separate function for it), so the same code serves both event kinds.
     if isinstance(event, dict) and "invocationSchemaVersion" in event and "tasks" in event:
         return batch_handler(event, context)
     names = _names(context)

@@ -301,7 +301,7 @@ class Executor:
             arn = iam.create_role(
                 RoleName=r.name,
                 AssumeRolePolicyDocument=trust,
-                Description=f"picops {self.ctx.model.stack}: execution role of {r.function}",
+                Description=f"picops {self.ctx.model.stack}: {r.description}",
             )["Role"]["Arn"]
             self.ctx.remember(r.logical, RoleArn=arn)
         elif "AssumeRolePolicyDocument" in change.diff:

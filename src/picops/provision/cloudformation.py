@@ -257,6 +257,7 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
     elif isinstance(r, Role):
         props = {
             "RoleName": r.name,
+            "Description": f"picops {model.stack}: {r.description}",
             "AssumeRolePolicyDocument": r.trust,
             "Policies": [{"PolicyName": r.policy_name, "PolicyDocument": json.loads(r.document)}],
         }

@@ -52,6 +52,7 @@ API_ROUTES: dict[str, str] = {
 # Stream mapping: bounded retries, then the failed batch's coordinates go to AlertsTopic (the hourly sweep
 # repairs whatever the stream missed; the alert tells people it happened).
 STREAM_MAX_RETRIES = 3
+BATCH_OPERATIONS_SERVICE = "batchoperations.s3.amazonaws.com"
 
 
 def partition_of(region: str) -> str:
@@ -333,6 +334,25 @@ def build_model(settings: Settings, account: str, region: str, *, local: bool = 
             principal="events.amazonaws.com",
             source_arn=arn("SweepSchedule"),
             source="SweepSchedule",
+        )
+    )
+
+    # S3 Batch Operations (`tag-backfill --engine batch-operations`): the job invokes the sweeper's `live`
+    # alias (its handler hands Batch Operations events to batch_handler) with this role.
+    inventory_bucket = settings.moderation.inventory_bucket
+    batch_grants = iam.batch_operations_grants(
+        arns,
+        sweep_alias_arn=sweep_alias_arn,
+        inventory_bucket_arn=f"arn:{partition}:s3:::{inventory_bucket}" if inventory_bucket else None,
+    )
+    resources.append(
+        Role(
+            "ModerationBatchRole",
+            names.moderation_batch_role,
+            document=frozen_json(iam.policy_document(batch_grants)),
+            service=BATCH_OPERATIONS_SERVICE,
+            source_account=account,
+            purpose="S3 Batch Operations role of `picops tag-backfill --engine batch-operations`",
         )
     )
 

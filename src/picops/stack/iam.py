@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from picops.core.tagging.batch_ops import REPORT_PREFIX
+from picops.core.tagging.sweep import SWEEP_STATE_KEY
+
 # Actions AWS supports only with Resource "*" (no resource-level permissions). Kept short and explicit: the
 # IAM test fails on any other wildcard. X-Ray's segment upload is the one a Lambda would need (active
 # tracing).
@@ -29,12 +32,10 @@ STREAM_READ = (
     "dynamodb:GetShardIterator",
     "dynamodb:ListStreams",
 )
-TAGGING = (
-    "s3:GetObjectTagging",
-    "s3:PutObjectTagging",
-    "s3:GetObjectVersionTagging",
-    "s3:PutObjectVersionTagging",
-)
+# Tagging the current version of an object (no VersionId in the request) is authorised by these two alone,
+# on a versioned bucket too; naming a version additionally needs the `...VersionTagging` pair.
+TAGGING_CURRENT = ("s3:GetObjectTagging", "s3:PutObjectTagging")
+TAGGING_VERSIONS = (*TAGGING_CURRENT, "s3:GetObjectVersionTagging", "s3:PutObjectVersionTagging")
 BOOKINGS_RW = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -100,21 +101,29 @@ def function_grants(function: str, arns: StackArns, *, uploads_prefix: str) -> l
             Grant("Notify", ("sns:Publish",), (arns.notify_topic,)),
         ]
     elif function == "ModerationStreamFunction":
+        # The verdict arrives in the record's NewImage: no table read. The handler tags (or, with
+        # `on_remove = "remove"`, rewrites without the moderation tag: PutObjectTagging too) the object's
+        # current version, never a named one.
         grants += [
+            # Read by the Lambda service for the event source mapping, with the function's role.
             Grant("ReadVerdictStream", STREAM_READ, (f"{arns.moderation_table}/stream/*",)),
-            Grant("ReadVerdicts", ("dynamodb:GetItem", "dynamodb:BatchGetItem"), (arns.moderation_table,)),
-            Grant("TagUploads", TAGGING, (f"{arns.uploads_bucket}/*",)),
+            Grant("TagUploads", TAGGING_CURRENT, (f"{arns.uploads_bucket}/*",)),
             # The mapping's on-failure destination is sent with the function's role.
             Grant("OnFailureDestination", ("sns:Publish",), (arns.alerts_topic,)),
         ]
     elif function == "ModerationSweepFunction":
+        # The hourly sweep (ListObjectsV2, BatchGetItem, tagging) and, through the same handler, S3 Batch
+        # Operations tasks, which may name object versions.
         grants += [
-            Grant("ListUploads", ("s3:ListBucket", "s3:ListBucketVersions"), (arns.uploads_bucket,)),
-            Grant("TagUploads", TAGGING, (f"{arns.uploads_bucket}/*",)),
+            Grant("ListUploads", ("s3:ListBucket",), (arns.uploads_bucket,)),
+            Grant("TagUploads", TAGGING_VERSIONS, (f"{arns.uploads_bucket}/*",)),
+            Grant("ReadVerdicts", ("dynamodb:BatchGetItem",), (arns.moderation_table,)),
+            # The continuation point, one object. (A missing one reads as 404 rather than 403 because
+            # ListBucket is granted above.)
             Grant(
-                "ReadVerdicts",
-                ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Scan"),
-                (arns.moderation_table,),
+                "SweepCheckpoint",
+                ("s3:GetObject", "s3:PutObject"),
+                (f"{arns.uploads_bucket}/{SWEEP_STATE_KEY}",),
             ),
         ]
     elif function == "BookingApiFunction":
@@ -135,6 +144,28 @@ def function_grants(function: str, arns: StackArns, *, uploads_prefix: str) -> l
         ]
     else:
         raise KeyError(f"no IAM grants defined for {function!r}")
+    return grants
+
+
+def batch_operations_grants(
+    arns: StackArns, *, sweep_alias_arn: str, inventory_bucket_arn: str | None
+) -> list[Grant]:
+    """What S3 Batch Operations does with `ModerationBatchRole` for `tag-backfill --engine batch-operations`:
+    read the inventory (manifest.json and the data files it lists, both in the inventory's destination
+    bucket), invoke the tagger through the sweep function's `live` alias, write the completion report.
+
+    `inventory_bucket_arn` None (no `[moderation] inventory_bucket`): no manifest read is granted, and
+    `tag-backfill` refuses to create a job with this role rather than let it fail reading the manifest.
+    """
+    grants = [
+        Grant("InvokeTagger", ("lambda:InvokeFunction",), (sweep_alias_arn,)),
+        # S3 writes the report under `<prefix>/job-<id>/...`.
+        Grant("WriteReport", ("s3:PutObject",), (f"{arns.processed_bucket}/{REPORT_PREFIX}/*",)),
+    ]
+    if inventory_bucket_arn:
+        grants.append(
+            Grant("ReadInventory", ("s3:GetObject", "s3:GetObjectVersion"), (f"{inventory_bucket_arn}/*",))
+        )
     return grants
 
 

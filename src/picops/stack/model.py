@@ -304,24 +304,33 @@ class Subscription(Resource):
 
 @dataclass(frozen=True)
 class Role(Resource):
+    """An IAM role with one inline policy. `function` names the function it executes (a Lambda role); a
+    role for another service sets `service`, `purpose`, and `source_account` so that only that service
+    acting for this account may assume it (the confused-deputy guard)."""
+
     TYPE: ClassVar[str] = "AWS::IAM::Role"
 
     function: str = ""
     policy_name: str = "picops"
     document: str = "{}"
+    service: str = "lambda.amazonaws.com"
+    source_account: str = ""
+    purpose: str = ""
+
+    @property
+    def description(self) -> str:
+        return self.purpose or f"execution role of {self.function}"
 
     @property
     def trust(self) -> dict[str, Any]:
-        return {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "lambda.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
+        statement: dict[str, Any] = {
+            "Effect": "Allow",
+            "Principal": {"Service": self.service},
+            "Action": "sts:AssumeRole",
         }
+        if self.source_account:
+            statement["Condition"] = {"StringEquals": {"aws:SourceAccount": self.source_account}}
+        return {"Version": "2012-10-17", "Statement": [statement]}
 
     def desired(self) -> dict[str, Any]:
         return {"AssumeRolePolicyDocument": canonical(self.trust), "Policy": canonical(self.document)}

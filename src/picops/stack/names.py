@@ -95,6 +95,12 @@ class StackNames:
     def moderation_table(self) -> str:
         return self.physical("ModerationTable")
 
+    @property
+    def moderation_batch_role(self) -> str:
+        """The role S3 Batch Operations assumes for `tag-backfill --engine batch-operations` (the model's
+        ModerationBatchRole; not a DESIGN.md logical name, so it is not in `logical_names()`)."""
+        return f"{self.stack}-moderation-batch"
+
     def queue_url(self, logical: str, endpoint_url: str | None = None) -> str:
         host = endpoint_url.rstrip("/") if endpoint_url else f"https://sqs.{self.region}.amazonaws.com"
         return f"{host}/{self.account}/{self.physical(logical)}"

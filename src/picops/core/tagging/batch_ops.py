@@ -1,8 +1,10 @@
 """S3 Batch Operations: hand a huge inventory to AWS, which invokes the tagger Lambda per object.
 
 S3's built-in PutObjectTagging operation replaces an object's whole tag set, so it cannot merge; the job
-uses LambdaInvoke (invocation schema 2.0) of `picops.handlers.moderation.batch_handler` instead, with a
-completion report (all tasks) written to ProcessedBucket.
+uses LambdaInvoke (invocation schema 2.0) of `picops.handlers.moderation.batch_handler` instead (through
+ModerationSweepFunction's `live` alias, whose handler dispatches Batch Operations events to it), with a
+completion report (all tasks) written to ProcessedBucket under REPORT_PREFIX, assuming the stack's
+ModerationBatchRole (`picops.stack.iam.batch_operations_grants`).
 """
 
 from __future__ import annotations
