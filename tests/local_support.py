@@ -27,6 +27,18 @@ def partial_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}
 
 
+def stream_fail_bad(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Reports the stream records whose key is "bad" as batch item failures (by SequenceNumber)."""
+    CALLS.append({"event": event})
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": r["dynamodb"]["SequenceNumber"]}
+            for r in event["Records"]
+            if r["dynamodb"]["Keys"]["k"]["S"] == "bad"
+        ]
+    }
+
+
 def raising_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     CALLS.append({"event": event})
     raise RuntimeError("boom")

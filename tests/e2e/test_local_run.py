@@ -173,6 +173,35 @@ def test_missing_handler_module_is_skipped_and_its_messages_untouched(
     assert attrs["ApproximateReceiveCount"] == "1"  # this receive is the first
 
 
+def test_stream_retries_within_one_run_then_moves_on(cli: Any, endpoint: str, server_factory: Any) -> None:
+    ddb = server_factory.client("dynamodb")
+    arn = ddb.create_table(
+        TableName="runtime-verdicts",
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]["LatestStreamArn"]
+    record = ls.mapping_record("TestStream", queue_arn=arn, handler="tests.local_support.stream_fail_bad")
+    record["mapping"].update(StartingPosition="TRIM_HORIZON", MaximumRetryAttempts=1)
+    ls.record_mapping(server_factory, record)
+    for key in ("a", "bad", "c"):
+        ddb.put_item(TableName="runtime-verdicts", Item={"k": {"S": key}})
+    ls.CALLS.clear()
+    result = cli("local", "run", "--once", "--json", endpoint=endpoint)
+    assert result.exit_code == 0, result.stderr
+    (mapping,) = result.json()["mappings"]
+    keys = [[r["dynamodb"]["Keys"]["k"]["S"] for r in c["event"]["Records"]] for c in ls.CALLS]
+    # The batch, one retry from the failed record, then the failed batch is skipped.
+    assert keys == [["a", "bad", "c"], ["bad", "c"]]
+    assert mapping["invocations"] == 2
+    assert mapping["status"] == "ok"
+    ddb.put_item(TableName="runtime-verdicts", Item={"k": {"S": "d"}})
+    ls.CALLS.clear()
+    assert cli("local", "run", "--once", "--json", endpoint=endpoint).exit_code == 0
+    assert [[r["dynamodb"]["Keys"]["k"]["S"] for r in c["event"]["Records"]] for c in ls.CALLS] == [["d"]]
+
+
 @pytest.mark.parametrize(
     "args",
     [

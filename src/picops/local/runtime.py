@@ -182,7 +182,10 @@ class LocalRuntime:
             if isinstance(source, SqsSource):
                 n, fresh = source.poll(wait_s)
                 return n, fresh > 0
-            return source.poll(draining=draining)
+            # A stream read that brought records is new work even when it failed: the retries it leads to
+            # are bounded (MaximumRetryAttempts, or DRAIN_RETRY_CAP in a drain) and bisecting converges.
+            n, _moved = source.poll(draining=draining)
+            return n, n > 0
         except botocore.exceptions.ClientError as exc:
             error = translate_error(exc, self.endpoint_url)
             stats.fail(f"{stats.source}: {error.message if error else exc}")
