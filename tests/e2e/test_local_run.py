@@ -84,10 +84,13 @@ def test_serving_mode_delivers_until_the_duration_ends(cli: Any, endpoint: str, 
     key = f"moderation-demo/serve-{uuid.uuid4()}.jpg"
     server_factory.client("s3").put_object(Bucket=names.uploads_bucket, Key=key, Body=b"img")
     _verdict(server_factory, names, key, "rejected")
-    result = cli("local", "run", "--duration", "3", endpoint=endpoint)
+    result = cli("local", "run", "--duration", "3", "--sweep-every", "1", "--json", endpoint=endpoint)
     assert result.exit_code == 0, result.stderr
-    assert "ModerationStreamFunctionMapping" in result.stdout
-    assert "sweeps: 0" in result.stdout  # the hourly schedule did not come round
+    doc = result.json()
+    stream = next(m for m in doc["mappings"] if m["logical"] == "ModerationStreamFunctionMapping")
+    assert stream["records"] >= 1
+    assert 1 <= doc["sweeps"] <= 3  # the schedule fires every second, first one second in
+    assert doc["sweep_errors"] == 0
     assert _tags(server_factory, names.uploads_bucket, key) == {"moderation-status": "rejected"}
 
 
@@ -221,3 +224,24 @@ def test_no_recorded_mappings_is_a_missing_resource(cli: Any, endpoint: str) -> 
     result = cli("local", "run", "--once", endpoint=endpoint)
     assert result.exit_code == 3
     assert "picops provision" in result.stderr
+
+
+def test_ctrl_c_is_a_clean_stop(
+    cli: Any, endpoint: str, server_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from picops.local.runtime import LocalRuntime
+
+    _url, arn = _test_queue(server_factory)
+    ls.record_mapping(
+        server_factory,
+        ls.mapping_record("TestMapping", queue_arn=arn, handler="tests.local_support.partial_handler"),
+    )
+
+    def interrupted(self: LocalRuntime, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LocalRuntime, "serve", interrupted)
+    result = cli("local", "run", "--json", endpoint=endpoint)
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["mappings"][0]["logical"] == "TestMapping"
+    assert "stopped" in result.stderr
