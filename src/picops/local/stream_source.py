@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ from picops.local.stats import MappingStats, Progress
 CHECKPOINT_PATH = "/picops/{stack}/local/checkpoints/{logical}"
 # Without MaximumRetryAttempts Lambda retries until the record expires; a one-shot drain gives up sooner.
 DRAIN_RETRY_CAP = 10
+SHARD_REFRESH_S = 5.0
 
 Invoke = Callable[[FunctionTarget, Handler, Any], Invocation]
 
@@ -134,6 +136,7 @@ class StreamSource:
         self.checkpoints = Checkpoints(ssm, checkpoint_parameter(stack, mapping.logical), mapping.source_arn)
         self.checkpoints.load()
         self.shards: dict[str, ShardState] = {}
+        self._listed_at = 0.0
 
     # -- shards ------------------------------------------------------------------------------------------
 
@@ -202,7 +205,11 @@ class StreamSource:
 
     def poll(self, *, draining: bool) -> tuple[int, bool]:
         """One batch from each shard. Returns (records read, whether any position moved)."""
-        self.refresh_shards()
+        now = time.monotonic()
+        if not self.shards or now - self._listed_at >= SHARD_REFRESH_S:
+            # Shards change rarely (about every 4 h on AWS): list them every few seconds, not every read.
+            self.refresh_shards()
+            self._listed_at = now
         read, moved = 0, False
         for state in self.shards.values():
             if state.done:
