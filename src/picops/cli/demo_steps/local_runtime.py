@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import uuid
 
+from rich.markup import escape
+
 from picops.cli.demo_steps import DemoContext, DemoStep, StepResult
 from picops.local.runtime import LocalRuntime
 from picops.stack.names import StackNames
@@ -31,7 +33,7 @@ def run(ctx: DemoContext) -> StepResult:
         TableName=names.moderation_table,
         Item={moderation.key_attribute: {"S": key}, moderation.status_attribute: {"S": VERDICT}},
     )
-    runtime = LocalRuntime(factory, ctx.settings, progress=lambda line: ctx.out.status(f"  {line}"))
+    runtime = LocalRuntime(factory, ctx.settings, progress=lambda line: ctx.out.status(f"  {escape(line)}"))
     try:
         runtime.prepare()
         runtime.drain()
