@@ -108,3 +108,79 @@ def status(
     out.result(doc, render)
     if state is not None and not doc["healthy"]:
         raise typer.Exit(1)
+
+
+@app.command("run")
+def run(
+    ctx: typer.Context,
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="Drain every mapping until a poll brings nothing new, then exit."),
+    ] = False,
+    duration: Annotated[
+        float | None,
+        typer.Option("--duration", min=0.0, help="Stop after this many seconds (default: until Ctrl-C)."),
+    ] = None,
+    sweep_every: Annotated[
+        float | None,
+        typer.Option(
+            "--sweep-every",
+            min=0.0,
+            help="Fire SweepSchedule (ModerationSweepFunction) every S seconds; 0 turns it off. "
+            "Default: 3600 when serving, off with --once (given with --once: one sweep after the drain).",
+        ),
+    ] = None,
+    json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON summary document.")] = False,
+) -> None:
+    """Run the local runtime: poll the recorded event source mappings and invoke the handlers in-process.
+
+    Only on a local endpoint (exit 2 otherwise). Exit 1 when an invocation raised; Ctrl-C is a clean stop.
+    """
+    from rich.markup import escape
+
+    from picops.local.runtime import DEFAULT_SWEEP_EVERY_S, LocalRuntime, require_local
+
+    state = get_state(ctx)
+    out = state.output(json_mode)
+    factory = state.factory
+    require_local(factory)
+    out.target(factory.describe_target())
+    runtime = LocalRuntime(factory, state.settings, progress=lambda line: out.status(escape(line)))
+    try:
+        runtime.prepare()
+        if once:
+            runtime.drain()
+            if sweep_every:
+                runtime.run_sweep()
+        else:
+            every = DEFAULT_SWEEP_EVERY_S if sweep_every is None else sweep_every
+            out.status(
+                "serving until Ctrl-C"
+                + (f" or {duration:g} s" if duration is not None else "")
+                + (f"; SweepSchedule every {every:g} s" if every else "; SweepSchedule off")
+            )
+            try:
+                runtime.serve(stop=threading.Event(), duration_s=duration, sweep_every_s=every or None)
+            except KeyboardInterrupt:
+                # The normal way to stop a foreground server: report and exit 0.
+                out.status("stopped")
+    finally:
+        runtime.close()
+    doc = runtime.summary()
+
+    def render() -> None:
+        colour = {"ok": "green", "skipped": "yellow", "error": "red"}
+        for m in doc["mappings"]:
+            out.info(
+                f"[{colour.get(m['status'], 'white')}]{m['status']:<7}[/] {m['logical']}: "
+                f"{escape(m['source'])} -> {escape(m['handler'])}: {m['invocations']} invocation(s), "
+                f"{m['records']} record(s), {m['failed_records']} failed"
+                + (f" ({escape(m['detail'])})" if m["detail"] else "")
+            )
+        out.info(
+            f"sweeps: {doc['sweeps']}" + (f" ({doc['sweep_errors']} failed)" if doc["sweep_errors"] else "")
+        )
+
+    out.result(doc, render)
+    if runtime.failed:
+        raise typer.Exit(1)

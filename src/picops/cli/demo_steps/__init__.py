@@ -45,12 +45,13 @@ class DemoStep:
 
 
 def _steps() -> list[DemoStep]:
-    from picops.cli.demo_steps import dlq, health, provision, tag_backfill
+    from picops.cli.demo_steps import dlq, health, local_runtime, provision, tag_backfill
 
     return [
         health.STEP,
         provision.STEP,
         tag_backfill.STEP,
+        local_runtime.STEP,
         dlq.STEP,
     ]
 

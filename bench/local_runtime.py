@@ -1,0 +1,141 @@
+"""Benchmark: the local runtime's SQS pump (`picops local run --once`) against a hand-written consumer.
+
+Both drain the same number of messages from a queue on an embedded moto server and hand them, in batches of
+10, to the same no-op handler; the queue is kept small (moto's SQS cost grows with queue depth, DESIGN.md 7).
+Baseline: the minimal correct consumer — ReceiveMessage (10, 1 s long poll), call the handler, one
+DeleteMessageBatch — with no event shaping, no per-function environment and no partial-failure handling.
+picops: `LocalRuntime.drain()` over one recorded mapping (real Lambda event shape, the function's environment
+applied and restored per call, batch-item-failure semantics). Reported: messages/s of each, the ratio, SQS
+requests per message (the primary figure where the emulator's own cost dominates), and a modelled time at
+20 ms per request. Targets: picops within 25% of the baseline's speed and no more requests per message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from picops.aws import ClientFactory
+from picops.config import AwsSettings, Settings
+from picops.local.runtime import LocalRuntime
+
+LATENCY_S = 0.020
+TARGET_SPEED_RATIO = 0.75
+
+
+def noop_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return {"batchItemFailures": []}
+
+
+class RequestCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, **kwargs: Any) -> None:
+        self.count += 1
+
+
+def _fill(sqs: Any, url: str, n: int) -> None:
+    for start in range(0, n, 10):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "MessageBody": f'{{"n": {start + i}}}'} for i in range(min(10, n - start))
+            ],
+        )
+
+
+def baseline(sqs: Any, url: str) -> int:
+    done = 0
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+        if not messages:
+            return done
+        noop_handler({"Records": [{"body": m["Body"]} for m in messages]}, None)
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+        )
+        done += len(messages)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.local_runtime", description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
+    parser.add_argument("--messages", type=int, default=300)
+    args = parser.parse_args(argv)
+    n = 30 if args.smoke else args.messages
+
+    from moto.server import ThreadedMotoServer
+
+    from picops.local.endpoint import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        settings = Settings(aws=AwsSettings(region="us-east-1", endpoint_url=url))
+        factory = ClientFactory.from_settings(settings)
+        sqs = factory.client("sqs")
+        counter = RequestCounter()
+        sqs.meta.events.register("before-send.sqs", counter)
+        queue = sqs.create_queue(QueueName="bench-runtime")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+        _fill(sqs, queue, n)
+        counter.count = 0
+        began = time.perf_counter()
+        assert baseline(sqs, queue) == n
+        t_base, r_base = time.perf_counter() - began, counter.count
+
+        record = {
+            "logical": "BenchMapping",
+            "function": "IngestFunction",
+            "function_name": "picops-ingest",
+            "handler": "bench.local_runtime.noop_handler",
+            "source": "BenchQueue",
+            "mapping": {
+                "EventSourceArn": arn,
+                "BatchSize": 10,
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            },
+        }
+        runtime = LocalRuntime(factory, settings, mappings=[record])
+        runtime.prepare()
+        _fill(sqs, queue, n)
+        counter.count = 0
+        began = time.perf_counter()
+        try:
+            runtime.drain()
+        finally:
+            runtime.close()
+        t_picops, r_picops = time.perf_counter() - began, counter.count
+        stats = runtime.summary()["mappings"][0]
+        assert stats["records"] == n, stats
+        assert stats["failed_records"] == 0, stats
+    finally:
+        server.stop()
+
+    # Both end with one empty 1 s long poll; it is part of draining, so it stays in both timings.
+    print(
+        f"baseline (receive/handler/delete loop): {n / t_base:,.0f} msg/s, {r_base / n:.2f} SQS requests/msg"
+    )
+    print(f"picops (LocalRuntime.drain): {n / t_picops:,.0f} msg/s, {r_picops / n:.2f} SQS requests/msg")
+    ratio = t_base / t_picops
+    print(f"ratio: {ratio:.2f}x the baseline's speed over {n} messages")
+    print(
+        f"modelled at {LATENCY_S * 1000:.0f} ms/request: baseline {r_base * LATENCY_S:.2f} s, "
+        f"picops {r_picops * LATENCY_S:.2f} s"
+    )
+    verdict = "PASS" if ratio >= TARGET_SPEED_RATIO else "MISS"
+    print(f"{verdict}: >= {TARGET_SPEED_RATIO:.2f}x the baseline's speed")
+    print(f"{'PASS' if r_picops <= r_base else 'MISS'}: requests/msg {r_picops / n:.2f} <= {r_base / n:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

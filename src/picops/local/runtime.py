@@ -1,0 +1,297 @@
+"""`picops local run`: the local runtime that plays Lambda's part on a local endpoint (DESIGN.md section 6).
+
+moto stores Lambda functions but cannot run them without Docker and never fires EventBridge schedules, so
+on a local endpoint provision records the event source mappings (SSM parameters) instead of creating them,
+and this runtime owns them: it polls each source as Lambda's pollers do, builds the real event shapes,
+invokes the same handlers in-process with their function's environment, and applies Lambda's batch
+semantics (`picops.local.batches`). It also fires the SweepSchedule rule on a timer.
+
+No typer or rich here: the CLI (`picops.cli.local`) and the demo drive it, tests too. It refuses any
+endpoint that is not loopback: it must never pump real AWS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.exceptions
+
+from picops.aws import ClientFactory, is_loopback_url, translate_error
+from picops.config import Settings
+from picops.errors import ResourceMissing, UsageError
+from picops.local.events import scheduled_event
+from picops.local.invoke import FunctionTarget, Handler, HandlerBroken, HandlerUnavailable, Invoker
+from picops.local.mappings import DYNAMODB_STREAM, SQS, MappingRecord, function_target, target_of
+from picops.local.sqs_source import SqsSource
+from picops.local.stats import ERROR, SKIPPED, MappingStats, Progress
+from picops.local.stream_source import StreamSource
+from picops.provision.live import local_mapping_parameter, read_local_mappings
+from picops.stack.build import build_model
+from picops.stack.model import FunctionSpec, StackModel
+from picops.stack.names import StackNames
+
+SWEEP_FUNCTION = "ModerationSweepFunction"
+SWEEP_RULE = "SweepSchedule"
+DEFAULT_SWEEP_EVERY_S = 3600.0
+# Long-poll wait per SQS receive. Sources are polled in turn by one thread, so this also bounds how long
+# one idle queue delays the others.
+DEFAULT_WAIT_S = 1
+
+
+def require_local(factory: ClientFactory) -> str:
+    url = factory.endpoint_url
+    if not url or not is_loopback_url(url):
+        raise UsageError(
+            f"picops local run pumps only a local endpoint, not {url or 'AWS'}",
+            hint="start one with `picops local up --detach` and pass --local or --endpoint-url http://127.0.0.1:PORT",
+        )
+    return url
+
+
+@dataclass
+class SweepStats:
+    sweeps: int = 0
+    errors: int = 0
+    last: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
+
+
+Source = SqsSource | StreamSource
+
+
+class LocalRuntime:
+    """Serves every recorded mapping of one stack on a local endpoint."""
+
+    def __init__(
+        self,
+        factory: ClientFactory,
+        settings: Settings,
+        *,
+        progress: Progress = lambda _line: None,
+        wait_s: int = DEFAULT_WAIT_S,
+        mappings: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.endpoint_url = require_local(factory)
+        self.factory = factory
+        self.settings = settings
+        self.progress = progress
+        self.wait_s = wait_s
+        self._raw_mappings = mappings
+        self.invoker = Invoker(endpoint_url=self.endpoint_url, region=factory.region)
+        self.stats: list[MappingStats] = []
+        self.sources: list[tuple[MappingStats, Source]] = []
+        self.sweep = SweepStats()
+        self.model: StackModel | None = None
+        self._sweep_target: FunctionTarget | None = None
+
+    # -- setup -------------------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Read the recorded mappings, resolve each handler, and open each source. A mapping whose handler
+        does not exist (yet) is reported once and skipped: its source is never polled, so its messages stay
+        untouched."""
+        stack = self.settings.stack.name
+        raw = (
+            self._raw_mappings if self._raw_mappings is not None else read_local_mappings(self.factory, stack)
+        )
+        if not raw:
+            raise ResourceMissing(
+                f"no event source mappings are recorded for stack {stack!r} on {self.endpoint_url}",
+                hint="run `picops provision` against this endpoint first",
+            )
+        self.model = build_model(self.settings, self.factory.account_id(), self.factory.region, local=True)
+        for entry in raw:
+            record = MappingRecord.parse(entry)
+            stats = MappingStats(record.logical, record.source, record.handler)
+            self.stats.append(stats)
+            self._open(record, stats)
+
+    def _open(self, record: MappingRecord, stats: MappingStats) -> None:
+        assert self.model is not None
+        try:
+            target = function_target(self.model, record)
+            handler = self.invoker.load(target)
+        except HandlerUnavailable as exc:
+            stats.status, stats.detail = SKIPPED, str(exc)
+            self.progress(f"{record.logical}: {exc}; mapping skipped, its source is left untouched")
+            return
+        except HandlerBroken as exc:
+            stats.fail(str(exc))
+            self.progress(f"{record.logical}: {exc}; mapping skipped")
+            return
+        try:
+            source = self._source(record, target, handler, stats)
+        except botocore.exceptions.ClientError as exc:
+            error = translate_error(exc, self.endpoint_url)
+            stats.fail(f"cannot open {record.source}: {error.message if error else exc}")
+            self.progress(f"{record.logical}: {stats.detail}")
+            return
+        if source is None:
+            return
+        self.sources.append((stats, source))
+        self.progress(f"{record.logical}: {record.source} -> {record.handler}")
+
+    def _source(
+        self, record: MappingRecord, target: FunctionTarget, handler: Handler, stats: MappingStats
+    ) -> Source | None:
+        f = self.factory
+        if record.kind == SQS:
+            return SqsSource(
+                f.client("sqs"), record, target, handler, self.invoker.invoke, stats, self.progress
+            )
+        if record.kind == DYNAMODB_STREAM:
+            return StreamSource(
+                f.client("dynamodbstreams"),
+                f.client("ssm"),
+                f.client("sns"),
+                f.client("sqs"),
+                stack=self.settings.stack.name,
+                mapping=record,
+                target=target,
+                handler=handler,
+                invoke=self.invoker.invoke,
+                stats=stats,
+                progress=self.progress,
+                created_at=self._recorded_at(record),
+            )
+        stats.fail(f"unsupported event source {record.source_arn}")
+        self.progress(f"{record.logical}: {stats.detail}")
+        return None
+
+    def _recorded_at(self, record: MappingRecord) -> dt.datetime | None:
+        """When provision recorded the mapping: where a LATEST stream mapping starts."""
+        name = local_mapping_parameter(self.settings.stack.name, record.logical)
+        try:
+            when = self.factory.client("ssm").get_parameter(Name=name)["Parameter"].get("LastModifiedDate")
+        except botocore.exceptions.ClientError:
+            return None
+        if isinstance(when, dt.datetime):
+            return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+        return None
+
+    # -- one pass ------------------------------------------------------------------------------------------
+
+    def _poll(self, stats: MappingStats, source: Source, *, draining: bool, wait_s: int) -> tuple[int, bool]:
+        """Poll once; returns (records read, whether that was new work). AWS errors end this mapping."""
+        try:
+            if isinstance(source, SqsSource):
+                n, fresh = source.poll(wait_s)
+                return n, fresh > 0
+            # A stream read that brought records is new work even when it failed: the retries it leads to
+            # are bounded (MaximumRetryAttempts, or DRAIN_RETRY_CAP in a drain) and bisecting converges.
+            n, _moved = source.poll(draining=draining)
+            return n, n > 0
+        except botocore.exceptions.ClientError as exc:
+            error = translate_error(exc, self.endpoint_url)
+            stats.fail(f"{stats.source}: {error.message if error else exc}")
+            self.progress(f"{stats.logical}: {stats.detail}; mapping stopped")
+            self.sources = [(s, src) for s, src in self.sources if src is not source]
+            return 0, False
+
+    def drain(self) -> None:
+        """Each mapping until a poll brings nothing new (`--once`).
+
+        Failed SQS messages stay invisible for the queue's visibility timeout; if it is short they come back
+        within the drain and are handed to the function again, but a poll of redeliveries only ends the
+        drain, so a message that always fails cannot keep a one-shot run alive.
+        """
+        for stats, source in list(self.sources):
+            while True:
+                n, new_work = self._poll(stats, source, draining=True, wait_s=self.wait_s)
+                if n == 0 or not new_work:
+                    break
+
+    def run_sweep(self) -> None:
+        """Deliver one SweepSchedule "Scheduled Event" to the ModerationSweepFunction handler."""
+        assert self.model is not None
+        self.sweep.sweeps += 1
+        names = StackNames(self.settings, self.model.account, self.model.region)
+        spec = self.model.get(SWEEP_FUNCTION)
+        assert isinstance(spec, FunctionSpec)
+        target = self._sweep_target or target_of(self.model, spec)
+        self._sweep_target = target
+        try:
+            handler = self.invoker.load(target)
+        except (HandlerUnavailable, HandlerBroken) as exc:
+            self.sweep.errors += 1
+            self.sweep.detail = str(exc)
+            self.progress(f"{SWEEP_RULE}: {exc}")
+            return
+        event = scheduled_event(names.arn(SWEEP_RULE))
+        result = self.invoker.invoke(target, handler, event)
+        if result.error is not None:
+            self.sweep.errors += 1
+            self.sweep.detail = f"function error: {type(result.error).__name__}: {result.error}"
+            self.progress(f"{SWEEP_RULE} -> {target.handler}: {self.sweep.detail}")
+            return
+        self.sweep.last = dict(result.response) if isinstance(result.response, dict) else {}
+        self.progress(f"{SWEEP_RULE} -> {target.handler}: {self.sweep.last}")
+
+    # -- serving -------------------------------------------------------------------------------------------
+
+    def serve(
+        self,
+        *,
+        stop: threading.Event,
+        duration_s: float | None = None,
+        sweep_every_s: float | None = DEFAULT_SWEEP_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Poll every mapping in turn until `stop` is set or `duration_s` has passed. The schedule fires
+        every `sweep_every_s` seconds, the first time one interval after start (as a new rate rule does)."""
+        began = clock()
+        next_sweep = began + sweep_every_s if sweep_every_s else None
+        while not stop.is_set():
+            now = clock()
+            if duration_s is not None and now - began >= duration_s:
+                return
+            if next_sweep is not None and now >= next_sweep:
+                self.run_sweep()
+                next_sweep = now + float(sweep_every_s or 0)
+            if not self.sources:
+                # Nothing to poll (all skipped): wait for the schedule, the deadline or a stop.
+                stop.wait(_idle_wait(now, began, duration_s, next_sweep))
+                continue
+            for stats, source in list(self.sources):
+                if stop.is_set():
+                    return
+                left = None if duration_s is None else duration_s - (clock() - began)
+                if left is not None and left <= 0:
+                    return
+                wait = self.wait_s if left is None else max(0, min(self.wait_s, int(left)))
+                n, _ = self._poll(stats, source, draining=False, wait_s=wait)
+                if isinstance(source, StreamSource) and n == 0:
+                    # Streams have no long poll: pace idle reads like Lambda's poller (about 4 per second).
+                    stop.wait(0.25)
+
+    def close(self) -> None:
+        self.invoker.close()
+
+    # -- results -------------------------------------------------------------------------------------------
+
+    @property
+    def failed(self) -> bool:
+        """An invocation raised (or a mapping could not be served)."""
+        return any(s.status == ERROR for s in self.stats) or self.sweep.errors > 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "mappings": [s.as_dict() for s in self.stats],
+            "sweeps": self.sweep.sweeps,
+            "sweep_errors": self.sweep.errors,
+            "ok": not self.failed,
+        }
+
+
+def _idle_wait(now: float, began: float, duration_s: float | None, next_sweep: float | None) -> float:
+    waits = [1.0]
+    if duration_s is not None:
+        waits.append(max(0.0, began + duration_s - now))
+    if next_sweep is not None:
+        waits.append(max(0.0, next_sweep - now))
+    return min(waits)

@@ -1,0 +1,43 @@
+"""Per-mapping counters the runtime reports (`picops local run --json` -> `mappings[]`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Progress = Callable[[str], None]
+
+OK = "ok"
+SKIPPED = "skipped"
+ERROR = "error"
+
+
+@dataclass
+class MappingStats:
+    logical: str
+    source: str
+    handler: str
+    invocations: int = 0
+    records: int = 0
+    failed_records: int = 0
+    # Invocations whose function raised (or answered with an unusable batch response).
+    function_errors: int = 0
+    status: str = OK
+    detail: str = ""
+
+    def fail(self, detail: str) -> None:
+        self.status = ERROR
+        self.detail = detail
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "logical": self.logical,
+            "source": self.source,
+            "handler": self.handler,
+            "invocations": self.invocations,
+            "records": self.records,
+            "failed_records": self.failed_records,
+            "status": self.status,
+            "detail": self.detail,
+        }
