@@ -152,3 +152,19 @@ def test_demo_refuses_a_non_local_endpoint(cli: Any) -> None:
     result = cli("--endpoint-url", "https://sqs.us-east-1.amazonaws.com", "demo")
     assert result.exit_code == 2
     assert "only on a local endpoint" in result.stderr
+
+
+def test_real_aws_without_credentials_exits_3_with_a_fix(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    result = cli("status", "--json")
+    assert result.exit_code == 3
+    assert "no AWS credentials found" in result.stderr
+    assert "--profile" in result.stderr
+    assert result.stdout == ""
+
+
+def test_unknown_profile_exits_3_naming_it(cli: Any) -> None:
+    result = cli("--profile", "no-such-profile", "status")
+    assert result.exit_code == 3
+    assert "no-such-profile" in result.stderr
