@@ -94,15 +94,17 @@ def ensure_function(
     *,
     create_missing: bool = True,
     dry_run: bool = False,
+    described: _Live | None = None,
 ) -> FunctionResult:
     """Make `spec.name` run `bundle` with `spec`'s configuration, published and aliased as `spec.alias`.
 
     Creates the function if missing (unless `create_missing` is false: then ResourceMissing, exit 3), else
     updates code only when CodeSha256 differs and configuration only where fields differ. A dry run makes
-    describe calls only and reports what would change.
+    describe calls only and reports what would change. `described` is the function's state when the caller
+    has just read it (so it is not read twice).
     """
     lam = factory.client("lambda")
-    live = _describe(lam, spec)
+    live = described if described is not None else _describe(lam, spec)
     if live is None:
         if not create_missing:
             raise ResourceMissing(
@@ -166,7 +168,8 @@ def deploy_functions(
     """`picops deploy`: every function must exist (exit 3 naming all missing ones, before any change); a
     failure on one function is recorded (action `failed`) and the others still deploy."""
     lam = factory.client("lambda")
-    missing = [spec for spec in specs if _get_function(lam, spec.name) is None]
+    described = {spec.logical: _describe(lam, spec) for spec in specs}
+    missing = [spec for spec in specs if described[spec.logical] is None]
     if missing:
         listed = ", ".join(f"{s.logical} ({s.name})" for s in missing)
         raise ResourceMissing(
@@ -179,7 +182,14 @@ def deploy_functions(
     for spec in specs:
         try:
             result = ensure_function(
-                factory, settings, spec, bundle, spec.role_arn, create_missing=False, dry_run=dry_run
+                factory,
+                settings,
+                spec,
+                bundle,
+                spec.role_arn,
+                create_missing=False,
+                dry_run=dry_run,
+                described=described[spec.logical],
             )
         except (PicopsError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             error = translate_error(exc, factory.endpoint_url)
