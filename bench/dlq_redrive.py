@@ -146,9 +146,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from picops.aws import ClientFactory
     from picops.config import AwsSettings
-    from picops.core.queues import resolve_queue, source_queues
-    from picops.core.redrive import ManualRedrive, RedriveOptions, Router
-    from picops.core.redrive_plan import arn_resolver
+    from picops.core.dlq import (
+        ManualRedrive,
+        RedriveOptions,
+        Router,
+        arn_resolver,
+        resolve_queue,
+        source_queues,
+    )
     from picops.local.endpoint import free_port
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the server's access log would drown the report

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote_plus
 
-from picops.core.inventory import iter_csv_rows
+from picops.core.tagging.sources import iter_csv_rows
 
 SCHEMA = ("Bucket", "Key", "VersionId", "IsLatest", "IsDeleteMarker", "Size", "LastModifiedDate", "ETag")
 TARGET_ROWS_PER_S = 250_000

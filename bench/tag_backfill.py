@@ -25,8 +25,7 @@ from typing import Any
 
 from picops.aws import ClientFactory
 from picops.config import AwsSettings, Settings
-from picops.core.tagging.backfill import BackfillJob, BackfillRun, run_backfill
-from picops.core.tagging.merge import merge_tags
+from picops.core.tagging import BackfillJob, BackfillRun, merge_tags, run_backfill
 from picops.stack.names import StackNames
 
 TAG_KEY = "moderation-status"

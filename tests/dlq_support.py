@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from picops.core.messages import SYSTEM_ATTRIBUTES, QueueMessage
+from picops.core.dlq.messages import SYSTEM_ATTRIBUTES, QueueMessage
 
 
 @pytest.fixture

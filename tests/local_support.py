@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any
 
-from picops.provision.live import local_mapping_parameter
+from picops.stack.local_mappings import local_mapping_parameter
 
 # What the handlers below saw, in call order (tests reset it).
 CALLS: list[dict[str, Any]] = []

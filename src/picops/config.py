@@ -145,6 +145,26 @@ class BookingsSettings(_Section):
     max_receive_count: int = Field(default=5, ge=1, le=1000)
 
 
+# The stack's function logical names (contract; picops.stack.model.HANDLERS holds their entry points, and a
+# test keeps the two equal). Here so `[deploy.functions.<Logical>]` can be checked without the model.
+FUNCTION_LOGICAL_NAMES: tuple[str, ...] = (
+    "IngestFunction",
+    "ModerationStreamFunction",
+    "ModerationSweepFunction",
+    "BookingApiFunction",
+    "InventoryFunction",
+    "PaymentFunction",
+)
+
+
+class FunctionSettings(_Section):
+    """`[deploy.functions.<Logical>]`: one function's overrides of the `[deploy]` defaults."""
+
+    timeout_s: int | None = Field(default=None, ge=1, le=900)
+    memory_mb: int | None = Field(default=None, ge=128, le=10240)
+    reserved_concurrency: int | None = Field(default=None, ge=0)
+
+
 class DeploySettings(_Section):
     runtime: Literal["python3.11", "python3.12", "python3.13"] = "python3.12"
     architecture: Literal["x86_64", "arm64"] = "x86_64"
@@ -163,6 +183,18 @@ class DeploySettings(_Section):
     # Lambda's limits; lowering them makes the bundle go through artifacts_bucket (or fail) sooner.
     direct_upload_limit_mb: int = Field(default=50, ge=1, le=50)
     unzipped_limit_mb: int = Field(default=250, ge=1, le=250)
+    # Per-function overrides, keyed by logical name (`[deploy.functions.ModerationSweepFunction]`).
+    functions: dict[str, FunctionSettings] = Field(default_factory=dict)
+
+    @field_validator("functions")
+    @classmethod
+    def _functions(cls, value: dict[str, FunctionSettings]) -> dict[str, FunctionSettings]:
+        unknown = sorted(set(value) - set(FUNCTION_LOGICAL_NAMES))
+        if unknown:
+            raise ValueError(
+                f"unknown function {', '.join(unknown)} (expected one of {', '.join(FUNCTION_LOGICAL_NAMES)})"
+            )
+        return value
 
 
 class Settings(BaseSettings):

@@ -103,10 +103,10 @@ def test_provision_creates_everything_and_rerun_makes_no_mutating_call(
     assert all(r["status"] == "ok" for r in status["resources"])
     assert status["stack"] == "picops"
     assert "local" in by_logical["IngestFunctionMapping"]["detail"]
-    from picops.provision.live import read_local_mappings
+    from picops.stack.local_mappings import read_local_mappings
 
     recorded = read_local_mappings(
-        ClientFactory(AwsSettings(region="us-east-1", endpoint_url=endpoint)), "picops"
+        ClientFactory(AwsSettings(region="us-east-1", endpoint_url=endpoint)).client("ssm"), "picops"
     )
     assert [r["logical"] for r in recorded] == [
         "IngestFunctionMapping",

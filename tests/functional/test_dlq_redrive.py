@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from picops.core.archive import read_archive
-from picops.core.queues import resolve_queue, source_queues
-from picops.core.redrive import ManualRedrive, RedriveOptions, RedriveStats, Router
-from picops.core.redrive_plan import arn_resolver
+from picops.core.dlq.archive import read_archive
+from picops.core.dlq.queues import resolve_queue, source_queues
+from picops.core.dlq.redrive import ManualRedrive, RedriveOptions, RedriveStats, Router
+from picops.core.dlq.redrive_plan import arn_resolver
 from tests.dlq_support import counts, drain, fast_moto_clock, fill, make_pair, seqs
 
 __all__ = ["fast_moto_clock"]

@@ -59,7 +59,7 @@ rows = st.lists(
 @settings(max_examples=150)
 @given(rows)
 def test_csv_parser_round_trips_any_key(data: list[tuple[str, str, bool, bool]]) -> None:
-    from picops.core.inventory import iter_csv_rows
+    from picops.core.tagging.sources.inventory import iter_csv_rows
 
     source = [("bkt", key, version, latest, marker) for key, version, latest, marker in data]
     parsed = list(iter_csv_rows(io.BytesIO(csv_gz(source)), SCHEMA))

@@ -131,3 +131,18 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
         for key in section.annotation.model_fields:  # type: ignore[union-attr]
             assert f"{key} =" in text, f"config.example.toml does not document [{section_name}] {key}"
     assert settings.stack.name == "picops"
+
+
+def test_function_overrides_are_keyed_by_the_model_s_logical_names(tmp_path: Path) -> None:
+    from picops.config import FUNCTION_LOGICAL_NAMES
+    from picops.stack.model import HANDLERS
+
+    assert set(FUNCTION_LOGICAL_NAMES) == set(HANDLERS)
+    config = tmp_path / "picops.toml"
+    config.write_text("[deploy.functions.ModerationSweepFunction]\ntimeout_s = 300\nmemory_mb = 1024\n")
+    settings = load_settings(config)
+    assert settings.deploy.functions["ModerationSweepFunction"].timeout_s == 300
+    assert settings.deploy.functions["ModerationSweepFunction"].memory_mb == 1024
+    config.write_text("[deploy.functions.SweepFunction]\ntimeout_s = 300\n")
+    with pytest.raises(ConfigError, match="unknown function SweepFunction"):
+        load_settings(config)

@@ -10,9 +10,9 @@ from botocore.stub import ANY, Stubber
 
 from picops.aws import ClientFactory
 from picops.config import AwsSettings
-from picops.core.messages import QueueMessage
-from picops.core.move_task import SqsMoveTasks, run_move_task
-from picops.core.sender import send_confirmed
+from picops.core.dlq.messages import QueueMessage
+from picops.core.dlq.move_task import SqsMoveTasks, run_move_task
+from picops.core.dlq.sender import send_confirmed
 from picops.errors import Interrupted, OperationFailed
 
 URL = "https://sqs.us-east-1.amazonaws.com/123456789012/q"

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from picops.core.archive import read_archive
-from picops.core.messages import MAX_BATCH_BYTES, QueueMessage, pack_batches
-from picops.core.move_task import native_unavailable_reason, validate_native_rate
-from picops.core.queues import QueueRef, check_same_kind
-from picops.core.redrive import Router, compile_filter, matches
+from picops.core.dlq.archive import read_archive
+from picops.core.dlq.messages import MAX_BATCH_BYTES, QueueMessage, pack_batches
+from picops.core.dlq.move_task import native_unavailable_reason, validate_native_rate
+from picops.core.dlq.queues import QueueRef, check_same_kind
+from picops.core.dlq.redrive import Router, compile_filter, matches
 from picops.errors import UsageError, ValidationFailed
 
 
@@ -156,7 +156,7 @@ def test_native_path_decision() -> None:
 
 
 def test_archive_writer_cuts_a_torn_tail_before_appending(tmp_path: Path) -> None:
-    from picops.core.archive import ArchiveWriter
+    from picops.core.dlq.archive import ArchiveWriter
 
     path = tmp_path / "a.jsonl"
     good = QueueMessage(message_id="m1", body="one").to_record(

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from picops.core.inventory import iter_csv_rows, parse_manifest, parse_s3_url
+from picops.core.tagging.sources.inventory import iter_csv_rows, parse_manifest, parse_s3_url
 from picops.errors import UsageError, ValidationFailed
 from tests.tagging_support import CSV_SCHEMA, csv_gz
 

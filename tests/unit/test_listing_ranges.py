@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from picops.core.listing import range_bounds
+from picops.core.tagging.sources.listing import range_bounds
 
 
 def _range_of(key: str, bounds: list[tuple[str | None, str | None]]) -> list[int]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from typing import Any
 
 import pytest
 
 from picops.config import load_settings, settings_from_env
 from picops.stack.build import build_model
+from picops.stack.builders.context import FUNCTION_SECTIONS, resolved_sections
 from picops.stack.model import (
     HANDLERS,
     Alarm,
@@ -24,7 +26,7 @@ from picops.stack.model import (
     Table,
     canonical,
 )
-from picops.stack.names import logical_names, logical_type
+from picops.stack.names import StackNames, logical_names, logical_type
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 
@@ -75,31 +77,50 @@ def test_functions_use_the_contract_handlers_one_role_each() -> None:
         assert f.role_arn.endswith(":role/" + _model().get(f.role).name)
 
 
-def test_function_environment_rebuilds_the_same_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("function", sorted(HANDLERS))
+def test_function_environment_rebuilds_every_section_its_handler_reads(
+    monkeypatch: pytest.MonkeyPatch, function: str
+) -> None:
     settings = load_settings(
         overrides={
             "stack": {"name": "pics"},
-            "ingest": {"prefix": "drop/", "suffixes": (".png", ".json")},
-            "moderation": {"tag_key": "verdict", "statuses": ("ok", "bad"), "on_remove": "remove"},
+            "ingest": {"prefix": "drop/", "suffixes": (".png", ".json"), "batch_size": 7},
+            "moderation": {
+                "tag_key": "verdict",
+                "statuses": ("ok", "bad"),
+                "on_remove": "remove",
+                "sweep_prefix": "photos/",
+                "sweep_margin_s": 42.5,
+                "sweep_concurrency": 3,
+            },
+            "bookings": {"max_receive_count": 9},
         },
         use_files=False,
     )
     model = build_model(settings, ACCOUNT, REGION)
-    env = model.functions()[0].env
-    # PICOPS_STACK is the foundation's documented shortcut for stack.name (its env parsing is fixed on main
-    # in febfbad; this branch predates it): checked as a value, the rest round-trips through Settings.
-    assert env.pop("PICOPS_STACK") == "pics"
+    env = model.get(function).env
+    for key in list(os.environ):
+        if key.startswith("PICOPS_"):
+            monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     inside = settings_from_env()
-    assert inside.ingest.prefix == "drop/"
-    assert inside.ingest.suffixes == (".png", ".json")
-    assert inside.ingest.uploads_bucket == model.get("UploadsBucket").name
-    assert inside.ingest.processed_bucket == model.get("ProcessedBucket").name
-    assert inside.moderation.table_name == model.get("ModerationTable").name
-    assert inside.moderation.statuses == ("ok", "bad")
-    assert inside.moderation.tag_key == "verdict"
-    assert inside.moderation.on_remove == "remove"
+    expected = resolved_sections(settings, StackNames(settings, ACCOUNT, REGION))
+    assert inside.stack == settings.stack
+    for section in FUNCTION_SECTIONS[function]:
+        # The whole section, compared as a whole: a setting missing from the environment fails here.
+        assert getattr(inside, section) == expected[section], section
+    # resolved physical names, not the (unset) configured ones
+    if "ingest" in FUNCTION_SECTIONS[function]:
+        assert inside.ingest.uploads_bucket == model.get("UploadsBucket").name
+        assert inside.ingest.processed_bucket == model.get("ProcessedBucket").name
+    if "moderation" in FUNCTION_SECTIONS[function]:
+        assert inside.moderation.table_name == model.get("ModerationTable").name
+        assert inside.moderation.sweep_margin_s == 42.5
+
+
+def test_every_function_declares_the_sections_it_reads() -> None:
+    assert set(FUNCTION_SECTIONS) == set(HANDLERS)
 
 
 def test_security_defaults() -> None:

@@ -15,14 +15,27 @@ import typer
 
 from picops.cli.output import Output
 from picops.cli.state import AppState, get_state
-from picops.core import archive as archive_mod
-from picops.core.move_task import SqsMoveTasks, run_move_task, validate_native_rate
-from picops.core.peek import peek as peek_messages
-from picops.core.peek import peek_record
-from picops.core.purge import purge as purge_queue
-from picops.core.queues import dlq_info, region_dlqs, resolve_queue, stack_dlqs
-from picops.core.redrive import ManualRedrive, RedriveOptions, RedriveStats, Router, compile_filter
-from picops.core.redrive_plan import RedrivePlan, arn_resolver, plan_redrive
+from picops.core.dlq import (
+    ManualRedrive,
+    RedriveOptions,
+    RedrivePlan,
+    RedriveStats,
+    Router,
+    SqsMoveTasks,
+    arn_resolver,
+    compile_filter,
+    dlq_info,
+    peek_messages,
+    peek_record,
+    plan_redrive,
+    purge_queue,
+    region_dlqs,
+    replay_archive,
+    resolve_queue,
+    run_move_task,
+    stack_dlqs,
+    validate_native_rate,
+)
 from picops.errors import Interrupted, UsageError
 from picops.stack.names import StackNames
 
@@ -404,7 +417,7 @@ def replay(
     """Re-send archived messages with their attributes (and FIFO group/deduplication ids)."""
     state, out, sqs = _begin(ctx, json_mode)
     destination = resolve_queue(sqs, to, _names_if_logical(state, to))
-    result = archive_mod.replay(
+    result = replay_archive(
         sqs,
         file,
         destination_url=destination.url,

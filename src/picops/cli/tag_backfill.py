@@ -20,11 +20,18 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from picops.cli.output import Output
 from picops.cli.state import get_state
-from picops.core import inventory
-from picops.core.tagging import batch_ops
-from picops.core.tagging.backfill import BackfillJob, BackfillRun, run_backfill
-from picops.core.tagging.checkpoint import default_state_path, load_state
-from picops.core.tagging.model import Counts, ObjectResult, RunSummary
+from picops.core.tagging import (
+    BackfillJob,
+    BackfillRun,
+    Counts,
+    ObjectResult,
+    RunSummary,
+    batch_ops,
+    default_state_path,
+    load_state,
+    run_backfill,
+)
+from picops.core.tagging.sources import load_manifest, parse_s3_url
 from picops.errors import UsageError
 from picops.stack.names import StackNames
 
@@ -282,9 +289,9 @@ def _create_batch_job(
     # accepts a job that then fails reading its manifest. Another role's grants are its owner's business.
     readable = names.settings.moderation.inventory_bucket if role == stack_role else None
     if role == stack_role:
-        _check_manifest_readable(inventory.parse_s3_url(job.inventory)[0], readable, job.inventory)
+        _check_manifest_readable(parse_s3_url(job.inventory)[0], readable, job.inventory)
     s3 = factory.client("s3")
-    manifest = inventory.load_manifest(s3, job.inventory)
+    manifest = load_manifest(s3, job.inventory)
     if readable is not None and manifest.files_bucket != readable:
         raise UsageError(
             f"the inventory's data files are in bucket {manifest.files_bucket!r}, but the stack's "

@@ -27,10 +27,15 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from picops.aws import ClientFactory, lambda_factory
 from picops.config import Settings, settings_from_env
-from picops.core.tagging.engine import EngineOptions, TaggingEngine
-from picops.core.tagging.model import Candidate, ObjectResult, Outcome
-from picops.core.tagging.sweep import run_sweep
-from picops.core.tagging.verdicts import VerdictLookup
+from picops.core.tagging import (
+    Candidate,
+    EngineOptions,
+    ObjectResult,
+    Outcome,
+    TaggingEngine,
+    VerdictLookup,
+    run_sweep,
+)
 from picops.stack.names import StackNames
 
 logger = Logger(service="picops-moderation")

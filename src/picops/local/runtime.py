@@ -30,8 +30,8 @@ from picops.local.mappings import DYNAMODB_STREAM, SQS, MappingRecord, function_
 from picops.local.sqs_source import SqsSource
 from picops.local.stats import ERROR, SKIPPED, MappingStats, Progress
 from picops.local.stream_source import StreamSource
-from picops.provision.live import local_mapping_parameter, read_local_mappings
 from picops.stack.build import build_model
+from picops.stack.local_mappings import local_mapping_parameter, read_local_mappings
 from picops.stack.model import FunctionSpec, StackModel
 from picops.stack.names import StackNames
 
@@ -96,9 +96,9 @@ class LocalRuntime:
         does not exist (yet) is reported once and skipped: its source is never polled, so its messages stay
         untouched."""
         stack = self.settings.stack.name
-        raw = (
-            self._raw_mappings if self._raw_mappings is not None else read_local_mappings(self.factory, stack)
-        )
+        raw = self._raw_mappings
+        if raw is None:
+            raw = read_local_mappings(self.factory.client("ssm"), stack)
         if not raw:
             raise ResourceMissing(
                 f"no event source mappings are recorded for stack {stack!r} on {self.endpoint_url}",

@@ -19,6 +19,7 @@ from picops.errors import UsageError
 from picops.provision import live
 from picops.provision.bundle import Bundle
 from picops.provision.plan import Change, Plan
+from picops.stack.local_mappings import encode_record, local_mapping_parameter
 from picops.stack.model import (
     Alarm,
     ApiIntegration,
@@ -328,17 +329,17 @@ class Executor:
     def _eventsourcemapping(self, r: EventSourceMapping, change: Change) -> None:
         desired = live.resolved_desired(r, self.ctx)
         if r.local:
-            record = {
-                "logical": r.logical,
-                "function": r.function,
-                "function_name": r.function_name,
-                "handler": self._handler_of(r.function),
-                "source": r.source,
-                "mapping": desired,
-            }
+            record = encode_record(
+                logical=r.logical,
+                function=r.function,
+                function_name=r.function_name,
+                handler=self._handler_of(r.function),
+                source=r.source,
+                mapping=desired,
+            )
             self.ctx.client("ssm").put_parameter(
-                Name=live.local_mapping_parameter(self.ctx.model.stack, r.logical),
-                Value=json.dumps(record, sort_keys=True),
+                Name=local_mapping_parameter(self.ctx.model.stack, r.logical),
+                Value=record,
                 Type="String",
                 Overwrite=True,
                 Description=f"picops local runtime: {r.name}",

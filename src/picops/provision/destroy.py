@@ -15,6 +15,7 @@ import botocore.exceptions
 
 from picops.errors import UsageError
 from picops.provision import live
+from picops.stack.local_mappings import local_mapping_parameter
 from picops.stack.model import (
     Alarm,
     ApiIntegration,
@@ -186,7 +187,7 @@ def delete_resource(resource: Resource, ctx: live.Context, *, delete_data: bool)
         _ignore_missing(lambda: events.delete_rule(Name=r.name), *gone)
     elif isinstance(r, EventSourceMapping):
         if r.local:
-            name = live.local_mapping_parameter(ctx.model.stack, r.logical)
+            name = local_mapping_parameter(ctx.model.stack, r.logical)
             _ignore_missing(lambda: ctx.client("ssm").delete_parameter(Name=name), *gone)
         else:
             uuid = ctx.fact(r.logical, "UUID")

@@ -15,6 +15,7 @@ from typing import Any
 import botocore.exceptions
 
 from picops.aws import ClientFactory
+from picops.stack.local_mappings import decode_record, local_mapping_parameter
 from picops.stack.model import (
     Alarm,
     ApiIntegration,
@@ -40,19 +41,8 @@ from picops.stack.model import (
 )
 from picops.stack.names import StackNames
 
-# Where mappings are recorded on a local endpoint (DESIGN.md section 6): SSM parameters on the endpoint
-# itself,
-# so the record lives and dies with the emulated stack (a reset endpoint forgets it too) and any
-# process pointed
-# at the endpoint (`picops local run` from any directory) finds it.
-LOCAL_MAPPING_PATH = "/picops/{stack}/local/event-source-mappings"
-
 # Bucket notification ids picops owns; other configurations on the bucket are left alone.
 NOTIFICATION_ID_PREFIX = "picops-"
-
-
-def local_mapping_parameter(stack: str, logical: str) -> str:
-    return f"{LOCAL_MAPPING_PATH.format(stack=stack)}/{logical}"
 
 
 def error_code(exc: botocore.exceptions.ClientError) -> str:
@@ -387,7 +377,7 @@ def _read_local_mapping(r: EventSourceMapping, ctx: Context) -> dict[str, Any] |
         if _missing(exc, "ParameterNotFound"):
             return None
         raise
-    record = json.loads(value["Parameter"]["Value"])
+    record = decode_record(value["Parameter"]["Value"])
     fields: dict[str, Any] = record.get("mapping", {})
     return fields
 
@@ -558,18 +548,3 @@ def resolved_desired(resource: Resource, ctx: Context) -> dict[str, Any]:
     elif isinstance(resource, FunctionSpec):
         desired["Environment"] = resource.env
     return desired
-
-
-def read_local_mappings(factory: ClientFactory, stack: str) -> list[dict[str, Any]]:
-    """The event source mappings provision recorded on a local endpoint, for `picops local run`.
-
-    Each is `{"logical", "function", "function_name", "handler", "source", "mapping": {...}}` where `mapping`
-    holds the fields AWS would have been given (`EventSourceArn`, `BatchSize`, `FunctionResponseTypes`, ...).
-    """
-    ssm = factory.client("ssm")
-    records = []
-    for page in ssm.get_paginator("get_parameters_by_path").paginate(
-        Path=LOCAL_MAPPING_PATH.format(stack=stack), Recursive=False
-    ):
-        records += [json.loads(p["Value"]) for p in page["Parameters"]]
-    return sorted(records, key=lambda r: str(r["logical"]))

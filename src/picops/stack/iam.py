@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from picops.core.tagging.batch_ops import REPORT_PREFIX
-from picops.core.tagging.sweep import SWEEP_STATE_KEY
+from picops.stack.state_objects import BATCH_REPORT_PREFIX as REPORT_PREFIX
+from picops.stack.state_objects import SWEEP_STATE_KEY
 
 # Actions AWS supports only with Resource "*" (no resource-level permissions). Kept short and explicit: the
 # IAM test fails on any other wildcard. X-Ray's segment upload is the one a Lambda would need (active

@@ -10,9 +10,16 @@ import json
 import uuid
 
 from picops.cli.demo_steps import DemoContext, DemoStep, StepResult
-from picops.core.queues import dlq_info, refresh, resolve_queue
-from picops.core.redrive import ManualRedrive, RedriveOptions, Router
-from picops.core.redrive_plan import arn_resolver, plan_redrive
+from picops.core.dlq import (
+    ManualRedrive,
+    RedriveOptions,
+    Router,
+    arn_resolver,
+    dlq_info,
+    plan_redrive,
+    refresh,
+    resolve_queue,
+)
 from picops.errors import ResourceMissing
 from picops.stack.names import StackNames
 

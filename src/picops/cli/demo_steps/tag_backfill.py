@@ -13,7 +13,7 @@ from urllib.parse import quote
 import botocore.exceptions
 
 from picops.cli.demo_steps import DemoContext, DemoStep, StepResult
-from picops.core.tagging.backfill import BackfillJob, BackfillRun, run_backfill
+from picops.core.tagging import BackfillJob, BackfillRun, run_backfill
 from picops.stack.names import StackNames
 
 PREFIX = "moderation-demo/"

@@ -4,14 +4,22 @@ One engine serves the stream Lambda, the hourly sweeper, the S3 Batch Operations
 `picops tag-backfill`.
 """
 
+from picops.core.tagging import batch_ops
+from picops.core.tagging.backfill import BackfillJob, BackfillRun, run_backfill
+from picops.core.tagging.batch_ops import BatchJobRequest
+from picops.core.tagging.checkpoint import default_state_path, load_state
 from picops.core.tagging.engine import EngineOptions, RunEnd, TaggingEngine
 from picops.core.tagging.merge import MergeDecision, merge_tags, remove_tag, tag_value_problem
 from picops.core.tagging.model import Candidate, Counts, ObjectResult, Outcome, RunSummary, StreamDone
 from picops.core.tagging.requests import RequestCounter
+from picops.core.tagging.sweep import SweepResult, run_sweep
 from picops.core.tagging.tracker import Tracker
 from picops.core.tagging.verdicts import VerdictLookup
 
 __all__ = [
+    "BackfillJob",
+    "BackfillRun",
+    "BatchJobRequest",
     "Candidate",
     "Counts",
     "EngineOptions",
@@ -22,10 +30,16 @@ __all__ = [
     "RunEnd",
     "RunSummary",
     "StreamDone",
+    "SweepResult",
     "TaggingEngine",
     "Tracker",
     "VerdictLookup",
+    "batch_ops",
+    "default_state_path",
+    "load_state",
     "merge_tags",
     "remove_tag",
+    "run_backfill",
+    "run_sweep",
     "tag_value_problem",
 ]

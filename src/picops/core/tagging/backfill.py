@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from picops.core import inventory, listing
 from picops.core.tagging.checkpoint import JobState, load_state, save_state
 from picops.core.tagging.engine import EngineOptions, TaggingEngine
 from picops.core.tagging.model import Candidate, Counts, ObjectResult, RunSummary, StreamDone
 from picops.core.tagging.requests import RequestCounter
+from picops.core.tagging.sources import inventory, listing
 from picops.core.tagging.tracker import StreamPosition, Tracker
 from picops.core.tagging.verdicts import VerdictLookup
 from picops.errors import Interrupted, UsageError

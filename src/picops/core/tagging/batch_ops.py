@@ -13,9 +13,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from picops.core.inventory import Manifest
+from picops.core.tagging.sources.inventory import Manifest
+from picops.stack.state_objects import BATCH_REPORT_PREFIX
 
-REPORT_PREFIX = "batch-reports/tag-backfill"
+REPORT_PREFIX = BATCH_REPORT_PREFIX
+
 # The format name S3 Batch Operations uses for an inventory manifest.json (any inventory file format).
 INVENTORY_MANIFEST_FORMAT = "S3InventoryReport_CSV_20161130"
 

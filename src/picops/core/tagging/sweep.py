@@ -18,13 +18,12 @@ from typing import Any
 
 import botocore.exceptions
 
-from picops.core import listing
 from picops.core.tagging.engine import EngineOptions, TaggingEngine
 from picops.core.tagging.model import Counts
+from picops.core.tagging.sources import listing
 from picops.core.tagging.tracker import StreamPosition, Tracker
 from picops.core.tagging.verdicts import VerdictLookup
-
-SWEEP_STATE_KEY = listing.RESERVED_PREFIX + "moderation-sweep.json"
+from picops.stack.state_objects import SWEEP_STATE_KEY
 
 
 @dataclass

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from picops.core.archive import ArchiveWriter
-from picops.core.messages import SYSTEM_ATTRIBUTES, QueueMessage
-from picops.core.queues import QueueRef, refresh
+from picops.core.dlq.archive import ArchiveWriter
+from picops.core.dlq.messages import SYSTEM_ATTRIBUTES, QueueMessage
+from picops.core.dlq.queues import QueueRef, refresh
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from picops.core.messages import QueueMessage, pack_batches
+from picops.core.dlq.messages import QueueMessage, pack_batches
 
 DEFAULT_ATTEMPTS = 5
 # Errors SQS raises for a whole batch because of what one message holds (too large, bad characters or

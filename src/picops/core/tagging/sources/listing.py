@@ -13,9 +13,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from picops.core.tagging.model import Candidate, StreamDone
+from picops.stack.state_objects import RESERVED_PREFIX
 
-# picops's own objects in UploadsBucket (the sweeper's continuation point) live here; never tagged.
-RESERVED_PREFIX = "_picops/"
 PAGE_SIZE = 1000
 _BOUNDARY_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 

@@ -26,10 +26,10 @@ from typing import Any
 import jmespath  # type: ignore[import-untyped]
 import jmespath.exceptions  # type: ignore[import-untyped]
 
-from picops.core.archive import ArchiveWriter
-from picops.core.messages import SYSTEM_ATTRIBUTES, QueueMessage
-from picops.core.queues import QueueRef, refresh
-from picops.core.sender import send_confirmed
+from picops.core.dlq.archive import ArchiveWriter
+from picops.core.dlq.messages import SYSTEM_ATTRIBUTES, QueueMessage
+from picops.core.dlq.queues import QueueRef, refresh
+from picops.core.dlq.sender import send_confirmed
 from picops.errors import UsageError
 
 MAX_VISIBILITY_S = 43_200  # SQS's ceiling for a visibility timeout (12 hours)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from picops.core.move_task import native_unavailable_reason
-from picops.core.queues import QueueRef, check_same_kind, resolve_queue, source_queues
+from picops.core.dlq.move_task import native_unavailable_reason
+from picops.core.dlq.queues import QueueRef, check_same_kind, resolve_queue, source_queues
 from picops.errors import ResourceMissing, UsageError
 from picops.stack.names import StackNames
 

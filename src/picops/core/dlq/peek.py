@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from picops.core.messages import SYSTEM_ATTRIBUTES, QueueMessage
-from picops.core.queues import QueueRef
+from picops.core.dlq.messages import SYSTEM_ATTRIBUTES, QueueMessage
+from picops.core.dlq.queues import QueueRef
 
 # Long enough that one peek does not see the same message twice while it collects several receives.
 _PEEK_VISIBILITY_S = 30

@@ -15,8 +15,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from picops.core.messages import QueueMessage
-from picops.core.sender import send_confirmed
+from picops.core.dlq.messages import QueueMessage
+from picops.core.dlq.sender import send_confirmed
 from picops.errors import UsageError, ValidationFailed
 
 

@@ -1,0 +1,232 @@
+"""What every builder needs: settings, names, ARNs, and the one way a function (log group, role) is made."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from picops.config import Settings
+from picops.stack import iam
+from picops.stack.model import (
+    DLQ_RETENTION_S,
+    HANDLERS,
+    VISIBILITY_FACTOR,
+    EventSourceMapping,
+    FunctionSpec,
+    LogGroup,
+    Queue,
+    Resource,
+    Role,
+    frozen_json,
+)
+from picops.stack.names import StackNames
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("cn-"):
+        return "aws-cn"
+    return "aws"
+
+
+def role_name(function_name: str, region: str) -> str:
+    # IAM is global: the region keeps two regional copies of a stack from sharing (and fighting over) roles.
+    return f"{function_name}-{region}"[:64]
+
+
+# The configuration sections each function's handler reads, besides [stack]. The whole of each section goes
+# into the function's environment (not a hand-picked subset), so a setting added to a section reaches the
+# deployed handler without anyone remembering to wire it.
+FUNCTION_SECTIONS: dict[str, tuple[str, ...]] = {
+    "IngestFunction": ("ingest",),
+    "ModerationStreamFunction": ("ingest", "moderation"),
+    "ModerationSweepFunction": ("ingest", "moderation"),
+    "BookingApiFunction": ("bookings",),
+    "InventoryFunction": ("bookings",),
+    "PaymentFunction": ("bookings",),
+}
+
+
+def _env_value(value: object) -> str:
+    """One setting as pydantic-settings parses it back: JSON for collections and models, text otherwise."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, BaseModel):
+        return json.dumps(value.model_dump(mode="json"), sort_keys=True)
+    if isinstance(value, tuple | list | dict):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def resolved_sections(settings: Settings, names: StackNames) -> dict[str, BaseModel]:
+    """The sections as a deployed function must see them: physical names resolved from the stack."""
+    return {
+        "stack": settings.stack,
+        "ingest": settings.ingest.model_copy(
+            update={"uploads_bucket": names.uploads_bucket, "processed_bucket": names.processed_bucket}
+        ),
+        "moderation": settings.moderation.model_copy(update={"table_name": names.moderation_table}),
+        "bookings": settings.bookings,
+        "deploy": settings.deploy,
+    }
+
+
+def function_environment(
+    settings: Settings, names: StackNames, function: str | None = None
+) -> tuple[tuple[str, str], ...]:
+    """What `settings_from_env()` inside `function` needs to rebuild, whole, every section its handler reads.
+
+    Without `function`, the union over every function (what a local invocation of any handler may read).
+    """
+    wanted = (
+        FUNCTION_SECTIONS[function]
+        if function is not None
+        else tuple(dict.fromkeys(s for sections in FUNCTION_SECTIONS.values() for s in sections))
+    )
+    sections = resolved_sections(settings, names)
+    env = {"PICOPS_STACK": settings.stack.name, "POWERTOOLS_SERVICE_NAME": f"picops-{settings.stack.name}"}
+    for section in wanted:
+        for field, value in sections[section]:
+            if value is None:
+                continue  # unset optional settings stay unset (their default)
+            env[f"PICOPS_{section.upper()}__{field.upper()}"] = _env_value(value)
+    return tuple(sorted(env.items()))
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    settings: Settings
+    names: StackNames
+    account: str
+    region: str
+    local: bool
+
+    @property
+    def partition(self) -> str:
+        return partition_of(self.region)
+
+    def arn(self, logical: str) -> str:
+        return self.names.arn(logical)
+
+    @property
+    def arns(self) -> iam.StackArns:
+        arn = self.arn
+        return iam.StackArns(
+            uploads_bucket=arn("UploadsBucket"),
+            processed_bucket=arn("ProcessedBucket"),
+            ingest_queue=arn("IngestQueue"),
+            inventory_queue=arn("InventoryQueue"),
+            payment_queue=arn("PaymentQueue"),
+            jobs_table=arn("JobsTable"),
+            moderation_table=arn("ModerationTable"),
+            bookings_table=arn("BookingsTable"),
+            notify_topic=arn("NotifyTopic"),
+            booking_topic=arn("BookingTopic"),
+            alerts_topic=arn("AlertsTopic"),
+            log_group={
+                fn: f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:/aws/lambda/"
+                f"{self.names.physical(fn)}"
+                for fn in HANDLERS
+            },
+        )
+
+    @property
+    def timeout_s(self) -> int:
+        return self.settings.deploy.timeout_s
+
+    def function(self, fn: str) -> list[Resource]:
+        """A function of the model with its log group and its own role, granted what its handler calls."""
+        settings = self.settings
+        name = self.names.physical(fn)
+        grants = iam.function_grants(fn, self.arns, uploads_prefix=settings.ingest.prefix)
+        rname = role_name(name, self.region)
+        return [
+            LogGroup(
+                f"{fn}LogGroup", f"/aws/lambda/{name}", retention_days=settings.deploy.log_retention_days
+            ),
+            Role(f"{fn}Role", rname, function=fn, document=frozen_json(iam.policy_document(grants))),
+            FunctionSpec(
+                fn,
+                name,
+                handler=HANDLERS[fn],
+                environment=function_environment(settings, self.names, fn),
+                timeout_s=self.timeout_s,
+                memory_mb=settings.deploy.memory_mb,
+                runtime=settings.deploy.runtime,
+                architecture=settings.deploy.architecture,
+                role=f"{fn}Role",
+                role_arn=f"arn:{self.partition}:iam::{self.account}:role/{rname}",
+                log_group=f"{fn}LogGroup",
+            ),
+        ]
+
+
+def deny_insecure_transport(bucket_arn: str) -> dict[str, object]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+
+
+def allow_send(queue_arn: str, service: str, condition: dict[str, object]) -> dict[str, object]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": f"Allow{service.split('.')[0].upper()}Send",
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": condition,
+            }
+        ],
+    }
+
+
+def queue_pair(
+    ctx: BuildContext, source: str, dlq: str, *, consumer: str, max_receive: int
+) -> list[Resource]:
+    """A consumed queue and its DLQ (redrive needs the DLQ's ARN; the planner orders them)."""
+    names = ctx.names
+    fifo = names.physical(source).endswith(".fifo")
+    return [
+        Queue(dlq, names.physical(dlq), fifo=fifo, retention_s=DLQ_RETENTION_S),
+        Queue(
+            source,
+            names.physical(source),
+            fifo=fifo,
+            visibility_timeout_s=VISIBILITY_FACTOR * ctx.timeout_s,
+            dlq=dlq,
+            dlq_arn=ctx.arn(dlq),
+            max_receive_count=max_receive,
+            consumer=consumer,
+        ),
+    ]
+
+
+def sqs_mapping(ctx: BuildContext, queue: str, fn: str, *, batch_size: int) -> Resource:
+    names = ctx.names
+    return EventSourceMapping(
+        f"{fn}Mapping",
+        f"{names.physical(queue)} -> {names.physical(fn)}:live",
+        function=fn,
+        function_name=names.physical(fn),
+        source=queue,
+        source_arn=ctx.arn(queue),
+        batch_size=batch_size,
+        report_batch_item_failures=True,
+        local=ctx.local,
+    )
