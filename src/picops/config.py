@@ -117,6 +117,10 @@ class ModerationSettings(_Section):
     sweep_prefix: str = ""
     # Worker threads (and S3 connections) the sweeper and the batch-operations Lambda use.
     sweep_concurrency: int = Field(default=16, ge=1, le=256)
+    # The share of UploadsBucket the hourly sweeper reads on S3 each cycle whatever the tag ledger says (a
+    # rotating slice, rounded to 1/N: the default verifies every object once every 24 cycles, a day when the
+    # sweep gets round the bucket each hour). 0 trusts the ledger entirely; 1 verifies everything.
+    verify_fraction: float = Field(default=1 / 24, ge=0, le=1)
     # IAM role S3 Batch Operations assumes for `tag-backfill --engine batch-operations`.
     batch_role_arn: str | None = Field(default=None, description="default <stack>-moderation-batch role")
     # The bucket S3 Inventory delivers reports to (outside the stack): the stack's ModerationBatchRole may

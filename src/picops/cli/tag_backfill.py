@@ -1,7 +1,9 @@
 """`picops tag-backfill`: tag every object with its moderation verdict, from a listing or an S3 Inventory.
 
 Direct engine (default): this process lists (or reads the inventory), looks verdicts up in batches and tags
-with a bounded worker pool, checkpointing to a state file so `--resume` finishes an interrupted job.
+with a bounded worker pool, checkpointing to a state file so `--resume` finishes an interrupted job. The tag
+ledger in JobsTable lets it skip objects already carrying their verdict (same ETag and LastModified as when
+picops last saw the tag) with no S3 request; `--verify` reads every object on S3 regardless.
 `--engine batch-operations`: hands an inventory to S3 Batch Operations, which invokes the tagger Lambda per
 object; `--job-status ID` reports on such a job.
 """
@@ -125,6 +127,14 @@ def tag_backfill(
             "stack's <stack>-moderation-batch role).",
         ),
     ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Ignore the tag ledger: read every object's tags on S3 (repairs tags changed by hand); "
+            "the ledger is still updated.",
+        ),
+    ] = False,
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Tag every object in UploadsBucket (or an S3 Inventory) with its moderation verdict.
@@ -157,6 +167,7 @@ def tag_backfill(
         prefix="" if inventory_url else (settings.ingest.prefix if prefix is None else prefix),
         inventory=inventory_url,
         list_ranges=list_ranges,
+        ledger_table=names.jobs_table,
     )
     if engine is Engine.batch_operations:
         _create_batch_job(factory, out, names, job, function_arn, role_arn, dry_run)
@@ -180,6 +191,8 @@ def tag_backfill(
                 resume=resume,
                 on_result=on_result,
                 on_progress=progress,
+                verify=verify,
+                on_warning=out.warn,
             ),
         )
     _render(out, summary, dry_run, state_path)
@@ -261,6 +274,7 @@ def _render(out: Output, summary: RunSummary, dry_run: bool, state_path: Path) -
                 "pending": counts.pending,
                 "missing": counts.missing,
                 "failed": counts.failed,
+                "skipped by ledger": _ledger_line(summary),
                 "requests": ", ".join(f"{k} {v}" for k, v in doc["requests"].items()),
                 "elapsed": f"{summary.elapsed_s:.1f} s ({rate:,.0f} objects/s)",
             }
@@ -269,6 +283,18 @@ def _render(out: Output, summary: RunSummary, dry_run: bool, state_path: Path) -
             out.info(f"not finished; continue with --resume --state {state_path}")
 
     out.result(doc, human)
+
+
+def _ledger_line(summary: RunSummary) -> str:
+    ledger = summary.ledger
+    if ledger is None:
+        return str(summary.counts.skipped_by_ledger)
+    if ledger.get("verify"):
+        return "0 (--verify: every object read on S3)"
+    text = f"{summary.counts.skipped_by_ledger} (entries written {ledger.get('written', 0)}"
+    if ledger.get("write_failures"):
+        text += f", write failures {ledger['write_failures']}"
+    return text + ")"
 
 
 def _create_batch_job(

@@ -3,10 +3,13 @@
 - `stream_handler`: ModerationTable's DynamoDB stream. INSERT/MODIFY with a verdict in NewImage tags that
   object now; REMOVE keeps the tag (or removes it with `[moderation] on_remove = "remove"`). Transient errors
   are reported in `batchItemFailures` (itemIdentifier = SequenceNumber) so only those are retried;
-  malformed records are logged and skipped.
+  malformed records are logged and skipped. A tag it changes loses its tag-ledger entry (the record carries no
+  ETag), so the next sweep checks that object.
 - `sweep_handler`: the hourly EventBridge schedule. Runs the engine over UploadsBucket until the remaining
-  time drops below `[moderation] sweep_margin_s`, saving a continuation point (see `core.tagging.sweep`).
-- `batch_handler`: S3 Batch Operations LambdaInvoke, schema 1.0 and 2.0, one result per task.
+  time drops below `[moderation] sweep_margin_s`, saving a continuation point (see `core.tagging.sweep`),
+  skipping what the tag ledger in JobsTable vouches for outside the cycle's verify slice.
+- `batch_handler`: S3 Batch Operations LambdaInvoke, schema 1.0 and 2.0, one result per task; records each
+  object it finds or makes right in the tag ledger.
 
 Thin by design: parse the event, call the engine, shape the response. Clients and settings are built on the
 first invocation, once per container.
@@ -30,11 +33,13 @@ from picops.config import Settings, settings_from_env
 from picops.core.tagging import (
     Candidate,
     EngineOptions,
+    Ledger,
     ObjectResult,
     Outcome,
     TaggingEngine,
     VerdictLookup,
     run_sweep,
+    with_identity,
 )
 from picops.stack.names import StackNames
 
@@ -74,7 +79,24 @@ def _names(context: Any) -> StackNames:
     return StackNames(_settings(), _account(context), _factory().region)
 
 
-def _engine(concurrency: int, *, with_lookup: bool, table: str = "", overwrite: bool = True) -> TaggingEngine:
+def _ledger(names: StackNames, concurrency: int, writer: str) -> Ledger:
+    # The tag ledger lives in JobsTable, whose name derives from the stack name (in the environment).
+    return Ledger(
+        _factory().client("dynamodb", concurrency=concurrency),
+        names.jobs_table,
+        writer=writer,
+        on_error=lambda message: logger.warning(message),
+    )
+
+
+def _engine(
+    concurrency: int,
+    *,
+    with_lookup: bool,
+    table: str = "",
+    overwrite: bool = True,
+    ledger: Ledger | None = None,
+) -> TaggingEngine:
     moderation = _settings().moderation
     factory = _factory()
     lookup = None
@@ -89,6 +111,7 @@ def _engine(concurrency: int, *, with_lookup: bool, table: str = "", overwrite: 
         factory.client("s3", concurrency=concurrency),
         lookup,
         EngineOptions(moderation.tag_key, moderation.statuses, overwrite, False, concurrency),
+        ledger=ledger,
     )
 
 
@@ -155,6 +178,9 @@ def _stream_record(record: DynamoDBRecord, context: Any = None) -> None:
     else:
         result = _engine(1, with_lookup=False).tag_object(candidate, verdict)
     _log_result(result, sequence=_sequence(record))
+    if result.outcome is Outcome.TAGGED and _stream_ledger:
+        # The tag changed without an identity to record: drop the entry so the next sweep checks it.
+        _stream_ledger[-1].forget(bucket, key)
     if result.transient:
         raise TransientTaggingError(f"{key}: {result.error}")
 
@@ -164,10 +190,18 @@ def _sequence(record: DynamoDBRecord) -> str | None:
     return stream.get("SequenceNumber") if isinstance(stream, dict) else None
 
 
+# The ledger of the stream invocation in progress (one at a time per container).
+_stream_ledger: list[Ledger] = []
+
+
 def stream_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    response = process_partial_response(
-        event=event, record_handler=_stream_record, processor=_stream_processor, context=context
-    )
+    _stream_ledger.append(_ledger(_names(context), 1, "stream"))
+    try:
+        response = process_partial_response(
+            event=event, record_handler=_stream_record, processor=_stream_processor, context=context
+        )
+    finally:
+        _stream_ledger.pop().close()
     return dict(response)
 
 
@@ -195,6 +229,9 @@ def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         status_attribute=moderation.status_attribute,
         remaining_ms=(lambda: int(remaining())) if callable(remaining) else (lambda: 900_000),
         margin_s=moderation.sweep_margin_s,
+        ledger_table=names.jobs_table,
+        verify_fraction=moderation.verify_fraction,
+        on_warning=lambda message: logger.warning(message),
     )
     summary = result.as_dict()
     logger.info("sweep finished", extra={"schedule_event_id": event.get("id"), **summary})
@@ -231,11 +268,14 @@ def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         except (KeyError, TypeError, ValueError) as exc:
             results.append(_task_result(task_id, "PermanentFailure", f"malformed task: {exc}"))
     names = _names(context)
+    concurrency = _settings().moderation.sweep_concurrency
+    ledger = _ledger(names, concurrency, "batch-operations")
     engine = _engine(
-        _settings().moderation.sweep_concurrency,
+        concurrency,
         with_lookup=True,
         table=names.moderation_table,
         overwrite=overwrite,
+        ledger=ledger,
     )
     verdicts: dict[str, str | None] = {}
     try:
@@ -248,9 +288,16 @@ def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
         parsed = []
     for task_id, candidate in parsed:
-        result = engine.tag_object(candidate, verdicts.get(candidate.key))
+        verdict = verdicts.get(candidate.key)
+        if verdict is not None and verdict in engine.options.statuses:
+            # The task names no ETag: ask S3 (before tagging) so the ledger can vouch for the object later.
+            candidate = with_identity(engine.s3, candidate)
+        result = engine.tag_object(candidate, verdict)
+        if verdict is not None:
+            engine.remember(candidate, verdict, result)
         _log_result(result, task_id=task_id)
         results.append(_task_result(task_id, *_result_code(result)))
+    ledger.close()
     return {
         "invocationSchemaVersion": schema,
         "treatMissingKeysAs": "PermanentFailure",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from picops.stack.state_objects import BATCH_REPORT_PREFIX as REPORT_PREFIX
-from picops.stack.state_objects import SWEEP_STATE_KEY
+from picops.stack.state_objects import LEDGER_KEY_PREFIX, SWEEP_STATE_KEY
 
 # Actions AWS supports only with Resource "*" (no resource-level permissions). Kept short and explicit: the
 # IAM test fails on any other wildcard. X-Ray's segment upload is the one a Lambda would need (active
@@ -45,19 +45,28 @@ BOOKINGS_RW = (
 )
 
 
+# The tag ledger's items in JobsTable (picops.core.tagging.ledger): the taggers may touch only items whose
+# partition key starts with LEDGER_KEY_PREFIX, never the ingest pipeline's job items and records.
+LEDGER_ONLY: dict[str, Any] = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{LEDGER_KEY_PREFIX}*"]}}
+
+
 @dataclass(frozen=True)
 class Grant:
     sid: str
     actions: tuple[str, ...]
     resources: tuple[str, ...]
+    condition: dict[str, Any] | None = None
 
     def statement(self) -> dict[str, Any]:
-        return {
+        statement: dict[str, Any] = {
             "Sid": self.sid,
             "Effect": "Allow",
             "Action": sorted(self.actions),
             "Resource": sorted(self.resources),
         }
+        if self.condition:
+            statement["Condition"] = self.condition
+        return statement
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,8 @@ def function_grants(function: str, arns: StackArns, *, uploads_prefix: str) -> l
             # Read by the Lambda service for the event source mapping, with the function's role.
             Grant("ReadVerdictStream", STREAM_READ, (f"{arns.moderation_table}/stream/*",)),
             Grant("TagUploads", TAGGING_CURRENT, (f"{arns.uploads_bucket}/*",)),
+            # A tag it changes loses its tag-ledger entry (DeleteRequest), ledger items only.
+            Grant("ForgetLedgerEntries", ("dynamodb:BatchWriteItem",), (arns.jobs_table,), LEDGER_ONLY),
             # The mapping's on-failure destination is sent with the function's role.
             Grant("OnFailureDestination", ("sns:Publish",), (arns.alerts_topic,)),
         ]
@@ -118,6 +129,20 @@ def function_grants(function: str, arns: StackArns, *, uploads_prefix: str) -> l
             Grant("ListUploads", ("s3:ListBucket",), (arns.uploads_bucket,)),
             Grant("TagUploads", TAGGING_VERSIONS, (f"{arns.uploads_bucket}/*",)),
             Grant("ReadVerdicts", ("dynamodb:BatchGetItem",), (arns.moderation_table,)),
+            # The tag ledger in JobsTable: read entries per chunk, write them in batches; ledger items only.
+            Grant(
+                "TagLedger",
+                ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"),
+                (arns.jobs_table,),
+                LEDGER_ONLY,
+            ),
+            # Batch Operations tasks carry no ETag: the object's identity for the ledger, without the right to
+            # read the object's bytes (GetObjectAttributes, not GetObject).
+            Grant(
+                "IdentifyUploads",
+                ("s3:GetObjectAttributes", "s3:GetObjectVersionAttributes"),
+                (f"{arns.uploads_bucket}/*",),
+            ),
             # The continuation point, one object. (A missing one reads as 404 rather than 403 because
             # ListBucket is granted above.)
             Grant(

@@ -96,6 +96,11 @@ class StackNames:
         return self.physical("ModerationTable")
 
     @property
+    def jobs_table(self) -> str:
+        """JobsTable: the ingest pipeline's job items and records, and the tag ledger (`LEDGER#` items)."""
+        return self.physical("JobsTable")
+
+    @property
     def moderation_batch_role(self) -> str:
         """The role S3 Batch Operations assumes for `tag-backfill --engine batch-operations` (the model's
         ModerationBatchRole; not a DESIGN.md logical name, so it is not in `logical_names()`)."""

@@ -15,3 +15,9 @@ SWEEP_STATE_KEY = RESERVED_PREFIX + "moderation-sweep.json"
 
 # S3 Batch Operations completion reports of `tag-backfill --engine batch-operations`, in ProcessedBucket.
 BATCH_REPORT_PREFIX = "batch-reports/tag-backfill"
+
+# The tag ledger's items in JobsTable (picops.core.tagging.ledger): pk = LEDGER_KEY_PREFIX + "<bucket>/<key>",
+# sk = LEDGER_SORT_KEY. The ingest pipeline's items in the same table use other prefixes (`OBJ#...`, record
+# ids); the taggers' IAM grants are conditioned on this prefix (picops.stack.iam.LEDGER_ONLY).
+LEDGER_KEY_PREFIX = "LEDGER#"
+LEDGER_SORT_KEY = "TAG"

@@ -9,6 +9,17 @@ from picops.core.tagging.backfill import BackfillJob, BackfillRun, run_backfill
 from picops.core.tagging.batch_ops import BatchJobRequest
 from picops.core.tagging.checkpoint import default_state_path, load_state
 from picops.core.tagging.engine import EngineOptions, RunEnd, TaggingEngine
+from picops.core.tagging.ledger import (
+    LEDGER_PREFIX,
+    LEDGER_SK,
+    Ledger,
+    LedgerEntry,
+    LedgerStats,
+    in_verify_slice,
+    ledger_pk,
+    verify_slices,
+    with_identity,
+)
 from picops.core.tagging.merge import MergeDecision, merge_tags, remove_tag, tag_value_problem
 from picops.core.tagging.model import Candidate, Counts, ObjectResult, Outcome, RunSummary, StreamDone
 from picops.core.tagging.requests import RequestCounter
@@ -17,12 +28,17 @@ from picops.core.tagging.tracker import Tracker
 from picops.core.tagging.verdicts import VerdictLookup
 
 __all__ = [
+    "LEDGER_PREFIX",
+    "LEDGER_SK",
     "BackfillJob",
     "BackfillRun",
     "BatchJobRequest",
     "Candidate",
     "Counts",
     "EngineOptions",
+    "Ledger",
+    "LedgerEntry",
+    "LedgerStats",
     "MergeDecision",
     "ObjectResult",
     "Outcome",
@@ -36,10 +52,14 @@ __all__ = [
     "VerdictLookup",
     "batch_ops",
     "default_state_path",
+    "in_verify_slice",
+    "ledger_pk",
     "load_state",
     "merge_tags",
     "remove_tag",
     "run_backfill",
     "run_sweep",
     "tag_value_problem",
+    "verify_slices",
+    "with_identity",
 ]

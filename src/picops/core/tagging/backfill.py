@@ -2,6 +2,11 @@
 
 Used by `picops tag-backfill` (and its demo step and benchmark); core code, so no terminal concerns here:
 progress is reported through a callback.
+
+With `ledger_table` (JobsTable) set, objects the tag ledger vouches for are skipped without an S3 request
+and every object found or made right is recorded; `BackfillRun.verify` ignores the ledger for skipping (every
+object is read on S3) but still records. Neither is part of the job's identity, so checkpoints written
+before the ledger existed resume unchanged.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 from picops.core.tagging.checkpoint import JobState, load_state, save_state
 from picops.core.tagging.engine import EngineOptions, TaggingEngine
+from picops.core.tagging.ledger import Ledger
 from picops.core.tagging.model import Candidate, Counts, ObjectResult, RunSummary, StreamDone
 from picops.core.tagging.requests import RequestCounter
 from picops.core.tagging.sources import inventory, listing
@@ -38,6 +44,8 @@ class BackfillJob:
     prefix: str = ""
     inventory: str | None = None
     list_ranges: int = 1
+    # The tag ledger's table (JobsTable); None: no ledger. Not part of identity().
+    ledger_table: str | None = None
 
     def __post_init__(self) -> None:
         if (self.bucket is None) == (self.inventory is None):
@@ -69,6 +77,10 @@ class BackfillRun:
     on_result: Callable[[ObjectResult], None] | None = None
     on_progress: Callable[[Counts, float], None] | None = None
     extra_clients: list[Any] = field(default_factory=list)
+    # Check every object on S3 whatever the ledger says (entries are still written).
+    verify: bool = False
+    # One-line warnings (the ledger turned off, a failed ledger write): the CLI prints them to stderr.
+    on_warning: Callable[[str], None] | None = None
 
 
 def run_backfill(factory: Any, job: BackfillJob, run: BackfillRun) -> RunSummary:
@@ -88,12 +100,19 @@ def run_backfill(factory: Any, job: BackfillJob, run: BackfillRun) -> RunSummary
         {name: StreamPosition(p.get("cursor"), bool(p.get("done"))) for name, p in state.positions.items()},
         Counts.from_dict(state.counts),
     )
+    ledger = (
+        Ledger(dynamodb, job.ledger_table, writer="tag-backfill", on_error=run.on_warning)
+        if job.ledger_table
+        else None
+    )
     engine = TaggingEngine(
         s3,
         VerdictLookup(
             dynamodb, job.table, key_attribute=job.key_attribute, status_attribute=job.status_attribute
         ),
         EngineOptions(job.tag_key, job.statuses, job.overwrite, run.dry_run, run.concurrency),
+        ledger=ledger,
+        must_verify=(lambda _candidate: True) if run.verify else None,
     )
     last_save = time.monotonic()
     last_shown = [0.0]
@@ -134,6 +153,8 @@ def run_backfill(factory: Any, job: BackfillJob, run: BackfillRun) -> RunSummary
         )
     except KeyboardInterrupt:
         checkpoint()
+        if ledger is not None:
+            ledger.close()
         counter.detach()
         where = f" --state {run.state_path}" if run.state_path else ""
         raise Interrupted(
@@ -142,16 +163,23 @@ def run_backfill(factory: Any, job: BackfillJob, run: BackfillRun) -> RunSummary
         ) from None
     except BaseException:
         checkpoint()
+        if ledger is not None:
+            ledger.close()
         counter.detach()
         raise
     state.complete = end.exhausted
+    # Send the queued ledger entries before the final counts: their requests belong to this run.
+    stats = ledger.close() if ledger is not None else None
     checkpoint(final=True)
     counter.detach()
     if run.on_progress is not None:
         run.on_progress(tracker.display_counts(), time.monotonic() - began)
-    return _summary(
+    summary = _summary(
         job, state, _add(state.requests, counter.snapshot()), state.elapsed_s + time.monotonic() - began
     )
+    if stats is not None:
+        summary.ledger = {"table": job.ledger_table, "verify": run.verify, **stats.as_dict()}
+    return summary
 
 
 def _initial_state(job: BackfillJob, run: BackfillRun) -> JobState:

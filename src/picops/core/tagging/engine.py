@@ -5,6 +5,11 @@ objects with a verdict are handed to a bounded worker pool that reads their tags
 something changes. Per-object problems become outcomes (never a crashed run); botocore's retry config handles
 throttling and 5xx before an error reaches here.
 
+With a tag ledger (`ledger`), each chunk also looks up the ledger entries of its objects that have a verdict
+and a listed identity (one more BatchGetItem); an object whose entry matches its verdict, tag key, ETag and
+LastModified is `unchanged` with no S3 request at all, unless `must_verify(candidate)` says to check it
+anyway. Every object found or made right is queued for the ledger once its tag request is done.
+
 S3 has no conditional PutObjectTagging: a tag another writer changes between our Get and Put is overwritten
 by the merged set we read. The window is one round trip; the moderation tag itself always ends correct.
 """
@@ -19,6 +24,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from picops.core.tagging.ledger import Ledger
 from picops.core.tagging.merge import MergeDecision, merge_tags, remove_tag
 from picops.core.tagging.model import Candidate, ObjectResult, Outcome, StreamDone
 from picops.core.tagging.tracker import Tracker
@@ -66,12 +72,71 @@ class RunEnd:
 
 
 class TaggingEngine:
-    def __init__(self, s3: Any, verdicts: VerdictLookup | None, options: EngineOptions) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        verdicts: VerdictLookup | None,
+        options: EngineOptions,
+        *,
+        ledger: Ledger | None = None,
+        must_verify: Callable[[Candidate], bool] | None = None,
+    ) -> None:
         if options.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.s3 = s3
         self.verdicts = verdicts
         self.options = options
+        self.ledger = ledger
+        self.must_verify = must_verify
+
+    # -- the ledger ----------------------------------------------------------------------------------
+
+    def remember(self, candidate: Candidate, verdict: str, result: ObjectResult) -> None:
+        """Queue a ledger entry when `result` shows the object now carries `verdict` (read or written)."""
+        if self.ledger is None or self.options.dry_run or result.by_ledger:
+            return
+        if result.outcome in (Outcome.TAGGED, Outcome.UNCHANGED) and result.new == verdict:
+            self.ledger.record(
+                candidate.bucket,
+                candidate.key,
+                verdict=verdict,
+                tag_key=self.options.tag_key,
+                etag=candidate.etag,
+                last_modified=candidate.last_modified,
+            )
+
+    def _ledger_skips(self, with_verdict: list[tuple[Candidate, str | None]]) -> set[int]:
+        """Indexes (into `with_verdict`) of the objects the ledger vouches for."""
+        if self.ledger is None:
+            return set()
+        must_verify = self.must_verify
+        asked = [
+            (i, c, v)
+            for i, (c, v) in enumerate(with_verdict)
+            if v is not None
+            and v in self.options.statuses
+            and c.etag is not None
+            and c.last_modified is not None
+            and not (must_verify is not None and must_verify(c))
+        ]
+        if not asked:
+            return set()
+        entries = self.ledger.lookup((c.bucket, c.key) for _, c, _ in asked)
+        skips = set()
+        for i, candidate, verdict in asked:
+            entry = entries.get((candidate.bucket, candidate.key))
+            if (
+                entry is not None
+                and verdict is not None
+                and entry.matches(
+                    verdict=verdict,
+                    tag_key=self.options.tag_key,
+                    etag=candidate.etag,
+                    last_modified=candidate.last_modified,
+                )
+            ):
+                skips.add(i)
+        return skips
 
     # -- one object ----------------------------------------------------------------------------------
 
@@ -139,9 +204,18 @@ class TaggingEngine:
         new: str | None = None,
         error: str | None = None,
         transient: bool = False,
+        by_ledger: bool = False,
     ) -> ObjectResult:
         return ObjectResult(
-            candidate.bucket, candidate.key, candidate.version_id, outcome, old, new, error, transient
+            candidate.bucket,
+            candidate.key,
+            candidate.version_id,
+            outcome,
+            old,
+            new,
+            error,
+            transient,
+            by_ledger,
         )
 
     # -- many objects --------------------------------------------------------------------------------
@@ -175,6 +249,7 @@ class TaggingEngine:
         def work(chunk: Any, candidate: Candidate, verdict: str) -> None:
             try:
                 result = self.tag_object(candidate, verdict)
+                self.remember(candidate, verdict, result)
                 tracker.record(chunk, result)
                 if on_result is not None:
                     on_result(result)
@@ -186,10 +261,18 @@ class TaggingEngine:
             found = verdicts.lookup(c.key for c in batch) if batch else {}
             cursor = batch[-1].cursor if batch else None
             with_verdict = [(c, found.get(c.key)) for c in batch]
+            skips = self._ledger_skips(with_verdict)
             chunk = tracker.open_chunk(stream, len(batch), cursor, done=done)
-            for candidate, verdict in with_verdict:
-                if verdict is None:
-                    result = self._result(candidate, Outcome.PENDING)
+            for index, (candidate, verdict) in enumerate(with_verdict):
+                if verdict is None or index in skips:
+                    if verdict is None:
+                        result = self._result(candidate, Outcome.PENDING)
+                    else:
+                        result = self._result(
+                            candidate, Outcome.UNCHANGED, old=verdict, new=verdict, by_ledger=True
+                        )
+                        if self.ledger is not None:
+                            self.ledger.count_skip()
                     tracker.record(chunk, result)
                     if on_result is not None:
                         on_result(result)

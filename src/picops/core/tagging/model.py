@@ -11,13 +11,16 @@ from typing import Any
 class Candidate:
     """One object to consider. `stream`/`cursor` say where it came from, so progress can be checkpointed:
     `cursor` is the position in `stream` just after this object (a key for listings, a row count for
-    inventory files)."""
+    inventory files). `etag` and `last_modified` (normalised, see `ledger`) are the identity the source
+    reported, when it reported one: what the tag ledger compares."""
 
     bucket: str
     key: str
     version_id: str | None = None
     stream: str = "main"
     cursor: Any = None
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +40,8 @@ class Outcome(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ObjectResult:
-    """What happened to one object. `transient` marks failures worth retrying later (throttling, 5xx)."""
+    """What happened to one object. `transient` marks failures worth retrying later (throttling, 5xx);
+    `by_ledger` an `unchanged` object skipped without an S3 request because the tag ledger vouched for it."""
 
     bucket: str
     key: str
@@ -47,14 +51,19 @@ class ObjectResult:
     new: str | None = None
     error: str | None = None
     transient: bool = False
+    by_ledger: bool = False
 
 
 OUTCOME_FIELDS: tuple[str, ...] = tuple(o.value for o in Outcome)
+# Count fields: `scanned`, one per outcome, and `skipped_by_ledger` (a subset of `unchanged`). Checkpoints
+# written before a field existed read it as 0.
+COUNT_FIELDS: tuple[str, ...] = ("scanned", *OUTCOME_FIELDS, "skipped_by_ledger")
 
 
 @dataclass
 class Counts:
-    """Per-outcome totals plus `scanned` (every candidate considered)."""
+    """Per-outcome totals plus `scanned` (every candidate considered) and `skipped_by_ledger` (the
+    `unchanged` objects that cost no S3 request)."""
 
     scanned: int = 0
     tagged: int = 0
@@ -62,21 +71,24 @@ class Counts:
     pending: int = 0
     missing: int = 0
     failed: int = 0
+    skipped_by_ledger: int = 0
 
-    def add(self, outcome: Outcome, n: int = 1) -> None:
+    def add(self, outcome: Outcome, n: int = 1, *, by_ledger: bool = False) -> None:
         self.scanned += n
         setattr(self, outcome.value, getattr(self, outcome.value) + n)
+        if by_ledger:
+            self.skipped_by_ledger += n
 
     def merge(self, other: Counts) -> None:
-        for name in ("scanned", *OUTCOME_FIELDS):
+        for name in COUNT_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in ("scanned", *OUTCOME_FIELDS)}
+        return {name: getattr(self, name) for name in COUNT_FIELDS}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Counts:
-        return cls(**{name: int(raw.get(name, 0)) for name in ("scanned", *OUTCOME_FIELDS)})
+        return cls(**{name: int(raw.get(name, 0)) for name in COUNT_FIELDS})
 
 
 @dataclass
@@ -88,13 +100,22 @@ class RunSummary:
     requests: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
     complete: bool = True
+    # What the tag ledger did in this invocation (LedgerStats.as_dict()); None when it was not used.
+    ledger: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"source": self.source}
         doc.update(self.counts.as_dict())
         doc["requests"] = {
             name: int(self.requests.get(name, 0))
-            for name in ("ListObjectsV2", "BatchGetItem", "GetObjectTagging", "PutObjectTagging")
+            for name in (
+                "ListObjectsV2",
+                "BatchGetItem",
+                "GetObjectTagging",
+                "PutObjectTagging",
+                "BatchWriteItem",
+            )
         }
+        doc["ledger"] = self.ledger
         doc["elapsed_s"] = round(self.elapsed_s, 3)
         return doc

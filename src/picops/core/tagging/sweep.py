@@ -6,6 +6,12 @@ skips and which sits outside the ingest prefix, so it neither triggers ingest no
 rather than a ModerationTable item because that table may belong to the vendor (`[moderation] external`),
 and picops must never write to it. Each run lists from that point until the remaining time falls below the
 margin; when the listing ends, the next run starts a new cycle from the beginning.
+
+With the tag ledger (`ledger_table`, JobsTable), objects whose entry matches their verdict and listed identity
+cost no S3 request; the objects in the cycle's verify slice (`verify_fraction`: a stable hash of the key picks
+one of round(1/fraction) slices, and each cycle takes the next) are read on S3 whatever the ledger says, so a
+tag removed or changed by hand is repaired within round(1/fraction) cycles (a day at the default 1/24 on a
+bucket the hourly sweep gets round every run).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 import botocore.exceptions
 
 from picops.core.tagging.engine import EngineOptions, TaggingEngine
+from picops.core.tagging.ledger import Ledger, LedgerStats, in_verify_slice, verify_slices
 from picops.core.tagging.model import Counts
 from picops.core.tagging.sources import listing
 from picops.core.tagging.tracker import StreamPosition, Tracker
@@ -75,6 +82,9 @@ class SweepResult:
     next_start_after: str | None
     cycle_complete: bool
     cycle: int
+    # None when the sweep ran without a ledger.
+    ledger: LedgerStats | None = None
+    verify_slice: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +93,8 @@ class SweepResult:
             "next_start_after": self.next_start_after,
             "cycle_complete": self.cycle_complete,
             "cycle": self.cycle,
+            "ledger": self.ledger.as_dict() if self.ledger is not None else None,
+            "verify_slice": self.verify_slice,
         }
 
 
@@ -98,20 +110,32 @@ def run_sweep(
     status_attribute: str,
     remaining_ms: Callable[[], int],
     margin_s: float,
+    ledger_table: str | None = None,
+    verify_fraction: float = 1 / 24,
+    on_warning: Callable[[str], None] | None = None,
 ) -> SweepResult:
     continuation = load_continuation(s3, bucket)
     tracker = Tracker({"list": StreamPosition(continuation.start_after)})
+    ledger = Ledger(dynamodb, ledger_table, writer="sweep", on_error=on_warning) if ledger_table else None
+    slices = verify_slices(verify_fraction)
+    cycle = continuation.cycle
     engine = TaggingEngine(
         s3,
         VerdictLookup(dynamodb, table, key_attribute=key_attribute, status_attribute=status_attribute),
         options,
+        ledger=ledger,
+        must_verify=lambda c: in_verify_slice(c.bucket, c.key, cycle=cycle, slices=slices),
     )
     positions, _ = tracker.snapshot()
-    end = engine.run(
-        listing.list_candidates(s3, bucket, prefix, positions=positions),
-        tracker,
-        should_stop=lambda: remaining_ms() < margin_s * 1000,
-    )
+    try:
+        end = engine.run(
+            listing.list_candidates(s3, bucket, prefix, positions=positions),
+            tracker,
+            should_stop=lambda: remaining_ms() < margin_s * 1000,
+        )
+    finally:
+        # Lambda freezes the container when the handler returns: send the queued entries first.
+        stats = ledger.close() if ledger is not None else None
     positions, counts = tracker.snapshot()
     began_at = continuation.start_after
     if end.exhausted:
@@ -122,4 +146,7 @@ def run_sweep(
             str(cursor) if cursor else None, continuation.cycle, continuation.cycles_completed
         )
     save_continuation(s3, bucket, continuation)
-    return SweepResult(counts, began_at, continuation.start_after, end.exhausted, continuation.cycle)
+    slice_text = f"{cycle % slices + 1}/{slices}" if slices else None
+    return SweepResult(
+        counts, began_at, continuation.start_after, end.exhausted, continuation.cycle, stats, slice_text
+    )

@@ -54,8 +54,8 @@ class Tracker:
 
     def record(self, chunk: _Chunk, result: ObjectResult) -> None:
         with self._lock:
-            self.live.add(result.outcome)
-            chunk.counts.add(result.outcome)
+            self.live.add(result.outcome, by_ledger=result.by_ledger)
+            chunk.counts.add(result.outcome, by_ledger=result.by_ledger)
             chunk.remaining -= 1
             if chunk.remaining == 0:
                 self._advance(chunk.stream)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote_plus
 
+from picops.core.tagging.ledger import normalise_etag, normalise_last_modified
 from picops.core.tagging.model import Candidate, StreamDone
 from picops.errors import UsageError, ValidationFailed
 
@@ -58,6 +59,10 @@ class InventoryRow:
     version_id: str | None
     is_latest: bool
     is_delete_marker: bool
+    # Present when the inventory is configured with the optional ETag and LastModifiedDate fields (the tag
+    # ledger needs both to skip an object).
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -140,6 +145,8 @@ def iter_csv_rows(
     i_version = schema.index("VersionId") if "VersionId" in schema else -1
     i_latest = schema.index("IsLatest") if "IsLatest" in schema else -1
     i_marker = schema.index("IsDeleteMarker") if "IsDeleteMarker" in schema else -1
+    i_etag = schema.index("ETag") if "ETag" in schema else -1
+    i_modified = schema.index("LastModifiedDate") if "LastModifiedDate" in schema else -1
     text = io.TextIOWrapper(gzip.GzipFile(fileobj=stream, mode="rb"), encoding="utf-8", newline="")
     try:
         for line, row in enumerate(csv.reader(text), start=1):
@@ -156,6 +163,8 @@ def iter_csv_rows(
                 version or None,
                 _truthy(row[i_latest]) if i_latest >= 0 and row[i_latest] else True,
                 _truthy(row[i_marker]) if i_marker >= 0 and row[i_marker] else False,
+                normalise_etag(row[i_etag]) if i_etag >= 0 else None,
+                normalise_last_modified(row[i_modified]) if i_modified >= 0 else None,
             )
     except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
         raise ValidationFailed(f"{name} is not a readable gzip CSV inventory file: {exc}") from None
@@ -179,13 +188,27 @@ def iter_parquet_rows(path: Path, *, name: str = "inventory file") -> Iterator[I
     names = set(parquet.schema_arrow.names)
     if not {"bucket", "key"} <= names:
         raise ValidationFailed(f"{name} lacks the bucket/key columns")
-    wanted = [c for c in ("bucket", "key", "version_id", "is_latest", "is_delete_marker") if c in names]
+    wanted = [
+        c
+        for c in (
+            "bucket",
+            "key",
+            "version_id",
+            "is_latest",
+            "is_delete_marker",
+            "e_tag",
+            "last_modified_date",
+        )
+        if c in names
+    ]
     for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted):
         columns = {c: batch.column(c).to_pylist() for c in wanted}
         for i in range(batch.num_rows):
             latest = columns["is_latest"][i] if "is_latest" in columns else None
             marker = columns["is_delete_marker"][i] if "is_delete_marker" in columns else None
             version = columns["version_id"][i] if "version_id" in columns else None
+            etag = columns["e_tag"][i] if "e_tag" in columns else None
+            modified = columns["last_modified_date"][i] if "last_modified_date" in columns else None
             # Parquet inventory keys are not URL-encoded (only CSV's are).
             yield InventoryRow(
                 str(columns["bucket"][i]),
@@ -193,6 +216,8 @@ def iter_parquet_rows(path: Path, *, name: str = "inventory file") -> Iterator[I
                 str(version) if version else None,
                 True if latest is None else bool(latest),
                 False if marker is None else bool(marker),
+                normalise_etag(etag),
+                normalise_last_modified(modified),
             )
 
 
@@ -255,7 +280,7 @@ def inventory_candidates(
             ):
                 if index <= skip or row.is_delete_marker or not row.is_latest:
                     continue
-                yield Candidate(row.bucket, row.key, row.version_id, name, index)
+                yield Candidate(row.bucket, row.key, row.version_id, name, index, row.etag, row.last_modified)
         finally:
             path.unlink(missing_ok=True)
         yield StreamDone(name)

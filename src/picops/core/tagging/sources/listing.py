@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from picops.core.tagging.ledger import normalise_etag, normalise_last_modified
 from picops.core.tagging.model import Candidate, StreamDone
 from picops.stack.state_objects import RESERVED_PREFIX
 
@@ -54,7 +55,16 @@ def _list_range(
                 return
             if key.startswith(RESERVED_PREFIX):
                 continue
-            yield Candidate(bucket, key, None, stream, key)
+            # The listed ETag and LastModified are the identity the tag ledger compares.
+            yield Candidate(
+                bucket,
+                key,
+                None,
+                stream,
+                key,
+                normalise_etag(obj.get("ETag")),
+                normalise_last_modified(obj.get("LastModified")),
+            )
 
 
 def list_candidates(
