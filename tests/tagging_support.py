@@ -27,8 +27,10 @@ def names(factory: Any, settings: Settings | None = None) -> StackNames:
     return StackNames(settings or Settings(), factory.account_id(), factory.region)
 
 
-def create_stack(factory: Any, *, versioned: bool = False, settings: Settings | None = None) -> StackNames:
-    """UploadsBucket and ModerationTable as provision makes them."""
+def create_stack(
+    factory: Any, *, versioned: bool = False, settings: Settings | None = None, jobs_table: bool = True
+) -> StackNames:
+    """UploadsBucket, ModerationTable and JobsTable (the tag ledger's table) as provision makes them."""
     stack = names(factory, settings)
     s3 = factory.client("s3")
     s3.create_bucket(Bucket=stack.uploads_bucket)
@@ -42,7 +44,31 @@ def create_stack(factory: Any, *, versioned: bool = False, settings: Settings | 
         BillingMode="PAY_PER_REQUEST",
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )
+    if jobs_table:
+        factory.client("dynamodb").create_table(
+            TableName=stack.jobs_table,
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
     return stack
+
+
+def ledger_items(factory: Any, table: str) -> dict[str, dict[str, str]]:
+    """Every tag-ledger item in JobsTable: pk -> its string attributes."""
+    out: dict[str, dict[str, str]] = {}
+    paginator = factory.client("dynamodb").get_paginator("scan")
+    for page in paginator.paginate(TableName=table):
+        for item in page.get("Items", []):
+            if item["pk"]["S"].startswith("LEDGER#"):
+                out[item["pk"]["S"]] = {k: next(iter(v.values())) for k, v in item.items()}
+    return out
 
 
 def put_objects(

@@ -87,7 +87,11 @@ IAM_ACTIONS: dict[tuple[str, str], Callable[[dict[str, Any]], list[Need]]] = {
     ("s3", "PutObject"): lambda p: [("s3:PutObject", _object(p))],
     ("s3", "ListObjectsV2"): lambda p: [("s3:ListBucket", _bucket(p))],
     ("s3", "ListObjectVersions"): lambda p: [("s3:ListBucketVersions", _bucket(p))],
+    ("s3", "GetObjectAttributes"): _object_action("s3:GetObjectAttributes", "s3:GetObjectVersionAttributes"),
     ("dynamodb", "BatchGetItem"): lambda p: [("dynamodb:BatchGetItem", _table(t)) for t in p["RequestItems"]],
+    ("dynamodb", "BatchWriteItem"): lambda p: [
+        ("dynamodb:BatchWriteItem", _table(t)) for t in p["RequestItems"]
+    ],
     ("dynamodb", "GetItem"): lambda p: [("dynamodb:GetItem", _table(p["TableName"]))],
     ("dynamodb", "Query"): lambda p: [("dynamodb:Query", _table(p["TableName"]))],
     ("dynamodb", "Scan"): lambda p: [("dynamodb:Scan", _table(p["TableName"]))],
@@ -191,6 +195,38 @@ def ungranted(calls: list[Call], policy: dict[str, Any]) -> list[str]:
     return sorted(set(problems))
 
 
+def leading_keys(call: Call) -> list[str]:
+    """The partition keys a DynamoDB call touches (what `dynamodb:LeadingKeys` conditions see)."""
+    keys: list[str] = []
+    if call.operation == "BatchGetItem":
+        for spec in call.params["RequestItems"].values():
+            keys += [k["pk"]["S"] for k in spec["Keys"] if "pk" in k]
+    elif call.operation == "BatchWriteItem":
+        for requests in call.params["RequestItems"].values():
+            for r in requests:
+                body = r.get("PutRequest", {}).get("Item") or r.get("DeleteRequest", {}).get("Key")
+                keys.append(body["pk"]["S"])
+    return keys
+
+
+def condition_violations(calls: list[Call], policy: dict[str, Any], table: str) -> list[str]:
+    """Calls on `table` whose partition keys fall outside every granting statement's LeadingKeys pattern."""
+    patterns = [
+        _glob(p)
+        for s in policy["Statement"]
+        if _table(table) in s["Resource"]
+        for p in s.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys", [])
+    ]
+    problems = []
+    for call in calls:
+        if call.service != "dynamodb" or table not in call.params.get("RequestItems", {}):
+            continue
+        for key in leading_keys(call):
+            if not any(p.match(key) for p in patterns):
+                problems.append(f"{call.operation} on {table} touches {key!r} outside the granted prefix")
+    return sorted(set(problems))
+
+
 def unused(function: str, calls: list[Call], policy: dict[str, Any]) -> list[str]:
     used = {a for call in calls for a, _ in IAM_ACTIONS[(call.service, call.operation)](call.params)}
     granted = {action for s in policy["Statement"] for action in s["Action"]}
@@ -260,10 +296,12 @@ def test_stream_function_policy_grants_exactly_what_its_handler_calls(
     recorder: Recorder, aws: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = _stream_calls(recorder, aws, monkeypatch)
-    assert {c.operation for c in calls} >= {"GetObjectTagging", "PutObjectTagging"}
+    assert {c.operation for c in calls} >= {"GetObjectTagging", "PutObjectTagging", "BatchWriteItem"}
     policy = _policy("ModerationStreamFunction")
     assert ungranted(calls, policy) == []
     assert unused("ModerationStreamFunction", calls, policy) == []
+    # The tag ledger's grant on JobsTable is limited to LEDGER# items, and the code stays inside it.
+    assert condition_violations(calls, policy, "picops-jobs") == []
 
 
 def test_sweep_function_policy_grants_exactly_what_its_handler_calls(recorder: Recorder, aws: Any) -> None:
@@ -275,10 +313,34 @@ def test_sweep_function_policy_grants_exactly_what_its_handler_calls(recorder: R
         "PutObjectTagging",
         "GetObject",
         "PutObject",
+        "BatchWriteItem",
+        "GetObjectAttributes",
     }
+    assert any(
+        "picops-jobs" in c.params.get("RequestItems", {}) for c in calls if c.operation == "BatchGetItem"
+    )
     policy = _policy("ModerationSweepFunction")
     assert ungranted(calls, policy) == []
     assert unused("ModerationSweepFunction", calls, policy) == []
+    assert condition_violations(calls, policy, "picops-jobs") == []
+    # Without the condition check a grant on the whole table would pass: it must name the prefix.
+    assert condition_violations(
+        [
+            Call(
+                "dynamodb",
+                "BatchWriteItem",
+                {
+                    "RequestItems": {
+                        "picops-jobs": [
+                            {"PutRequest": {"Item": {"pk": {"S": "OBJ#b/k"}, "sk": {"S": "V#1"}}}}
+                        ]
+                    }
+                },
+            )
+        ],
+        policy,
+        "picops-jobs",
+    ) == ["BatchWriteItem on picops-jobs touches 'OBJ#b/k' outside the granted prefix"]
 
 
 def test_the_check_fails_when_policy_and_code_drift_apart(recorder: Recorder, aws: Any) -> None:

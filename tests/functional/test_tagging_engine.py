@@ -239,6 +239,7 @@ def test_limit_then_resume_finishes_with_exact_totals(aws: Any, tmp_path: Any) -
         "pending": 115,
         "missing": 0,
         "failed": 0,
+        "skipped_by_ledger": 0,
     }
     # A finished job resumed again does nothing.
     done = run_backfill(aws, _job(stack), BackfillRun(concurrency=4, state_path=state, resume=True))

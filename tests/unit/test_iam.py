@@ -105,6 +105,13 @@ def test_the_walk_catches_wildcards() -> None:
         ("ModerationSweepFunction", "dynamodb:BatchGetItem", "table/picops-moderation", True),
         ("ModerationSweepFunction", "dynamodb:Scan", "table/picops-moderation", False),
         ("ModerationSweepFunction", "dynamodb:GetItem", "table/picops-moderation", False),
+        # The tag ledger: the sweeper reads and writes entries; the stream handler only deletes them.
+        ("ModerationSweepFunction", "dynamodb:BatchGetItem", "table/picops-jobs", True),
+        ("ModerationSweepFunction", "dynamodb:BatchWriteItem", "table/picops-jobs", True),
+        ("ModerationSweepFunction", "dynamodb:PutItem", "table/picops-jobs", False),
+        ("ModerationSweepFunction", "s3:GetObjectAttributes", "uploads-", True),
+        ("ModerationStreamFunction", "dynamodb:BatchWriteItem", "table/picops-jobs", True),
+        ("ModerationStreamFunction", "dynamodb:BatchGetItem", "table/picops-jobs", False),
         ("BookingApiFunction", "sns:Publish", "picops-booking.fifo", True),
         ("BookingApiFunction", "sqs:ReceiveMessage", "", False),
         ("PaymentFunction", "sqs:DeleteMessage", "picops-payment.fifo", True),
@@ -193,3 +200,19 @@ def test_inventory_bucket_must_be_a_bucket_name(bad: str) -> None:
 
     with pytest.raises(ConfigError, match="inventory_bucket"):
         load_settings(use_files=False, overrides={"moderation": {"inventory_bucket": bad}})
+
+
+def test_taggers_may_touch_only_ledger_items_in_jobs_table() -> None:
+    # JobsTable also holds the ingest pipeline's job items (OBJ#...) and records: every moderation grant on
+    # it is conditioned on the LEDGER# partition-key prefix.
+    for function in ("ModerationStreamFunction", "ModerationSweepFunction"):
+        statements = [
+            s
+            for s in _roles()[function]["Statement"]
+            if any(r.endswith(":table/picops-jobs") for r in s["Resource"])
+        ]
+        assert statements, function
+        for statement in statements:
+            assert statement["Condition"] == {
+                "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LEDGER#*"]}
+            }, function

@@ -27,6 +27,7 @@ def test_position_only_moves_past_contiguously_finished_chunks() -> None:
         "pending": 1,
         "missing": 0,
         "failed": 0,
+        "skipped_by_ledger": 0,
     }
 
 
