@@ -23,7 +23,9 @@ JSON_FIELDS = [
     "pending",
     "missing",
     "failed",
+    "skipped_by_ledger",
     "requests",
+    "ledger",
     "elapsed_s",
 ]
 
@@ -50,20 +52,25 @@ def test_json_document_and_defaults(cli: Any, endpoint: str, server_factory: Any
     doc = r.json()
     assert list(doc) == JSON_FIELDS
     assert doc["source"] == f"s3://{stack.uploads_bucket}/incoming/"
-    assert {k: doc[k] for k in JSON_FIELDS[1:7]} == {
+    assert {k: doc[k] for k in JSON_FIELDS[1:8]} == {
         "scanned": 8,
         "tagged": 6,
         "unchanged": 1,
         "pending": 1,
         "missing": 0,
         "failed": 0,
+        "skipped_by_ledger": 0,
     }
+    # One BatchGetItem for the verdicts, one for the tag ledger; the 7 entries in one BatchWriteItem.
     assert doc["requests"] == {
         "ListObjectsV2": 1,
-        "BatchGetItem": 1,
+        "BatchGetItem": 2,
         "GetObjectTagging": 7,
         "PutObjectTagging": 6,
+        "BatchWriteItem": 1,
     }
+    assert doc["ledger"]["table"] == stack.jobs_table
+    assert (doc["ledger"]["written"], doc["ledger"]["verify"]) == (7, False)
     assert isinstance(doc["elapsed_s"], float)
     assert "target: local endpoint" in r.stderr
     assert ts.tags_of(server_factory, stack.uploads_bucket, "incoming/a.jpg") == {
@@ -74,6 +81,40 @@ def test_json_document_and_defaults(cli: Any, endpoint: str, server_factory: Any
         ts.TAG_KEY: "flagged"
     }
     assert ts.tags_of(server_factory, stack.uploads_bucket, "elsewhere/x.jpg") == {}
+
+
+def test_second_run_skips_by_ledger_and_verify_reads_everything(
+    cli: Any, endpoint: str, server_factory: Any
+) -> None:
+    stack = _arrange(server_factory)
+    assert cli("tag-backfill", "--json", endpoint=endpoint).exit_code == 0
+    # Someone removes a tag by hand: the ledger cannot know.
+    server_factory.client("s3").put_object_tagging(
+        Bucket=stack.uploads_bucket,
+        Key="incoming/a.jpg",
+        Tagging={"TagSet": [{"Key": "owner", "Value": "ana"}]},
+    )
+    again = cli("tag-backfill", "--json", endpoint=endpoint)
+    assert again.exit_code == 0, again.stderr
+    doc = again.json()
+    assert (doc["skipped_by_ledger"], doc["unchanged"], doc["tagged"]) == (7, 7, 0)
+    assert doc["requests"]["GetObjectTagging"] == 0
+    assert doc["requests"]["BatchWriteItem"] == 0
+    verified = cli("tag-backfill", "--verify", "--json", endpoint=endpoint)
+    assert verified.exit_code == 0, verified.stderr
+    vdoc = verified.json()
+    assert (vdoc["skipped_by_ledger"], vdoc["tagged"], vdoc["unchanged"]) == (0, 1, 6)
+    assert vdoc["requests"]["GetObjectTagging"] == 7
+    assert vdoc["ledger"]["verify"] is True
+    assert ts.tags_of(server_factory, stack.uploads_bucket, "incoming/a.jpg") == {
+        "owner": "ana",
+        ts.TAG_KEY: "approved",
+    }
+    human = cli("tag-backfill", endpoint=endpoint)
+    assert human.exit_code == 0, human.stderr
+    assert any(
+        line.startswith("skipped by ledger") and " 7 " in f"{line} " for line in human.stdout.splitlines()
+    )
 
 
 def test_human_output_starts_with_the_target(cli: Any, endpoint: str, server_factory: Any) -> None:

@@ -101,6 +101,22 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(
     assert doc["tagged"] + doc["unchanged"] == N - N // 3
     assert doc["failed"] == 0
     assert ts.all_tags(server_factory, stack.uploads_bucket, "incoming/") == expected
+    # The tag ledger ends with exactly one true entry per object carrying its verdict, whatever the kill
+    # interrupted (entries queued but not sent are simply missing until a pass re-records them).
+    items = ts.ledger_items(server_factory, stack.jobs_table)
+    want = {
+        f"LEDGER#{stack.uploads_bucket}/{k}": t[ts.TAG_KEY] for k, t in expected.items() if ts.TAG_KEY in t
+    }
+    assert set(items) <= set(want)
+    assert all(items[pk]["verdict"] == want[pk] for pk in items)
+    # A fresh pass trusts exactly those entries, records the rest, and leaves the same tags.
+    fresh = _start(endpoint, tmp_path / "fresh.json")
+    out, err = fresh.communicate(timeout=120)
+    assert fresh.returncode == 0, err.decode()
+    assert json.loads(out)["skipped_by_ledger"] == len(items)
+    after = ts.ledger_items(server_factory, stack.jobs_table)
+    assert {pk: i["verdict"] for pk, i in after.items()} == want
+    assert ts.all_tags(server_factory, stack.uploads_bucket, "incoming/") == expected
 
 
 def test_ctrl_c_saves_the_checkpoint_and_exits_130(

@@ -14,7 +14,8 @@ through the engine as before.
 
 Entries are facts ("version E/T carried tag K=V"), written only after that was read or written on S3, so an
 entry written by a run that is then killed is still true; nothing needs undoing on resume. Writes are queued
-to one background thread and sent in BatchWriteItem batches of 25, off the tag request's path; a failed
+to one background thread and sent in BatchWriteItem batches of 25 (the rest when the run ends), off the tag
+request's path; a failed
 write is counted and dropped (the next sweep simply does that object's work again). Lookups that fail
 degrade to "no entry" for that chunk: the ledger can only save work, never cause a wrong skip by failing.
 
@@ -251,23 +252,18 @@ class Ledger:
                 self._thread.start()
 
     def _drain(self) -> None:
-        ending = False
-        while not ending:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            # Take what is already queued (up to a batch) without waiting: one request per 25 entries.
-            while len(batch) < BATCH_WRITE_SIZE:
-                try:
-                    more = self._queue.get(timeout=0.05)
-                except queue.Empty:
-                    break
-                if more is None:
-                    ending = True
-                    break
-                batch.append(more)
-            self._write(_dedupe(batch))
+        # Full batches of 25 as entries come; the remainder when close() says the run is over. So a run of
+        # n entries costs ceil(n / 25) requests, however the tag requests were spread in time.
+        batch: list[dict[str, Any]] = []
+        while True:
+            request = self._queue.get()
+            if request is not None:
+                batch.append(request)
+            if batch and (request is None or len(batch) >= BATCH_WRITE_SIZE):
+                self._write(_dedupe(batch))
+                batch = []
+            if request is None:
+                return
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
         if self._disabled_reason is not None:
