@@ -51,6 +51,8 @@ _TRANSIENT_EXCEPTIONS = (
 )
 
 ResultCallback = Callable[[ObjectResult], None]
+# Chunks whose lookups may be in flight at once.
+LOOKAHEAD = 4
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,12 @@ class TaggingEngine:
         taken = 0
         exhausted = limited = stopped = False
 
+        # Up to LOOKAHEAD chunks have their lookups (verdicts, ledger) in flight while the source is read on:
+        # once the ledger makes the tag requests rare, the lookups are the run's critical path.
+        lookahead = threading.BoundedSemaphore(LOOKAHEAD)
+        aborting = threading.Event()
+        failures: list[BaseException] = []
+
         def work(chunk: Any, candidate: Candidate, verdict: str) -> None:
             try:
                 result = self.tag_object(candidate, verdict)
@@ -256,36 +264,65 @@ class TaggingEngine:
             finally:
                 slots.release()
 
+        def take_slot() -> bool:
+            while not slots.acquire(timeout=0.1):
+                if aborting.is_set():
+                    return False
+            if aborting.is_set():
+                slots.release()
+                return False
+            return True
+
+        def resolve(chunk: Any, batch: list[Candidate]) -> None:
+            try:
+                found = verdicts.lookup(c.key for c in batch)
+                with_verdict = [(c, found.get(c.key)) for c in batch]
+                skips = self._ledger_skips(with_verdict)
+                for index, (candidate, verdict) in enumerate(with_verdict):
+                    if verdict is None or index in skips:
+                        if verdict is None:
+                            result = self._result(candidate, Outcome.PENDING)
+                        else:
+                            result = self._result(
+                                candidate, Outcome.UNCHANGED, old=verdict, new=verdict, by_ledger=True
+                            )
+                            if self.ledger is not None:
+                                self.ledger.count_skip()
+                        tracker.record(chunk, result)
+                        if on_result is not None:
+                            on_result(result)
+                        continue
+                    if not take_slot():
+                        return
+                    pool.submit(work, chunk, candidate, verdict)
+            except BaseException as exc:  # handed to the run's thread, which raises it
+                failures.append(exc)
+                aborting.set()
+            finally:
+                lookahead.release()
+
         def flush(stream: str, *, done: bool = False) -> None:
             batch = buffers.pop(stream, [])
-            found = verdicts.lookup(c.key for c in batch) if batch else {}
             cursor = batch[-1].cursor if batch else None
-            with_verdict = [(c, found.get(c.key)) for c in batch]
-            skips = self._ledger_skips(with_verdict)
+            # Opened here, in source order, so the tracker commits chunks in order whenever they finish.
             chunk = tracker.open_chunk(stream, len(batch), cursor, done=done)
-            for index, (candidate, verdict) in enumerate(with_verdict):
-                if verdict is None or index in skips:
-                    if verdict is None:
-                        result = self._result(candidate, Outcome.PENDING)
-                    else:
-                        result = self._result(
-                            candidate, Outcome.UNCHANGED, old=verdict, new=verdict, by_ledger=True
-                        )
-                        if self.ledger is not None:
-                            self.ledger.count_skip()
-                    tracker.record(chunk, result)
-                    if on_result is not None:
-                        on_result(result)
-                    continue
-                slots.acquire()
-                pool.submit(work, chunk, candidate, verdict)
+            if batch:
+                while not lookahead.acquire(timeout=0.1):
+                    if failures:
+                        break
+                if failures:
+                    raise failures[0]
+                lookups.submit(resolve, chunk, batch)
             if on_chunk is not None:
                 on_chunk()
 
         pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="picops-tag")
+        lookups = ThreadPoolExecutor(max_workers=LOOKAHEAD, thread_name_prefix="picops-lookup")
         iterator = iter(items)
         try:
             while True:
+                if failures:
+                    raise failures[0]
                 if should_stop is not None and should_stop():
                     stopped = True
                     buffers.clear()
@@ -306,7 +343,12 @@ class TaggingEngine:
                     flush(item.stream)
             for stream in list(buffers):
                 flush(stream)
+            lookups.shutdown(wait=True)
+            if failures:
+                raise failures[0]
         except BaseException:
+            aborting.set()
+            lookups.shutdown(wait=True, cancel_futures=True)
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         finally:
