@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -307,17 +307,22 @@ class TaggingEngine:
             # Opened here, in source order, so the tracker commits chunks in order whenever they finish.
             chunk = tracker.open_chunk(stream, len(batch), cursor, done=done)
             if batch:
-                while not lookahead.acquire(timeout=0.1):
+                while not lookahead.acquire(timeout=0.2):
                     if failures:
                         break
+                    if on_chunk is not None:
+                        on_chunk()  # keep checkpoints and progress moving while earlier chunks finish
                 if failures:
                     raise failures[0]
-                lookups.submit(resolve, chunk, batch)
+                # Only the unfinished few are kept: memory stays flat however many chunks a run has.
+                in_flight[:] = [f for f in in_flight if not f.done()]
+                in_flight.append(lookups.submit(resolve, chunk, batch))
             if on_chunk is not None:
                 on_chunk()
 
         pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="picops-tag")
         lookups = ThreadPoolExecutor(max_workers=LOOKAHEAD, thread_name_prefix="picops-lookup")
+        in_flight: list[Future[None]] = []
         iterator = iter(items)
         try:
             while True:
@@ -343,6 +348,14 @@ class TaggingEngine:
                     flush(item.stream)
             for stream in list(buffers):
                 flush(stream)
+            # The last chunks' lookups (and the tag work they submit) finish while checkpoints go on.
+            while in_flight:
+                _, still = wait(in_flight, timeout=0.2)
+                in_flight = list(still)
+                if failures:
+                    raise failures[0]
+                if on_chunk is not None:
+                    on_chunk()
             lookups.shutdown(wait=True)
             if failures:
                 raise failures[0]
