@@ -200,6 +200,8 @@ def status(
                 for r in document["resources"]
             ],
         )
+        if document["dashboard_url"]:
+            out.info(f"dashboard: {document['dashboard_url']}")
 
     out.result(document, render)
     if not healthy(document):

@@ -7,7 +7,8 @@ from typing import Any
 
 from picops.provision import live
 from picops.provision.plan import Change, Plan, make_plan
-from picops.stack.model import EventSourceMapping, Resource
+from picops.stack.builders.operations import dashboard_url as console_url
+from picops.stack.model import Dashboard, EventSourceMapping, Resource
 
 _FACT_ARNS = ("FunctionArn", "RoleArn", "AlarmArn", "SubscriptionArn", "StreamArn")
 
@@ -49,11 +50,20 @@ def _detail(change: Change) -> str:
     return " | ".join(parts)
 
 
+def dashboard_url(ctx: live.Context) -> str | None:
+    """The console URL of the stack's pipelines dashboard; None on a local endpoint (no console there)."""
+    if ctx.factory.is_local:
+        return None
+    dashboard = next(iter(ctx.model.of_type(Dashboard)), None)
+    return console_url(ctx.model.region, dashboard.name) if dashboard is not None else None
+
+
 def status_document(plan: Plan) -> dict[str, Any]:
     ctx = plan.ctx
     return {
         "stack": ctx.model.stack,
         "target": ctx.factory.target_info(),
+        "dashboard_url": dashboard_url(ctx),
         "resources": [
             {
                 "logical": c.logical,
