@@ -168,3 +168,12 @@ def test_dashboard_is_created_with_the_api_id_drift_is_seen_and_destroy_removes_
     delete_resource(ctx.model.get("PipelinesDashboard"), ctx, delete_data=False)
     assert cloudwatch.list_dashboards()["DashboardEntries"] == []
     delete_resource(ctx.model.get("PipelinesDashboard"), ctx, delete_data=False)  # already gone: fine
+
+
+def test_status_gives_the_dashboard_console_url_on_aws(aws: ClientFactory, cli: Any) -> None:
+    result = cli("--region", "us-east-1", "status", "--json")
+    assert result.exit_code == 1  # nothing provisioned: every resource missing
+    url = "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards/dashboard/"
+    assert result.json()["dashboard_url"] == url + "picops-pipelines"
+    human = cli("--region", "us-east-1", "status")
+    assert f"dashboard: {url}picops-pipelines" in human.stdout.replace("\n", "")
