@@ -26,7 +26,8 @@ def test_local_provision_records_caps_creates_the_dashboard_and_status_has_no_co
     body = server_factory.client("cloudwatch").get_dashboard(DashboardName="picops-pipelines")[
         "DashboardBody"
     ]
-    assert "AWS/ApiGateway" in body and "${BookingsApi}" not in body
+    assert "AWS/ApiGateway" in body
+    assert "${BookingsApi}" not in body
     json.loads(body)
 
     status = cli("status", "--json", endpoint=endpoint)

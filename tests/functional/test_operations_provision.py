@@ -148,7 +148,8 @@ def test_dashboard_is_created_with_the_api_id_drift_is_seen_and_destroy_removes_
         for line in widget.get("properties", {}).get("metrics", [])
         if line[0] == "AWS/ApiGateway"
     ]
-    assert api_lines and all(line[3] == api_id for line in api_lines)
+    assert api_lines
+    assert all(line[3] == api_id for line in api_lines)
 
     ctx = context_for(settings, aws)
     assert _changes(make_plan(ctx), "PipelinesDashboard")["PipelinesDashboard"].action == "noop"

@@ -197,7 +197,8 @@ def test_dashboard_shows_each_pipelines_queues_functions_stream_and_api() -> Non
         for metric in ("Invocations", "Errors", "Throttles", "Duration"):
             assert has("AWS/Lambda", metric, "FunctionName", name), (fn, metric)
     durations = [w for w in body["widgets"] if "duration" in w.get("properties", {}).get("title", "")]
-    assert durations and all(w["properties"]["stat"] == "p95" for w in durations)
+    assert durations
+    assert all(w["properties"]["stat"] == "p95" for w in durations)
     assert has("AWS/Lambda", "IteratorAge", "FunctionName", model.get("ModerationStreamFunction").name)
     for metric in ("4xx", "5xx", "Latency", "Count"):
         assert has("AWS/ApiGateway", metric, "ApiId", "${BookingsApi}"), metric
@@ -225,7 +226,8 @@ def test_dashboard_widgets_fit_the_grid_without_overlapping() -> None:
     _, body = _dashboard(_model())
     cells: set[tuple[int, int]] = set()
     for widget in body["widgets"]:
-        assert 0 <= widget["x"] and widget["x"] + widget["width"] <= 24
+        assert widget["x"] >= 0
+        assert widget["x"] + widget["width"] <= 24
         mine = {
             (x, y)
             for x in range(widget["x"], widget["x"] + widget["width"])
@@ -279,9 +281,30 @@ def test_export_has_the_dashboard_with_the_api_id_substituted_and_described_alar
     props = dashboard["Properties"]
     assert props["DashboardName"] == "picops-pipelines"
     body = props["DashboardBody"]["Fn::Sub"]
-    assert "${BookingsApi}" in body and "${AWS::Region}" in body
+    assert "${BookingsApi}" in body
+    assert "${AWS::Region}" in body
     json.loads(body)  # valid JSON once Fn::Sub has filled the placeholders in
     for logical, resource in resources.items():
         if resource["Type"] == "AWS::CloudWatch::Alarm":
             assert "First: picops " in resource["Properties"]["AlarmDescription"], logical
             assert resource["Properties"]["AlarmActions"] == [{"Ref": "AlertsTopic"}], logical
+
+
+def test_operating_page_documents_every_alarm_metric_and_setting() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "operating.md").read_text()
+    for alarm in _model().of_type(Alarm):
+        assert f"`{alarm.logical}`" in text, alarm.logical
+    for metric in HANDLER_METRICS:
+        assert f"`{metric.name}`" in text, metric.name
+    for setting in (
+        "[ingest] max_concurrency",
+        "[bookings] max_concurrency",
+        "[moderation] parallelization_factor",
+        "reserved_concurrency",
+        "<stack>-pipelines",
+    ):
+        assert setting in text, setting
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert "docs/operating.md" in readme
