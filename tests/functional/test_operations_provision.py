@@ -15,6 +15,7 @@ from picops.provision.apply import Executor
 from picops.provision.bundle import Bundle, build_bundle
 from picops.provision.destroy import delete_resource
 from picops.provision.plan import Change, Plan, context_for, make_plan
+from picops.provision.status import status_document
 from tests.deploy_support import CallCounter, bundle_settings, create_roles
 
 
@@ -158,6 +159,11 @@ def test_dashboard_is_created_with_the_api_id_drift_is_seen_and_destroy_removes_
     cloudwatch.put_dashboard(DashboardName="picops-pipelines", DashboardBody=json.dumps({"widgets": []}))
     plan = make_plan(context_for(settings, aws))
     assert _changes(plan, "PipelinesDashboard")["PipelinesDashboard"].action == "update"
+    (row,) = [r for r in status_document(plan)["resources"] if r["logical"] == "PipelinesDashboard"]
+    assert row["status"] == "drifted"
+    # The body is thousands of characters: the detail names the field and shows the start of each value.
+    assert row["detail"].startswith("DashboardBody: live {'widgets': []}, desired {")
+    assert len(row["detail"]) < 400
     _apply(plan, settings, ("PipelinesDashboard",))
     assert (
         _changes(make_plan(context_for(settings, aws)), "PipelinesDashboard")["PipelinesDashboard"].action

@@ -35,6 +35,15 @@ def _status(change: Change) -> str:
     return "ok" if change.action == "noop" else "drifted"
 
 
+# A dashboard body or a policy is thousands of characters: the detail line shows the start of each value.
+DETAIL_VALUE_CHARS = 160
+
+
+def short_repr(value: Any, limit: int = DETAIL_VALUE_CHARS) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text)} characters)"
+
+
 def _detail(change: Change) -> str:
     parts = []
     if isinstance(change.resource, EventSourceMapping) and change.resource.local:
@@ -42,7 +51,8 @@ def _detail(change: Change) -> str:
     if change.diff:
         parts.append(
             "; ".join(
-                f"{key}: live {v['live']!r}, desired {v['desired']!r}" for key, v in change.diff.items()
+                f"{key}: live {short_repr(v['live'])}, desired {short_repr(v['desired'])}"
+                for key, v in change.diff.items()
             )
         )
     elif change.action == "create":
