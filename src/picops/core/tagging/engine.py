@@ -273,28 +273,44 @@ class TaggingEngine:
                 return False
             return True
 
-        def resolve(chunk: Any, batch: list[Candidate]) -> None:
+        # Lookups run ahead concurrently, but each chunk's objects go to the tag pool in source order: the
+        # tracker commits a chunk only when all of it is done, so interleaving chunks would hold every
+        # checkpoint back until the end.
+        turn = threading.Condition()
+        next_turn = [0]
+
+        def resolve(chunk: Any, batch: list[Candidate], seq: int) -> None:
             try:
                 found = verdicts.lookup(c.key for c in batch)
                 with_verdict = [(c, found.get(c.key)) for c in batch]
                 skips = self._ledger_skips(with_verdict)
-                for index, (candidate, verdict) in enumerate(with_verdict):
-                    if verdict is None or index in skips:
-                        if verdict is None:
-                            result = self._result(candidate, Outcome.PENDING)
-                        else:
-                            result = self._result(
-                                candidate, Outcome.UNCHANGED, old=verdict, new=verdict, by_ledger=True
-                            )
-                            if self.ledger is not None:
-                                self.ledger.count_skip()
-                        tracker.record(chunk, result)
-                        if on_result is not None:
-                            on_result(result)
-                        continue
-                    if not take_slot():
-                        return
-                    pool.submit(work, chunk, candidate, verdict)
+                with turn:
+                    while next_turn[0] != seq:
+                        if aborting.is_set():
+                            return
+                        turn.wait(0.1)
+                try:
+                    for index, (candidate, verdict) in enumerate(with_verdict):
+                        if verdict is None or index in skips:
+                            if verdict is None:
+                                result = self._result(candidate, Outcome.PENDING)
+                            else:
+                                result = self._result(
+                                    candidate, Outcome.UNCHANGED, old=verdict, new=verdict, by_ledger=True
+                                )
+                                if self.ledger is not None:
+                                    self.ledger.count_skip()
+                            tracker.record(chunk, result)
+                            if on_result is not None:
+                                on_result(result)
+                            continue
+                        if not take_slot():
+                            return
+                        pool.submit(work, chunk, candidate, verdict)
+                finally:
+                    with turn:
+                        next_turn[0] += 1
+                        turn.notify_all()
             except BaseException as exc:  # handed to the run's thread, which raises it
                 failures.append(exc)
                 aborting.set()
@@ -316,13 +332,15 @@ class TaggingEngine:
                     raise failures[0]
                 # Only the unfinished few are kept: memory stays flat however many chunks a run has.
                 in_flight[:] = [f for f in in_flight if not f.done()]
-                in_flight.append(lookups.submit(resolve, chunk, batch))
+                in_flight.append(lookups.submit(resolve, chunk, batch, submitted[0]))
+                submitted[0] += 1
             if on_chunk is not None:
                 on_chunk()
 
         pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="picops-tag")
         lookups = ThreadPoolExecutor(max_workers=LOOKAHEAD, thread_name_prefix="picops-lookup")
         in_flight: list[Future[None]] = []
+        submitted = [0]
         iterator = iter(items)
         try:
             while True:
