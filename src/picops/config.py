@@ -29,6 +29,10 @@ from pydantic_settings import (
 from picops.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "picops.toml"
+# picops's own local state (the recorded local endpoint and its log, tag-backfill checkpoints, the bundle
+# cache) lives in one directory: PICOPS_STATE_DIR, else ./.picops. `state_dir()` is the one place that knows.
+STATE_DIR_ENV = "PICOPS_STATE_DIR"
+DEFAULT_STATE_DIR = ".picops"
 
 # Short environment names for the keys people set most; the long form PICOPS_<SECTION>__<KEY> works for all.
 ENV_SHORTCUTS: dict[str, tuple[str, str]] = {
@@ -262,6 +266,12 @@ class _TomlSource(TomlConfigSettingsSource):
 
     def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
         return read_toml(Path(str(file_path)))
+
+
+def state_dir() -> Path:
+    """Where picops keeps its local state: `PICOPS_STATE_DIR`, else `./.picops` (read on every call, so a
+    changed environment is honoured)."""
+    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
