@@ -26,7 +26,7 @@ from typing import Any
 from picops.aws import ClientFactory
 from picops.config import AwsSettings, Settings
 from picops.core.tagging import BackfillJob, BackfillRun, merge_tags, run_backfill
-from picops.stack.names import StackNames
+from picops.stack import StackNames
 
 TAG_KEY = "moderation-status"
 STATUSES = ("approved", "flagged", "rejected")
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from moto.server import ThreadedMotoServer
 
-    from picops.local.endpoint import free_port
+    from picops.local import free_port
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
