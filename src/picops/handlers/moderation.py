@@ -14,15 +14,22 @@ first invocation, once per container.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Any
-from urllib.parse import unquote_plus
+from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecord,
     DynamoDBRecordEventName,
+)
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+    S3BatchOperationEvent,
+    S3BatchOperationJob,
+    S3BatchOperationResponse,
+    S3BatchOperationResponseRecord,
+    S3BatchOperationTask,
 )
 
 from picops.aws import ClientFactory, lambda_factory
@@ -39,6 +46,7 @@ from picops.core.tagging import (
 from picops.stack.names import StackNames
 
 logger = Logger(service="picops-moderation")
+ResultCode = Literal["Succeeded", "TemporaryFailure", "PermanentFailure"]
 # Report every transient failure in batchItemFailures, even when it is the whole batch (the contract), rather
 # than raising: Lambda then retries exactly the failed records, bisecting nothing.
 _stream_processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
@@ -204,32 +212,32 @@ def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 # -- S3 Batch Operations -------------------------------------------------------------------------------
 
 
-def _task_candidate(task: dict[str, Any], schema: str) -> Candidate:
-    raw_key = task["s3Key"]
-    if not isinstance(raw_key, str) or not raw_key:
+def _task_candidate(task: S3BatchOperationTask) -> Candidate:
+    if not isinstance(task.get("s3Key"), str) or not task["s3Key"]:
         raise ValueError("task has no s3Key")
-    # Schema 1.0 names the bucket by ARN, 2.0 by name.
-    bucket = str(task["s3BucketArn"]).rsplit(":", 1)[-1] if schema == "1.0" else str(task["s3Bucket"])
-    version = task.get("s3VersionId")
-    # Batch Operations passes keys URL-encoded, as in the manifest (`+` is a space).
-    return Candidate(bucket, unquote_plus(raw_key, encoding="utf-8"), str(version) if version else None)
+    # Powertools decodes the key (Batch Operations passes it URL-encoded, as in the manifest: `+` is a space)
+    # and reads the bucket from s3BucketArn (schema 1.0) or s3Bucket (2.0).
+    bucket = task.s3_bucket
+    if not isinstance(bucket, str) or not bucket:
+        raise ValueError("task has no bucket")
+    version = task.s3_version_id
+    return Candidate(bucket, task.s3_key, str(version) if version else None)
 
 
 def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    schema = str(event.get("invocationSchemaVersion", ""))
+    batch = S3BatchOperationEvent(event)
+    schema = str(batch.get("invocationSchemaVersion", ""))
     if schema not in {"1.0", "2.0"}:
         raise ValueError(f"unsupported S3 Batch Operations invocationSchemaVersion {schema!r}")
-    user_args = (event.get("job") or {}).get("userArguments") or {}
+    user_args = S3BatchOperationJob(batch.get("job") or {}).user_arguments
     overwrite = str(user_args.get("overwrite", "true")).lower() != "false"
-    tasks = list(event.get("tasks") or [])
-    results: list[dict[str, str]] = []
-    parsed: list[tuple[str, Candidate]] = []
-    for task in tasks:
-        task_id = str(task.get("taskId", ""))
+    response = S3BatchOperationResponse(schema, str(batch.get("invocationId") or ""), "PermanentFailure")
+    parsed: list[tuple[S3BatchOperationTask, Candidate]] = []
+    for task in (S3BatchOperationTask(t) for t in batch.get("tasks") or []):
         try:
-            parsed.append((task_id, _task_candidate(task, schema)))
+            parsed.append((task, _task_candidate(task)))
         except (KeyError, TypeError, ValueError) as exc:
-            results.append(_task_result(task_id, "PermanentFailure", f"malformed task: {exc}"))
+            response.add_result(_task_result(task, "PermanentFailure", f"malformed task: {exc}"))
     names = _names(context)
     engine = _engine(
         _settings().moderation.sweep_concurrency,
@@ -243,23 +251,26 @@ def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         verdicts = engine.verdicts.lookup(c.key for _, c in parsed)
     except Exception as exc:  # the table is unreachable or throttled: every task may succeed on retry
         logger.warning("verdict lookup failed", extra={"error": str(exc)})
-        results.extend(
-            _task_result(t, "TemporaryFailure", f"verdict lookup failed: {exc}") for t, _ in parsed
-        )
+        for task, _ in parsed:
+            response.add_result(_task_result(task, "TemporaryFailure", f"verdict lookup failed: {exc}"))
         parsed = []
-    for task_id, candidate in parsed:
+    for task, candidate in parsed:
         result = engine.tag_object(candidate, verdicts.get(candidate.key))
-        _log_result(result, task_id=task_id)
-        results.append(_task_result(task_id, *_result_code(result)))
-    return {
-        "invocationSchemaVersion": schema,
-        "treatMissingKeysAs": "PermanentFailure",
-        "invocationId": event.get("invocationId"),
-        "results": results,
-    }
+        _log_result(result, task_id=task.get("taskId"))
+        response.add_result(_task_result(task, *_result_code(result)))
+    return _response_document(response)
 
 
-def _result_code(result: ObjectResult) -> tuple[str, str]:
+def _response_document(response: S3BatchOperationResponse) -> dict[str, Any]:
+    # S3 Batch Operations sends one task per invocation, and Powertools' asdict() insists on exactly one
+    # result; the schema allows a list, so several tasks (a hand-made event) get the same shape.
+    if len(response.results) == 1:
+        return dict(response.asdict())
+    single = dataclasses.replace(response, results=[S3BatchOperationResponseRecord("", "Succeeded")])
+    return dict(single.asdict()) | {"results": [r.asdict() for r in response.results]}
+
+
+def _result_code(result: ObjectResult) -> tuple[ResultCode, str]:
     if result.outcome in (Outcome.TAGGED, Outcome.UNCHANGED):
         return "Succeeded", f"{result.outcome.value}: {result.new}"
     if result.outcome is Outcome.PENDING:
@@ -270,5 +281,7 @@ def _result_code(result: ObjectResult) -> tuple[str, str]:
     return ("TemporaryFailure" if result.transient else "PermanentFailure"), f"failed: {result.error}"
 
 
-def _task_result(task_id: str, code: str, message: str) -> dict[str, str]:
-    return {"taskId": task_id, "resultCode": code, "resultString": message[:1024]}
+def _task_result(
+    task: S3BatchOperationTask, code: ResultCode, message: str
+) -> S3BatchOperationResponseRecord:
+    return S3BatchOperationResponseRecord(str(task.get("taskId", "")), code, message[:1024])
