@@ -19,9 +19,17 @@ BUCKET_MISSING = frozenset({"NoSuchBucket", "404", "NotFound"})
 # S3 objects: no such key or version; HEAD's bare 404; MethodNotAllowed when the version is a delete marker.
 OBJECT_MISSING = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound", "MethodNotAllowed"})
 # Every other service's "not found": DynamoDB, Lambda, SNS, EventBridge, CloudWatch Logs (ResourceNotFound /
-# NotFound), API Gateway (NotFoundException), IAM (NoSuchEntity), SSM (ParameterNotFound).
+# NotFound), CloudWatch dashboards (ResourceNotFound), API Gateway (NotFoundException), IAM (NoSuchEntity),
+# SSM (ParameterNotFound).
 SERVICE_MISSING = frozenset(
-    {"ResourceNotFoundException", "NotFound", "NotFoundException", "NoSuchEntity", "ParameterNotFound"}
+    {
+        "ResourceNotFoundException",
+        "ResourceNotFound",
+        "NotFound",
+        "NotFoundException",
+        "NoSuchEntity",
+        "ParameterNotFound",
+    }
 )
 
 # A stack resource (bucket, queue, table, topic, function, role, API, parameter, ...) that does not exist.

@@ -48,6 +48,7 @@ _SPELLED_ONCE = {
     "QueueDoesNotExist",
     "NoSuchEntity",
     "ResourceNotFoundException",
+    "ResourceNotFound",
     "ParameterNotFound",
     "NoSuchKey",
     "NoSuchVersion",
