@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import botocore.exceptions
 
@@ -45,7 +45,6 @@ from picops.stack.model import (
 )
 
 Progress = Callable[[Change, str], None]
-T = TypeVar("T")
 
 
 class Executor:
