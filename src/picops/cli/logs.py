@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from picops.cli.events import stack_model
 from picops.cli.output import Output
@@ -280,6 +279,15 @@ def follow(
 # -- rendering -----------------------------------------------------------------------------------------
 
 
+def format_row(line: LogLine) -> str:
+    """One table row: time, level, message, key fields (plain text, never wrapped, so it greps)."""
+    fields = " ".join(
+        f"{k}={json.dumps(v, default=str, ensure_ascii=False)}" for k, v in line.key_fields.items()
+    )
+    text = f"{_iso(line.timestamp)}  {line.level or '-':<8} {line.message}"
+    return f"{text}  {fields}" if fields else text
+
+
 def _render_batch(out: Output, lines: list[LogLine], *, header: bool) -> None:
     if out.json_mode:
         for line in lines:
@@ -288,21 +296,13 @@ def _render_batch(out: Output, lines: list[LogLine], *, header: bool) -> None:
         return
     if not lines:
         return
-    table = Table(show_header=header, header_style="bold", box=None, pad_edge=False)
-    for column in ("time", "level", "message", "fields"):
-        table.add_column(column, overflow="fold")
     colours = {"ERROR": "red", "CRITICAL": "red", "WARNING": "yellow", "WARN": "yellow"}
+    if header:
+        out.out.print(f"[bold]{'time':<24}  {'level':<8} message  key fields[/bold]")
     for line in lines:
-        fields = " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in line.key_fields.items())
-        level = f"[{colours[line.level]}]{line.level}[/]" if line.level in colours else line.level
-        table.add_row(_iso(line.timestamp), level, _escape(line.message), _escape(fields))
-    out.out.print(table)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
+        row = format_row(line)
+        colour = colours.get(line.level)
+        out.out.print(row, markup=False, highlight=False, style=colour, overflow="ignore", crop=False)
 
 
 def logs(
