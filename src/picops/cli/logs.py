@@ -122,7 +122,7 @@ def parse_event(event: dict[str, Any]) -> LogLine:
 
 # -- filter patterns on local files (CloudWatch's syntax, a documented subset) -------------------------
 
-_JSON_TERM = re.compile(r"^\s*\$\.([A-Za-z0-9_.\-\[\]]+)\s*(=|!=|<=|>=|<|>)\s*(.+?)\s*$")
+_JSON_TERM = re.compile(r"^\s*\$\.([A-Za-z0-9_.\-]+)\s*(=|!=|<=|>=|<|>)\s*(\S.*?)\s*$")
 
 
 def compile_filter(pattern: str | None) -> Callable[[str], bool]:
@@ -223,8 +223,11 @@ def _json_term(doc: Any, path: list[str], op: str, raw: str) -> bool:
 class CloudWatchSource:
     """FilterLogEvents over one log group; `fetch` returns every event after the last one seen."""
 
-    def __init__(self, logs: Any, group: str, start_ms: int, pattern: str | None) -> None:
+    def __init__(
+        self, logs: Any, group: str, start_ms: int, pattern: str | None, *, page_size: int | None = None
+    ) -> None:
         self.logs = logs
+        self.page_size = page_size
         self.group = group
         self.start_ms = start_ms
         self.pattern = pattern
@@ -234,6 +237,8 @@ class CloudWatchSource:
         kwargs: dict[str, Any] = {"logGroupName": self.group, "startTime": self.start_ms}
         if self.pattern:
             kwargs["filterPattern"] = self.pattern
+        if self.page_size:
+            kwargs["PaginationConfig"] = {"PageSize": self.page_size}
         events: list[dict[str, Any]] = []
         for page in self.logs.get_paginator("filter_log_events").paginate(**kwargs):
             events += page.get("events", [])
