@@ -54,12 +54,22 @@ def test_events_generate_prints_one_event_with_the_stacks_names(
 
 def test_events_generate_offline_with_an_account_and_options(cli: Any) -> None:
     result = cli(
-        "events", "generate", "s3-put", "--account", "111122223333", "--key", "incoming/a b.jpg", "--json"
+        "events",
+        "generate",
+        "s3-put",
+        "--account",
+        "111122223333",
+        "--key",
+        "incoming/a b.jpg",
+        "--version",
+        "v7",
+        "--json",
     )
     assert result.exit_code == 0, result.stderr
     (record,) = json.loads(result.stdout)["Records"]
     assert record["s3"]["bucket"]["name"] == "picops-uploads-111122223333-us-east-1"
     assert record["s3"]["object"]["key"] == "incoming/a+b.jpg"
+    assert record["s3"]["object"]["versionId"] == "v7"
     assert len(result.stdout.strip().splitlines()) == 1  # --json: compact
 
 
@@ -212,6 +222,12 @@ def test_invoke_bad_event_file_exits_2(cli: Any, endpoint: str, tmp_path: Any, c
     stdin = cli("invoke", "ModerationSweepFunction", "--event", "-", endpoint=endpoint, input="[1,")
     assert stdin.exit_code == 2
     assert "stdin" in stdin.stderr
+
+
+def test_invoke_in_process_refuses_real_aws(cli: Any) -> None:
+    result = cli("invoke", "ModerationSweepFunction")
+    assert result.exit_code == 2
+    assert "--remote" in result.stderr
 
 
 def test_invoke_remote_on_a_function_not_deployed_exits_3(cli: Any, endpoint: str) -> None:

@@ -145,6 +145,12 @@ def invoke(
     state = get_state(ctx)
     out = state.output(json_mode)
     payload = read_event(event) if event is not None else None
+    if not remote and not state.factory.is_local:
+        raise UsageError(
+            "picops invoke runs a handler in-process only against a local endpoint "
+            f"(not {state.factory.endpoint_url or 'AWS'}): handlers never run here with real credentials",
+            hint="pass --remote to invoke the deployed function's live alias, or --local",
+        )
     model = stack_model(state)
     spec = find_function(model, function)
     kind = None
