@@ -79,6 +79,25 @@ def test_an_invocation_is_logged_like_cloudwatch_and_its_output_kept_off_stdout(
     assert offset == logfiles.log_path(TARGET.name, tmp_path / "logs").stat().st_size
 
 
+class _StaleStdout(io.StringIO):
+    """A stdout that was replaced after a logging handler captured it (test runners swap sys.stdout)."""
+
+    name = "<stdout>"
+
+
+def test_output_of_a_handler_bound_to_a_replaced_stdout_is_still_captured(tmp_path: Path) -> None:
+    stale = _StaleStdout()
+    logger = logging.getLogger("devloop-stale")
+    logger.addHandler(logging.StreamHandler(stale))
+    logger.setLevel(logging.INFO)
+    try:
+        result = _invoker(tmp_path).invoke(TARGET, lambda e, c: logger.info("seen"), {})
+    finally:
+        logger.handlers.clear()
+    assert result.logs == ["seen"]
+    assert stale.getvalue() == ""
+
+
 def test_a_raising_handler_logs_the_error_and_counts_it(tmp_path: Path) -> None:
     def handler(event: Any, context: Any) -> None:
         raise KeyError("nope")

@@ -199,8 +199,12 @@ def stdout_to_stderr(capture: Callable[[str], None] | None = None) -> Iterator[N
     real_err = sys.stderr
     sink: Any = real_err if capture is None else _Tee(real_err, capture)
     streams = {id(sys.stdout), id(sys.__stdout__)}
+    # A logging handler may hold a standard stream that has since been replaced (a handler module imported
+    # while another stream was installed, as in test runners): recognise those by name too.
+    names = {"<stdout>"}
     if capture is not None:
         streams |= {id(sys.stderr), id(sys.__stderr__)}
+        names.add("<stderr>")
     swapped: list[tuple[logging.StreamHandler[Any], Any]] = []
     loggers: list[logging.Logger] = [logging.getLogger()]
     loggers += [lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
@@ -209,7 +213,7 @@ def stdout_to_stderr(capture: Callable[[str], None] | None = None) -> Iterator[N
             if (
                 isinstance(handler, logging.StreamHandler)
                 and not isinstance(handler, logging.FileHandler)
-                and id(handler.stream) in streams
+                and (id(handler.stream) in streams or getattr(handler.stream, "name", None) in names)
             ):
                 swapped.append((handler, handler.setStream(sink)))
     try:
