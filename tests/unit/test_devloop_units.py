@@ -98,6 +98,21 @@ def test_output_of_a_handler_bound_to_a_replaced_stdout_is_still_captured(tmp_pa
     assert stale.getvalue() == ""
 
 
+def test_a_handler_bound_to_a_closed_replaced_stdout_does_not_break_the_call(tmp_path: Path) -> None:
+    stale = _StaleStdout()
+    stale.close()
+    logger = logging.getLogger("devloop-closed")
+    logger.addHandler(logging.StreamHandler(stale))
+    logger.setLevel(logging.INFO)
+    try:
+        result = _invoker(tmp_path).invoke(TARGET, lambda e, c: logger.info("still seen") or {"ok": 1}, {})
+    finally:
+        logger.handlers.clear()
+    assert result.error is None
+    assert result.response == {"ok": 1}
+    assert result.logs == ["still seen"]
+
+
 def test_a_raising_handler_logs_the_error_and_counts_it(tmp_path: Path) -> None:
     def handler(event: Any, context: Any) -> None:
         raise KeyError("nope")

@@ -190,6 +190,17 @@ class _Tee(io.TextIOBase):
         return False
 
 
+def _set_stream(handler: logging.StreamHandler[Any], stream: Any) -> Any:
+    """`handler.setStream` without its flush of the old stream, which may be closed (a replaced stdout)."""
+    handler.acquire()
+    try:
+        old = handler.stream
+        handler.stream = stream
+    finally:
+        handler.release()
+    return old
+
+
 @contextlib.contextmanager
 def stdout_to_stderr(capture: Callable[[str], None] | None = None) -> Iterator[None]:
     """Handler output (prints, and logging handlers bound to stdout such as Powertools') to stderr.
@@ -215,7 +226,7 @@ def stdout_to_stderr(capture: Callable[[str], None] | None = None) -> Iterator[N
                 and not isinstance(handler, logging.FileHandler)
                 and (id(handler.stream) in streams or getattr(handler.stream, "name", None) in names)
             ):
-                swapped.append((handler, handler.setStream(sink)))
+                swapped.append((handler, _set_stream(handler, sink)))
     try:
         with contextlib.redirect_stdout(sink):
             if capture is None:
@@ -225,7 +236,7 @@ def stdout_to_stderr(capture: Callable[[str], None] | None = None) -> Iterator[N
                     yield
     finally:
         for handler, stream in swapped:
-            handler.setStream(stream)
+            _set_stream(handler, stream)
         if isinstance(sink, _Tee):
             sink.finish()
 
