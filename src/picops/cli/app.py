@@ -132,7 +132,7 @@ def root(
 
 def _register() -> None:
     # One module per command group; each registers only commands that are real.
-    from picops.cli import demo, deploy, dlq, local, provision, tag_backfill
+    from picops.cli import demo, deploy, dlq, events, invoke, local, logs, provision, tag_backfill
 
     app.add_typer(local.app, name="local")
     app.add_typer(dlq.app, name="dlq")
@@ -140,6 +140,9 @@ def _register() -> None:
     app.command("deploy")(deploy.deploy)
     provision.register(app)
     app.command("tag-backfill")(tag_backfill.tag_backfill)
+    app.command("invoke")(invoke.invoke)
+    app.add_typer(events.app, name="events")
+    app.command("logs")(logs.logs)
 
 
 _register()
