@@ -11,21 +11,20 @@ process never interleave; a partial last line (a writer killed mid-write) is ski
 from __future__ import annotations
 
 import json
-import os
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-STATE_DIR_ENV = "PICOPS_STATE_DIR"
-DEFAULT_STATE_DIR = ".picops"
+from picops.config import state_dir
+
 _LOCK = threading.Lock()
 
 
 def log_dir() -> Path:
     """Where the state directory keeps invocation logs (PICOPS_STATE_DIR, default ./.picops)."""
-    return Path(os.environ.get(STATE_DIR_ENV, DEFAULT_STATE_DIR)) / "logs"
+    return state_dir() / "logs"
 
 
 def log_path(function_name: str, directory: Path | None = None) -> Path:
