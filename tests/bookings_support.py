@@ -75,7 +75,9 @@ def get_event(booking_id: str) -> dict[str, Any]:
     return event
 
 
-def booking_body(event: str, seat: str, customer: str, token: str = "tok_visa", **extra: Any) -> dict[str, Any]:
+def booking_body(
+    event: str, seat: str, customer: str, token: str = "tok_visa", **extra: Any
+) -> dict[str, Any]:
     return {"event_id": event, "seat_id": seat, "customer_id": customer, "payment_token": token, **extra}
 
 
@@ -217,8 +219,12 @@ class Harness:
 
     # -- the API -------------------------------------------------------------------------------------------
 
-    def book(self, event: str, seat: str, customer: str, token: str = "tok_visa", **extra: Any) -> dict[str, Any]:
-        response = self.h.api_handler(post_event(booking_body(event, seat, customer, token, **extra)), API_CONTEXT)
+    def book(
+        self, event: str, seat: str, customer: str, token: str = "tok_visa", **extra: Any
+    ) -> dict[str, Any]:
+        response = self.h.api_handler(
+            post_event(booking_body(event, seat, customer, token, **extra)), API_CONTEXT
+        )
         assert response["statusCode"] == 202, response
         return json.loads(response["body"])  # type: ignore[no-any-return]
 
@@ -228,7 +234,9 @@ class Harness:
 
     # -- the consumers -----------------------------------------------------------------------------------
 
-    def deliver(self, queue: FifoQueue, group: str | None = None, *, crash: bool = False, limit: int = 10) -> int:
+    def deliver(
+        self, queue: FifoQueue, group: str | None = None, *, crash: bool = False, limit: int = 10
+    ) -> int:
         """Hand one batch to its consumer; `crash`: the handler ran but its response never reached SQS."""
         batch = queue.receive(group, limit)
         if not batch:

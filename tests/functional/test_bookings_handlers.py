@@ -40,7 +40,9 @@ def test_post_accepts_with_a_position_and_get_describes_it(pipe: Harness) -> Non
     assert first["booking_id"] < second["booking_id"]  # sortable ids
     status, doc = pipe.get(first["booking_id"])
     assert status == 200
-    assert doc["status"] == "QUEUED" and doc["seat_id"] == "A1" and doc["charges"]["approved"] == 0
+    assert doc["status"] == "QUEUED"
+    assert doc["seat_id"] == "A1"
+    assert doc["charges"]["approved"] == 0
     # One message per booking in each queue, grouped by seat, deduplicated by booking id.
     assert [m.group for m in pipe.inventory.messages] == ["gala/A1", "gala/A1"]
     assert [m.dedup for m in pipe.payment.messages] == [first["booking_id"], second["booking_id"]]
@@ -52,7 +54,8 @@ def test_first_request_gets_the_seat_and_is_charged_once(pipe: Harness) -> None:
     states = [pipe.get(b)[1]["status"] for b in ids]
     assert states == ["PAID", "LOST", "LOST"]
     assert _charges(pipe, ids[0]) == (1, 1)
-    assert _charges(pipe, ids[1]) == (0, 0) and _charges(pipe, ids[2]) == (0, 0)
+    assert _charges(pipe, ids[1]) == (0, 0)
+    assert _charges(pipe, ids[2]) == (0, 0)
     _no_violations(pipe, "gala", "A1")
 
 
@@ -63,12 +66,16 @@ def test_a_decline_passes_the_seat_to_the_next_in_line_which_is_charged(pipe: Ha
     # Only the payment queue: the inventory consumer is not needed for the rules to hold.
     pipe.deliver(pipe.payment)
     assert [pipe.get(x)[1]["status"] for x in (a, b, c)] == ["PAYMENT_FAILED", "PAID", "LOST"]
-    assert _charges(pipe, a) == (1, 0) and _charges(pipe, b) == (1, 1) and _charges(pipe, c) == (0, 0)
+    assert _charges(pipe, a) == (1, 0)
+    assert _charges(pipe, b) == (1, 1)
+    assert _charges(pipe, c) == (0, 0)
     pipe.drain()
     _no_violations(pipe, "gala", "A1")
 
 
-def test_unknown_outcome_keeps_the_seat_paying_and_the_retry_approves_with_the_same_key(pipe: Harness) -> None:
+def test_unknown_outcome_keeps_the_seat_paying_and_the_retry_approves_with_the_same_key(
+    pipe: Harness,
+) -> None:
     a = pipe.book("gala", "A1", "ana", "tok_timeout")["booking_id"]
     b = pipe.book("gala", "A1", "ben")["booking_id"]
     pipe.deliver(pipe.payment, limit=1)
@@ -76,7 +83,8 @@ def test_unknown_outcome_keeps_the_seat_paying_and_the_retry_approves_with_the_s
     assert pipe.get(b)[1]["status"] == "QUEUED"
     assert len(pipe.payment.messages) == 2  # the failed message is back at the head of its group
     pipe.drain()
-    assert pipe.get(a)[1]["status"] == "PAID" and pipe.get(b)[1]["status"] == "LOST"
+    assert pipe.get(a)[1]["status"] == "PAID"
+    assert pipe.get(b)[1]["status"] == "LOST"
     assert _charges(pipe, a) == (2, 1)
     _no_violations(pipe, "gala", "A1")
 
@@ -96,9 +104,20 @@ def test_bad_requests_get_400_with_field_errors(pipe: Harness) -> None:
     cases = [
         (post_event(None, raw="{not json"), "body"),
         (post_event({"event_id": "gala", "seat_id": "A1", "customer_id": "x"}), "payment_token"),
-        (post_event({"event_id": "ga#la", "seat_id": "A1", "customer_id": "x", "payment_token": "t"}), "event_id"),
-        (post_event({"event_id": "g", "seat_id": "A1", "customer_id": "x", "payment_token": "t", "amount": -5}), "amount"),
-        (post_event({"event_id": "g", "seat_id": "A1", "customer_id": "x", "payment_token": "t", "x": 1}), "x"),
+        (
+            post_event({"event_id": "ga#la", "seat_id": "A1", "customer_id": "x", "payment_token": "t"}),
+            "event_id",
+        ),
+        (
+            post_event(
+                {"event_id": "g", "seat_id": "A1", "customer_id": "x", "payment_token": "t", "amount": -5}
+            ),
+            "amount",
+        ),
+        (
+            post_event({"event_id": "g", "seat_id": "A1", "customer_id": "x", "payment_token": "t", "x": 1}),
+            "x",
+        ),
         (post_event([1, 2]), "body"),
     ]
     for event, field in cases:
@@ -119,7 +138,8 @@ def test_unknown_routes_methods_and_ids(pipe: Harness) -> None:
     assert pipe.h.api_handler(elsewhere, API_CONTEXT)["statusCode"] == 404
     assert pipe.h.api_handler(get_event("01HRZ8M2Q3W4E5R6T7Y8V9A0BP"), API_CONTEXT)["statusCode"] == 404
     bad = pipe.h.api_handler(get_event("..%2F..%2Fetc"), API_CONTEXT)
-    assert bad["statusCode"] == 400 and json.loads(bad["body"])["errors"][0]["field"] == "id"
+    assert bad["statusCode"] == 400
+    assert json.loads(bad["body"])["errors"][0]["field"] == "id"
 
 
 def test_a_lost_publish_keeps_its_place_and_is_republished(pipe: Harness) -> None:

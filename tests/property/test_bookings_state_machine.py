@@ -13,6 +13,7 @@ CI runs the `ci` profile; `HYPOTHESIS_PROFILE=bookings-deep` runs many more, lon
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -122,9 +123,7 @@ class BookingMachine(RuleBasedStateMachine):
         queue = self.pipe.payment if payment else self.pipe.inventory
         booking = sorted(self.tokens)[pick % len(self.tokens)]
         seat, position, _ = self.tokens[booking]
-        body = (
-            '{"booking_id": "%s", "event_id": "ev", "position": %d, "seat_id": "%s"}' % (booking, position, seat)
-        )
+        body = json.dumps({"booking_id": booking, "event_id": "ev", "position": position, "seat_id": seat})
         queue.send(Message(self.pipe.new_message_id(), body, f"ev/{seat}", booking), dedup=False)
 
     @rule()
@@ -183,9 +182,11 @@ class BookingMachine(RuleBasedStateMachine):
             assert seat is not None
             winners = [b for _, b, t in line if not t.startswith("tok_decline")]
             if winners:
-                assert seat.state is SeatState.SOLD and seat.holder == winners[0], (seat, line)
+                assert seat.state is SeatState.SOLD, (seat, line)
+                assert seat.holder == winners[0], (seat, line)
             else:
-                assert seat.state is SeatState.AVAILABLE and seat.holder is None
+                assert seat.state is SeatState.AVAILABLE
+                assert seat.holder is None
             for _, b, _t in line:
                 approved = sum(c.approvals for c in read_charges(pipe.ddb, TABLE, b))
                 assert approved == (1 if winners and b == winners[0] else 0)

@@ -136,7 +136,9 @@ def _body(event: dict[str, Any]) -> str | bytes | None:
         try:
             return base64.b64decode(body, validate=True)
         except ValueError:
-            raise InvalidRequest("body is not valid base64", [{"field": "body", "error": "bad base64"}]) from None
+            raise InvalidRequest(
+                "body is not valid base64", [{"field": "body", "error": "bad base64"}]
+            ) from None
     return body if isinstance(body, str | bytes) or body is None else str(body)
 
 
@@ -145,7 +147,9 @@ def api_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not route:
         return _error(404, f"no route {event.get('rawPath')!r}")
     if method not in ROUTES[route]:
-        return _response(405, {"message": f"{method} not allowed on {route}"}, {"allow": ", ".join(ROUTES[route])})
+        return _response(
+            405, {"message": f"{method} not allowed on {route}"}, {"allow": ", ".join(ROUTES[route])}
+        )
     account = _account(context)
     try:
         if method == "POST":
@@ -157,7 +161,9 @@ def api_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 default_amount=_settings().bookings.default_amount,
             )
             if not receipt.published:
-                logger.warning("publish failed; left for the outbox sweep", extra={"booking_id": receipt.booking_id})
+                logger.warning(
+                    "publish failed; left for the outbox sweep", extra={"booking_id": receipt.booking_id}
+                )
             logger.info("booking accepted", extra=receipt.as_dict())
             return _response(202, receipt.as_dict())
         booking_id = check_booking_id(params.get("id"))

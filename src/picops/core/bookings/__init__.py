@@ -1,8 +1,9 @@
 """Bookings: seats, their lines, `advance()`, payments and the invariant checker (DESIGN.md, issue 9).
 
 The three rules: the first accepted request for a seat gets it; only the booking that holds the seat is
-charged; when that charge is declined the seat passes to the next in line, which is then charged. BookingsTable
-decides all three, never delivery order. The public API of the wing; handlers and the CLI import from here.
+charged; when that charge is declined the seat passes to the next in line, which is then charged.
+BookingsTable decides all three, never delivery order. The public API of the wing; handlers and the CLI
+import from here.
 """
 
 from picops.core.bookings.checker import (

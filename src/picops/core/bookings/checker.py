@@ -116,7 +116,10 @@ def check_seat(
             continue
         if b == holder and seat.state is SeatState.PAYING and not drained:
             continue  # approved, about to be marked SOLD
-        bad("sold-iff-paid", f"{b} has an approved charge but the seat is {seat.state.value} (holder {holder})")
+        bad(
+            "sold-iff-paid",
+            f"{b} has an approved charge but the seat is {seat.state.value} (holder {holder})",
+        )
     first = seat.first_eligible()
     if holder is not None and (first is None or first.booking_id != holder):
         bad(

@@ -93,9 +93,7 @@ class SimulatedGateway:
         attempts = sum(1 for i in ledger if "#ATTEMPT#" in i["sk"]["S"])
         if "APPROVAL" in decided:
             outcome = ChargeOutcome.APPROVED
-        elif "DECLINE" in decided:
-            outcome = ChargeOutcome.DECLINED
-        elif token.startswith("tok_decline"):
+        elif "DECLINE" in decided or token.startswith("tok_decline"):
             outcome = ChargeOutcome.DECLINED
         elif token.startswith("tok_timeout") and attempts == 0:
             outcome = ChargeOutcome.UNKNOWN
@@ -111,7 +109,11 @@ class SimulatedGateway:
         }
         self.ddb.put_item(
             TableName=self.table,
-            Item={**base, "sk": {"S": f"KEY#{idempotency_key}#ATTEMPT#{new_id()}"}, "outcome": {"S": outcome}},
+            Item={
+                **base,
+                "sk": {"S": f"KEY#{idempotency_key}#ATTEMPT#{new_id()}"},
+                "outcome": {"S": outcome},
+            },
         )
         final = {ChargeOutcome.APPROVED: "APPROVAL", ChargeOutcome.DECLINED: "DECLINE"}.get(outcome)
         if final and final not in decided:

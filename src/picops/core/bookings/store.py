@@ -301,9 +301,7 @@ class BookingStore:
             ":lease": {"N": repr(lease_until)},
             ":now": {"N": repr(now)},
         }
-        condition = (
-            "version = :v AND holder = :h AND (#s = :held OR (#s = :paying AND lease_until <= :now))"
-        )
+        condition = "version = :v AND holder = :h AND (#s = :held OR (#s = :paying AND lease_until <= :now))"
         expression = "SET #s = :paying, lease_until = :lease, version = :v1"
         return self._update_seat(seat, expression, condition, values)
 
@@ -314,9 +312,7 @@ class BookingStore:
             ":paying": {"S": SeatState.PAYING.value},
             ":now": {"N": repr(now)},
         }
-        return self._update_seat(
-            seat, "SET lease_until = :now", "holder = :h AND #s = :paying", values
-        )
+        return self._update_seat(seat, "SET lease_until = :now", "holder = :h AND #s = :paying", values)
 
     def mark_sold(self, seat: Seat, holder: str) -> bool:
         values = {
@@ -332,7 +328,7 @@ class BookingStore:
         )
 
     def mark_declined(self, seat: Seat, entry: LineEntry) -> bool:
-        """One transaction: the booking PAYMENT_FAILED and the seat free again (then `advance` passes it on)."""
+        """One transaction: the booking PAYMENT_FAILED and the seat free again (`advance` passes it on)."""
         pk = {"S": seat_pk(seat.event_id, seat.seat_id)}
         items = [
             {
@@ -353,7 +349,9 @@ class BookingStore:
                 "Update": {
                     "TableName": self.table,
                     "Key": {"pk": pk, "sk": {"S": SEAT_SK}},
-                    "UpdateExpression": "SET #s = :avail, version = version + :one REMOVE holder, lease_until",
+                    "UpdateExpression": (
+                        "SET #s = :avail, version = version + :one REMOVE holder, lease_until"
+                    ),
                     "ConditionExpression": "holder = :h AND #s = :paying",
                     "ExpressionAttributeNames": {"#s": "state"},
                     "ExpressionAttributeValues": {
