@@ -88,11 +88,8 @@ def _drained(cli: Any, endpoint: str) -> dict[str, Any] | None:
     queues = {q["logical"]: q for q in doc["queues"]}
     busy = any(queues[q]["visible"] or queues[q]["in_flight"] for q in ("InventoryQueue", "PaymentQueue"))
     states = [b["state"] for s in doc["seats"] for b in s["bookings"]]
-    if (
-        busy
-        or any(s in ("QUEUED", "HOLDER", "PAYING") for s in states)
-        and not all(s["state"] == "SOLD" for s in doc["seats"])
-    ):
+    # QUEUED, HOLDER and PAYING exist only on seats not yet SOLD: the pipeline still has work.
+    if busy or any(s in ("QUEUED", "HOLDER", "PAYING") for s in states):
         return None
     return {"exit_code": result.exit_code, **doc}
 

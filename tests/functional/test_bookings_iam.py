@@ -1,5 +1,6 @@
 """The bookings Lambdas' generated IAM policies match what their code calls (the approach of
-tests/functional/test_moderation_iam.py, applied to BookingApiFunction, InventoryFunction and PaymentFunction).
+tests/functional/test_moderation_iam.py, applied to BookingApiFunction, InventoryFunction and
+PaymentFunction).
 
 Each handler runs on moto with real-shaped events (a booking accepted, read back, advanced, charged with an
 approving, a declining and a timing-out card); every API call its clients make is recorded, mapped to the IAM
