@@ -248,3 +248,53 @@ def test_book_on_an_unreachable_api_exits_3(cli: Any, endpoint: str) -> None:
     )
     assert result.exit_code == 3, result.stderr
     assert "unreachable" in result.stderr
+
+
+def test_inspect_exits_1_on_a_violation_and_names_it(cli: Any, endpoint: str, server_factory: Any) -> None:
+    assert cli("provision", "--yes", "--json", endpoint=endpoint).exit_code == 0
+    from picops.config import Settings
+    from picops.stack.names import StackNames
+
+    names = StackNames(Settings(), server_factory.account_id(), server_factory.region)
+    ddb = server_factory.client("dynamodb")
+    table = names.physical("BookingsTable")
+    pk = {"S": "SEAT#gala#Z9"}
+    # A seat marked SOLD to a booking that was never charged: what a bug (or a hand edit) would leave.
+    ddb.put_item(
+        TableName=table,
+        Item={
+            "pk": pk,
+            "sk": {"S": "#SEAT"},
+            "event_id": {"S": "gala"},
+            "seat_id": {"S": "Z9"},
+            "state": {"S": "SOLD"},
+            "holder": {"S": "01HRZ8M2Q3W4E5R6T7Y8V9A0BP"},
+            "version": {"N": "3"},
+            "next_seq": {"N": "1"},
+        },
+    )
+    ddb.put_item(
+        TableName=table,
+        Item={
+            "pk": pk,
+            "sk": {"S": "LINE#0000000001"},
+            "booking_id": {"S": "01HRZ8M2Q3W4E5R6T7Y8V9A0BP"},
+            "position": {"N": "1"},
+            "status": {"S": "QUEUED"},
+        },
+    )
+    result = cli("bookings", "inspect", "--json", endpoint=endpoint)
+    assert result.exit_code == 1
+    doc = result.json()
+    assert [v["rule"] for v in doc["violations"]] == ["sold-iff-paid"]
+    assert doc["seats"][0]["bookings"][0] == {
+        "booking_id": "01HRZ8M2Q3W4E5R6T7Y8V9A0BP",
+        "position": 1,
+        "state": "PAID",
+        "charges": 0,
+    }
+    human = cli("bookings", "inspect", "--event", "gala", endpoint=endpoint)
+    assert human.exit_code == 1
+    assert "gala/Z9: SOLD" in human.stdout
+    assert "sold-iff-paid" in human.stdout
+    assert cli("bookings", "inspect", "--seat", "bad#seat", endpoint=endpoint).exit_code == 2
