@@ -134,8 +134,13 @@ def test_unknown_routes_methods_and_ids(pipe: Harness) -> None:
     wrong_method["requestContext"]["http"]["method"] = "DELETE"
     assert pipe.h.api_handler(wrong_method, API_CONTEXT)["statusCode"] == 405
     elsewhere = post_event({})
-    elsewhere["rawPath"] = "/seats"
+    elsewhere["routeKey"] = elsewhere["requestContext"]["routeKey"] = "$default"
+    elsewhere["rawPath"] = elsewhere["requestContext"]["http"]["path"] = "/seats"
     assert pipe.h.api_handler(elsewhere, API_CONTEXT)["statusCode"] == 404
+    # A named stage prefixes rawPath; the route API Gateway matched decides.
+    staged = post_event({"event_id": "gala", "seat_id": "A1", "customer_id": "x", "payment_token": "tok_1"})
+    staged["rawPath"] = "/prod/bookings"
+    assert pipe.h.api_handler(staged, API_CONTEXT)["statusCode"] == 202
     assert pipe.h.api_handler(get_event("01HRZ8M2Q3W4E5R6T7Y8V9A0BP"), API_CONTEXT)["statusCode"] == 404
     bad = pipe.h.api_handler(get_event("..%2F..%2Fetc"), API_CONTEXT)
     assert bad["statusCode"] == 400

@@ -120,6 +120,12 @@ ROUTES = {"/bookings": ("POST",), "/bookings/{id}": ("GET",)}
 def _route(event: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
     http = (event.get("requestContext") or {}).get("http") or {}
     method = str(http.get("method") or "").upper()
+    # API Gateway names the matched route (rawPath may carry a stage prefix); the path is the fallback.
+    route_key = str(event.get("routeKey") or "")
+    _, _, pattern = route_key.partition(" ")
+    if pattern in ROUTES:
+        params = event.get("pathParameters") or {}
+        return pattern, method, ({"id": str(params.get("id") or "")} if "{id}" in pattern else {})
     path = str(event.get("rawPath") or http.get("path") or "")
     params = event.get("pathParameters") or {}
     parts = [p for p in path.split("/") if p]
