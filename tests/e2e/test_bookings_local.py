@@ -298,3 +298,43 @@ def test_inspect_exits_1_on_a_violation_and_names_it(cli: Any, endpoint: str, se
     assert "gala/Z9: SOLD" in human.stdout
     assert "sold-iff-paid" in human.stdout
     assert cli("bookings", "inspect", "--seat", "bad#seat", endpoint=endpoint).exit_code == 2
+
+
+def test_republish_sends_bookings_whose_publish_was_lost(
+    cli: Any, endpoint: str, server_factory: Any
+) -> None:
+    assert cli("provision", "--yes", "--json", endpoint=endpoint).exit_code == 0
+    from picops.config import Settings
+    from picops.core.bookings import BookingRequest, BookingStore
+    from picops.stack.names import StackNames
+
+    names = StackNames(Settings(), server_factory.account_id(), server_factory.region)
+    store = BookingStore(
+        server_factory.client("dynamodb"), names.physical("BookingsTable"), clock=lambda: 1000.0
+    )
+    # Accepted, then the function died before publishing: the outbox marker stays.
+    accepted = store.accept(
+        BookingRequest(event_id="gala", seat_id="Y1", customer_id="c", payment_token="tok_visa"), 1000
+    )
+    inspect = cli("bookings", "inspect", "--json", endpoint=endpoint)
+    assert inspect.exit_code == 1
+    assert inspect.json()["unpublished"] == [accepted.booking_id]
+    dry = cli("bookings", "republish", "--dry-run", "--json", endpoint=endpoint)
+    assert dry.exit_code == 0, dry.stderr
+    assert dry.json()["pending"] == [accepted.booking_id]
+    assert dry.json()["republished"] == []
+    sqs = server_factory.client("sqs")
+    payment_url = names.queue_url("PaymentQueue", endpoint)
+
+    def visible() -> int:
+        attrs = sqs.get_queue_attributes(QueueUrl=payment_url, AttributeNames=["ApproximateNumberOfMessages"])
+        return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+    assert visible() == 0
+    done = cli("bookings", "republish", "--json", endpoint=endpoint)
+    assert done.exit_code == 0, done.stderr
+    assert done.json()["republished"] == [accepted.booking_id]
+    assert visible() == 1
+    again = cli("bookings", "inspect", "--json", endpoint=endpoint)
+    assert again.json()["unpublished"] == []
+    assert cli("bookings", "republish", "--json", endpoint=endpoint).json()["pending"] == []
