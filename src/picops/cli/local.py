@@ -110,6 +110,20 @@ def status(
         raise typer.Exit(1)
 
 
+def _start_api(runtime: Any, api_port: int | None, out: Any) -> None:
+    """BookingsApi on its port. The default port being taken is a warning (the pumps still serve); a port
+    asked for explicitly that cannot be served is an error."""
+    from picops.local.http_api import DEFAULT_API_PORT
+
+    if api_port == 0:
+        return
+    if api_port is None and not endpoint.port_is_free(DEFAULT_API_PORT):
+        out.warn(f"port {DEFAULT_API_PORT} is in use: BookingsApi not served (choose one with --api-port)")
+        return
+    api = runtime.start_api(DEFAULT_API_PORT if api_port is None else api_port)
+    out.status(f"BookingsApi on {api.url} (POST /bookings, GET /bookings/{{id}})")
+
+
 @app.command("run")
 def run(
     ctx: typer.Context,
@@ -145,9 +159,22 @@ def run(
             help="With --until-idle: give up after S seconds, exit 1 and report what was still pending.",
         ),
     ] = None,
+    api_port: Annotated[
+        int | None,
+        typer.Option(
+            "--api-port",
+            min=0,
+            max=65535,
+            help="Serve BookingsApi's routes on 127.0.0.1:PORT while serving (default 3000; 0 turns it off; "
+            "not with --once).",
+        ),
+    ] = None,
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON summary document.")] = False,
 ) -> None:
     """Run the local runtime: poll the recorded event source mappings and invoke the handlers in-process.
+
+    While serving, BookingsApi answers on http://127.0.0.1:PORT (--api-port) as API Gateway would, and its URL
+    is recorded so `picops bookings book` finds it.
 
     Only on a local endpoint (exit 2 otherwise). Exit 1 when an invocation raised; Ctrl-C is a clean stop.
     """
@@ -178,6 +205,7 @@ def run(
                 runtime.run_sweep()
         else:
             every = DEFAULT_SWEEP_EVERY_S if sweep_every is None else sweep_every
+            _start_api(runtime, api_port, out)
             out.status(
                 "serving until Ctrl-C"
                 + (f" or {duration:g} s" if duration is not None else "")

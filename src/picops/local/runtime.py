@@ -25,6 +25,7 @@ from picops.aws import ClientFactory, is_loopback_url, translate_error
 from picops.config import Settings
 from picops.errors import ResourceMissing, UsageError
 from picops.local.events import scheduled_event
+from picops.local.http_api import API_FUNCTION, LocalApi
 from picops.local.invoke import FunctionTarget, Handler, HandlerBroken, HandlerUnavailable, Invoker
 from picops.local.logfiles import log_dir
 from picops.local.mappings import DYNAMODB_STREAM, SQS, MappingRecord, function_target, target_of
@@ -92,6 +93,7 @@ class LocalRuntime:
         self.sweep = SweepStats()
         self.model: StackModel | None = None
         self._sweep_target: FunctionTarget | None = None
+        self.api: LocalApi | None = None
 
     # -- setup -------------------------------------------------------------------------------------------
 
@@ -337,7 +339,34 @@ class LocalRuntime:
                     # Streams have no long poll: pace idle reads like Lambda's poller (about 4 per second).
                     stop.wait(0.25)
 
+    # -- BookingsApi on a loopback port ---------------------------------------------------------------------
+
+    def start_api(self, port: int) -> LocalApi:
+        """Serve BookingsApi's routes on 127.0.0.1:`port` (0 picks a free one) alongside the pumps."""
+        assert self.model is not None, "prepare() first"
+        spec = self.model.get(API_FUNCTION)
+        assert isinstance(spec, FunctionSpec)
+        target = target_of(self.model, spec)
+        try:
+            handler = self.invoker.load(target)
+        except (HandlerUnavailable, HandlerBroken) as exc:
+            raise UsageError(f"BookingsApi cannot be served: {exc}") from None
+        api = LocalApi(
+            self.invoker,
+            target,
+            handler,
+            port=port,
+            stack=self.settings.stack.name,
+            endpoint_url=self.endpoint_url,
+            progress=self.progress,
+        )
+        api.start()
+        self.api = api
+        return api
+
     def close(self) -> None:
+        if self.api is not None:
+            self.api.stop()
         self.invoker.close()
 
     # -- results -------------------------------------------------------------------------------------------
@@ -348,13 +377,16 @@ class LocalRuntime:
         return any(s.status == ERROR for s in self.stats) or self.sweep.errors > 0
 
     def summary(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "mappings": [s.as_dict() for s in self.stats],
             "sweeps": self.sweep.sweeps,
             "sweep_errors": self.sweep.errors,
             "functions": [c.as_dict() for c in self.invoker.calls.values()],
             "ok": not self.failed,
         }
+        if self.api is not None:
+            doc["api"] = {"url": self.api.url, "requests": self.api.requests, "errors": self.api.errors}
+        return doc
 
 
 def _idle_wait(now: float, began: float, duration_s: float | None, next_sweep: float | None) -> float:
