@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         resolve_queue,
         source_queues,
     )
-    from picops.local.endpoint import free_port
+    from picops.local import free_port
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the server's access log would drown the report
     if not args.stock_moto:

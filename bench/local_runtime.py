@@ -18,7 +18,7 @@ from typing import Any
 
 from picops.aws import ClientFactory
 from picops.config import AwsSettings, Settings
-from picops.local.runtime import LocalRuntime
+from picops.local import LocalRuntime
 
 LATENCY_S = 0.020
 TARGET_SPEED_RATIO = 0.75
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from moto.server import ThreadedMotoServer
 
-    from picops.local.endpoint import free_port
+    from picops.local import free_port
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -61,7 +61,7 @@ def _factory(endpoint: str, counter: Counted) -> Any:
 def _forced(change: Any, change_type: Any) -> Any:
     """The baseline re-sends each resource's configuration. Tables get only what is safe to re-send blindly
     (re-sending a stream specification to a table that has one is an error on DynamoDB)."""
-    from picops.stack.model import HttpApi, Table
+    from picops.stack import HttpApi, Table
 
     fields = {k: {} for k in change.resource.desired()}
     if isinstance(change.resource, HttpApi):
@@ -72,9 +72,7 @@ def _forced(change: Any, change_type: Any) -> Any:
 
 
 def _run(endpoint: str, settings: Any, *, force: bool) -> tuple[Counted, float, list[str]]:
-    from picops.provision.apply import Executor
-    from picops.provision.bundle import build_bundle
-    from picops.provision.plan import Change, Plan, context_for, make_plan
+    from picops.provision import Change, Executor, Plan, build_bundle, context_for, make_plan
 
     counter = Counted()
     began = time.perf_counter()
@@ -98,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     from moto.server import ThreadedMotoServer
 
     from picops.config import load_settings
-    from picops.local.endpoint import free_port
+    from picops.local import free_port
 
     port = free_port()
     # The emulator's access log (one line per request) would bury the figures.

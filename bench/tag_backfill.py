@@ -40,7 +40,7 @@ from picops.core.tagging import (
     run_backfill,
     run_sweep,
 )
-from picops.stack.names import StackNames
+from picops.stack import StackNames
 
 TAG_KEY = "moderation-status"
 STATUSES = ("approved", "flagged", "rejected")
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from moto.server import ThreadedMotoServer
 
-    from picops.local.endpoint import free_port
+    from picops.local import free_port
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -18,6 +18,7 @@ import botocore.exceptions
 from botocore.config import Config
 
 from picops import __version__
+from picops.aws_errors import MISSING_RESOURCE_CODES
 from picops.config import AwsSettings, Settings, settings_from_env
 from picops.errors import (
     AccessDenied,
@@ -47,16 +48,7 @@ _CREDENTIAL_CODES = frozenset(
         "InvalidAccessKeyId",
     }
 )
-_MISSING_CODES = frozenset(
-    {
-        "NoSuchBucket",
-        "ResourceNotFoundException",
-        "AWS.SimpleQueueService.NonExistentQueue",
-        "QueueDoesNotExist",
-        "NotFound",
-        "NoSuchEntity",
-    }
-)
+_MISSING_CODES = MISSING_RESOURCE_CODES
 
 
 def is_loopback_url(url: str | None) -> bool:

@@ -29,6 +29,10 @@ from pydantic_settings import (
 from picops.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "picops.toml"
+# picops's own local state (the recorded local endpoint and its log, tag-backfill checkpoints, the bundle
+# cache) lives in one directory: PICOPS_STATE_DIR, else ./.picops. `state_dir()` is the one place that knows.
+STATE_DIR_ENV = "PICOPS_STATE_DIR"
+DEFAULT_STATE_DIR = ".picops"
 
 # Short environment names for the keys people set most; the long form PICOPS_<SECTION>__<KEY> works for all.
 ENV_SHORTCUTS: dict[str, tuple[str, str]] = {
@@ -151,11 +155,43 @@ class ModerationSettings(_Section):
         return value
 
 
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+
 class BookingsSettings(_Section):
     max_receive_count: int = Field(default=5, ge=1, le=1000)
     # ScalingConfig.MaximumConcurrency of the InventoryQueue and PaymentQueue mappings (each). A FIFO queue is
     # consumed one batch per message group at a time anyway, so this only bites with many active groups.
     max_concurrency: int = Field(default=10, ge=2, le=1000)
+    # The payment gateway: a dotted path to a class implementing picops.core.bookings.PaymentGateway,
+    # constructed with (dynamodb client, table name). The default simulates one (see docs/bookings.md).
+    gateway: str = "picops.core.bookings.SimulatedGateway"
+    # How long a payment consumer holds a seat in PAYING before another may reconcile it (same idempotency
+    # key). Keep it at or below the function timeout; queue visibility is 6x the timeout.
+    lease_s: int = Field(default=30, ge=1, le=900)
+    # Charges with an unknown outcome retried at once (same key) before the message is left to SQS's retry.
+    unknown_retries: int = Field(default=1, ge=0, le=10)
+    # Amount charged (minor units, e.g. cents) when a request names none.
+    default_amount: int = Field(default=1000, ge=1, le=100_000_000)
+    # A booking whose publish to BookingTopic was not confirmed this long ago is republished by
+    # `picops bookings republish` (the outbox sweep).
+    republish_after_s: int = Field(default=60, ge=0, le=86_400)
+    # The deployed BookingsApi URL for `picops bookings book`; unset: looked up by the API's name.
+    api_url: str | None = None
+
+    @field_validator("gateway")
+    @classmethod
+    def _gateway(cls, value: str) -> str:
+        if not _DOTTED.match(value):
+            raise ValueError(f"{value!r} is not a dotted path to a class (like package.module.Class)")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/") if value else None
 
 
 # The stack's function logical names (contract; picops.stack.model.HANDLERS holds their entry points, and a
@@ -275,6 +311,12 @@ class _TomlSource(TomlConfigSettingsSource):
 
     def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
         return read_toml(Path(str(file_path)))
+
+
+def state_dir() -> Path:
+    """Where picops keeps its local state: `PICOPS_STATE_DIR`, else `./.picops` (read on every call, so a
+    changed environment is honoured)."""
+    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
 
 
 def read_toml(path: Path) -> dict[str, Any]:

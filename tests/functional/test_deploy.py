@@ -11,7 +11,7 @@ import pytest
 from picops.aws import ClientFactory
 from picops.config import Settings
 from picops.errors import EndpointUnreachable, OperationFailed, ResourceMissing, UsageError
-from picops.provision import deploy as deploy_mod
+from picops.provision import propagation
 from picops.provision.bundle import Bundle, BundleTooLarge, build_bundle
 from picops.provision.deploy import (
     deploy_functions,
@@ -312,7 +312,7 @@ def test_create_waits_out_iam_role_propagation(
     bundle_a: Bundle,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(deploy_mod, "ROLE_PROPAGATION_STEP_S", 0.0)
+    monkeypatch.setattr(propagation, "FIRST_STEP_S", 0.0)
     attempts: list[int] = []
 
     def not_yet(**_: Any) -> None:

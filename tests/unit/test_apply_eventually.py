@@ -1,11 +1,11 @@
-"""The executor's bounded wait for IAM/policy propagation: only the known "not yet" answers are retried."""
+"""The one bounded wait for IAM/policy propagation (provision, deploy): only "not yet" is retried."""
 
 from __future__ import annotations
 
 import botocore.exceptions
 import pytest
 
-from picops.provision import apply
+from picops.provision import propagation
 
 
 def _error(code: str, message: str) -> botocore.exceptions.ClientError:
@@ -15,7 +15,7 @@ def _error(code: str, message: str) -> botocore.exceptions.ClientError:
 
 
 def test_not_yet_answers_are_retried_until_they_succeed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(apply, "PROPAGATION_STEP_S", 0.0)
+    monkeypatch.setattr(propagation, "FIRST_STEP_S", 0.0)
     answers = [
         _error("InvalidParameterValueException", "The provided execution role does not have permissions"),
         _error("InvalidArgument", "Unable to validate the following destination configurations"),
@@ -26,12 +26,12 @@ def test_not_yet_answers_are_retried_until_they_succeed(monkeypatch: pytest.Monk
             raise answers.pop(0)
         return "created"
 
-    assert apply._eventually(call) == "created"
+    assert propagation.wait_for_propagation(call) == "created"
     assert answers == []
 
 
 def test_other_errors_and_the_deadline_are_not_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(apply, "PROPAGATION_STEP_S", 0.0)
+    monkeypatch.setattr(propagation, "FIRST_STEP_S", 0.0)
     calls = []
 
     def wrong() -> None:
@@ -39,13 +39,40 @@ def test_other_errors_and_the_deadline_are_not_swallowed(monkeypatch: pytest.Mon
         raise _error("InvalidParameterValueException", "BatchSize must be at most 10")
 
     with pytest.raises(botocore.exceptions.ClientError, match="BatchSize"):
-        apply._eventually(wrong)
+        propagation.wait_for_propagation(wrong)
     assert calls == [1]
 
-    monkeypatch.setattr(apply, "PROPAGATION_WAIT_S", 0.0)
+    monkeypatch.setattr(propagation, "BUDGET_S", 0.0)
 
     def never() -> None:
         raise _error("ContinuousBackupsUnavailableException", "Backups are being enabled")
 
     with pytest.raises(botocore.exceptions.ClientError, match="Backups"):
-        apply._eventually(never)
+        propagation.wait_for_propagation(never)
+
+
+def test_the_wait_is_bounded_and_backs_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A fake clock: each sleep advances it; the helper must stop once the budget is spent.
+    now = [0.0]
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        now[0] += seconds
+
+    def never() -> None:
+        raise _error("InvalidParameterValueException", "The role cannot be assumed by Lambda.")
+
+    monkeypatch.setattr(propagation, "BUDGET_S", 20.0)
+    with pytest.raises(botocore.exceptions.ClientError, match="cannot be assumed"):
+        propagation.wait_for_propagation(never, sleep=sleep, clock=lambda: now[0])
+    assert pauses[:4] == [1.0, 2.0, 4.0, 5.0]
+    assert max(pauses) <= propagation.MAX_STEP_S
+    assert sum(pauses) == pytest.approx(20.0)  # never waits past the budget
+
+
+def test_deploy_and_provision_share_the_one_helper() -> None:
+    from picops.provision import apply, deploy
+
+    assert apply.wait_for_propagation is propagation.wait_for_propagation
+    assert deploy.wait_for_propagation is propagation.wait_for_propagation

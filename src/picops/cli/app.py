@@ -132,14 +132,18 @@ def root(
 
 def _register() -> None:
     # One module per command group; each registers only commands that are real.
-    from picops.cli import demo, deploy, dlq, local, provision, tag_backfill
+    from picops.cli import bookings, demo, deploy, dlq, events, invoke, local, logs, provision, tag_backfill
 
     app.add_typer(local.app, name="local")
     app.add_typer(dlq.app, name="dlq")
+    bookings.register(app)
     app.command("demo")(demo.demo)
     app.command("deploy")(deploy.deploy)
     provision.register(app)
     app.command("tag-backfill")(tag_backfill.tag_backfill)
+    app.command("invoke")(invoke.invoke)
+    app.add_typer(events.app, name="events")
+    app.command("logs")(logs.logs)
 
 
 _register()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -110,6 +110,20 @@ def status(
         raise typer.Exit(1)
 
 
+def _start_api(runtime: Any, api_port: int | None, out: Any) -> None:
+    """BookingsApi on its port. The default port being taken is a warning (the pumps still serve); a port
+    asked for explicitly that cannot be served is an error."""
+    from picops.local.http_api import DEFAULT_API_PORT
+
+    if api_port == 0:
+        return
+    if api_port is None and not endpoint.port_is_free(DEFAULT_API_PORT):
+        out.warn(f"port {DEFAULT_API_PORT} is in use: BookingsApi not served (choose one with --api-port)")
+        return
+    api = runtime.start_api(DEFAULT_API_PORT if api_port is None else api_port)
+    out.status(f"BookingsApi on {api.url} (POST /bookings, GET /bookings/{{id}})")
+
+
 @app.command("run")
 def run(
     ctx: typer.Context,
@@ -130,9 +144,37 @@ def run(
             "Default: 3600 when serving, off with --once (given with --once: one sweep after the drain).",
         ),
     ] = None,
+    until_idle: Annotated[
+        bool,
+        typer.Option(
+            "--until-idle",
+            help="Drain until every mapping's source has stayed empty for 2 s, then exit (a bounded --once).",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            min=0.0,
+            help="With --until-idle: give up after S seconds, exit 1 and report what was still pending.",
+        ),
+    ] = None,
+    api_port: Annotated[
+        int | None,
+        typer.Option(
+            "--api-port",
+            min=0,
+            max=65535,
+            help="Serve BookingsApi's routes on 127.0.0.1:PORT while serving (default 3000; 0 turns it off; "
+            "not with --once).",
+        ),
+    ] = None,
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON summary document.")] = False,
 ) -> None:
     """Run the local runtime: poll the recorded event source mappings and invoke the handlers in-process.
+
+    While serving, BookingsApi answers on http://127.0.0.1:PORT (--api-port) as API Gateway would, and its URL
+    is recorded so `picops bookings book` finds it.
 
     Only on a local endpoint (exit 2 otherwise). Exit 1 when an invocation raised; Ctrl-C is a clean stop.
     """
@@ -142,18 +184,28 @@ def run(
 
     state = get_state(ctx)
     out = state.output(json_mode)
+    if timeout is not None and not until_idle:
+        raise UsageError("--timeout bounds --until-idle: give both")
+    if until_idle and (once or duration is not None):
+        raise UsageError("--until-idle is a bounded --once: give one of --until-idle, --once, --duration")
     factory = state.factory
     require_local(factory)
     out.target(factory.describe_target())
     runtime = LocalRuntime(factory, state.settings, progress=lambda line: out.status(escape(line)))
+    pending: list[dict[str, Any]] | None = None
     try:
         runtime.prepare()
-        if once:
+        if until_idle:
+            pending = runtime.run_until_idle(timeout_s=timeout)
+            if sweep_every:
+                runtime.run_sweep()
+        elif once:
             runtime.drain()
             if sweep_every:
                 runtime.run_sweep()
         else:
             every = DEFAULT_SWEEP_EVERY_S if sweep_every is None else sweep_every
+            _start_api(runtime, api_port, out)
             out.status(
                 "serving until Ctrl-C"
                 + (f" or {duration:g} s" if duration is not None else "")
@@ -167,6 +219,9 @@ def run(
     finally:
         runtime.close()
     doc = runtime.summary()
+    if pending is not None:
+        doc["idle"] = not pending
+        doc["pending"] = pending
 
     def render() -> None:
         colour = {"ok": "green", "skipped": "yellow", "error": "red"}
@@ -180,7 +235,21 @@ def run(
         out.info(
             f"sweeps: {doc['sweeps']}" + (f" ({doc['sweep_errors']} failed)" if doc["sweep_errors"] else "")
         )
+        for f in doc["functions"]:
+            out.info(
+                f"{f['logical']}: {f['invocations']} invocation(s), {f['errors']} raised, "
+                f"{f['mean_ms']:.1f} ms mean, {f['max_ms']:.1f} ms max"
+            )
+        for p in doc.get("pending") or []:
+            out.info(f"[red]pending[/] {p['logical']}: {escape(_pending_text(p))}")
 
     out.result(doc, render)
-    if runtime.failed:
+    if runtime.failed or pending:
         raise typer.Exit(1)
+
+
+def _pending_text(entry: dict[str, Any]) -> str:
+    parts = [f"{entry['source']}: {entry['last_poll_records']} record(s) in the last poll"]
+    if "visible" in entry:
+        parts.append(f"{entry['visible']} visible, {entry['in_flight']} in flight")
+    return "; ".join(parts)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from picops.cli.output import Output
 from picops.cli.state import get_state
@@ -233,21 +232,15 @@ def _report_writer(stack: ExitStack, path: Path, *, append: bool) -> Any:
 
 
 def _progress(stack: ExitStack, out: Output) -> Any:
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=out.err,
-        transient=True,
-        disable=not out.err.is_terminal,
-    )
-    stack.enter_context(progress)
-    task = progress.add_task("starting", total=None)
+    # The CLI's one progress display (stderr; hidden when stderr is not a terminal).
+    progress = stack.enter_context(out.progress("starting"))
+    task = progress.task_ids[0]
 
     def update(counts: Counts, elapsed: float) -> None:
         rate = counts.scanned / elapsed if elapsed > 0 else 0.0
         progress.update(
             task,
+            completed=counts.scanned,
             description=(
                 f"scanned {counts.scanned}  tagged {counts.tagged}  unchanged {counts.unchanged}  "
                 f"pending {counts.pending}  missing {counts.missing}  failed {counts.failed}  "

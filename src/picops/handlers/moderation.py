@@ -17,9 +17,9 @@ first invocation, once per container.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Any
-from urllib.parse import unquote_plus
+from typing import Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -27,6 +27,13 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecord,
     DynamoDBRecordEventName,
+)
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+    S3BatchOperationEvent,
+    S3BatchOperationJob,
+    S3BatchOperationResponse,
+    S3BatchOperationResponseRecord,
+    S3BatchOperationTask,
 )
 
 from picops.aws import ClientFactory, lambda_factory
@@ -46,6 +53,7 @@ from picops.stack.metrics import NAMESPACE, service_name
 from picops.stack.names import StackNames
 
 logger = Logger(service="picops-moderation")
+ResultCode = Literal["Succeeded", "TemporaryFailure", "PermanentFailure"]
 # EMF metrics (namespace PicOps, dimension service from POWERTOOLS_SERVICE_NAME), one document per invocation
 # with the dimension kind = stream | sweep | batch; the stack's dashboard shows them (picops.stack.metrics).
 metrics = Metrics(namespace=NAMESPACE)
@@ -266,32 +274,32 @@ def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 # -- S3 Batch Operations -------------------------------------------------------------------------------
 
 
-def _task_candidate(task: dict[str, Any], schema: str) -> Candidate:
-    raw_key = task["s3Key"]
-    if not isinstance(raw_key, str) or not raw_key:
+def _task_candidate(task: S3BatchOperationTask) -> Candidate:
+    if not isinstance(task.get("s3Key"), str) or not task["s3Key"]:
         raise ValueError("task has no s3Key")
-    # Schema 1.0 names the bucket by ARN, 2.0 by name.
-    bucket = str(task["s3BucketArn"]).rsplit(":", 1)[-1] if schema == "1.0" else str(task["s3Bucket"])
-    version = task.get("s3VersionId")
-    # Batch Operations passes keys URL-encoded, as in the manifest (`+` is a space).
-    return Candidate(bucket, unquote_plus(raw_key, encoding="utf-8"), str(version) if version else None)
+    # Powertools decodes the key (Batch Operations passes it URL-encoded, as in the manifest: `+` is a space)
+    # and reads the bucket from s3BucketArn (schema 1.0) or s3Bucket (2.0).
+    bucket = task.s3_bucket
+    if not isinstance(bucket, str) or not bucket:
+        raise ValueError("task has no bucket")
+    version = task.s3_version_id
+    return Candidate(bucket, task.s3_key, str(version) if version else None)
 
 
 def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    schema = str(event.get("invocationSchemaVersion", ""))
+    batch = S3BatchOperationEvent(event)
+    schema = str(batch.get("invocationSchemaVersion", ""))
     if schema not in {"1.0", "2.0"}:
         raise ValueError(f"unsupported S3 Batch Operations invocationSchemaVersion {schema!r}")
-    user_args = (event.get("job") or {}).get("userArguments") or {}
+    user_args = S3BatchOperationJob(batch.get("job") or {}).user_arguments
     overwrite = str(user_args.get("overwrite", "true")).lower() != "false"
-    tasks = list(event.get("tasks") or [])
-    results: list[dict[str, str]] = []
-    parsed: list[tuple[str, Candidate]] = []
-    for task in tasks:
-        task_id = str(task.get("taskId", ""))
+    response = S3BatchOperationResponse(schema, str(batch.get("invocationId") or ""), "PermanentFailure")
+    parsed: list[tuple[S3BatchOperationTask, Candidate]] = []
+    for task in (S3BatchOperationTask(t) for t in batch.get("tasks") or []):
         try:
-            parsed.append((task_id, _task_candidate(task, schema)))
+            parsed.append((task, _task_candidate(task)))
         except (KeyError, TypeError, ValueError) as exc:
-            results.append(_task_result(task_id, "PermanentFailure", f"malformed task: {exc}"))
+            response.add_result(_task_result(task, "PermanentFailure", f"malformed task: {exc}"))
     names = _names(context)
     concurrency = _settings().moderation.sweep_concurrency
     ledger = _ledger(names, concurrency, "batch-operations")
@@ -308,11 +316,10 @@ def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         verdicts = engine.verdicts.lookup(c.key for _, c in parsed)
     except Exception as exc:  # the table is unreachable or throttled: every task may succeed on retry
         logger.warning("verdict lookup failed", extra={"error": str(exc)})
-        results.extend(
-            _task_result(t, "TemporaryFailure", f"verdict lookup failed: {exc}") for t, _ in parsed
-        )
+        for task, _ in parsed:
+            response.add_result(_task_result(task, "TemporaryFailure", f"verdict lookup failed: {exc}"))
         parsed = []
-    for task_id, candidate in parsed:
+    for task, candidate in parsed:
         verdict = verdicts.get(candidate.key)
         if verdict is not None and verdict in engine.options.statuses:
             # The task names no ETag: ask S3 (before tagging) so the ledger can vouch for the object later.
@@ -320,19 +327,23 @@ def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         result = engine.tag_object(candidate, verdict)
         if verdict is not None:
             engine.remember(candidate, verdict, result)
-        _log_result(result, task_id=task_id)
-        results.append(_task_result(task_id, *_result_code(result)))
+        _log_result(result, task_id=task.get("taskId"))
+        response.add_result(_task_result(task, *_result_code(result)))
     ledger.close()
     _publish("batch")
-    return {
-        "invocationSchemaVersion": schema,
-        "treatMissingKeysAs": "PermanentFailure",
-        "invocationId": event.get("invocationId"),
-        "results": results,
-    }
+    return _response_document(response)
 
 
-def _result_code(result: ObjectResult) -> tuple[str, str]:
+def _response_document(response: S3BatchOperationResponse) -> dict[str, Any]:
+    # S3 Batch Operations sends one task per invocation, and Powertools' asdict() insists on exactly one
+    # result; the schema allows a list, so several tasks (a hand-made event) get the same shape.
+    if len(response.results) == 1:
+        return dict(response.asdict())
+    single = dataclasses.replace(response, results=[S3BatchOperationResponseRecord("", "Succeeded")])
+    return dict(single.asdict()) | {"results": [r.asdict() for r in response.results]}
+
+
+def _result_code(result: ObjectResult) -> tuple[ResultCode, str]:
     if result.outcome in (Outcome.TAGGED, Outcome.UNCHANGED):
         return "Succeeded", f"{result.outcome.value}: {result.new}"
     if result.outcome is Outcome.PENDING:
@@ -343,5 +354,7 @@ def _result_code(result: ObjectResult) -> tuple[str, str]:
     return ("TemporaryFailure" if result.transient else "PermanentFailure"), f"failed: {result.error}"
 
 
-def _task_result(task_id: str, code: str, message: str) -> dict[str, str]:
-    return {"taskId": task_id, "resultCode": code, "resultString": message[:1024]}
+def _task_result(
+    task: S3BatchOperationTask, code: ResultCode, message: str
+) -> S3BatchOperationResponseRecord:
+    return S3BatchOperationResponseRecord(str(task.get("taskId", "")), code, message[:1024])

@@ -20,13 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from picops.config import state_dir
 from picops.errors import EndpointUnreachable, PicopsError, UsageError
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 4566
-STATE_DIR = Path(".picops")
-STATE_FILE = STATE_DIR / "local.json"
-LOG_FILE = STATE_DIR / "local.log"
 SERVER_MODULE = "picops.local.server"
 
 
@@ -39,7 +37,11 @@ class LocalState:
 
 
 def state_path() -> Path:
-    return Path(os.environ.get("PICOPS_STATE_DIR", str(STATE_DIR))) / "local.json"
+    return state_dir() / "local.json"
+
+
+def log_path() -> Path:
+    return state_dir() / "local.log"
 
 
 def read_local_state(path: Path | None = None) -> LocalState | None:
@@ -143,7 +145,8 @@ def wait_until_up(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes]
             return
         if proc is not None and proc.poll() is not None:
             raise EndpointUnreachable(
-                f"the local endpoint exited during start-up (code {proc.returncode})", hint=f"see {LOG_FILE}"
+                f"the local endpoint exited during start-up (code {proc.returncode})",
+                hint=f"see {log_path()}",
             )
         time.sleep(0.1)
     raise EndpointUnreachable(f"the local endpoint did not answer at {url} within {timeout:.0f}s")
@@ -160,9 +163,9 @@ def start_detached(port: int = DEFAULT_PORT, *, record: bool = True) -> LocalSta
         )
     if not port_is_free(port):
         raise UsageError(f"port {port} on {HOST} is in use", hint="pick another with --port")
-    log_path = state_path().parent / "local.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
+    log_file = log_path()
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", SERVER_MODULE, "--port", str(port)],
             stdin=subprocess.DEVNULL,

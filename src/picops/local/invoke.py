@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import logging
 import os
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from picops.aws import LOCAL_CREDENTIALS, lambda_factory
+from picops.local import logfiles
 
 Handler = Callable[[Any, Any], Any]
 
@@ -158,10 +162,60 @@ def applied_environment(env: Mapping[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
+class _Tee(io.TextIOBase):
+    """A text stream that writes through to `target` and hands each complete line to `capture`."""
+
+    def __init__(self, target: Any, capture: Callable[[str], None]) -> None:
+        self._target = target
+        self._capture = capture
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        self._target.write(text)
+        self._partial += text
+        while "\n" in self._partial:
+            line, self._partial = self._partial.split("\n", 1)
+            self._capture(line)
+        return len(text)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+    def finish(self) -> None:
+        if self._partial:
+            self._capture(self._partial)
+            self._partial = ""
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _set_stream(handler: logging.StreamHandler[Any], stream: Any) -> Any:
+    """`handler.setStream` without its flush of the old stream, which may be closed (a replaced stdout)."""
+    handler.acquire()
+    try:
+        old = handler.stream
+        handler.stream = stream
+    finally:
+        handler.release()
+    return old
+
+
 @contextlib.contextmanager
-def stdout_to_stderr() -> Iterator[None]:
-    """Handler output (prints, and logging handlers bound to stdout such as Powertools') to stderr."""
-    stdouts = {id(sys.stdout), id(sys.__stdout__)}
+def stdout_to_stderr(capture: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Handler output (prints, and logging handlers bound to stdout such as Powertools') to stderr.
+
+    With `capture`, every line the handler writes to stdout or stderr is also handed to it (what the Lambda
+    runtime would send to CloudWatch Logs)."""
+    real_err = sys.stderr
+    sink: Any = real_err if capture is None else _Tee(real_err, capture)
+    streams = {id(sys.stdout), id(sys.__stdout__)}
+    # A logging handler may hold a standard stream that has since been replaced (a handler module imported
+    # while another stream was installed, as in test runners): recognise those by name too.
+    names = {"<stdout>"}
+    if capture is not None:
+        streams |= {id(sys.stderr), id(sys.__stderr__)}
+        names.add("<stderr>")
     swapped: list[tuple[logging.StreamHandler[Any], Any]] = []
     loggers: list[logging.Logger] = [logging.getLogger()]
     loggers += [lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
@@ -170,15 +224,21 @@ def stdout_to_stderr() -> Iterator[None]:
             if (
                 isinstance(handler, logging.StreamHandler)
                 and not isinstance(handler, logging.FileHandler)
-                and id(handler.stream) in stdouts
+                and (id(handler.stream) in streams or getattr(handler.stream, "name", None) in names)
             ):
-                swapped.append((handler, handler.setStream(sys.stderr)))
+                swapped.append((handler, _set_stream(handler, sink)))
     try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
+        with contextlib.redirect_stdout(sink):
+            if capture is None:
+                yield
+            else:
+                with contextlib.redirect_stderr(sink):
+                    yield
     finally:
         for handler, stream in swapped:
-            handler.setStream(stream)
+            _set_stream(handler, stream)
+        if isinstance(sink, _Tee):
+            sink.finish()
 
 
 def clear_container_caches(module: ModuleType | None) -> None:
@@ -198,14 +258,58 @@ class Invocation:
     error: BaseException | None
     elapsed_s: float
     timed_out: bool
+    request_id: str = ""
+    # The lines the handler wrote (stdout and stderr), as the function's log stream would hold them.
+    logs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FunctionCalls:
+    """Invocation counts and durations of one function (`picops local run --json` -> `functions[]`)."""
+
+    logical: str
+    name: str
+    invocations: int = 0
+    errors: int = 0
+    total_s: float = 0.0
+    max_s: float = 0.0
+
+    def add(self, result: Invocation) -> None:
+        self.invocations += 1
+        self.errors += result.error is not None
+        self.total_s += result.elapsed_s
+        self.max_s = max(self.max_s, result.elapsed_s)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "logical": self.logical,
+            "function": self.name,
+            "invocations": self.invocations,
+            "errors": self.errors,
+            "total_ms": round(self.total_s * 1000, 3),
+            "mean_ms": round(self.total_s * 1000 / self.invocations, 3) if self.invocations else 0.0,
+            "max_ms": round(self.max_s * 1000, 3),
+        }
+
+
+def _error_lines(exc: BaseException, request_id: str) -> list[str]:
+    """What the Python runtime logs for an unhandled error (type, message, traceback)."""
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip("\n")
+    return [f"[ERROR] {type(exc).__name__}: {exc}", *trace.splitlines()]
 
 
 class Invoker:
-    """Invokes handlers one at a time with their function's environment."""
+    """Invokes handlers one at a time with their function's environment.
 
-    def __init__(self, *, endpoint_url: str, region: str) -> None:
+    With `log_dir`, each invocation's log lines go to that function's file there (`picops.local.logfiles`),
+    framed by the runtime's START / END / REPORT lines; `calls` counts invocations and durations per function.
+    """
+
+    def __init__(self, *, endpoint_url: str, region: str, log_dir: Path | None = None) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
+        self.log_dir = log_dir
+        self.calls: dict[str, FunctionCalls] = {}
         self._lock = threading.Lock()
         self._active: str | None = None
         self._modules: dict[str, ModuleType] = {}
@@ -218,21 +322,68 @@ class Invoker:
 
     def invoke(self, target: FunctionTarget, handler: Handler, event: Any) -> Invocation:
         env = function_environment(target, endpoint_url=self.endpoint_url, region=self.region)
-        with self._lock, applied_environment(env), stdout_to_stderr():
-            if self._active != target.logical:
-                # A different "container": drop what the previous function cached.
-                for module in self._modules.values():
-                    clear_container_caches(module)
-                self._active = target.logical
-            context = make_context(target)
-            began = time.monotonic()
-            try:
-                response = handler(event, context)
-                error: BaseException | None = None
-            except Exception as exc:  # the function's error: Lambda reports it and retries the batch
-                response, error = None, exc
-            elapsed = time.monotonic() - began
-        return Invocation(response, error, elapsed, elapsed > target.timeout_s)
+        lines: list[tuple[int, str]] = []
+
+        def capture(line: str) -> None:
+            lines.append((int(time.time() * 1000), line))
+
+        with self._lock:
+            with applied_environment(env), stdout_to_stderr(capture):
+                if self._active != target.logical:
+                    # A different "container": drop what the previous function cached.
+                    for module in self._modules.values():
+                        clear_container_caches(module)
+                    self._active = target.logical
+                context = make_context(target)
+                started_ms = int(time.time() * 1000)
+                began = time.monotonic()
+                try:
+                    response = handler(event, context)
+                    error: BaseException | None = None
+                except Exception as exc:  # the function's error: Lambda reports it and retries the batch
+                    response, error = None, exc
+                elapsed = time.monotonic() - began
+            result = Invocation(
+                response,
+                error,
+                elapsed,
+                elapsed > target.timeout_s,
+                request_id=context.aws_request_id,
+                logs=[text for _, text in lines],
+            )
+            self.calls.setdefault(target.logical, FunctionCalls(target.logical, target.name)).add(result)
+            if self.log_dir is not None:
+                self._write_log(target, context, started_ms, lines, result)
+        return result
+
+    def _write_log(
+        self,
+        target: FunctionTarget,
+        context: LambdaContext,
+        started_ms: int,
+        lines: list[tuple[int, str]],
+        result: Invocation,
+    ) -> None:
+        assert self.log_dir is not None
+        stream, rid = context.log_stream_name, context.aws_request_id
+        ended_ms = int(time.time() * 1000)
+        duration = result.elapsed_s * 1000
+        events = [logfiles.log_event(started_ms, stream, f"START RequestId: {rid} Version: $LATEST")]
+        events += [logfiles.log_event(when, stream, text) for when, text in lines]
+        if result.error is not None:
+            events += [logfiles.log_event(ended_ms, stream, t) for t in _error_lines(result.error, rid)]
+        events.append(logfiles.log_event(ended_ms, stream, f"END RequestId: {rid}"))
+        events.append(
+            logfiles.log_event(
+                ended_ms,
+                stream,
+                f"REPORT RequestId: {rid}\tDuration: {duration:.2f} ms\t"
+                f"Billed Duration: {max(1, int(duration + 0.999))} ms\tMemory Size: {target.memory_mb} MB",
+            )
+        )
+        # Logs are a convenience: a full disk must not fail the invocation.
+        with contextlib.suppress(OSError):
+            logfiles.append(logfiles.log_path(target.name, self.log_dir), events)
 
     def close(self) -> None:
         """Drop cached clients and settings built from a function's environment (it has been restored)."""

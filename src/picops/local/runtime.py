@@ -25,7 +25,9 @@ from picops.aws import ClientFactory, is_loopback_url, translate_error
 from picops.config import Settings
 from picops.errors import ResourceMissing, UsageError
 from picops.local.events import scheduled_event
+from picops.local.http_api import API_FUNCTION, LocalApi
 from picops.local.invoke import FunctionTarget, Handler, HandlerBroken, HandlerUnavailable, Invoker
+from picops.local.logfiles import log_dir
 from picops.local.mappings import DYNAMODB_STREAM, SQS, MappingRecord, function_target, target_of
 from picops.local.sqs_source import SqsSource
 from picops.local.stats import ERROR, SKIPPED, MappingStats, Progress
@@ -41,6 +43,9 @@ DEFAULT_SWEEP_EVERY_S = 3600.0
 # Long-poll wait per SQS receive. Sources are polled in turn by one thread, so this also bounds how long
 # one idle queue delays the others.
 DEFAULT_WAIT_S = 1
+# `--until-idle`: a run ends once every source has stayed empty this long.
+IDLE_S = 2.0
+IDLE_POLL_S = 0.2
 
 
 def require_local(factory: ClientFactory) -> str:
@@ -82,12 +87,13 @@ class LocalRuntime:
         self.progress = progress
         self.wait_s = wait_s
         self._raw_mappings = mappings
-        self.invoker = Invoker(endpoint_url=self.endpoint_url, region=factory.region)
+        self.invoker = Invoker(endpoint_url=self.endpoint_url, region=factory.region, log_dir=log_dir())
         self.stats: list[MappingStats] = []
         self.sources: list[tuple[MappingStats, Source]] = []
         self.sweep = SweepStats()
         self.model: StackModel | None = None
         self._sweep_target: FunctionTarget | None = None
+        self.api: LocalApi | None = None
 
     # -- setup -------------------------------------------------------------------------------------------
 
@@ -206,6 +212,70 @@ class LocalRuntime:
                 if n == 0 or not new_work:
                     break
 
+    def run_until_idle(
+        self,
+        *,
+        idle_s: float = IDLE_S,
+        timeout_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        stop: threading.Event | None = None,
+    ) -> list[dict[str, Any]]:
+        """Poll every mapping until each source has stayed empty for `idle_s` (`--until-idle`).
+
+        Returns what was still pending when `timeout_s` ran out (empty when the run went idle): per mapping,
+        the records its last poll brought and, for a queue, SQS's approximate counts."""
+        began = clock()
+        empty_since: dict[int, float] = {}
+        last_read: dict[int, int] = {}
+        while stop is None or not stop.is_set():
+            now = clock()
+            live = list(self.sources)
+            if all(now - empty_since.get(id(src), now + 1) >= idle_s for _, src in live):
+                return []
+            if timeout_s is not None and now - began >= timeout_s:
+                return self._pending(live, last_read)
+            for stats, source in live:
+                n, _ = self._poll(stats, source, draining=True, wait_s=0)
+                last_read[id(source)] = n
+                if n:
+                    empty_since.pop(id(source), None)
+                else:
+                    empty_since.setdefault(id(source), clock())
+            if not any(last_read.get(id(src)) for _, src in live):
+                # Everything was empty: wait a little rather than spin (a stop ends the wait).
+                (stop or threading.Event()).wait(IDLE_POLL_S)
+        return []
+
+    def _pending(
+        self, live: list[tuple[MappingStats, Source]], last_read: dict[int, int]
+    ) -> list[dict[str, Any]]:
+        pending: list[dict[str, Any]] = []
+        for stats, source in live:
+            entry: dict[str, Any] = {
+                "logical": stats.logical,
+                "source": stats.source,
+                "last_poll_records": last_read.get(id(source), 0),
+            }
+            if isinstance(source, SqsSource):
+                try:
+                    attrs = self.factory.client("sqs").get_queue_attributes(
+                        QueueUrl=source.queue_url,
+                        AttributeNames=[
+                            "ApproximateNumberOfMessages",
+                            "ApproximateNumberOfMessagesNotVisible",
+                        ],
+                    )["Attributes"]
+                    entry["visible"] = int(attrs.get("ApproximateNumberOfMessages", 0))
+                    entry["in_flight"] = int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0))
+                except botocore.exceptions.ClientError:
+                    pass
+            if entry["last_poll_records"] or entry.get("visible") or entry.get("in_flight"):
+                pending.append(entry)
+        return pending or [
+            {"logical": s.logical, "source": s.source, "last_poll_records": last_read.get(id(src), 0)}
+            for s, src in live
+        ]
+
     def run_sweep(self) -> None:
         """Deliver one SweepSchedule "Scheduled Event" to the ModerationSweepFunction handler."""
         assert self.model is not None
@@ -269,7 +339,34 @@ class LocalRuntime:
                     # Streams have no long poll: pace idle reads like Lambda's poller (about 4 per second).
                     stop.wait(0.25)
 
+    # -- BookingsApi on a loopback port ---------------------------------------------------------------------
+
+    def start_api(self, port: int) -> LocalApi:
+        """Serve BookingsApi's routes on 127.0.0.1:`port` (0 picks a free one) alongside the pumps."""
+        assert self.model is not None, "prepare() first"
+        spec = self.model.get(API_FUNCTION)
+        assert isinstance(spec, FunctionSpec)
+        target = target_of(self.model, spec)
+        try:
+            handler = self.invoker.load(target)
+        except (HandlerUnavailable, HandlerBroken) as exc:
+            raise UsageError(f"BookingsApi cannot be served: {exc}") from None
+        api = LocalApi(
+            self.invoker,
+            target,
+            handler,
+            port=port,
+            stack=self.settings.stack.name,
+            endpoint_url=self.endpoint_url,
+            progress=self.progress,
+        )
+        api.start()
+        self.api = api
+        return api
+
     def close(self) -> None:
+        if self.api is not None:
+            self.api.stop()
         self.invoker.close()
 
     # -- results -------------------------------------------------------------------------------------------
@@ -280,12 +377,16 @@ class LocalRuntime:
         return any(s.status == ERROR for s in self.stats) or self.sweep.errors > 0
 
     def summary(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "mappings": [s.as_dict() for s in self.stats],
             "sweeps": self.sweep.sweeps,
             "sweep_errors": self.sweep.errors,
+            "functions": [c.as_dict() for c in self.invoker.calls.values()],
             "ok": not self.failed,
         }
+        if self.api is not None:
+            doc["api"] = {"url": self.api.url, "requests": self.api.requests, "errors": self.api.errors}
+        return doc
 
 
 def _idle_wait(now: float, began: float, duration_s: float | None, next_sweep: float | None) -> float:

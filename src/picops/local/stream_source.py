@@ -31,6 +31,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from picops.aws_errors import SERVICE_MISSING, is_missing
 from picops.local.batches import stream_outcome
 from picops.local.events import dynamodb_event
 from picops.local.invoke import FunctionTarget, Handler, Invocation
@@ -75,7 +76,7 @@ class Checkpoints:
         try:
             value = self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"]
         except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            if is_missing(exc, SERVICE_MISSING):
                 return False
             raise
         try:

@@ -8,17 +8,18 @@ Resources that hold data (buckets, tables, queues) are never replaced automatica
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import botocore.exceptions
 
+from picops.aws_errors import error_code
 from picops.config import Settings
 from picops.errors import UsageError
 from picops.provision import live
 from picops.provision.bundle import Bundle
 from picops.provision.plan import Change, Plan
+from picops.provision.propagation import wait_for_propagation
 from picops.stack.local_mappings import encode_record, local_mapping_parameter
 from picops.stack.model import (
     Alarm,
@@ -44,33 +45,6 @@ from picops.stack.model import (
 )
 
 Progress = Callable[[Change, str], None]
-T = TypeVar("T")
-
-# IAM and resource policies, and a new table's backup service, become effective some seconds after the call
-# that made them returns. AWS then answers a 400 meaning "not yet", which botocore's retry modes rightly
-# do not retry (not a transport or throttling failure): these few known cases are retried here, bounded.
-PROPAGATION_WAIT_S = 90.0
-PROPAGATION_STEP_S = 3.0
-_NOT_YET: tuple[tuple[str, str], ...] = (
-    ("InvalidParameterValueException", "execution role"),  # ESM right after its role's policy
-    ("InvalidParameterValueException", "cannot be assumed"),
-    ("InvalidArgument", "Unable to validate the following destination"),  # S3 -> SQS before the policy
-    ("ContinuousBackupsUnavailableException", ""),  # PITR right after CreateTable
-)
-
-
-def _eventually(call: Callable[[], T]) -> T:
-    deadline = time.monotonic() + PROPAGATION_WAIT_S
-    while True:
-        try:
-            return call()
-        except botocore.exceptions.ClientError as exc:
-            code = live.error_code(exc)
-            message = str(exc.response.get("Error", {}).get("Message", ""))
-            not_yet = any(code == c and text in message for c, text in _NOT_YET)
-            if not not_yet or time.monotonic() >= deadline:
-                raise
-            time.sleep(PROPAGATION_STEP_S)
 
 
 class Executor:
@@ -183,7 +157,7 @@ class Executor:
         ]
         config = {k: v for k, v in current.items() if k != "QueueConfigurations"}
         config["QueueConfigurations"] = kept + ours
-        _eventually(
+        wait_for_propagation(
             lambda: s3.put_bucket_notification_configuration(Bucket=r.name, NotificationConfiguration=config)
         )
 
@@ -230,7 +204,7 @@ class Executor:
 
     def _pitr(self, r: Table) -> None:
         ddb = self.ctx.client("dynamodb")
-        _eventually(
+        wait_for_propagation(
             lambda: ddb.update_continuous_backups(
                 TableName=r.name,
                 PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": r.point_in_time_recovery},
@@ -318,7 +292,7 @@ class Executor:
                 logs.create_log_group(logGroupName=r.name)
             except botocore.exceptions.ClientError as exc:
                 # Lambda creates its log group on first invoke; adopt one that appeared meanwhile.
-                if live.error_code(exc) != "ResourceAlreadyExistsException":
+                if error_code(exc) != "ResourceAlreadyExistsException":
                     raise
         logs.put_retention_policy(logGroupName=r.name, retentionInDays=r.retention_days)
 
@@ -375,7 +349,7 @@ class Executor:
                 kwargs["DestinationConfig"] = {"OnFailure": {"Destination": r.on_failure_arn}}
         if change.action == "create":
             extra = {"StartingPosition": r.starting_position} if r.starting_position else {}
-            created = _eventually(
+            created = wait_for_propagation(
                 lambda: lam.create_event_source_mapping(
                     EventSourceArn=desired["EventSourceArn"], **kwargs, **extra
                 )

@@ -46,7 +46,7 @@ from packaging.utils import canonicalize_name
 
 import picops
 from picops.aws import is_loopback_url
-from picops.config import DeploySettings, Settings
+from picops.config import DeploySettings, Settings, state_dir
 from picops.errors import ConfigError, OperationFailed, UsageError
 
 MIB = 1024 * 1024
@@ -274,7 +274,7 @@ def _mb(size: int) -> str:
 def cache_dir(settings: Settings) -> Path:
     if settings.deploy.cache_dir:
         return Path(settings.deploy.cache_dir)
-    return Path(os.environ.get("PICOPS_STATE_DIR", ".picops")) / "bundle-cache"
+    return state_dir() / "bundle-cache"
 
 
 def _dependency_source(settings: Settings) -> str:

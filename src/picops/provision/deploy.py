@@ -10,7 +10,6 @@ one is in progress, and an alias must not point at a version that is not yet act
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -18,6 +17,7 @@ from typing import Any, TypeVar
 import botocore.exceptions
 
 from picops.aws import ClientFactory, translate_error
+from picops.aws_errors import OBJECT_MISSING, is_missing
 from picops.config import Settings
 from picops.errors import (
     CredentialsMissing,
@@ -28,16 +28,10 @@ from picops.errors import (
     UsageError,
 )
 from picops.provision.bundle import Bundle, BundleTooLarge
+from picops.provision.propagation import wait_for_propagation
 from picops.stack.model import FunctionSpec, StackModel
 
 T = TypeVar("T")
-
-# A freshly created IAM role takes seconds to become assumable by Lambda; CreateFunction fails meanwhile with
-# this message (botocore does not retry it: it is an InvalidParameterValueException). Chalice and SAM wait it
-# out the same way.
-_ROLE_NOT_READY = "cannot be assumed by Lambda"
-ROLE_PROPAGATION_WAIT_S = 40.0
-ROLE_PROPAGATION_STEP_S = 3.0
 
 ACTIONS = ("created", "updated", "unchanged")
 
@@ -276,7 +270,8 @@ def _create(
         "Environment": {"Variables": spec.env},
         "Publish": False,
     }
-    _retry_role_propagation(lambda: lam.create_function(**args))
+    # A freshly created role takes seconds to become assumable by Lambda.
+    wait_for_propagation(lambda: lam.create_function(**args))
     _wait(lam, "function_active_v2", spec.name)
     version = _publish(lam, spec.name, bundle)
     _point_alias(lam, spec, version, exists=False)
@@ -301,18 +296,6 @@ def _point_alias(lam: Any, spec: FunctionSpec, version: str, *, exists: bool) ->
             FunctionVersion=version,
             Description="picops: the version event sources and the API invoke",
         )
-
-
-def _retry_role_propagation(call: Callable[[], T]) -> T:
-    deadline = time.monotonic() + ROLE_PROPAGATION_WAIT_S
-    while True:
-        try:
-            return call()
-        except botocore.exceptions.ClientError as exc:
-            message = str(exc.response.get("Error", {}).get("Message", ""))
-            if _ROLE_NOT_READY not in message or time.monotonic() >= deadline:
-                raise
-            time.sleep(ROLE_PROPAGATION_STEP_S)
 
 
 def _wait(lam: Any, waiter: str, name: str, *, qualifier: str | None = None) -> None:
@@ -380,7 +363,7 @@ def code_argument(factory: ClientFactory, settings: Settings, bundle: Bundle) ->
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except botocore.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchKey", "NotFound"}:
+        if not is_missing(exc, OBJECT_MISSING):
             raise
         s3.upload_file(str(bundle.path), bucket, key)
     return {"S3Bucket": bucket, "S3Key": key}

@@ -13,6 +13,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from picops.aws_errors import MISSING_RESOURCE_CODES, http_status, is_missing
 from picops.errors import UsageError
 from picops.provision import live
 from picops.stack.local_mappings import local_mapping_parameter
@@ -133,23 +134,15 @@ def _ignore_missing(call: Callable[[], Any], *codes: str) -> None:
     try:
         call()
     except botocore.exceptions.ClientError as exc:
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if live.error_code(exc) not in codes and status != 404:
+        # Any 404 is "already gone" here, whatever the service calls it.
+        if not is_missing(exc, codes) and http_status(exc) != 404:
             raise
 
 
 def delete_resource(resource: Resource, ctx: live.Context, *, delete_data: bool) -> None:
     """Delete one resource; already-gone is success (an interrupted destroy re-runs cleanly)."""
     r = resource
-    gone = (
-        "ResourceNotFoundException",
-        "NoSuchEntity",
-        "NotFound",
-        "NoSuchBucket",
-        "AWS.SimpleQueueService.NonExistentQueue",
-        "QueueDoesNotExist",
-        "ParameterNotFound",
-    )
+    gone = tuple(MISSING_RESOURCE_CODES)
     if isinstance(r, Table) and r.external:
         return
     if isinstance(r, Alarm):
@@ -157,7 +150,7 @@ def delete_resource(resource: Resource, ctx: live.Context, *, delete_data: bool)
     elif isinstance(r, Dashboard):
         cloudwatch = ctx.client("cloudwatch")
         names = [r.name]
-        _ignore_missing(lambda: cloudwatch.delete_dashboards(DashboardNames=names), "ResourceNotFound", *gone)
+        _ignore_missing(lambda: cloudwatch.delete_dashboards(DashboardNames=names), *gone)
     elif isinstance(r, ApiRoute):
         api_id, route_id = ctx.fact(r.api, "ApiId"), ctx.fact(r.logical, "RouteId")
         if api_id and route_id:

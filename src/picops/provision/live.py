@@ -15,6 +15,7 @@ from typing import Any
 import botocore.exceptions
 
 from picops.aws import ClientFactory
+from picops.aws_errors import BUCKET_MISSING, QUEUE_MISSING, SERVICE_MISSING, is_missing
 from picops.stack.local_mappings import decode_record, local_mapping_parameter
 from picops.stack.model import (
     Alarm,
@@ -46,10 +47,6 @@ from picops.stack.names import StackNames
 NOTIFICATION_ID_PREFIX = "picops-"
 
 
-def error_code(exc: botocore.exceptions.ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 @dataclass
 class Context:
     """Shared by planner, executor, status and destroy for one run."""
@@ -69,30 +66,25 @@ class Context:
         self.facts.setdefault(logical, {}).update(values)
 
 
-def _missing(exc: botocore.exceptions.ClientError, *codes: str) -> bool:
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return error_code(exc) in codes or (status == 404 and "404" in codes)
-
-
 def read_bucket(r: Bucket, ctx: Context) -> dict[str, Any] | None:
     s3 = ctx.client("s3")
     try:
         s3.head_bucket(Bucket=r.name)
     except botocore.exceptions.ClientError as exc:
-        if _missing(exc, "404", "NoSuchBucket", "NotFound"):
+        if is_missing(exc, BUCKET_MISSING):
             return None
         raise
     try:
         pab = s3.get_public_access_block(Bucket=r.name)["PublicAccessBlockConfiguration"]
     except botocore.exceptions.ClientError as exc:
-        if not _missing(exc, "NoSuchPublicAccessBlockConfiguration"):
+        if not is_missing(exc, {"NoSuchPublicAccessBlockConfiguration"}):
             raise
         pab = {}
     try:
         rules = s3.get_bucket_encryption(Bucket=r.name)["ServerSideEncryptionConfiguration"]["Rules"]
         algorithm = rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] if rules else None
     except botocore.exceptions.ClientError as exc:
-        if not _missing(exc, "ServerSideEncryptionConfigurationNotFoundError"):
+        if not is_missing(exc, {"ServerSideEncryptionConfigurationNotFoundError"}):
             raise
         algorithm = None
     versioning = s3.get_bucket_versioning(Bucket=r.name).get("Status")
@@ -113,7 +105,7 @@ def read_bucket_policy(r: BucketPolicy, ctx: Context) -> dict[str, Any] | None:
     try:
         policy = ctx.client("s3").get_bucket_policy(Bucket=r.name)["Policy"]
     except botocore.exceptions.ClientError as exc:
-        if _missing(exc, "NoSuchBucketPolicy", "NoSuchBucket", "404"):
+        if is_missing(exc, BUCKET_MISSING, also={"NoSuchBucketPolicy"}):
             return None
         raise
     return {"Policy": canonical(policy)}
@@ -123,7 +115,7 @@ def read_bucket_notification(r: BucketNotification, ctx: Context) -> dict[str, A
     try:
         config = ctx.client("s3").get_bucket_notification_configuration(Bucket=r.name)
     except botocore.exceptions.ClientError as exc:
-        if _missing(exc, "NoSuchBucket", "404"):
+        if is_missing(exc, BUCKET_MISSING):
             return None
         raise
     ours: list[dict[str, Any]] = []
@@ -170,7 +162,7 @@ def _queue_attributes(name: str, logical: str, ctx: Context) -> dict[str, str] |
     try:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     except botocore.exceptions.ClientError as exc:
-        if _missing(exc, "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+        if is_missing(exc, QUEUE_MISSING):
             return None
         raise
     attrs: dict[str, str] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
@@ -206,7 +198,7 @@ def read_table(r: Table, ctx: Context) -> dict[str, Any] | None:
     try:
         table = ddb.describe_table(TableName=r.name)["Table"]
     except botocore.exceptions.ClientError as exc:
-        if _missing(exc, "ResourceNotFoundException"):
+        if is_missing(exc, SERVICE_MISSING):
             return None
         raise
     stream = table.get("StreamSpecification") or {}
@@ -234,7 +226,7 @@ def read_topic(r: Topic, ctx: Context) -> dict[str, Any] | None:
     try:
         attrs = ctx.client("sns").get_topic_attributes(TopicArn=arn)["Attributes"]
     except botocore.exceptions.ClientError as exc:
-        if _missing(exc, "NotFound", "NotFoundException"):
+        if is_missing(exc, SERVICE_MISSING):
             return None
         raise
     ctx.remember(r.logical, TopicArn=arn)
@@ -260,7 +252,7 @@ def read_subscription(r: Subscription, ctx: Context) -> dict[str, Any] | None:
                     "RawMessageDelivery": attrs.get("RawMessageDelivery", "false"),
                 }
     except botocore.exceptions.ClientError as exc:
-        if _missing(exc, "NotFound", "NotFoundException"):
+        if is_missing(exc, SERVICE_MISSING):
             return None
         raise
     return None
@@ -271,14 +263,14 @@ def read_role(r: Role, ctx: Context) -> dict[str, Any] | None:
     try:
         role = iam.get_role(RoleName=r.name)["Role"]
     except botocore.exceptions.ClientError as exc:
-        if _missing(exc, "NoSuchEntity"):
+        if is_missing(exc, SERVICE_MISSING):
             return None
         raise
     ctx.remember(r.logical, RoleArn=role["Arn"])
     try:
         policy: Any = iam.get_role_policy(RoleName=r.name, PolicyName=r.policy_name)["PolicyDocument"]
     except botocore.exceptions.ClientError as exc:
-        if not _missing(exc, "NoSuchEntity"):
+        if not is_missing(exc, SERVICE_MISSING):
             raise
         policy = None
     return {
@@ -311,14 +303,14 @@ def read_function(r: FunctionSpec, ctx: Context) -> dict[str, Any] | None:
     try:
         config = lam.get_function_configuration(FunctionName=r.name)
     except botocore.exceptions.ClientError as exc:
-        if _missing(exc, "ResourceNotFoundException"):
+        if is_missing(exc, SERVICE_MISSING):
             return None
         raise
     try:
         lam.get_alias(FunctionName=r.name, Name=r.alias)
         alias: str | None = r.alias
     except botocore.exceptions.ClientError as exc:
-        if not _missing(exc, "ResourceNotFoundException"):
+        if not is_missing(exc, SERVICE_MISSING):
             raise
         alias = None
     ctx.remember(r.logical, FunctionArn=config["FunctionArn"], CodeSha256=config.get("CodeSha256"))
@@ -349,7 +341,7 @@ def read_mapping(r: EventSourceMapping, ctx: Context) -> dict[str, Any] | None:
         )
         found = [m for page in pages for m in page["EventSourceMappings"]]
     except botocore.exceptions.ClientError as exc:
-        if _missing(exc, "ResourceNotFoundException"):
+        if is_missing(exc, SERVICE_MISSING):
             return None
         raise
     if not found:
@@ -379,7 +371,7 @@ def _read_local_mapping(r: EventSourceMapping, ctx: Context) -> dict[str, Any] |
     try:
         value = ctx.client("ssm").get_parameter(Name=local_mapping_parameter(ctx.model.stack, r.logical))
     except botocore.exceptions.ClientError as exc:
-        if _missing(exc, "ParameterNotFound"):
+        if is_missing(exc, SERVICE_MISSING):
             return None
         raise
     record = decode_record(value["Parameter"]["Value"])
@@ -400,7 +392,7 @@ def read_rule(r: ScheduleRule, ctx: Context) -> dict[str, Any] | None:
     try:
         rule = events.describe_rule(Name=r.name)
     except botocore.exceptions.ClientError as exc:
-        if _missing(exc, "ResourceNotFoundException"):
+        if is_missing(exc, SERVICE_MISSING):
             return None
         raise
     targets = events.list_targets_by_rule(Rule=r.name).get("Targets", [])
@@ -415,7 +407,7 @@ def read_permission(r: LambdaPermission, ctx: Context) -> dict[str, Any] | None:
     try:
         policy = ctx.client("lambda").get_policy(FunctionName=r.function_name, Qualifier=r.alias)["Policy"]
     except botocore.exceptions.ClientError as exc:
-        if _missing(exc, "ResourceNotFoundException"):
+        if is_missing(exc, SERVICE_MISSING):
             return None
         raise
     for statement in json.loads(policy).get("Statement", []):
@@ -519,7 +511,7 @@ def read_dashboard(r: Dashboard, ctx: Context) -> dict[str, Any] | None:
     try:
         found = ctx.client("cloudwatch").get_dashboard(DashboardName=r.name)
     except botocore.exceptions.ClientError as exc:
-        if _missing(exc, "ResourceNotFound", "ResourceNotFoundException", "404"):
+        if is_missing(exc, SERVICE_MISSING, also={"404"}):
             return None
         raise
     ctx.remember(r.logical, DashboardArn=found.get("DashboardArn"))

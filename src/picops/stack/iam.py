@@ -36,13 +36,12 @@ STREAM_READ = (
 # on a versioned bucket too; naming a version additionally needs the `...VersionTagging` pair.
 TAGGING_CURRENT = ("s3:GetObjectTagging", "s3:PutObjectTagging")
 TAGGING_VERSIONS = (*TAGGING_CURRENT, "s3:GetObjectVersionTagging", "s3:PutObjectVersionTagging")
-BOOKINGS_RW = (
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:Query",
-    "dynamodb:ConditionCheckItem",
-)
+# What each bookings handler does on BookingsTable (picops.core.bookings.store / payments). TransactWriteItems
+# has no action of its own: each of its items is authorised as the PutItem/UpdateItem it is.
+BOOKINGS_API_TABLE = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query")
+BOOKINGS_INVENTORY_TABLE = ("dynamodb:Query", "dynamodb:UpdateItem")
+# The simulated gateway's ledger (PutItem) lives in BookingsTable too.
+BOOKINGS_PAYMENT_TABLE = ("dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem")
 
 
 # The tag ledger's items in JobsTable (picops.core.tagging.ledger): the taggers may touch only items whose
@@ -152,20 +151,23 @@ def function_grants(function: str, arns: StackArns, *, uploads_prefix: str) -> l
             ),
         ]
     elif function == "BookingApiFunction":
+        # Accept (read the seat, one transaction: seat + line entry + pointer), publish, confirm the publish;
+        # describe (pointer, the seat's item collection, the booking's ledger).
         grants += [
-            Grant("Bookings", BOOKINGS_RW, (arns.bookings_table,)),
+            Grant("Bookings", BOOKINGS_API_TABLE, (arns.bookings_table,)),
             Grant("PublishBookings", ("sns:Publish",), (arns.booking_topic,)),
         ]
     elif function == "InventoryFunction":
+        # advance(seat): read the seat's item collection, one conditional update of the seat.
         grants += [
             Grant("ConsumeInventoryQueue", SQS_CONSUME, (arns.inventory_queue,)),
-            Grant("Bookings", BOOKINGS_RW, (arns.bookings_table,)),
+            Grant("Bookings", BOOKINGS_INVENTORY_TABLE, (arns.bookings_table,)),
         ]
     elif function == "PaymentFunction":
+        # settle(seat): advance, conditional seat updates, the decline transaction, the gateway's ledger.
         grants += [
             Grant("ConsumePaymentQueue", SQS_CONSUME, (arns.payment_queue,)),
-            Grant("Bookings", BOOKINGS_RW, (arns.bookings_table,)),
-            Grant("Notify", ("sns:Publish",), (arns.notify_topic,)),
+            Grant("Bookings", BOOKINGS_PAYMENT_TABLE, (arns.bookings_table,)),
         ]
     else:
         raise KeyError(f"no IAM grants defined for {function!r}")

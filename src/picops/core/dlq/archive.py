@@ -7,6 +7,7 @@ with an archive appends before it deletes. So the archive always holds a superse
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -99,25 +100,26 @@ def read_archive(path: Path) -> Iterator[ArchivedMessage]:
     A torn last line (a crash mid-write, before fsync returned) is not an archived message: skip it."""
     if not path.is_file():
         raise UsageError(f"archive {path} does not exist or is not a file")
+    # One line at a time: an archive can be far larger than memory.
     with path.open(encoding="utf-8") as handle:
-        lines = handle.readlines()
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        try:
-            record = json.loads(text)
-        except ValueError:
-            if number == len(lines) and not text.endswith("\n"):
-                return
-            raise ValidationFailed(f"{path}:{number}: not a JSON object") from None
-        if not isinstance(record, dict):
-            raise ValidationFailed(f"{path}:{number}: not a JSON object")
-        try:
-            message = QueueMessage.from_record(record)
-        except ValidationFailed as exc:
-            raise ValidationFailed(f"{path}:{number}: {exc.message}") from None
-        arn = record.get("queue_arn")
-        yield ArchivedMessage(line=number, message=message, queue_arn=str(arn) if arn else None)
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except ValueError:
+                # Only the last line can lack its newline: that is a torn write, not a record.
+                if not text.endswith("\n"):
+                    return
+                raise ValidationFailed(f"{path}:{number}: not a JSON object") from None
+            if not isinstance(record, dict):
+                raise ValidationFailed(f"{path}:{number}: not a JSON object")
+            try:
+                message = QueueMessage.from_record(record)
+            except ValidationFailed as exc:
+                raise ValidationFailed(f"{path}:{number}: {exc.message}") from None
+            arn = record.get("queue_arn")
+            yield ArchivedMessage(line=number, message=message, queue_arn=str(arn) if arn else None)
 
 
 @dataclass
@@ -154,31 +156,42 @@ def replay(
 ) -> ReplayResult:
     """Re-send every archived message to the destination, streaming the file in chunks.
 
-    FIFO messages keep their archived deduplication id, so replaying the same archive twice within SQS's
-    5-minute window does not duplicate. Messages without a group id cannot go to a FIFO queue: exit 2 before
-    sending anything."""
+    The archive is read twice, one line at a time, and never held in memory: a first pass validates every
+    line and the FIFO/standard rules (so a bad line or a mismatch exits 2 before anything is sent), a second
+    sends `chunk` messages at a time. FIFO messages keep their archived deduplication id, so replaying the
+    same archive twice within SQS's 5-minute window does not duplicate. Messages without a group id cannot
+    go to a FIFO queue: exit 2 before sending anything."""
     result = ReplayResult(archive=str(path), destination=destination_arn, dry_run=dry_run)
-    items = list(read_archive(path))
-    messages = [item.message for item in items]
-    from_fifo = [i.message.message_id for i in items if i.queue_arn and i.queue_arn.endswith(".fifo")]
-    if from_fifo and not fifo:
+    total = 0
+    # Counts and the first offender only: constant memory however long the archive.
+    from_fifo_count, first_from_fifo = 0, ""
+    lacking_count, first_lacking = 0, ""
+    for item in read_archive(path):
+        total += 1
+        if item.queue_arn and item.queue_arn.endswith(".fifo"):
+            from_fifo_count += 1
+            first_from_fifo = first_from_fifo or item.message.message_id
+        if not item.message.group_id:
+            lacking_count += 1
+            first_lacking = first_lacking or item.message.message_id
+    if from_fifo_count and not fifo:
         raise UsageError(
-            f"{len(from_fifo)} archived message(s) came from a FIFO queue (e.g. {from_fifo[0]}) but the "
+            f"{from_fifo_count} archived message(s) came from a FIFO queue (e.g. {first_from_fifo}) but the "
             "destination is a standard queue: their group and deduplication ids have nowhere to go",
             hint="replay them into a FIFO queue",
         )
-    if fifo:
-        lacking = [m.message_id for m in messages if not m.group_id]
-        if lacking:
-            raise UsageError(
-                f"{len(lacking)} archived message(s) have no MessageGroupId (e.g. {lacking[0]}): they came "
-                "from a standard queue and cannot be replayed into a FIFO queue"
-            )
-    result.total = len(messages)
+    if fifo and lacking_count:
+        raise UsageError(
+            f"{lacking_count} archived message(s) have no MessageGroupId (e.g. {first_lacking}): they came "
+            "from a standard queue and cannot be replayed into a FIFO queue"
+        )
+    result.total = total
     if dry_run:
         return result
-    for start in range(0, len(messages), chunk):
-        outcome = send_confirmed(sqs, destination_url, messages[start : start + chunk], fifo=fifo)
+    # The records validated above, and no more (a redrive may be appending to the same file meanwhile).
+    messages = (item.message for item in itertools.islice(read_archive(path), total))
+    while batch := list(itertools.islice(messages, chunk)):
+        outcome = send_confirmed(sqs, destination_url, batch, fifo=fifo)
         result.sent += len(outcome.sent)
         result.failed += len(outcome.failed)
         result.errors.extend(

@@ -10,10 +10,10 @@ from urllib.parse import urlparse
 
 import botocore.exceptions
 
+from picops.aws_errors import QUEUE_MISSING, is_missing
 from picops.errors import ResourceMissing, UsageError
 from picops.stack.names import DLQ_SOURCES, StackNames, logical_names, logical_type
 
-_MISSING = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 QUEUE_FACTS = (
     "QueueArn",
     "FifoQueue",
@@ -62,7 +62,7 @@ class QueueRef:
 
 
 def _is_missing(exc: botocore.exceptions.ClientError) -> bool:
-    return str(exc.response.get("Error", {}).get("Code", "")) in _MISSING
+    return is_missing(exc, QUEUE_MISSING)
 
 
 def _stack_logical(spec: str) -> str | None:

@@ -17,14 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from picops.config import state_dir
 from picops.errors import UsageError
 
 STATE_VERSION = 1
-
-
-def state_dir() -> Path:
-    """Where picops keeps local state (`PICOPS_STATE_DIR`, default `./.picops`)."""
-    return Path(os.environ.get("PICOPS_STATE_DIR", ".picops"))
 
 
 def default_state_path(job: dict[str, Any]) -> Path:

@@ -24,13 +24,13 @@ from typing import Any
 
 import botocore.exceptions
 
+from picops.aws_errors import OBJECT_MISSING
 from picops.core.tagging.ledger import Ledger
 from picops.core.tagging.merge import MergeDecision, merge_tags, remove_tag
 from picops.core.tagging.model import Candidate, ObjectResult, Outcome, StreamDone
 from picops.core.tagging.tracker import Tracker
 from picops.core.tagging.verdicts import BATCH_SIZE, VerdictLookup
 
-_MISSING_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound", "MethodNotAllowed"})
 _TRANSIENT_CODES = frozenset(
     {
         "SlowDown",
@@ -191,7 +191,7 @@ class TaggingEngine:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if code in _MISSING_CODES:
+        if code in OBJECT_MISSING:
             return self._result(candidate, Outcome.MISSING, error=code)
         message = f"{exc.operation_name}: {code}: {error.get('Message', '')}".rstrip(": ")
         transient = code in _TRANSIENT_CODES or status >= 500

@@ -24,6 +24,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from picops.aws_errors import OBJECT_MISSING, is_missing
 from picops.core.tagging.engine import EngineOptions, TaggingEngine
 from picops.core.tagging.ledger import Ledger, LedgerStats, in_verify_slice, verify_slices
 from picops.core.tagging.model import Counts
@@ -52,7 +53,7 @@ def load_continuation(s3: Any, bucket: str) -> Continuation:
     try:
         body = s3.get_object(Bucket=bucket, Key=SWEEP_STATE_KEY)["Body"].read()
     except botocore.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+        if is_missing(exc, OBJECT_MISSING):
             return Continuation()
         raise
     try:

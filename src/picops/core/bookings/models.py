@@ -1,0 +1,168 @@
+"""What the booking API accepts and what the bookings pipeline stores, validated (pydantic).
+
+Ids that end up in table keys are restricted to a safe charset and length, so no input can reach another
+item's key (`#` separates key parts and is never allowed in an id).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from picops.core.bookings.ids import is_booking_id
+
+IdText = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+]
+TokenText = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+MAX_BODY_BYTES = 16 * 1024
+
+
+class SeatState(enum.StrEnum):
+    AVAILABLE = "AVAILABLE"
+    HELD = "HELD"
+    PAYING = "PAYING"
+    SOLD = "SOLD"
+
+
+class BookingState(enum.StrEnum):
+    QUEUED = "QUEUED"
+    HOLDER = "HOLDER"
+    PAYING = "PAYING"
+    PAID = "PAID"
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+    LOST = "LOST"
+
+
+class BookingRequest(BaseModel):
+    """The body of `POST /bookings`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: IdText
+    seat_id: IdText
+    customer_id: IdText
+    payment_token: TokenText
+    amount: int | None = Field(default=None, ge=1, le=100_000_000)
+
+
+class InvalidRequest(ValueError):
+    """A request that cannot be accepted; `errors` lists each field's problem."""
+
+    def __init__(self, message: str, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "body"
+        out.append({"field": loc, "error": err["msg"]})
+    return out
+
+
+def parse_request(body: str | bytes | None) -> BookingRequest:
+    if body is None or body == "" or body == b"":
+        raise InvalidRequest("request body is required", [{"field": "body", "error": "missing"}])
+    if len(body) > MAX_BODY_BYTES:
+        raise InvalidRequest("request body too large", [{"field": "body", "error": "over 16 KiB"}])
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("body is not valid JSON", [{"field": "body", "error": str(exc)}]) from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("body must be a JSON object", [{"field": "body", "error": "not an object"}])
+    try:
+        return BookingRequest.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest("invalid booking request", field_errors(exc)) from None
+
+
+def check_booking_id(value: object) -> str:
+    if not is_booking_id(value):
+        raise InvalidRequest(
+            "invalid booking id", [{"field": "id", "error": "must be a 26-character booking id"}]
+        )
+    return str(value)
+
+
+class BookingMessage(BaseModel):
+    """What BookingTopic carries (one message per accepted booking)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    booking_id: Annotated[str, StringConstraints(min_length=26, max_length=26)]
+    event_id: IdText
+    seat_id: IdText
+    position: int = Field(ge=1)
+
+    def group_id(self) -> str:
+        return seat_group(self.event_id, self.seat_id)
+
+
+def seat_group(event_id: str, seat_id: str) -> str:
+    # MessageGroupId allows 128 characters of alphanumerics and punctuation; ids are at most 64 each.
+    return f"{event_id}/{seat_id}"
+
+
+@dataclass(frozen=True)
+class LineEntry:
+    """One booking in a seat's line (what the table stores; the reported state is derived)."""
+
+    booking_id: str
+    position: int
+    customer_id: str
+    payment_token: str
+    amount: int
+    created_ms: int
+    failed: bool = False
+
+
+@dataclass(frozen=True)
+class Seat:
+    event_id: str
+    seat_id: str
+    state: SeatState = SeatState.AVAILABLE
+    holder: str | None = None
+    lease_until: float = 0.0
+    version: int = 0
+    next_seq: int = 0
+    line: tuple[LineEntry, ...] = field(default_factory=tuple)
+
+    def first_eligible(self) -> LineEntry | None:
+        """The lowest position whose payment has not failed: who must hold the seat."""
+        for entry in self.line:
+            if not entry.failed:
+                return entry
+        return None
+
+    def entry(self, booking_id: str) -> LineEntry | None:
+        return next((e for e in self.line if e.booking_id == booking_id), None)
+
+    def booking_state(self, entry: LineEntry) -> BookingState:
+        """Derived from the seat: only the holder and PAYMENT_FAILED are written per booking."""
+        if entry.booking_id == self.holder:
+            if self.state is SeatState.SOLD:
+                return BookingState.PAID
+            if self.state is SeatState.PAYING:
+                return BookingState.PAYING
+            return BookingState.HOLDER
+        if entry.failed:
+            return BookingState.PAYMENT_FAILED
+        if self.state is SeatState.SOLD:
+            return BookingState.LOST
+        return BookingState.QUEUED
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "seat_id": self.seat_id,
+            "state": self.state.value,
+            "holder": self.holder,
+            "version": self.version,
+        }
