@@ -14,6 +14,7 @@ from picops.provision.plan import Plan
 from picops.stack.iam import wildcard_violations
 from picops.stack.model import (
     VISIBILITY_FACTOR,
+    ApiRoute,
     BucketNotification,
     FunctionSpec,
     Queue,
@@ -227,3 +228,18 @@ def preflight(plan: Plan) -> None:
     problems = check_model(plan.model) + check_live(plan)
     if problems:
         raise ConfigError("wiring preflight failed:\n  " + "\n  ".join(problems))
+
+
+def security_warnings(model: StackModel) -> list[str]:
+    """What is allowed but weakens the stack on a real AWS target (printed loudly, not refused)."""
+    if model.local:
+        return []
+    warnings = []
+    open_routes = [r.name for r in model.of_type(ApiRoute) if r.authorization_type == "NONE"]
+    if open_routes:
+        warnings.append(
+            f"BookingsApi routes {', '.join(open_routes)} accept requests from ANYONE on the internet "
+            '([bookings] authorizer = "none"); set authorizer = "iam" or "jwt" (with jwt_issuer and '
+            "jwt_audience) before real traffic reaches it"
+        )
+    return warnings
