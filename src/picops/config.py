@@ -159,7 +159,9 @@ class BookingsSettings(_Section):
     @field_validator("jwt_issuer")
     @classmethod
     def _issuer(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https://[^\s/]+", value):
+        if not value:
+            return None
+        if not re.match(r"^https://[^\s/]+", value):
             raise ValueError(f"{value!r} is not an https:// issuer URL")
         return value
 

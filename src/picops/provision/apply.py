@@ -58,7 +58,7 @@ _NOT_YET: tuple[tuple[str, str], ...] = (
     ("InvalidArgument", "Unable to validate the following destination"),  # S3 -> SQS before the policy
     ("ContinuousBackupsUnavailableException", ""),  # PITR right after CreateTable
     ("MalformedPolicyDocumentException", "invalid principals"),  # key policy naming a new role
-    ("InvalidTargetBucketForLogging", ""),  # access logging right after the log bucket's policy
+    ("InvalidTargetBucketForLogging", "permissions"),  # access logging right after its bucket policy
 )
 
 
