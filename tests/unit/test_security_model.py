@@ -310,3 +310,27 @@ def test_sweep_schedule_retries_then_dead_letters_into_an_alarmed_sweep_dlq() ->
     alarms = [a for a in model.of_type(Alarm) if a.watches == "SweepDLQ"]
     assert alarms, "SweepDLQ has no alarm"
     assert "SweepDLQ" in DLQ_SOURCES  # what `dlq list` lists
+
+
+def test_preflight_refuses_a_key_policy_that_would_drop_a_publisher() -> None:
+    import dataclasses
+
+    from picops.provision.preflight import check_model
+    from picops.stack.model import frozen_json
+
+    model = _model()
+    assert check_model(model) == []
+    for key_logical, sid, who in (
+        ("TopicsKey", "PublishNotifyTopic", "IngestFunctionRole"),
+        ("AlertsKey", "CloudwatchPublishAlertsTopic", "CloudWatch alarms"),
+    ):
+        key = model.get(key_logical)
+        assert isinstance(key, KmsKey)
+        policy = json.loads(key.document)
+        policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != sid]
+        broken = dataclasses.replace(key, document=frozen_json(policy))
+        resources = tuple(broken if r.logical == key_logical else r for r in model.resources)
+        problems = check_model(StackModel(model.stack, model.account, model.region, model.local, resources))
+        assert problems
+        assert all(key_logical in p for p in problems)
+        assert any(who in p for p in problems), problems
