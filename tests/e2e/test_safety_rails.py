@@ -143,6 +143,10 @@ def test_destroy_refuses_json_without_yes(cli: Any, endpoint: str) -> None:
 
 def test_destroy_delete_data_shows_progress_and_counts(cli: Any, endpoint: str, server_factory: Any) -> None:
     assert cli("provision", "--json", endpoint=endpoint).exit_code == 0
+    # The sweep schedule's dead-letter queue is one of the stack's DLQs.
+    listed = cli("dlq", "list", "--json", endpoint=endpoint).json()
+    assert "SweepDLQ" in {d["logical"] for d in listed["dlqs"]}
+    assert listed["missing"] == []
     s3 = server_factory.client("s3")
     bucket = "picops-uploads-123456789012-us-east-1"
     for i in range(3):

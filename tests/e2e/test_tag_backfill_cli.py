@@ -25,6 +25,7 @@ JSON_FIELDS = [
     "failed",
     "requests",
     "elapsed_s",
+    "cost_estimate",
 ]
 
 
