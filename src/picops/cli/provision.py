@@ -1,5 +1,5 @@
-"""`picops provision`, `picops destroy`, `picops status`: the stack model planned, applied, inspected, "
-"removed."""
+"""`picops provision`, `picops destroy`, `picops status`: the stack model planned, applied, inspected,
+removed."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from picops.errors import OperationFailed, UsageError
 from picops.provision.apply import apply_plan
 from picops.provision.plan import Change, Plan, context_for, make_plan
 from picops.provision.preflight import preflight, preflight_model, security_warnings
-from picops.provision.status import healthy, status_document
+from picops.provision.status import healthy, short_repr, status_document
 
 _ACTION_STYLE = {"create": "green", "update": "yellow", "replace": "red", "noop": "dim"}
 
@@ -28,7 +28,9 @@ def _render_plan(out: Output, plan: Plan) -> None:
     rows = []
     for change in plan.pending:
         style = _ACTION_STYLE[change.action]
-        fields = "; ".join(f"{k}: {v['live']!r} -> {v['desired']!r}" for k, v in change.diff.items())
+        fields = "; ".join(
+            f"{k}: {short_repr(v['live'])} -> {short_repr(v['desired'])}" for k, v in change.diff.items()
+        )
         where = " (local)" if change.local else ""
         rows.append(
             (f"{change.logical}{where}", change.resource.type, f"[{style}]{change.action}[/{style}]", fields)
@@ -69,8 +71,9 @@ def provision(
     ] = None,
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Create or update the whole stack (DESIGN.md section 3) so live AWS matches the model: plan against live
-    state, check the wiring, then apply in dependency order. Idempotent: re-running changes nothing."""
+    """Create or update the whole stack (buckets, queues, tables, topics, functions, roles, the API and
+    their wiring) so live AWS matches your settings: plan against live state, check the wiring, then apply
+    in dependency order. Idempotent: re-running changes nothing. See docs/provision.md."""
     state = get_state(ctx)
     out = state.output(json_mode)
     settings = state.settings
@@ -209,6 +212,8 @@ def status(
                 for r in document["resources"]
             ],
         )
+        if document["dashboard_url"]:
+            out.info(f"dashboard: {document['dashboard_url']}")
 
     out.result(document, render)
     if not healthy(document):
