@@ -16,7 +16,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -78,6 +78,10 @@ class AwsSettings(_Section):
 
 class StackSettings(_Section):
     name: str = "picops"
+    # S3 server access logging of UploadsBucket and ProcessedBucket into the stack's AccessLogsBucket.
+    access_logs: bool = True
+    # Days an access log object is kept before the log bucket's lifecycle rule expires it.
+    access_log_days: int = Field(default=90, ge=1, le=3650)
 
     @field_validator("name")
     @classmethod
@@ -160,6 +164,32 @@ _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
 class BookingsSettings(_Section):
     max_receive_count: int = Field(default=5, ge=1, le=1000)
+    # BookingsApi's $default stage: steady-state requests per second and burst, for every route.
+    api_rate: float = Field(default=50.0, gt=0, le=100000)
+    api_burst: int = Field(default=100, ge=1, le=100000)
+    # Who may call BookingsApi: anyone ("none"; preflight warns on a real AWS target), SigV4-signed callers
+    # with execute-api:Invoke ("iam"), or bearers of a JWT from `jwt_issuer` for `jwt_audience` ("jwt").
+    authorizer: Literal["none", "iam", "jwt"] = "none"
+    jwt_issuer: str | None = Field(default=None, description="with authorizer = jwt: the issuer URL (https)")
+    jwt_audience: tuple[str, ...] = ()
+
+    @field_validator("jwt_issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.match(r"^https://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an https:// issuer URL")
+        return value
+
+    @model_validator(mode="after")
+    def _jwt(self) -> BookingsSettings:
+        if self.authorizer == "jwt" and (not self.jwt_issuer or not self.jwt_audience):
+            raise ValueError(
+                'authorizer = "jwt" needs jwt_issuer (https URL) and jwt_audience (at least one client id)'
+            )
+        return self
+
     # ScalingConfig.MaximumConcurrency of the InventoryQueue and PaymentQueue mappings (each). A FIFO queue is
     # consumed one batch per message group at a time anyway, so this only bites with many active groups.
     max_concurrency: int = Field(default=10, ge=2, le=1000)

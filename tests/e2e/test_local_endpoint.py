@@ -55,7 +55,13 @@ def test_local_up_status_down_lifecycle(tmp_path: Path) -> None:
     finally:
         down = picops("local", "down", "--json")
     assert down.returncode == 0
-    assert json.loads(down.stdout) == {"stopped": True, "pid": pid, "url": info["url"]}
+    assert json.loads(down.stdout) == {
+        "stopped": True,
+        "pid": pid,
+        "url": info["url"],
+        "stale": False,
+        "cleared": True,
+    }
     deadline = time.monotonic() + 5
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)

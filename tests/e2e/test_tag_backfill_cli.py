@@ -27,6 +27,7 @@ JSON_FIELDS = [
     "requests",
     "ledger",
     "elapsed_s",
+    "cost_estimate",
 ]
 
 
@@ -332,7 +333,16 @@ def test_batch_operations_job_request(
         {"JobId": "job-1234"},
         _create_job_params(stack, url, etag, function_arn=SWEEP_LIVE, role_arn=STACK_ROLE),
     )
-    r = cli("tag-backfill", "--inventory", url, "--engine", "batch-operations", "--json", endpoint=endpoint)
+    r = cli(
+        "tag-backfill",
+        "--inventory",
+        url,
+        "--engine",
+        "batch-operations",
+        "--yes",
+        "--json",
+        endpoint=endpoint,
+    )
     assert r.exit_code == 0, r.stderr
     doc = r.json()
     assert doc["job_id"] == "job-1234"
@@ -364,6 +374,7 @@ def test_batch_operations_overrides_function_and_role(
         function,
         "--role-arn",
         role,
+        "--yes",
         "--json",
         endpoint=endpoint,
     )
@@ -451,3 +462,107 @@ def test_starting_over_an_unfinished_job_warns(cli: Any, endpoint: str, server_f
     assert r.json()["scanned"] == 2
     r = cli("tag-backfill", "--json", endpoint=endpoint)
     assert "unfinished run" not in r.stderr
+
+
+def _three_object_inventory(factory: Any) -> tuple[Any, str, str]:
+    stack = _arrange(factory)
+    factory.client("s3").create_bucket(Bucket="inv")
+    rows = [(stack.uploads_bucket, f"incoming/{k}.jpg", "", True, False) for k in ("a", "b", "c")]
+    url = ts.put_inventory(factory, "inv", stack.uploads_bucket, [ts.csv_gz(rows)])
+    etag = factory.client("s3").head_object(Bucket="inv", Key=url.split("/", 3)[3])["ETag"].strip('"')
+    return stack, url, etag
+
+
+def test_batch_operations_shows_count_and_cost_and_asks_first(
+    cli: Any,
+    endpoint: str,
+    server_factory: Any,
+    stubbed_s3control: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A billable job is never created without a yes: on a terminal it asks (showing the object count and
+    the estimated cost); declined, nothing is created; --json or no terminal refuses unless --yes."""
+    monkeypatch.setenv("PICOPS_MODERATION__INVENTORY_BUCKET", "inv")
+    stack, url, etag = _three_object_inventory(server_factory)
+    args = ("tag-backfill", "--inventory", url, "--engine", "batch-operations")
+    # No terminal (CliRunner's stdin), and --json: refused, exit 2, no CreateJob (the Stubber has none).
+    for extra in ([], ["--json"]):
+        r = cli(*args, *extra, endpoint=endpoint)
+        assert r.exit_code == 2, r.stderr
+        assert "--yes" in r.stderr
+        assert "cost estimate: 3 objects" in r.stderr
+    monkeypatch.setattr("picops.cli.confirm.interactive", lambda: True)
+    declined = cli(*args, endpoint=endpoint, input="n\n")
+    assert declined.exit_code == 1, declined.stderr
+    assert "create a billable S3 Batch Operations job over 3 objects (about $0.25)" in declined.stderr
+    # --json on a terminal still never asks.
+    r = cli(*args, "--json", endpoint=endpoint, input="y\n")
+    assert r.exit_code == 2, r.stderr
+    stubbed_s3control.add_response(
+        "create_job",
+        {"JobId": "job-42"},
+        _create_job_params(stack, url, etag, function_arn=SWEEP_LIVE, role_arn=STACK_ROLE),
+    )
+    accepted = cli(*args, endpoint=endpoint, input="y\n")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert "created S3 Batch Operations job job-42" in accepted.stdout
+
+
+def test_batch_operations_dry_run_prints_the_job_request_and_the_estimate(
+    cli: Any,
+    endpoint: str,
+    server_factory: Any,
+    stubbed_s3control: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PICOPS_MODERATION__INVENTORY_BUCKET", "inv")
+    _, url, _ = _three_object_inventory(server_factory)
+    args = ("tag-backfill", "--inventory", url, "--engine", "batch-operations", "--dry-run")
+    human = cli(*args, endpoint=endpoint)
+    assert human.exit_code == 0, human.stderr
+    assert '"LambdaInvoke"' in human.stdout
+    assert SWEEP_LIVE in human.stdout
+    assert "(3 objects)" in human.stdout
+    doc = cli(*args, "--json", endpoint=endpoint).json()
+    assert doc["dry_run"] is True
+    assert doc["objects"] == 3
+    assert doc["create_job"]["RoleArn"] == STACK_ROLE
+    estimate = doc["cost_estimate"]
+    assert estimate["count"] == 3
+    # job fee + per-object fee + Lambda requests + tagging requests + verdict reads
+    assert set(estimate["items"]) == {
+        "job", "objects", "lambda requests", "PUT tagging", "GET tagging", "verdict reads",
+    }  # fmt: skip
+    assert estimate["usd"] == pytest.approx(0.25 + 3 * (1e-6 + 0.2e-6 + 5e-6 + 0.4e-6 + 0.125e-6), abs=1e-4)
+
+
+def test_direct_backfill_carries_a_cost_estimate_from_the_bucket_object_count(
+    cli: Any, endpoint: str, server_factory: Any
+) -> None:
+    stack = _arrange(server_factory)
+    objects = server_factory.client("s3").list_objects_v2(Bucket=stack.uploads_bucket)["KeyCount"]
+    # From S3's daily storage metric (CloudWatch AWS/S3 NumberOfObjects, which the emulator derives too).
+    r = cli("tag-backfill", "--dry-run", "--json", endpoint=endpoint)
+    assert r.exit_code == 0, r.stderr
+    estimate = r.json()["cost_estimate"]
+    assert estimate["count"] == objects
+    assert set(estimate["items"]) == {"PUT tagging", "GET tagging", "verdict reads", "LIST"}
+    assert estimate["usd"] == pytest.approx(objects * (5e-6 + 0.4e-6 + 0.125e-6) + 5e-6, abs=1e-4)
+    assert f"cost estimate: {objects} objects -> about $0.00" in r.stderr
+    limited = cli("tag-backfill", "--dry-run", "--limit", "2", "--json", endpoint=endpoint)
+    assert limited.json()["cost_estimate"]["count"] == 2
+    # Human output keeps the estimate on stderr, ahead of the run.
+    human = cli("tag-backfill", "--dry-run", endpoint=endpoint)
+    assert "cost estimate:" in human.stderr
+    assert "cost estimate:" not in human.stdout
+
+
+def test_direct_cost_estimate_at_scale() -> None:
+    from picops.cli import costs
+
+    estimate = costs.direct_backfill(2_000_000, source="s3://b/", listing=True)
+    assert estimate.usd == pytest.approx(10.0 + 0.8 + 0.25 + 0.01)
+    assert "2,000,000 objects -> about $11.06" in estimate.line()
+    assert costs.direct_backfill(None, source="s3://b/", listing=True).as_dict()["usd"] is None
+    redrive = costs.sqs_redrive(1_000_000, fifo=True)
+    assert redrive.usd == pytest.approx(1.5)

@@ -50,7 +50,16 @@ def test_notifications_keep_other_tools_rules_and_update_converges(aws: ClientFa
     settings = _settings()
     ctx = context_for(settings, aws)
     plan = make_plan(ctx)
-    _apply_only(plan, settings, "UploadsBucket", "IngestDLQ", "IngestQueue", "IngestQueuePolicy")
+    _apply_only(
+        plan,
+        settings,
+        "AccessLogsBucket",
+        "AccessLogsBucketPolicy",
+        "UploadsBucket",
+        "IngestDLQ",
+        "IngestQueue",
+        "IngestQueuePolicy",
+    )
     bucket = ctx.names.uploads_bucket
     s3, sqs = aws.client("s3"), aws.client("sqs")
     other = sqs.create_queue(QueueName="audit")["QueueUrl"]
@@ -95,7 +104,7 @@ def test_notifications_keep_other_tools_rules_and_update_converges(aws: ClientFa
 def test_a_foreign_rule_overlapping_ours_fails_preflight(aws: ClientFactory) -> None:
     settings = _settings()
     ctx = context_for(settings, aws)
-    _apply_only(make_plan(ctx), settings, "UploadsBucket")
+    _apply_only(make_plan(ctx), settings, "AccessLogsBucket", "AccessLogsBucketPolicy", "UploadsBucket")
     sqs = aws.client("sqs")
     url = sqs.create_queue(QueueName="thumbs")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -129,6 +129,13 @@ def test_dlq_alarms_name_peek_then_redrive_of_their_own_queue() -> None:
     model = _model()
     for dlq in DLQ_SOURCES:
         description = model.get(f"{dlq}Alarm").desired()["AlarmDescription"]
+        if dlq == "SweepDLQ":
+            # EventBridge events of failed sweep invocations: nothing to redrive them to; the next sweep
+            # repairs what was missed, so peek (and read the logs), then purge.
+            assert description.index("picops dlq peek SweepDLQ") < description.index(
+                "picops dlq purge SweepDLQ"
+            )
+            continue
         assert f"picops dlq peek {dlq}, then" in description
         assert f"picops dlq redrive {dlq}" in description
         assert description.index("peek") < description.index("redrive")

@@ -131,8 +131,8 @@ def test_security_defaults() -> None:
         assert desired["SSEAlgorithm"] == "AES256"
     assert model.get("UploadsBucket").desired()["Versioning"] == "Enabled"
     for policy in model.of_type(BucketPolicy):
-        (statement,) = json.loads(policy.document)["Statement"]
-        assert statement["Effect"] == "Deny"
+        denies = [s for s in json.loads(policy.document)["Statement"] if s["Effect"] == "Deny"]
+        (statement,) = denies
         assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     for queue in model.of_type(Queue):
         assert queue.attributes()["SqsManagedSseEnabled"] == "true"
@@ -151,7 +151,10 @@ def test_security_defaults() -> None:
 def test_local_model_records_mappings_and_drops_tls_only_policy() -> None:
     local = _model(local=True)
     assert all(m.local for m in local.of_type(EventSourceMapping))
-    assert local.of_type(BucketPolicy) == []
+    # Only the access log bucket's policy remains (the logging service's grant): nothing denies plain HTTP.
+    assert [p.logical for p in local.of_type(BucketPolicy)] == ["AccessLogsBucketPolicy"]
+    for policy in local.of_type(BucketPolicy):
+        assert all(s["Effect"] == "Allow" for s in json.loads(policy.document)["Statement"])
     assert not any(m.local for m in _model().of_type(EventSourceMapping))
 
 

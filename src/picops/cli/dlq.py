@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +12,8 @@ from typing import Annotated, Any
 import botocore.exceptions
 import typer
 
+from picops.cli import costs
+from picops.cli.confirm import confirm
 from picops.cli.output import Output
 from picops.cli.state import AppState, get_state
 from picops.core.dlq import (
@@ -192,15 +193,6 @@ def _finish_batch_on_ctrl_c(stop: threading.Event, out: Output) -> Iterator[None
         signal.signal(signal.SIGINT, previous)
 
 
-def _confirm(out: Output, question: str, yes: bool, json_mode: bool) -> None:
-    if yes:
-        return
-    if json_mode or not sys.stdin.isatty():
-        raise UsageError(f"{question} Pass --yes to confirm (stdin is not a terminal).")
-    if not typer.confirm(question, default=False, err=True):
-        raise typer.Exit(1)
-
-
 @app.command("redrive")
 def redrive(
     ctx: typer.Context,
@@ -273,8 +265,13 @@ def redrive(
         f"{plan.dlq.name} ({plan.dlq.kind}, ~{plan.dlq.visible} visible) -> {plan.destination_label}: "
         f"{plan.mode} path" + (f" ({plan.manual_reason})" if plan.manual_reason else "")
     )
-    if not dry_run and sys.stdin.isatty() and not json_mode:
-        _confirm(out, f"Move messages from {plan.dlq.name} to {plan.destination_label}?", yes, json_mode)
+    count = plan.dlq.visible if max_messages is None else min(plan.dlq.visible, max_messages)
+    estimate = costs.sqs_redrive(count, fifo=plan.dlq.fifo)
+    out.status(estimate.line())
+    if not dry_run:
+        confirm(
+            out, f"move up to {count} message(s) from {plan.dlq.name} to {plan.destination_label}", yes=yes
+        )
     stats = _run_native(out, sqs, plan, rate, dry_run) if plan.mode == "native" else None
     if stats is None:
         stats = _run_manual(
@@ -293,7 +290,7 @@ def redrive(
                 wait_seconds=1 if factory.is_local else 2,
             ),
         )
-    _report(out, stats)
+    _report(out, stats, estimate)
 
 
 def _run_native(
@@ -355,8 +352,10 @@ def _run_manual(out: Output, sqs: Any, plan: RedrivePlan, options: RedriveOption
         return mover.run()
 
 
-def _emit(out: Output, stats: RedriveStats) -> None:
+def _emit(out: Output, stats: RedriveStats, estimate: costs.Estimate | None = None) -> None:
     doc = stats.as_dict()
+    if estimate is not None:
+        doc["cost_estimate"] = estimate.as_dict()
 
     def render() -> None:
         verb = "would move" if stats.dry_run else "moved"
@@ -374,8 +373,8 @@ def _emit(out: Output, stats: RedriveStats) -> None:
     out.result(doc, render)
 
 
-def _report(out: Output, stats: RedriveStats) -> None:
-    _emit(out, stats)
+def _report(out: Output, stats: RedriveStats, estimate: costs.Estimate | None = None) -> None:
+    _emit(out, stats, estimate)
     if stats.stopped == "interrupted":
         out.warn("interrupted after finishing the batch in flight; run the same command again to continue")
         raise typer.Exit(130)
@@ -449,12 +448,36 @@ def purge(
             "--archive", metavar="FILE.jsonl", help="Write each message here (fsynced) before deleting."
         ),
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be purged (with counts); delete nothing.")
+    ] = False,
     json_mode: JsonOpt = False,
 ) -> None:
     """Delete every message in a queue (with --archive, each one is saved first and can be replayed)."""
     state, out, sqs = _begin(ctx, json_mode)
     ref = resolve_queue(sqs, queue, _names_if_logical(state, queue))
-    _confirm(out, f"Delete every message in {ref.name} (~{ref.visible + ref.in_flight})?", yes, json_mode)
+    if dry_run:
+        delayed = int(ref.attributes.get("ApproximateNumberOfMessagesDelayed", 0) or 0)
+        doc: dict[str, Any] = {
+            "queue": ref.arn,
+            "name": ref.name,
+            "dry_run": True,
+            "would_purge": {
+                "visible": ref.visible,
+                "in_flight": ref.in_flight,
+                "delayed": delayed,
+            },
+            "archive": str(archive) if archive else None,
+        }
+        out.result(
+            doc,
+            lambda: out.info(
+                f"would purge {ref.name}: ~{ref.visible} visible, ~{ref.in_flight} in flight, "
+                f"~{delayed} delayed (approximate counts; nothing deleted)"
+            ),
+        )
+        return
+    confirm(out, f"delete every message in {ref.name} (~{ref.visible + ref.in_flight})", yes=yes)
     stop = threading.Event()
     with _finish_batch_on_ctrl_c(stop, out):
         result = purge_queue(sqs, ref, archive=archive, stop=stop)

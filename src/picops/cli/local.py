@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -44,18 +46,26 @@ def up(
     if not endpoint.port_is_free(port):
         raise UsageError(f"port {port} on {endpoint.HOST} is in use", hint="pick another with --port")
     out.target(f"target: local endpoint {endpoint.url_for(port)}")
-    out.status("serving until Ctrl-C; use --detach to run in the background")
     stop = threading.Event()
+
+    def ready(url: str) -> None:
+        # The one JSON document goes out as soon as the endpoint answers: a script reads it, then uses it.
+        out.result(
+            {"running": True, "url": url, "pid": os.getpid(), "port": port, "foreground": True},
+            lambda: out.info(f"[green]local endpoint up[/green] at {url} (pid {os.getpid()})"),
+        )
+        out.status("serving until Ctrl-C; use --detach to run in the background")
+
     try:
-        _serve(port, stop)
+        _serve(port, stop, ready)
     except KeyboardInterrupt:
         out.status("stopped")
 
 
-def _serve(port: int, stop: threading.Event) -> None:
+def _serve(port: int, stop: threading.Event, on_ready: Callable[[str], None]) -> None:
     from picops.local.server import serve
 
-    serve(port, stop)
+    serve(port, stop, on_ready)
 
 
 @app.command("down")
@@ -65,20 +75,27 @@ def down(
 ) -> None:
     """Stop the endpoint recorded in .picops/local.json (only that process)."""
     out = get_state(ctx).output(json_mode)
-    stopped = endpoint.stop_recorded()
+    record, stopped = endpoint.stop_recorded()
     doc = {
-        "stopped": stopped is not None,
-        "pid": stopped.pid if stopped else None,
-        "url": stopped.url if stopped else None,
+        "stopped": stopped,
+        "pid": record.pid if record else None,
+        "url": record.url if record else None,
+        # A record whose process was already gone (or is another program now) is cleared, nothing signalled.
+        "stale": record is not None and not stopped,
+        "cleared": record is not None,
     }
-    out.result(
-        doc,
-        lambda: out.info(
-            f"stopped local endpoint {stopped.url} (pid {stopped.pid})"
-            if stopped
-            else "no local endpoint recorded"
-        ),
-    )
+
+    def render() -> None:
+        if record is None:
+            out.info("no local endpoint recorded")
+        elif stopped:
+            out.info(f"stopped local endpoint {record.url} (pid {record.pid})")
+        else:
+            out.info(
+                f"the recorded endpoint {record.url} (pid {record.pid}) was not running; cleared the record"
+            )
+
+    out.result(doc, render)
 
 
 @app.command("status")

@@ -8,26 +8,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
+from picops.cli.confirm import confirm
 from picops.cli.output import Output
 from picops.cli.state import get_state
 from picops.config import Settings
 from picops.errors import OperationFailed, UsageError
 from picops.provision.apply import apply_plan
 from picops.provision.plan import Change, Plan, context_for, make_plan
-from picops.provision.preflight import preflight, preflight_model
+from picops.provision.preflight import preflight, preflight_model, security_warnings
 from picops.provision.status import healthy, short_repr, status_document
 
 _ACTION_STYLE = {"create": "green", "update": "yellow", "replace": "red", "noop": "dim"}
-
-
-def _confirm(message: str, yes: bool, out: Output) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty() or out.json_mode:
-        raise UsageError(f"{message}: confirmation needed", hint="pass --yes to proceed without a prompt")
-    if not typer.confirm(message + "?", default=False, err=True):
-        raise typer.Exit(1)
 
 
 def _render_plan(out: Output, plan: Plan) -> None:
@@ -93,6 +86,8 @@ def provision(
     out.target(factory.describe_target())
     ctx_live = context_for(settings, factory)
     preflight_model(ctx_live.model)
+    for warning in security_warnings(ctx_live.model):
+        out.err.print(f"[bold red]WARNING: {escape(warning)}[/bold red]")
     plan = make_plan(ctx_live)
     preflight(plan)
     if plan_only or dry_run:
@@ -100,7 +95,7 @@ def provision(
         return
     replaces = [c.logical for c in plan.pending if c.action == "replace"]
     if replaces:
-        _confirm(f"replace (delete and re-create) {', '.join(replaces)}", yes, out)
+        confirm(out, f"replace (delete and re-create) {', '.join(replaces)}", yes=yes)
 
     def progress(change: Change, phase: str) -> None:
         if phase == "start":
@@ -156,7 +151,12 @@ def destroy(
     out.target(factory.describe_target())
     ctx_live = context_for(state.settings, factory)
     if not dry_run:
-        _confirm(f"delete every resource of stack {ctx_live.model.stack}", yes, out)
+        confirm(
+            out,
+            f"delete every resource of stack {ctx_live.model.stack}"
+            + (", with every object, version and item they hold" if delete_data else ""),
+            yes=yes,
+        )
 
     def progress(removal: Removal) -> None:
         if removal.action == "delete" and removal.detail and removal.type == "AWS::SQS::Queue":
@@ -164,13 +164,22 @@ def destroy(
         if removal.action == "delete":
             out.status(f"{'would delete' if dry_run else 'deleted'} {removal.logical} ({removal.name})")
 
-    removals = run_destroy(ctx_live, delete_data=delete_data, dry_run=dry_run, on_progress=progress)
+    emptied: dict[str, int] = {}
+
+    def on_empty(bucket: str, deleted: int) -> None:
+        emptied[bucket] = deleted
+        out.status(f"emptying {bucket}: {deleted} object version(s) and delete marker(s) deleted so far")
+
+    removals = run_destroy(
+        ctx_live, delete_data=delete_data, dry_run=dry_run, on_progress=progress, on_empty=on_empty
+    )
     deleted = [r for r in removals if r.action == "delete"]
     document = {
         "stack": ctx_live.model.stack,
         "dry_run": dry_run,
         "resources": [r.as_dict() for r in removals],
         "summary": {a: sum(1 for r in removals if r.action == a) for a in ("delete", "absent", "skip")},
+        "emptied": emptied,
     }
     out.result(
         document,

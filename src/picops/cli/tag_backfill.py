@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import csv
 import enum
+import json
 import threading
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Annotated, Any
 
+import botocore.exceptions
 import typer
+from rich.markup import escape
 
+from picops.cli import costs
+from picops.cli.confirm import confirm
 from picops.cli.output import Output
 from picops.cli.state import get_state
 from picops.core.tagging import (
@@ -32,7 +37,7 @@ from picops.core.tagging import (
     load_state,
     run_backfill,
 )
-from picops.core.tagging.sources import load_manifest, parse_s3_url
+from picops.core.tagging.sources import count_rows, load_manifest, parse_s3_url
 from picops.errors import UsageError
 from picops.stack.names import StackNames
 
@@ -134,6 +139,12 @@ def tag_backfill(
             "the ledger is still updated.",
         ),
     ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Create the billable S3 Batch Operations job without asking (batch engine)."
+        ),
+    ] = False,
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Tag every object in UploadsBucket (or an S3 Inventory) with its moderation verdict.
@@ -169,11 +180,13 @@ def tag_backfill(
         ledger_table=names.jobs_table,
     )
     if engine is Engine.batch_operations:
-        _create_batch_job(factory, out, names, job, function_arn, role_arn, dry_run)
+        _create_batch_job(factory, out, names, job, function_arn, role_arn, dry_run, yes)
         return
     state_path = state_file or default_state_path(job.identity())
     if not resume and not dry_run:
         _warn_unfinished(out, state_path)
+    estimate = _direct_estimate(factory, job, limit)
+    out.status(estimate.line())
     with ExitStack() as stack:
         on_result = None
         if report is not None:
@@ -194,7 +207,7 @@ def tag_backfill(
                 on_warning=out.warn,
             ),
         )
-    _render(out, summary, dry_run, state_path)
+    _render(out, summary, dry_run, state_path, estimate)
     if summary.counts.failed:
         raise typer.Exit(1)
 
@@ -251,8 +264,47 @@ def _progress(stack: ExitStack, out: Output) -> Any:
     return update
 
 
-def _render(out: Output, summary: RunSummary, dry_run: bool, state_path: Path) -> None:
+def _direct_estimate(factory: Any, job: BackfillJob, limit: int | None) -> costs.Estimate:
+    """From the count about to be processed: the bucket's daily NumberOfObjects metric (free, on real AWS;
+    an upper bound under a prefix), capped by --limit. An inventory is not read twice just to count it."""
+    source = job.inventory or f"s3://{job.bucket}/{job.prefix}"
+    count = None if job.inventory else _bucket_object_count(factory, str(job.bucket))
+    if limit is not None:
+        count = limit if count is None else min(count, limit)
+    return costs.direct_backfill(count, source=source, listing=job.inventory is None)
+
+
+def _bucket_object_count(factory: Any, bucket: str) -> int | None:
+    """S3's daily storage metric (CloudWatch AWS/S3 NumberOfObjects), or None when it has no datapoint."""
+    import datetime
+
+    now = datetime.datetime.now(datetime.UTC)
+    try:
+        points = factory.client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/S3",
+            MetricName="NumberOfObjects",
+            Dimensions=[
+                {"Name": "BucketName", "Value": bucket},
+                {"Name": "StorageType", "Value": "AllStorageTypes"},
+            ],
+            StartTime=now - datetime.timedelta(days=3),
+            EndTime=now,
+            Period=86400,
+            Statistics=["Average"],
+        )["Datapoints"]
+    except botocore.exceptions.ClientError:
+        return None  # an estimate is a courtesy: no permission for metrics must not stop the run
+    if not points:
+        return None
+    latest = max(points, key=lambda p: p["Timestamp"])
+    return int(latest["Average"])
+
+
+def _render(
+    out: Output, summary: RunSummary, dry_run: bool, state_path: Path, estimate: costs.Estimate
+) -> None:
     doc = summary.as_json()
+    doc["cost_estimate"] = estimate.as_dict()
 
     def human() -> None:
         counts = summary.counts
@@ -298,6 +350,7 @@ def _create_batch_job(
     function_arn: str | None,
     role_arn: str | None,
     dry_run: bool,
+    yes: bool,
 ) -> None:
     assert job.inventory is not None
     account = factory.account_id()
@@ -336,16 +389,34 @@ def _create_batch_job(
         overwrite=job.overwrite,
     )
     params = request.params()
+    # S3 Batch Operations bills per job and per object: count what the job would process, and ask.
+    objects = count_rows(s3, manifest)
+    estimate = costs.batch_operations(objects)
+    out.status(estimate.line())
     if dry_run:
+
+        def render() -> None:
+            out.info(
+                f"would create an S3 Batch Operations job invoking {target} over {job.inventory} "
+                f"({objects:,} objects); the CreateJob request:"
+            )
+            out.info(escape(json.dumps(params, indent=2, default=str)))
+
         out.result(
-            {"dry_run": True, "create_job": params},
-            lambda: out.info(
-                f"would create an S3 Batch Operations job invoking {target} over {job.inventory}"
-            ),
+            {"dry_run": True, "create_job": params, "objects": objects, "cost_estimate": estimate.as_dict()},
+            render,
         )
         return
+    confirm(
+        out,
+        f"create a billable S3 Batch Operations job over {objects:,} objects "
+        f"(about ${estimate.usd or 0:,.2f})",
+        yes=yes,
+    )
     job_id = batch_ops.create_job(factory.client("s3control"), request)
     doc = {
+        "objects": objects,
+        "cost_estimate": estimate.as_dict(),
         "job_id": job_id,
         "source": job.inventory,
         "function_arn": target,

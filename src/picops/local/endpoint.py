@@ -207,15 +207,20 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def stop_recorded() -> LocalState | None:
-    """Stop the endpoint recorded in the state file; returns what was stopped (None if nothing was)."""
+def stop_recorded() -> tuple[LocalState | None, bool]:
+    """Stop the endpoint recorded in the state file and clear the record.
+
+    Returns (the record, whether a running server was stopped): a record whose pid is gone, or belongs to
+    another program now, is stale; it is cleared and nothing is signalled.
+    """
     state = read_local_state()
     if state is None:
-        return None
+        return None, False
+    stopped = False
     if pid_alive(state.pid) and pid_is_our_server(state.pid):
-        stop_pid(state.pid)
+        stopped = stop_pid(state.pid)
     state_path().unlink(missing_ok=True)
-    return state
+    return state, stopped
 
 
 def describe(state: LocalState | None) -> dict[str, Any]:

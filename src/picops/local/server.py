@@ -6,12 +6,18 @@ import argparse
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 from picops.local.endpoint import HOST
 
 
-def serve(port: int, stop: threading.Event) -> None:
+def _print(url: str) -> None:
+    print(f"picops local endpoint listening on {url}", flush=True)
+
+
+def serve(port: int, stop: threading.Event, on_ready: Callable[[str], None] = _print) -> None:
+    """Serve until `stop` is set; `on_ready(url)` once the server accepts requests."""
     from moto.server import ThreadedMotoServer
 
     # One access-log line per request would grow .picops/local.log without bound.
@@ -19,7 +25,7 @@ def serve(port: int, stop: threading.Event) -> None:
 
     server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
     server.start()
-    print(f"picops local endpoint listening on http://{HOST}:{port}", flush=True)
+    on_ready(f"http://{HOST}:{port}")
     try:
         stop.wait()
     finally:

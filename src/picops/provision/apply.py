@@ -23,6 +23,7 @@ from picops.provision.propagation import wait_for_propagation
 from picops.stack.local_mappings import encode_record, local_mapping_parameter
 from picops.stack.model import (
     Alarm,
+    ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
     Bucket,
@@ -32,6 +33,7 @@ from picops.stack.model import (
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
+    KmsKey,
     LambdaPermission,
     LogGroup,
     Queue,
@@ -123,6 +125,33 @@ class Executor:
         if "Versioning" in diff:
             status = "Enabled" if r.versioned else "Suspended"
             s3.put_bucket_versioning(Bucket=r.name, VersioningConfiguration={"Status": status})
+        if "Logging" in diff and (change.action == "update" or desired["Logging"] is not None):
+            status_doc: dict[str, Any] = {}
+            if desired["Logging"] is not None:
+                status_doc = {"LoggingEnabled": desired["Logging"]}
+            wait_for_propagation(lambda: s3.put_bucket_logging(Bucket=r.name, BucketLoggingStatus=status_doc))
+        if "ExpirationDays" in diff and r.expire_days is not None:
+            self._expiry(r)
+
+    def _expiry(self, r: Bucket) -> None:
+        s3 = self.ctx.client("s3")
+        try:
+            rules = s3.get_bucket_lifecycle_configuration(Bucket=r.name).get("Rules", [])
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) != "NoSuchLifecycleConfiguration":
+                raise
+            rules = []
+        # PutBucketLifecycleConfiguration replaces every rule: keep other tools' rules.
+        kept = [rule for rule in rules if rule.get("ID") != live.EXPIRY_RULE_ID]
+        ours = {
+            "ID": live.EXPIRY_RULE_ID,
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "Expiration": {"Days": r.expire_days},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": r.expire_days},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+        }
+        s3.put_bucket_lifecycle_configuration(Bucket=r.name, LifecycleConfiguration={"Rules": [*kept, ours]})
 
     def _bucketpolicy(self, r: BucketPolicy, change: Change) -> None:
         self.ctx.client("s3").put_bucket_policy(Bucket=r.name, Policy=r.document)
@@ -375,7 +404,7 @@ class Executor:
             stale = [t["Id"] for t in (change.live or {}).get("Targets", []) if t["Id"] != r.target_id]
             if stale:
                 events.remove_targets(Rule=r.name, Ids=stale)
-            events.put_targets(Rule=r.name, Targets=[{"Id": r.target_id, "Arn": r.target_arn}])
+            events.put_targets(Rule=r.name, Targets=[r.target()])
 
     def _lambdapermission(self, r: LambdaPermission, change: Change) -> None:
         lam = self.ctx.client("lambda")
@@ -398,10 +427,71 @@ class Executor:
             created = api.create_api(Name=r.name, ProtocolType="HTTP")
             self.ctx.remember(r.logical, ApiId=created["ApiId"], ApiEndpoint=created.get("ApiEndpoint"))
         api_id = self.ctx.fact(r.logical, "ApiId")
+        settings = r.stage_settings()
+        stage_fields = {"AutoDeploy", "AccessLogDestination", "ThrottlingRateLimit", "ThrottlingBurstLimit"}
         if change.action == "create" or (change.live or {}).get("Stage") is None:
-            api.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
-        elif "AutoDeploy" in change.diff:
-            api.update_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+            api.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True, **settings)
+        elif stage_fields & set(change.diff):
+            if self.ctx.factory.is_local:
+                # The embedded endpoint has no UpdateStage: re-create the stage (it only holds settings).
+                api.delete_stage(ApiId=api_id, StageName="$default")
+                api.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True, **settings)
+            else:
+                api.update_stage(ApiId=api_id, StageName="$default", AutoDeploy=True, **settings)
+
+    def _apiauthorizer(self, r: ApiAuthorizer, change: Change) -> None:
+        api = self.ctx.client("apigatewayv2")
+        api_id = self.ctx.fact(r.api, "ApiId")
+        fields: dict[str, Any] = {
+            "AuthorizerType": "JWT",
+            "IdentitySource": [r.identity_source],
+            "JwtConfiguration": {"Issuer": r.issuer, "Audience": list(r.audience)},
+            "Name": r.name,
+        }
+        if change.action == "create":
+            created = api.create_authorizer(ApiId=api_id, **fields)
+            self.ctx.remember(r.logical, AuthorizerId=created["AuthorizerId"])
+            return
+        api.update_authorizer(ApiId=api_id, AuthorizerId=self.ctx.fact(r.logical, "AuthorizerId"), **fields)
+
+    # -- keys ------------------------------------------------------------------------------------------------
+    def _kmskey(self, r: KmsKey, change: Change) -> None:
+        kms = self.ctx.client("kms")
+        if change.action == "create":
+            # The policy names roles created moments ago: KMS refuses principals it cannot see yet.
+            key = wait_for_propagation(
+                lambda: kms.create_key(
+                    Description=r.description,
+                    KeyUsage="ENCRYPT_DECRYPT",
+                    KeySpec="SYMMETRIC_DEFAULT",
+                    Policy=r.document,
+                    Tags=[{"TagKey": "picops:stack", "TagValue": self.ctx.model.stack}],
+                )
+            )["KeyMetadata"]
+            key_id = key["KeyId"]
+            self.ctx.remember(r.logical, KeyId=key_id, KeyArn=key.get("Arn"))
+            self._alias(r, key_id)
+            kms.enable_key_rotation(KeyId=key_id)
+            return
+        key_id = self.ctx.fact(r.logical, "KeyId")
+        if "KeyPolicy" in change.diff:
+            wait_for_propagation(
+                lambda: kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=r.document)
+            )
+        if "KeyRotationEnabled" in change.diff:
+            kms.enable_key_rotation(KeyId=key_id)
+        if "Enabled" in change.diff:
+            kms.enable_key(KeyId=key_id)
+
+    def _alias(self, r: KmsKey, key_id: str) -> None:
+        kms = self.ctx.client("kms")
+        try:
+            kms.create_alias(AliasName=r.name, TargetKeyId=key_id)
+        except botocore.exceptions.ClientError as exc:
+            # The alias outlived its key (scheduled for deletion by `destroy`): point it at the new one.
+            if error_code(exc) != "AlreadyExistsException":
+                raise
+            kms.update_alias(AliasName=r.name, TargetKeyId=key_id)
 
     def _apiintegration(self, r: ApiIntegration, change: Change) -> None:
         api = self.ctx.client("apigatewayv2")
@@ -423,11 +513,14 @@ class Executor:
         api = self.ctx.client("apigatewayv2")
         api_id = self.ctx.fact(r.api, "ApiId")
         target = f"integrations/{self.ctx.fact(r.integration, 'IntegrationId')}"
+        auth: dict[str, Any] = {"AuthorizationType": r.authorization_type}
+        if r.authorizer:
+            auth["AuthorizerId"] = self.ctx.fact(r.authorizer, "AuthorizerId")
         if change.action == "create":
-            created = api.create_route(ApiId=api_id, RouteKey=r.name, Target=target)
+            created = api.create_route(ApiId=api_id, RouteKey=r.name, Target=target, **auth)
             self.ctx.remember(r.logical, RouteId=created["RouteId"])
             return
-        api.update_route(ApiId=api_id, RouteId=self.ctx.fact(r.logical, "RouteId"), Target=target)
+        api.update_route(ApiId=api_id, RouteId=self.ctx.fact(r.logical, "RouteId"), Target=target, **auth)
 
     def _alarm(self, r: Alarm, change: Change) -> None:
         # desired() carries AlarmDescription: what the alarm means and the first command to run.

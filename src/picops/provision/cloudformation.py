@@ -17,6 +17,7 @@ from picops.errors import ConfigError
 from picops.stack.build import build_model
 from picops.stack.model import (
     Alarm,
+    ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
     Bucket,
@@ -26,6 +27,7 @@ from picops.stack.model import (
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
+    KmsKey,
     LambdaPermission,
     LogGroup,
     Queue,
@@ -108,9 +110,19 @@ def render(model: StackModel, settings: Settings) -> dict[str, Any]:
                 },
             }
         if isinstance(r, HttpApi):
-            resources[f"{r.logical}DefaultStage"] = {
-                "Type": "AWS::ApiGatewayV2::Stage",
-                "Properties": {"ApiId": {"Ref": r.logical}, "StageName": "$default", "AutoDeploy": True},
+            stage: dict[str, Any] = {"ApiId": {"Ref": r.logical}, "StageName": "$default", "AutoDeploy": True}
+            stage_settings = r.stage_settings()
+            if "AccessLogSettings" in stage_settings:
+                stage["AccessLogSettings"] = _sub(stage_settings["AccessLogSettings"])
+            if "DefaultRouteSettings" in stage_settings:
+                stage["DefaultRouteSettings"] = stage_settings["DefaultRouteSettings"]
+            resources[f"{r.logical}DefaultStage"] = {"Type": "AWS::ApiGatewayV2::Stage", "Properties": stage}
+            if r.access_log_group:
+                resources[f"{r.logical}DefaultStage"]["DependsOn"] = [r.access_log_group]
+        if isinstance(r, KmsKey):
+            resources[f"{r.logical}Alias"] = {
+                "Type": "AWS::KMS::Alias",
+                "Properties": {"AliasName": _sub(r.name), "TargetKeyId": {"Ref": r.logical}},
             }
 
     # Notifications are a property of the bucket in CloudFormation: fold them in, keep their dependencies.
@@ -208,6 +220,23 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
         }
         if r.versioned:
             props["VersioningConfiguration"] = {"Status": "Enabled"}
+        if r.log_bucket:
+            props["LoggingConfiguration"] = {
+                "DestinationBucketName": {"Ref": r.log_bucket},
+                "LogFilePrefix": r.log_prefix,
+            }
+        if r.expire_days is not None:
+            props["LifecycleConfiguration"] = {
+                "Rules": [
+                    {
+                        "Id": "picops-expire",
+                        "Status": "Enabled",
+                        "ExpirationInDays": r.expire_days,
+                        "NoncurrentVersionExpiration": {"NoncurrentDays": r.expire_days},
+                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+                    }
+                ]
+            }
     elif isinstance(r, BucketPolicy):
         props = {"Bucket": {"Ref": r.bucket}, "PolicyDocument": json.loads(r.document)}
     elif isinstance(r, BucketNotification):
@@ -248,6 +277,8 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
         props = {"TopicName": r.name}
         if r.fifo:
             props.update(FifoTopic=True, ContentBasedDeduplication=True)
+        if r.kms_key:
+            props["KmsMasterKeyId"] = {"Ref": r.kms_key}
     elif isinstance(r, Subscription):
         props = {
             "TopicArn": {"Ref": r.topic},
@@ -311,8 +342,10 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
             "Name": r.name,
             "ScheduleExpression": r.schedule,
             "State": "ENABLED",
-            "Targets": [{"Id": r.target_id, "Arn": {"Ref": f"{r.function}LiveAlias"}}],
+            "Targets": [{**r.target(), "Arn": {"Ref": f"{r.function}LiveAlias"}}],
         }
+        if r.dead_letter:
+            props["Targets"][0]["DeadLetterConfig"] = {"Arn": {"Fn::GetAtt": [r.dead_letter, "Arn"]}}
     elif isinstance(r, LambdaPermission):
         source_arn: Any = r.source_arn or (
             "arn:aws:execute-api:" + REGION + ":" + ACCOUNT + ":${" + r.source + "}/*"
@@ -337,6 +370,23 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
             "ApiId": {"Ref": r.api},
             "RouteKey": r.name,
             "Target": "integrations/${" + r.integration + "}",
+            "AuthorizationType": r.authorization_type,
+        }
+        if r.authorizer:
+            props["AuthorizerId"] = {"Ref": r.authorizer}
+    elif isinstance(r, ApiAuthorizer):
+        props = {
+            "ApiId": {"Ref": r.api},
+            "Name": r.name,
+            "AuthorizerType": "JWT",
+            "IdentitySource": [r.identity_source],
+            "JwtConfiguration": {"Issuer": r.issuer, "Audience": list(r.audience)},
+        }
+    elif isinstance(r, KmsKey):
+        props = {
+            "Description": r.description,
+            "EnableKeyRotation": True,
+            "KeyPolicy": json.loads(r.document),
         }
     elif isinstance(r, Alarm):
         d = r.desired()

@@ -14,11 +14,12 @@ from typing import Any
 import botocore.exceptions
 
 from picops.aws_errors import MISSING_RESOURCE_CODES, http_status, is_missing
-from picops.errors import UsageError
+from picops.errors import AwsError, UsageError
 from picops.provision import live
 from picops.stack.local_mappings import local_mapping_parameter
 from picops.stack.model import (
     Alarm,
+    ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
     Bucket,
@@ -28,6 +29,7 @@ from picops.stack.model import (
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
+    KmsKey,
     LambdaPermission,
     LogGroup,
     Queue,
@@ -102,12 +104,17 @@ def _data_detail(resource: Resource, ctx: live.Context) -> str:
     return ""
 
 
+# Emptying a bucket reports (bucket, objects and versions deleted so far) after every page.
+EmptyProgress = Callable[[str, int], None]
+
+
 def destroy(
     ctx: live.Context,
     *,
     delete_data: bool,
     dry_run: bool,
     on_progress: Callable[[Removal], None] | None = None,
+    on_empty: EmptyProgress | None = None,
 ) -> list[Removal]:
     steps = plan_destroy(ctx)
     # The contract refuses buckets and tables holding data; queues hold messages in transit (a DLQ's are worth
@@ -123,7 +130,7 @@ def destroy(
     for resource, action, detail in steps:
         removal = Removal(resource.logical, resource.type, resource.name, action, detail)
         if action == "delete" and not dry_run:
-            delete_resource(resource, ctx, delete_data=delete_data)
+            delete_resource(resource, ctx, delete_data=delete_data, on_empty=on_empty)
         removals.append(removal)
         if on_progress:
             on_progress(removal)
@@ -139,7 +146,9 @@ def _ignore_missing(call: Callable[[], Any], *codes: str) -> None:
             raise
 
 
-def delete_resource(resource: Resource, ctx: live.Context, *, delete_data: bool) -> None:
+def delete_resource(
+    resource: Resource, ctx: live.Context, *, delete_data: bool, on_empty: EmptyProgress | None = None
+) -> None:
     """Delete one resource; already-gone is success (an interrupted destroy re-runs cleanly)."""
     r = resource
     gone = tuple(MISSING_RESOURCE_CODES)
@@ -147,6 +156,15 @@ def delete_resource(resource: Resource, ctx: live.Context, *, delete_data: bool)
         return
     if isinstance(r, Alarm):
         ctx.client("cloudwatch").delete_alarms(AlarmNames=[r.name])
+    elif isinstance(r, KmsKey):
+        _delete_key(r, ctx, gone)
+    elif isinstance(r, ApiAuthorizer):
+        api_id, authorizer = ctx.fact(r.api, "ApiId"), ctx.fact(r.logical, "AuthorizerId")
+        if api_id and authorizer:
+            _ignore_missing(
+                lambda: ctx.client("apigatewayv2").delete_authorizer(ApiId=api_id, AuthorizerId=authorizer),
+                *gone,
+            )
     elif isinstance(r, Dashboard):
         cloudwatch = ctx.client("cloudwatch")
         names = [r.name]
@@ -235,14 +253,33 @@ def delete_resource(resource: Resource, ctx: live.Context, *, delete_data: bool)
         _ignore_missing(lambda: ctx.client("s3").delete_bucket_policy(Bucket=r.name), *gone)
     elif isinstance(r, Bucket):
         if delete_data:
-            _empty_bucket(r.name, ctx)
+            _empty_bucket(r.name, ctx, on_empty)
         _ignore_missing(lambda: ctx.client("s3").delete_bucket(Bucket=r.name), *gone)
     else:  # pragma: no cover - every model type is handled above
         raise TypeError(f"no delete for {type(r).__name__}")
 
 
-def _empty_bucket(bucket: str, ctx: live.Context) -> None:
+# KMS never deletes a key at once: the shortest waiting period, during which `provision` can make a new one.
+KEY_DELETION_WINDOW_DAYS = 7
+
+
+def _delete_key(r: KmsKey, ctx: live.Context, gone: tuple[str, ...]) -> None:
+    kms = ctx.client("kms")
+    key_id = ctx.fact(r.logical, "KeyId")
+    _ignore_missing(lambda: kms.delete_alias(AliasName=r.name), *gone, "NotFoundException")
+    if key_id:
+        _ignore_missing(
+            lambda: kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=KEY_DELETION_WINDOW_DAYS),
+            *gone,
+            "NotFoundException",
+            "KMSInvalidStateException",  # already pending deletion
+        )
+
+
+def _empty_bucket(bucket: str, ctx: live.Context, on_empty: EmptyProgress | None = None) -> int:
+    """Delete every object version and delete marker; returns how many were deleted."""
     s3 = ctx.client("s3")
+    deleted = 0
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
         doomed = [
             {"Key": v["Key"], "VersionId": v["VersionId"]}
@@ -251,9 +288,20 @@ def _empty_bucket(bucket: str, ctx: live.Context) -> None:
         # DeleteObjects takes up to 1000 keys, the page size of ListObjectVersions.
         if doomed:
             result = s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
-            if result.get("Errors"):
-                first = result["Errors"][0]
-                raise UsageError(f"could not empty {bucket}: {first.get('Key')}: {first.get('Message')}")
+            errors = result.get("Errors") or []
+            deleted += len(doomed) - len(errors)
+            if on_empty is not None:
+                on_empty(bucket, deleted)
+            if errors:
+                first = errors[0]
+                # A per-object failure is AWS refusing (AccessDenied, an object lock...): exit 3, not 2.
+                raise AwsError(
+                    f"DeleteObjects on {bucket}: {len(errors)} object version(s) not deleted; first "
+                    f"{first.get('Key')}: {first.get('Code', 'error')}: {first.get('Message', '')}",
+                    hint="check the bucket's object lock and your s3:DeleteObjectVersion permission, then "
+                    "run the same destroy again (it continues where it stopped)",
+                )
+    return deleted
 
 
 __all__ = ["Removal", "delete_resource", "destroy", "plan_destroy"]

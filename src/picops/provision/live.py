@@ -19,6 +19,7 @@ from picops.aws_errors import BUCKET_MISSING, QUEUE_MISSING, SERVICE_MISSING, is
 from picops.stack.local_mappings import decode_record, local_mapping_parameter
 from picops.stack.model import (
     Alarm,
+    ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
     Bucket,
@@ -28,6 +29,7 @@ from picops.stack.model import (
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
+    KmsKey,
     LambdaPermission,
     LogGroup,
     Queue,
@@ -91,14 +93,41 @@ def read_bucket(r: Bucket, ctx: Context) -> dict[str, Any] | None:
     if versioning == "Suspended" and not r.versioned:
         # Versioning can never be switched off again, only suspended: for an unversioned bucket, same thing.
         versioning = None
-    return {
+    logging = s3.get_bucket_logging(Bucket=r.name).get("LoggingEnabled")
+    out: dict[str, Any] = {
         "PublicAccessBlock": {
             key: bool(pab.get(key, False))
             for key in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
         },
         "SSEAlgorithm": algorithm,
         "Versioning": versioning,
+        "Logging": (
+            {"TargetBucket": logging.get("TargetBucket"), "TargetPrefix": logging.get("TargetPrefix", "")}
+            if logging
+            else None
+        ),
     }
+    if r.expire_days is not None:
+        out["ExpirationDays"] = _expiration_days(s3, r.name)
+    return out
+
+
+# The id of the lifecycle rule picops owns on a bucket it expires (other rules are left alone).
+EXPIRY_RULE_ID = "picops-expire"
+
+
+def _expiration_days(s3: Any, bucket: str) -> int | None:
+    try:
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
+    except botocore.exceptions.ClientError as exc:
+        if is_missing(exc, {"NoSuchLifecycleConfiguration"}):
+            return None
+        raise
+    for rule in rules:
+        if rule.get("ID") == EXPIRY_RULE_ID and rule.get("Status") == "Enabled":
+            days = rule.get("Expiration", {}).get("Days")
+            return int(days) if days is not None else None
+    return None
 
 
 def read_bucket_policy(r: BucketPolicy, ctx: Context) -> dict[str, Any] | None:
@@ -233,6 +262,8 @@ def read_topic(r: Topic, ctx: Context) -> dict[str, Any] | None:
     live = {"FifoTopic": attrs.get("FifoTopic", "false")}
     if r.fifo:
         live["ContentBasedDeduplication"] = attrs.get("ContentBasedDeduplication", "false")
+    if r.kms_key:
+        live["KmsMasterKeyId"] = attrs.get("KmsMasterKeyId", "")
     return live
 
 
@@ -396,10 +427,11 @@ def read_rule(r: ScheduleRule, ctx: Context) -> dict[str, Any] | None:
             return None
         raise
     targets = events.list_targets_by_rule(Rule=r.name).get("Targets", [])
+    kept = ("Id", "Arn", "RetryPolicy", "DeadLetterConfig")
     return {
         "ScheduleExpression": rule.get("ScheduleExpression"),
         "State": rule.get("State"),
-        "Targets": sorted(({"Id": t["Id"], "Arn": t["Arn"]} for t in targets), key=lambda t: t["Id"]),
+        "Targets": sorted(({k: t[k] for k in kept if t.get(k)} for t in targets), key=lambda t: str(t["Id"])),
     }
 
 
@@ -451,10 +483,63 @@ def read_api(r: HttpApi, ctx: Context) -> dict[str, Any] | None:
     ctx.remember(r.logical, ApiId=found["ApiId"], ApiEndpoint=found.get("ApiEndpoint"))
     stages = api.get_stages(ApiId=found["ApiId"]).get("Items", [])
     default = next((s for s in stages if s.get("StageName") == "$default"), None)
+    access = (default or {}).get("AccessLogSettings") or {}
+    routes = (default or {}).get("DefaultRouteSettings") or {}
+    rate = routes.get("ThrottlingRateLimit")
+    burst = routes.get("ThrottlingBurstLimit")
     return {
         "ProtocolType": found.get("ProtocolType"),
         "Stage": default["StageName"] if default else None,
         "AutoDeploy": bool(default.get("AutoDeploy")) if default else False,
+        "AccessLogDestination": access.get("DestinationArn"),
+        "ThrottlingRateLimit": float(rate) if rate is not None else None,
+        "ThrottlingBurstLimit": int(burst) if burst is not None else None,
+    }
+
+
+def read_authorizer(r: ApiAuthorizer, ctx: Context) -> dict[str, Any] | None:
+    api_id = ctx.fact(r.api, "ApiId")
+    if not api_id:
+        return None
+    api = ctx.client("apigatewayv2")
+    # The routes name the authorizer they use; the embedded endpoint has no GetAuthorizers, so look there
+    # first and list only on real AWS (an authorizer no route uses yet).
+    ids = {route.get("AuthorizerId") for route in api.get_routes(ApiId=api_id).get("Items", [])} - {None}
+    items = [api.get_authorizer(ApiId=api_id, AuthorizerId=i) for i in sorted(ids)]
+    match = next((a for a in items if a.get("Name") == r.name), None)
+    if match is None and not ctx.factory.is_local:
+        items = api.get_authorizers(ApiId=api_id).get("Items", [])
+        match = next((a for a in items if a.get("Name") == r.name), None)
+    if match is None:
+        return None
+    ctx.remember(r.logical, AuthorizerId=match["AuthorizerId"])
+    jwt = match.get("JwtConfiguration") or {}
+    return {
+        "AuthorizerType": match.get("AuthorizerType"),
+        "IdentitySource": list(match.get("IdentitySource") or []),
+        "JwtConfiguration": {"Issuer": jwt.get("Issuer"), "Audience": sorted(jwt.get("Audience") or [])},
+    }
+
+
+def read_key(r: KmsKey, ctx: Context) -> dict[str, Any] | None:
+    """A stack key is found by its alias; one pending deletion (after `destroy`) counts as gone."""
+    kms = ctx.client("kms")
+    try:
+        meta = kms.describe_key(KeyId=r.name)["KeyMetadata"]
+    except botocore.exceptions.ClientError as exc:
+        if is_missing(exc, {"NotFoundException"}):
+            return None
+        raise
+    if meta.get("KeyState") in ("PendingDeletion", "PendingReplicaDeletion"):
+        return None
+    key_id = meta["KeyId"]
+    ctx.remember(r.logical, KeyId=key_id, KeyArn=meta.get("Arn"))
+    policy = kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]
+    rotation = kms.get_key_rotation_status(KeyId=key_id).get("KeyRotationEnabled", False)
+    return {
+        "KeyPolicy": canonical(policy),
+        "KeyRotationEnabled": bool(rotation),
+        "Enabled": bool(meta.get("Enabled")),
     }
 
 
@@ -482,7 +567,14 @@ def read_route(r: ApiRoute, ctx: Context) -> dict[str, Any] | None:
     for route in ctx.client("apigatewayv2").get_routes(ApiId=api_id).get("Items", []):
         if route.get("RouteKey") == r.name:
             ctx.remember(r.logical, RouteId=route["RouteId"])
-            return {"RouteKey": route["RouteKey"], "Target": route.get("Target")}
+            out = {
+                "RouteKey": route["RouteKey"],
+                "Target": route.get("Target"),
+                "AuthorizationType": route.get("AuthorizationType") or "NONE",
+            }
+            if route.get("AuthorizerId"):
+                out["AuthorizerId"] = route["AuthorizerId"]
+            return out
     return None
 
 
@@ -546,6 +638,8 @@ READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] =
     ApiIntegration: read_integration,
     ApiRoute: read_route,
     Alarm: read_alarm,
+    KmsKey: read_key,
+    ApiAuthorizer: read_authorizer,
     Dashboard: read_dashboard,
 }
 
@@ -564,6 +658,9 @@ def resolved_desired(resource: Resource, ctx: Context) -> dict[str, Any]:
     elif isinstance(resource, ApiRoute):
         integration = ctx.fact(resource.integration, "IntegrationId")
         desired["Target"] = f"integrations/{integration}" if integration else f"<{resource.integration}>"
+        if resource.authorizer:
+            authorizer = ctx.fact(resource.authorizer, "AuthorizerId")
+            desired["AuthorizerId"] = authorizer or f"<{resource.authorizer}>"
     elif isinstance(resource, FunctionSpec):
         desired["Environment"] = resource.env
     elif isinstance(resource, Dashboard):

@@ -14,9 +14,12 @@ from picops.provision.plan import Plan
 from picops.stack.iam import wildcard_violations
 from picops.stack.model import (
     VISIBILITY_FACTOR,
+    Alarm,
+    ApiRoute,
     BucketNotification,
     EventSourceMapping,
     FunctionSpec,
+    KmsKey,
     Queue,
     QueuePolicy,
     Role,
@@ -25,6 +28,7 @@ from picops.stack.model import (
     Table,
     Topic,
 )
+from picops.stack.security import CLOUDWATCH_SERVICE, key_allows
 
 
 def check_model(model: StackModel) -> list[str]:
@@ -37,7 +41,57 @@ def check_model(model: StackModel) -> list[str]:
     problems += _reserved_below_mapping_cap(model)
     for role in model.of_type(Role):
         problems += [f"{role.logical}: {p}" for p in wildcard_violations(json.loads(role.document))]
+    problems += _topic_keys(model)
     return problems
+
+
+def _topic_keys(model: StackModel) -> list[str]:
+    """Every publisher of an encrypted topic must be allowed by its key's policy, or SNS refuses the message
+    (for CloudWatch alarms: silently)."""
+    problems: list[str] = []
+    by_arn = {_topic_arn(model, t): t for t in model.of_type(Topic)}
+
+    def allowed(topic: Topic, principal: str, service: bool) -> bool:
+        key = model.get(topic.kms_key)
+        assert isinstance(key, KmsKey)
+        return key_allows(
+            json.loads(key.document), principal=principal, service=service, topic_arn=_topic_arn(model, topic)
+        )
+
+    for role in model.of_type(Role):
+        role_arn = f"arn:{_partition(model)}:iam::{model.account}:role/{role.name}"
+        for statement in json.loads(role.document).get("Statement", []):
+            if "sns:Publish" not in _as_list(statement.get("Action")):
+                continue
+            for resource in _as_list(statement.get("Resource")):
+                topic = by_arn.get(resource)
+                if topic is not None and topic.kms_key and not allowed(topic, role_arn, False):
+                    problems.append(
+                        f"{topic.kms_key}: its key policy does not let {role.logical} encrypt for "
+                        f"{topic.logical}; SNS would refuse its messages"
+                    )
+    for alarm in model.of_type(Alarm):
+        topic = by_arn.get(alarm.topic_arn)
+        if topic is not None and topic.kms_key and not allowed(topic, CLOUDWATCH_SERVICE, True):
+            problems.append(
+                f"{topic.kms_key}: its key policy does not let CloudWatch alarms ({alarm.logical}) encrypt "
+                f"for {topic.logical}; the alarm would fire and notify nobody"
+            )
+    return problems
+
+
+def _partition(model: StackModel) -> str:
+    return (
+        "aws-us-gov"
+        if model.region.startswith("us-gov-")
+        else "aws-cn"
+        if model.region.startswith("cn-")
+        else "aws"
+    )
+
+
+def _topic_arn(model: StackModel, topic: Topic) -> str:
+    return f"arn:{_partition(model)}:sns:{model.region}:{model.account}:{topic.name}"
 
 
 def _fifo_pairs(model: StackModel) -> list[str]:
@@ -282,3 +336,18 @@ def preflight(plan: Plan) -> None:
     problems = check_model(plan.model) + check_live(plan) + check_concurrency(plan)
     if problems:
         raise ConfigError("wiring preflight failed:\n  " + "\n  ".join(problems))
+
+
+def security_warnings(model: StackModel) -> list[str]:
+    """What is allowed but weakens the stack on a real AWS target (printed loudly, not refused)."""
+    if model.local:
+        return []
+    warnings = []
+    open_routes = [r.name for r in model.of_type(ApiRoute) if r.authorization_type == "NONE"]
+    if open_routes:
+        warnings.append(
+            f"BookingsApi routes {', '.join(open_routes)} accept requests from ANYONE on the internet "
+            '([bookings] authorizer = "none"); set authorizer = "iam" or "jwt" (with jwt_issuer and '
+            "jwt_audience) before real traffic reaches it"
+        )
+    return warnings

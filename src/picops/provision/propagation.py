@@ -31,6 +31,8 @@ NOT_YET: tuple[tuple[str, str], ...] = (
     ("InvalidParameterValueException", "cannot be assumed"),  # CreateFunction right after CreateRole
     ("InvalidArgument", "Unable to validate the following destination"),  # S3 -> SQS before the queue policy
     ("ContinuousBackupsUnavailableException", ""),  # PITR right after CreateTable
+    ("MalformedPolicyDocumentException", "invalid principals"),  # key policy naming a new role
+    ("InvalidTargetBucketForLogging", "permissions"),  # access logging right after its bucket policy
 )
 
 

@@ -88,9 +88,21 @@ class Bucket(Resource):
     HOLDS_DATA: ClassVar[bool] = True
 
     versioned: bool = False
+    # S3 server access logging into another bucket of the model (logical name, physical name, key prefix);
+    # `log_policy` is the target's bucket policy letting the logging service write (needed first).
+    log_bucket: str = ""
+    log_bucket_name: str = ""
+    log_prefix: str = ""
+    log_policy: str = ""
+    # A lifecycle rule expiring every object (and noncurrent version) after this many days.
+    expire_days: int | None = None
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return tuple(d for d in (self.log_bucket, self.log_policy) if d)
 
     def desired(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "PublicAccessBlock": {
                 "BlockPublicAcls": True,
                 "IgnorePublicAcls": True,
@@ -100,7 +112,15 @@ class Bucket(Resource):
             "SSEAlgorithm": "AES256",
             # Unversioned buckets report no status; once enabled, versioning can only be suspended.
             "Versioning": "Enabled" if self.versioned else None,
+            "Logging": (
+                {"TargetBucket": self.log_bucket_name, "TargetPrefix": self.log_prefix}
+                if self.log_bucket
+                else None
+            ),
         }
+        if self.expire_days is not None:
+            out["ExpirationDays"] = self.expire_days
+        return out
 
 
 @dataclass(frozen=True)
@@ -265,15 +285,23 @@ class Topic(Resource):
     TYPE: ClassVar[str] = "AWS::SNS::Topic"
 
     fifo: bool = False
+    # SNS server-side encryption with a stack-owned key (`KmsKey` logical name, and its alias).
+    kms_key: str = ""
+    kms_key_alias: str = ""
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return (self.kms_key,) if self.kms_key else ()
 
     @property
     def replace_fields(self) -> frozenset[str]:
         return frozenset({"FifoTopic"})
 
     def attributes(self) -> dict[str, str]:
-        if not self.fifo:
-            return {}
-        return {"FifoTopic": "true", "ContentBasedDeduplication": "true"}
+        out = {"FifoTopic": "true", "ContentBasedDeduplication": "true"} if self.fifo else {}
+        if self.kms_key:
+            out["KmsMasterKeyId"] = self.kms_key_alias
+        return out
 
     def desired(self) -> dict[str, Any]:
         return {"FifoTopic": "true" if self.fifo else "false", **self.attributes()}
@@ -455,16 +483,34 @@ class ScheduleRule(Resource):
     function: str = ""
     target_arn: str = ""
     target_id: str = "function"
+    # EventBridge invokes the target asynchronously: bounded retries, then the event goes to this queue.
+    max_retries: int | None = None
+    max_event_age_s: int | None = None
+    dead_letter: str = ""
+    dead_letter_arn: str = ""
+    dead_letter_policy: str = ""
 
     @property
     def depends_on(self) -> tuple[str, ...]:
-        return (self.function,)
+        return (self.function, *(d for d in (self.dead_letter, self.dead_letter_policy) if d))
+
+    def target(self) -> dict[str, Any]:
+        """The rule's one target as PutTargets takes it (and ListTargetsByRule returns it)."""
+        out: dict[str, Any] = {"Id": self.target_id, "Arn": self.target_arn}
+        if self.max_retries is not None:
+            out["RetryPolicy"] = {
+                "MaximumRetryAttempts": self.max_retries,
+                "MaximumEventAgeInSeconds": self.max_event_age_s or 86400,
+            }
+        if self.dead_letter_arn:
+            out["DeadLetterConfig"] = {"Arn": self.dead_letter_arn}
+        return out
 
     def desired(self) -> dict[str, Any]:
         return {
             "ScheduleExpression": self.schedule,
             "State": "ENABLED",
-            "Targets": [{"Id": self.target_id, "Arn": self.target_arn}],
+            "Targets": [self.target()],
         }
 
 
@@ -499,8 +545,57 @@ class HttpApi(Resource):
 
     TYPE: ClassVar[str] = "AWS::ApiGatewayV2::Api"
 
+    # The $default stage's access log group (logical name and ARN) and default route throttling.
+    access_log_group: str = ""
+    access_log_arn: str = ""
+    throttle_rate: float | None = None
+    throttle_burst: int | None = None
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return (self.access_log_group,) if self.access_log_group else ()
+
+    def stage_settings(self) -> dict[str, Any]:
+        """AccessLogSettings / DefaultRouteSettings as CreateStage takes them."""
+        out: dict[str, Any] = {}
+        if self.access_log_arn:
+            out["AccessLogSettings"] = {
+                "DestinationArn": self.access_log_arn,
+                "Format": API_ACCESS_LOG_FORMAT,
+            }
+        if self.throttle_rate is not None:
+            out["DefaultRouteSettings"] = {
+                "ThrottlingRateLimit": float(self.throttle_rate),
+                "ThrottlingBurstLimit": int(self.throttle_burst or 0),
+            }
+        return out
+
     def desired(self) -> dict[str, Any]:
-        return {"ProtocolType": "HTTP", "Stage": "$default", "AutoDeploy": True}
+        out: dict[str, Any] = {"ProtocolType": "HTTP", "Stage": "$default", "AutoDeploy": True}
+        settings = self.stage_settings()
+        out["AccessLogDestination"] = settings.get("AccessLogSettings", {}).get("DestinationArn")
+        routes = settings.get("DefaultRouteSettings", {})
+        out["ThrottlingRateLimit"] = routes.get("ThrottlingRateLimit")
+        out["ThrottlingBurstLimit"] = routes.get("ThrottlingBurstLimit")
+        return out
+
+
+# One JSON object per request in the BookingsApi access log (API Gateway context variables).
+API_ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "requestTime": "$context.requestTime",
+        "httpMethod": "$context.httpMethod",
+        "routeKey": "$context.routeKey",
+        "status": "$context.status",
+        "protocol": "$context.protocol",
+        "responseLength": "$context.responseLength",
+        "integrationError": "$context.integrationErrorMessage",
+        "authorizerError": "$context.authorizer.error",
+    },
+    separators=(",", ":"),
+)
 
 
 @dataclass(frozen=True)
@@ -531,13 +626,23 @@ class ApiRoute(Resource):
 
     api: str = ""
     integration: str = ""
+    # NONE | AWS_IAM | JWT; with JWT, `authorizer` is the ApiAuthorizer's logical name.
+    authorization_type: str = "NONE"
+    authorizer: str = ""
 
     @property
     def depends_on(self) -> tuple[str, ...]:
-        return (self.api, self.integration)
+        return (self.api, self.integration, *((self.authorizer,) if self.authorizer else ()))
 
     def desired(self) -> dict[str, Any]:
-        return {"RouteKey": self.name, "Target": self.integration}
+        out = {
+            "RouteKey": self.name,
+            "Target": self.integration,
+            "AuthorizationType": self.authorization_type,
+        }
+        if self.authorizer:
+            out["AuthorizerId"] = self.authorizer
+        return out
 
 
 @dataclass(frozen=True)
@@ -657,3 +762,49 @@ class StackModel:
         for resource in self.resources:
             visit(resource)
         return order
+
+
+# -- security resources (issue 11) --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KmsKey(Resource):
+    """A stack-owned customer managed key, found by its alias (`name`, `alias/...`): key ids are assigned by
+    KMS. `document` is the key policy; `principals` the logical names of roles it names (they must exist
+    before KMS accepts the policy)."""
+
+    TYPE: ClassVar[str] = "AWS::KMS::Key"
+
+    description: str = ""
+    document: str = "{}"
+    principals: tuple[str, ...] = ()
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return self.principals
+
+    def desired(self) -> dict[str, Any]:
+        return {"KeyPolicy": canonical(self.document), "KeyRotationEnabled": True, "Enabled": True}
+
+
+@dataclass(frozen=True)
+class ApiAuthorizer(Resource):
+    """A JWT authorizer of an HTTP API (`[bookings] authorizer = "jwt"`); `name` is the authorizer name."""
+
+    TYPE: ClassVar[str] = "AWS::ApiGatewayV2::Authorizer"
+
+    api: str = ""
+    issuer: str = ""
+    audience: tuple[str, ...] = ()
+    identity_source: str = "$request.header.Authorization"
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return (self.api,)
+
+    def desired(self) -> dict[str, Any]:
+        return {
+            "AuthorizerType": "JWT",
+            "IdentitySource": [self.identity_source],
+            "JwtConfiguration": {"Issuer": self.issuer, "Audience": sorted(self.audience)},
+        }

@@ -31,6 +31,7 @@ _NAMED: dict[str, tuple[str, str]] = {
     "InventoryFunction": ("AWS::Lambda::Function", "inventory"),
     "PaymentFunction": ("AWS::Lambda::Function", "payment"),
     "SweepSchedule": ("AWS::Events::Rule", "sweep-schedule"),
+    "SweepDLQ": ("AWS::SQS::Queue", "sweep-dlq"),
     "BookingsApi": ("AWS::ApiGatewayV2::Api", "bookings-api"),
 }
 BUCKETS: dict[str, str] = {"UploadsBucket": "uploads", "ProcessedBucket": "processed"}
@@ -40,6 +41,8 @@ DLQ_SOURCES: dict[str, str] = {
     "IngestDLQ": "IngestQueue",
     "InventoryDLQ": "InventoryQueue",
     "PaymentDLQ": "PaymentQueue",
+    # Not a queue's DLQ: the dead-letter queue of SweepSchedule's target (failed async invocations).
+    "SweepDLQ": "SweepSchedule",
 }
 
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from picops.stack.builders.context import BuildContext, allow_send, queue_pair, sqs_mapping
+from picops.stack.builders.shared import encrypted_topic
 from picops.stack.model import (
+    ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
     HttpApi,
     LambdaPermission,
+    LogGroup,
     QueuePolicy,
     Resource,
     Subscription,
     Table,
-    Topic,
     frozen_json,
 )
 
@@ -20,6 +22,10 @@ API_ROUTES: dict[str, str] = {
     "BookingsApiCreateRoute": "POST /bookings",
     "BookingsApiGetRoute": "GET /bookings/{id}",
 }
+# `[bookings] authorizer` -> the routes' AuthorizationType.
+AUTHORIZATION_TYPES: dict[str, str] = {"none": "NONE", "iam": "AWS_IAM", "jwt": "JWT"}
+ACCESS_LOGS = "BookingsApiAccessLogs"
+AUTHORIZER = "BookingsApiAuthorizer"
 # FIFO queue -> the function consuming it.
 CONSUMERS: dict[str, tuple[str, str]] = {
     "InventoryQueue": ("InventoryDLQ", "InventoryFunction"),
@@ -37,7 +43,7 @@ def build(ctx: BuildContext) -> list[Resource]:
             range_key="sk",
             point_in_time_recovery=True,
         ),
-        Topic("BookingTopic", names.physical("BookingTopic"), fifo=True),
+        encrypted_topic(ctx, "BookingTopic", fifo=True),
     ]
     resources += ctx.function("BookingApiFunction")
     for queue, (dlq, fn) in CONSUMERS.items():
@@ -72,7 +78,31 @@ def build(ctx: BuildContext) -> list[Resource]:
         )
 
     api_alias_arn = f"{arn('BookingApiFunction')}:live"
-    resources.append(HttpApi("BookingsApi", names.physical("BookingsApi")))
+    api_name = names.physical("BookingsApi")
+    log_group = f"/aws/vendedlogs/apigateway/{api_name}"
+    resources.append(LogGroup(ACCESS_LOGS, log_group, retention_days=settings.deploy.log_retention_days))
+    resources.append(
+        HttpApi(
+            "BookingsApi",
+            api_name,
+            access_log_group=ACCESS_LOGS,
+            access_log_arn=f"arn:{ctx.partition}:logs:{ctx.region}:{ctx.account}:log-group:{log_group}",
+            throttle_rate=settings.bookings.api_rate,
+            throttle_burst=settings.bookings.api_burst,
+        )
+    )
+    authorization = AUTHORIZATION_TYPES[settings.bookings.authorizer]
+    if authorization == "JWT":
+        assert settings.bookings.jwt_issuer is not None  # the settings validator requires it
+        resources.append(
+            ApiAuthorizer(
+                AUTHORIZER,
+                f"{api_name}-jwt",
+                api="BookingsApi",
+                issuer=settings.bookings.jwt_issuer,
+                audience=settings.bookings.jwt_audience,
+            )
+        )
     resources.append(
         ApiIntegration(
             "BookingsApiIntegration",
@@ -84,7 +114,14 @@ def build(ctx: BuildContext) -> list[Resource]:
     )
     for logical, route_key in API_ROUTES.items():
         resources.append(
-            ApiRoute(logical, route_key, api="BookingsApi", integration="BookingsApiIntegration")
+            ApiRoute(
+                logical,
+                route_key,
+                api="BookingsApi",
+                integration="BookingsApiIntegration",
+                authorization_type=authorization,
+                authorizer=AUTHORIZER if authorization == "JWT" else "",
+            )
         )
     resources.append(
         LambdaPermission(

@@ -138,6 +138,18 @@ class BuildContext:
             },
         )
 
+    def role_arn(self, fn: str) -> str:
+        """The ARN of `fn`'s execution role (`<fn>Role`), derived from names like every other ARN."""
+        rname = role_name(self.names.physical(fn), self.region)
+        return f"arn:{self.partition}:iam::{self.account}:role/{rname}"
+
+    def grants_by_role(self) -> dict[str, list[iam.Grant]]:
+        """Every function's grants keyed by its role ARN (what key policies derive their publishers from)."""
+        return {
+            self.role_arn(fn): iam.function_grants(fn, self.arns, uploads_prefix=self.settings.ingest.prefix)
+            for fn in HANDLERS
+        }
+
     @property
     def timeout_s(self) -> int:
         return self.settings.deploy.timeout_s

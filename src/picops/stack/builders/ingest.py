@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from picops.stack.builders.context import BuildContext, allow_send, queue_pair, sqs_mapping
+from picops.stack.builders.shared import encrypted_topic
 from picops.stack.model import (
     BucketNotification,
     QueueNotification,
     QueuePolicy,
     Resource,
-    Topic,
     frozen_json,
 )
 
 
 def build(ctx: BuildContext) -> list[Resource]:
     settings, names, arn = ctx.settings, ctx.names, ctx.arn
-    resources: list[Resource] = [Topic("NotifyTopic", names.physical("NotifyTopic"))]
+    resources: list[Resource] = [encrypted_topic(ctx, "NotifyTopic")]
     resources += queue_pair(
         ctx,
         "IngestQueue",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from picops.stack import iam
-from picops.stack.builders.context import BuildContext
+from picops.stack.builders.context import BuildContext, allow_send
 from picops.stack.model import (
+    DLQ_RETENTION_S,
     EventSourceMapping,
     LambdaPermission,
+    Queue,
+    QueuePolicy,
     Resource,
     Role,
     ScheduleRule,
@@ -18,6 +21,10 @@ from picops.stack.model import (
 # repairs whatever the stream missed; the alert tells people it happened).
 STREAM_MAX_RETRIES = 3
 BATCH_OPERATIONS_SERVICE = "batchoperations.s3.amazonaws.com"
+# EventBridge invokes the sweeper asynchronously: retry a failed invocation a few times within the hour (the
+# next hourly run supersedes an older one), then keep the event in SweepDLQ (alarmed, listed by `dlq list`).
+SWEEP_MAX_RETRIES = 4
+SWEEP_MAX_EVENT_AGE_S = 3600
 
 
 def build(ctx: BuildContext) -> list[Resource]:
@@ -29,6 +36,8 @@ def build(ctx: BuildContext) -> list[Resource]:
             hash_key=settings.moderation.key_attribute,
             stream_view="NEW_AND_OLD_IMAGES",
             external=settings.moderation.external,
+            # Every tag comes from this table: recoverable to any second of the last 35 days.
+            point_in_time_recovery=not settings.moderation.external,
         )
     ]
     resources += ctx.function("ModerationStreamFunction")
@@ -55,6 +64,22 @@ def build(ctx: BuildContext) -> list[Resource]:
 
     sweep = names.physical("ModerationSweepFunction")
     sweep_alias_arn = f"{arn('ModerationSweepFunction')}:live"
+    resources.append(Queue("SweepDLQ", names.physical("SweepDLQ"), retention_s=DLQ_RETENTION_S))
+    resources.append(
+        QueuePolicy(
+            "SweepDLQPolicy",
+            names.physical("SweepDLQ"),
+            queue="SweepDLQ",
+            queue_arn=arn("SweepDLQ"),
+            document=frozen_json(
+                allow_send(
+                    arn("SweepDLQ"),
+                    "events.amazonaws.com",
+                    {"ArnEquals": {"aws:SourceArn": arn("SweepSchedule")}},
+                )
+            ),
+        )
+    )
     resources.append(
         ScheduleRule(
             "SweepSchedule",
@@ -62,6 +87,11 @@ def build(ctx: BuildContext) -> list[Resource]:
             schedule="rate(1 hour)",
             function="ModerationSweepFunction",
             target_arn=sweep_alias_arn,
+            max_retries=SWEEP_MAX_RETRIES,
+            max_event_age_s=SWEEP_MAX_EVENT_AGE_S,
+            dead_letter="SweepDLQ",
+            dead_letter_arn=arn("SweepDLQ"),
+            dead_letter_policy="SweepDLQPolicy",
         )
     )
     resources.append(

@@ -31,6 +31,20 @@ _ERRORS_NEXT: dict[str, str] = {
 }
 
 
+def _dlq_alarm_description(dlq: str, source: str) -> str:
+    if dlq == "SweepDLQ":
+        # Not a queue's DLQ: SweepSchedule's target dead-letters the events whose invocations kept failing.
+        return (
+            "SweepDLQ holds SweepSchedule events whose ModerationSweepFunction invocations failed after the "
+            "target's retries. First: picops dlq peek SweepDLQ and the function's logs; once fixed, "
+            "picops dlq purge SweepDLQ (the next hourly sweep repairs what was missed)."
+        )
+    return (
+        f"{dlq} holds messages: {source}'s consumer gave up on them after its retries. "
+        f"First: picops dlq peek {dlq}, then, once the cause is fixed, picops dlq redrive {dlq}."
+    )
+
+
 def dashboard_name(stack: str) -> str:
     return f"{stack}-{DASHBOARD_SUFFIX}"
 
@@ -73,8 +87,7 @@ def alarms(ctx: BuildContext) -> list[Resource]:
                 threshold=0,
                 period_s=60,
                 watches=dlq,
-                description=f"{dlq} holds messages: {source}'s consumer gave up on them after its retries. "
-                f"First: picops dlq peek {dlq}, then, once the cause is fixed, picops dlq redrive {dlq}.",
+                description=_dlq_alarm_description(dlq, source),
             )
         )
     for fn in HANDLERS:
@@ -266,6 +279,19 @@ def dashboard_body(ctx: BuildContext) -> dict[str, Any]:
         stat="Maximum",
     )
     _function_widgets(grid, ctx, ("ModerationStreamFunction", "ModerationSweepFunction"))
+    grid.metric(
+        "SweepDLQ: depth (failed sweep invocations)",
+        [
+            [
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                "QueueName",
+                names.physical("SweepDLQ"),
+                {"label": "SweepDLQ"},
+            ]
+        ],
+        stat="Maximum",
+    )
     _handler_metrics_widget(grid, ctx, "moderation")
 
     grid.title("## Bookings: BookingsApi -> BookingApiFunction -> BookingTopic -> Inventory/PaymentQueue")

@@ -284,3 +284,15 @@ def inventory_candidates(
         finally:
             path.unlink(missing_ok=True)
         yield StreamDone(name)
+
+
+def count_rows(s3: Any, manifest: Manifest, *, temp_dir: str | None = None) -> int:
+    """Every row of the inventory's data files: what S3 Batch Operations would process (and bill) as tasks."""
+    total = 0
+    for file in manifest.files:
+        path = download_verified(s3, manifest.files_bucket, file.key, file.md5, temp_dir)
+        try:
+            total += sum(1 for _ in iter_rows(path, manifest, f"s3://{manifest.files_bucket}/{file.key}"))
+        finally:
+            path.unlink(missing_ok=True)
+    return total

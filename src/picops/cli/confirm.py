@@ -1,0 +1,39 @@
+"""The one confirmation rule (DESIGN.md section 4) for every command that destroys data or spends money.
+
+On a terminal, ask (default: no). With `--json`, or when stdin is not a terminal, never ask: refuse with
+exit 2 unless `--yes` was given, so a script can never hang on a hidden prompt nor proceed without saying
+so. Declining at the prompt exits 1 and changes nothing. Every such command also has `--dry-run`, which
+never asks.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from picops.cli.output import Output
+from picops.errors import UsageError
+
+
+def interactive() -> bool:
+    """Whether a person can answer: stdin is a terminal (tests patch this)."""
+    return sys.stdin.isatty()
+
+
+def confirm(out: Output, question: str, *, yes: bool) -> None:
+    """Ask `question` (no trailing "?") or refuse, by the rule above. Returns only when confirmed."""
+    if yes:
+        return
+    if out.json_mode or not interactive():
+        why = "--json was given" if out.json_mode else "stdin is not a terminal"
+        raise UsageError(
+            f"{question}: confirmation needed and {why}, so picops does not ask",
+            hint="pass --yes to proceed, or --dry-run to see what would happen",
+        )
+    if not typer.confirm(f"{question}?", default=False, err=True):
+        out.status("nothing done")
+        raise typer.Exit(1)
+
+
+__all__ = ["confirm", "interactive"]
