@@ -29,7 +29,7 @@ import botocore.client
 
 from picops.aws import lambda_factory
 from picops.core.bookings import SimulatedGateway, idempotency_key
-from picops.local.events import sqs_record
+from picops.local import sqs_record
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 LATENCY_S = 0.010

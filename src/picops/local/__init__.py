@@ -19,6 +19,8 @@ _EXPORTS: dict[str, str] = {
     "start_detached": "picops.local.endpoint",
     "stop_recorded": "picops.local.endpoint",
     "url_for": "picops.local.endpoint",
+    # real event shapes
+    "sqs_record": "picops.local.events",
     # the local runtime
     "DEFAULT_SWEEP_EVERY_S": "picops.local.runtime",
     "LocalRuntime": "picops.local.runtime",

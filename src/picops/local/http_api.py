@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from picops.config import state_dir
 from picops.errors import UsageError
 from picops.local.invoke import FunctionTarget, Handler, Invoker
 
@@ -39,7 +40,7 @@ _TEXT_TYPES = re.compile(r"^(text/|application/(json|xml|x-www-form-urlencoded|j
 
 
 def api_state_path() -> Path:
-    return Path(os.environ.get("PICOPS_STATE_DIR", ".picops")) / "local-api.json"
+    return state_dir() / "local-api.json"
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from picops.aws_errors import SERVICE_MISSING, error_code, is_missing
 from picops.stack.state_objects import LEDGER_KEY_PREFIX, LEDGER_SORT_KEY
 
 LEDGER_PREFIX = LEDGER_KEY_PREFIX
@@ -306,11 +307,10 @@ class Ledger:
             setattr(self.stats, name, getattr(self.stats, name) + n)
 
     def _failed(self, operation: str, exc: Exception) -> None:
-        code = ""
-        if isinstance(exc, botocore.exceptions.ClientError):
-            code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = error_code(exc) if isinstance(exc, botocore.exceptions.ClientError) else ""
         message = f"{operation} on {self.table}: {code or type(exc).__name__}"
-        if code in {"ResourceNotFoundException", "AccessDeniedException"}:
+        # A missing table or a role without the grant will not heal within this run: stop asking.
+        if is_missing(exc, SERVICE_MISSING) or code == "AccessDeniedException":
             with self._lock:
                 first = self._disabled_reason is None
                 self._disabled_reason = message
