@@ -91,6 +91,9 @@ class IngestSettings(_Section):
     suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".json")
     max_receive_count: int = Field(default=5, ge=1, le=1000)
     batch_size: int = Field(default=10, ge=1, le=10000)
+    # MaximumBatchingWindowInSeconds of the IngestQueue mapping: how long Lambda gathers a batch. AWS refuses
+    # a standard-queue batch_size over 10 without a window of at least 1 s (preflight checks it first).
+    batch_window_s: int = Field(default=0, ge=0, le=300)
     uploads_bucket: str | None = Field(default=None, description="physical name; default derives from stack")
     processed_bucket: str | None = None
 

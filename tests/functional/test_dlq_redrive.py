@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from picops.core.dlq.archive import read_archive
+from picops.core.dlq.messages import REDRIVE_DEDUP_PREFIX
 from picops.core.dlq.queues import resolve_queue, source_queues
 from picops.core.dlq.redrive import ManualRedrive, RedriveOptions, RedriveStats, Router
 from picops.core.dlq.redrive_plan import arn_resolver
@@ -71,7 +72,9 @@ def test_fifo_thousand_messages_keep_group_order_and_ids(aws: Any, fast_moto_clo
     for message in moved:
         body = json.loads(message.body)
         assert message.group_id == body["group"]
-        assert message.dedup_id == f"orig-{body['seq']}"
+        # A fresh id derived from the DLQ message, never the original (which SQS would dedupe).
+        assert message.dedup_id is not None
+        assert message.dedup_id.startswith(REDRIVE_DEDUP_PREFIX)
         assert message.message_attributes["seq"]["StringValue"] == str(body["seq"])
         by_group[message.group_id].append(body["seq"])
     assert len(by_group) == 7
@@ -282,3 +285,27 @@ def test_fifo_resend_after_a_crash_is_absorbed_by_the_dedup_id(aws: Any, fast_mo
     delivered = seqs(drain(sqs, src))
     # The batch sent twice was deduplicated by the destination: exactly one copy of each message.
     assert sorted(delivered) == list(range(40))
+
+
+def test_fifo_redrive_within_the_dedup_window_of_the_original_is_delivered(
+    aws: Any, fast_moto_clock: None
+) -> None:
+    """The original was sent moments ago with a MessageDeduplicationId and dead-lettered after one receive
+    (maxReceiveCount 1, visibility 0): re-sent with that same id, SQS (moto too) would accept it as a
+    duplicate, answer Successful and drop it, and the DLQ copy would then be deleted: the message lost."""
+    sqs = aws.client("sqs")
+    src, _src_arn, dlq, _dlq_arn = make_pair(sqs, "fwin", fifo=True, max_receive=1)
+    sqs.send_message(QueueUrl=src, MessageBody=json.dumps({"seq": 7}), MessageGroupId="g", MessageDeduplicationId="o7")
+    first = sqs.receive_message(QueueUrl=src, VisibilityTimeout=0)["Messages"]
+    assert len(first) == 1
+    # The second receive finds the receive count exhausted: moto moves the message to the DLQ.
+    assert sqs.receive_message(QueueUrl=src, VisibilityTimeout=0).get("Messages", []) == []
+    assert counts(sqs, dlq) == (1, 0)
+
+    stats = _redrive(sqs, "fwin-dlq.fifo")
+
+    assert (stats.moved, stats.failed) == (1, 0)
+    assert counts(sqs, dlq) == (0, 0)
+    delivered = drain(sqs, src)
+    assert seqs(delivered) == [7]
+    assert delivered[0].dedup_id != "o7"

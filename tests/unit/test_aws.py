@@ -87,10 +87,14 @@ def test_access_denied_names_the_action_and_resource() -> None:
     assert error.exit_code == 3
 
 
-def test_missing_resource_is_exit_3_and_other_client_errors_pass_through() -> None:
+def test_missing_resource_is_exit_3_and_every_other_client_error_is_exit_3_too() -> None:
     assert isinstance(translate_error(client_error("NoSuchBucket", "ListObjectsV2")), ResourceMissing)
-    assert translate_error(client_error("InternalError")) is None
-    assert translate_error(ValueError("x")) is None
+    generic = translate_error(client_error("InternalError", "PutItem", "we failed"))
+    assert generic is not None
+    assert generic.exit_code == 3
+    assert "PutItem" in generic.message
+    assert "InternalError" in generic.message
+    assert translate_error(ValueError("x")) is None  # not an AWS failure: a bug keeps its traceback
 
 
 @pytest.mark.parametrize(

@@ -152,7 +152,7 @@ def _batch_role(**moderation: Any) -> Role:
 
 def test_batch_role_is_trusted_by_batch_operations_of_this_account_only() -> None:
     role = _batch_role()
-    assert role.name == "picops-moderation-batch"
+    assert role.name == "picops-moderation-batch-us-west-2"  # IAM is global: one per regional stack
     assert role.function == ""
     assert role.trust == {
         "Version": "2012-10-17",

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecord,
@@ -119,7 +120,9 @@ def _string_attr(image: dict[str, Any], name: str, what: str) -> str:
     return value
 
 
-def _stream_record(record: DynamoDBRecord, context: Any = None) -> None:
+def _stream_record(record: DynamoDBRecord, lambda_context: Any = None) -> None:
+    # Powertools hands the Lambda context only to a parameter named `lambda_context`; the account comes from
+    # its invoked_function_arn, so a cold start needs no STS call (which stalls in a VPC without STS).
     moderation = _settings().moderation
     try:
         event_name = record.event_name
@@ -142,7 +145,7 @@ def _stream_record(record: DynamoDBRecord, context: Any = None) -> None:
             extra={"error": str(exc), "event_id": record.get("eventID"), "sequence": _sequence(record)},
         )
         return
-    bucket = _names(context).uploads_bucket
+    bucket = _names(lambda_context).uploads_bucket
     candidate = Candidate(bucket, key)
     if event_name is DynamoDBRecordEventName.REMOVE:
         if moderation.on_remove == "keep":
@@ -197,8 +200,28 @@ def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         margin_s=moderation.sweep_margin_s,
     )
     summary = result.as_dict()
-    logger.info("sweep finished", extra={"schedule_event_id": event.get("id"), **summary})
+    if result.stopped_by_margin:
+        logger.warning(
+            "sweep stopped before any work: less than [moderation] sweep_margin_s was left; raise the "
+            "function's timeout ([deploy.functions.ModerationSweepFunction] timeout_s) or lower the margin",
+            extra={"schedule_event_id": event.get("id"), "margin_s": moderation.sweep_margin_s, **summary},
+        )
+        _starved_metric(_settings().stack.name)
+    else:
+        logger.info("sweep finished", extra={"schedule_event_id": event.get("id"), **summary})
     return summary
+
+
+SWEEP_METRICS_NAMESPACE = "picops"
+SWEEP_STARVED_METRIC = "SweepStoppedByMargin"
+
+
+def _starved_metric(stack: str) -> None:
+    """One EMF datapoint (CloudWatch metric `picops/SweepStoppedByMargin`, dimension `stack`)."""
+    with single_metric(
+        name=SWEEP_STARVED_METRIC, unit=MetricUnit.Count, value=1, namespace=SWEEP_METRICS_NAMESPACE
+    ) as metric:
+        metric.add_dimension(name="stack", value=stack)
 
 
 # -- S3 Batch Operations -------------------------------------------------------------------------------

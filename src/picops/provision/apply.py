@@ -352,6 +352,8 @@ class Executor:
             "FunctionResponseTypes": desired["FunctionResponseTypes"],
             "Enabled": True,
         }
+        if r.batching_window_s is not None:
+            kwargs["MaximumBatchingWindowInSeconds"] = r.batching_window_s
         if r.starting_position:
             kwargs.update(
                 BisectBatchOnFunctionError=r.bisect_on_error,

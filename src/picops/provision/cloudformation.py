@@ -47,6 +47,9 @@ def template_model(settings: Settings) -> StackModel:
     return build_model(settings, ACCOUNT, REGION, local=False)
 
 
+_ARN_PARTITION = re.compile(r"^arn:aws(-cn|-us-gov)?:")
+
+
 def _sub(value: Any) -> Any:
     """Strings naming pseudo parameters or resources become Fn::Sub; the partition is always the pseudo "
     "one."""
@@ -55,8 +58,9 @@ def _sub(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_sub(v) for v in value]
     if isinstance(value, str):
-        if value.startswith("arn:aws:"):
-            value = "arn:${AWS::Partition}:" + value[len("arn:aws:") :]
+        partition = _ARN_PARTITION.match(value)
+        if partition:
+            value = "arn:${AWS::Partition}:" + value[partition.end() :]
         if "${" in value:
             return {"Fn::Sub": value}
     return value
@@ -292,6 +296,8 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
         }
         if r.report_batch_item_failures:
             props["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+        if r.batching_window_s is not None:
+            props["MaximumBatchingWindowInSeconds"] = r.batching_window_s
         if r.starting_position:
             props.update(
                 StartingPosition=r.starting_position,

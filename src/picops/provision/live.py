@@ -39,7 +39,7 @@ from picops.stack.model import (
     Topic,
     canonical,
 )
-from picops.stack.names import StackNames
+from picops.stack.names import StackNames, build_arn
 
 # Bucket notification ids picops owns; other configurations on the bucket are left alone.
 NOTIFICATION_ID_PREFIX = "picops-"
@@ -360,6 +360,8 @@ def read_mapping(r: EventSourceMapping, ctx: Context) -> dict[str, Any] | None:
         "FunctionResponseTypes": sorted(mapping.get("FunctionResponseTypes", [])),
         "Enabled": mapping.get("State") in ("Enabled", "Enabling", "Creating", "Updating"),
     }
+    if r.batching_window_s is not None:
+        live["MaximumBatchingWindowInSeconds"] = mapping.get("MaximumBatchingWindowInSeconds", 0)
     if r.starting_position:
         live["StartingPosition"] = mapping.get("StartingPosition")
         live["BisectBatchOnFunctionError"] = mapping.get("BisectBatchOnFunctionError", False)
@@ -435,8 +437,7 @@ def permission_source_arn(r: LambdaPermission, ctx: Context) -> str | None:
     api_id = ctx.fact(r.source, "ApiId")
     if not api_id:
         return None
-    partition = ctx.names.arn("UploadsBucket").split(":")[1]
-    return f"arn:{partition}:execute-api:{ctx.model.region}:{ctx.model.account}:{api_id}/*"
+    return build_arn(ctx.model.region, "execute-api", ctx.model.account, f"{api_id}/*")
 
 
 def read_api(r: HttpApi, ctx: Context) -> dict[str, Any] | None:

@@ -401,6 +401,8 @@ class EventSourceMapping(Resource):
     source: str = ""
     source_arn: str = ""
     batch_size: int = 10
+    # MaximumBatchingWindowInSeconds; None = not sent (FIFO queues refuse it; streams keep AWS's default).
+    batching_window_s: int | None = None
     report_batch_item_failures: bool = False
     starting_position: str | None = None
     bisect_on_error: bool = False
@@ -429,6 +431,8 @@ class EventSourceMapping(Resource):
             "FunctionResponseTypes": ["ReportBatchItemFailures"] if self.report_batch_item_failures else [],
             "Enabled": True,
         }
+        if self.batching_window_s is not None:
+            out["MaximumBatchingWindowInSeconds"] = self.batching_window_s
         if self.starting_position:
             out["StartingPosition"] = self.starting_position
             out["BisectBatchOnFunctionError"] = self.bisect_on_error

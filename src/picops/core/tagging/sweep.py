@@ -75,6 +75,9 @@ class SweepResult:
     next_start_after: str | None
     cycle_complete: bool
     cycle: int
+    # The run ended before it considered a single object because less than the margin was left (a function
+    # timeout not above `sweep_margin_s`): not a clean run, though nothing failed.
+    stopped_by_margin: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +86,7 @@ class SweepResult:
             "next_start_after": self.next_start_after,
             "cycle_complete": self.cycle_complete,
             "cycle": self.cycle,
+            "stopped_by_margin": self.stopped_by_margin,
         }
 
 
@@ -100,6 +104,16 @@ def run_sweep(
     margin_s: float,
 ) -> SweepResult:
     continuation = load_continuation(s3, bucket)
+    if remaining_ms() < margin_s * 1000:
+        # Nothing can be done inside the margin: leave the continuation as it is and say so.
+        return SweepResult(
+            Counts(),
+            continuation.start_after,
+            continuation.start_after,
+            False,
+            continuation.cycle,
+            stopped_by_margin=True,
+        )
     tracker = Tracker({"list": StreamPosition(continuation.start_after)})
     engine = TaggingEngine(
         s3,
@@ -122,4 +136,7 @@ def run_sweep(
             str(cursor) if cursor else None, continuation.cycle, continuation.cycles_completed
         )
     save_continuation(s3, bucket, continuation)
-    return SweepResult(counts, began_at, continuation.start_after, end.exhausted, continuation.cycle)
+    starved = end.stopped and counts.scanned == 0
+    return SweepResult(
+        counts, began_at, continuation.start_after, end.exhausted, continuation.cycle, stopped_by_margin=starved
+    )

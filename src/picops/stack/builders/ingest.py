@@ -22,6 +22,7 @@ def build(ctx: BuildContext) -> list[Resource]:
         "IngestDLQ",
         consumer="IngestFunction",
         max_receive=settings.ingest.max_receive_count,
+        batching_window_s=settings.ingest.batch_window_s,
     )
     resources.append(
         QueuePolicy(
@@ -62,5 +63,13 @@ def build(ctx: BuildContext) -> list[Resource]:
         )
     )
     resources += ctx.function("IngestFunction")
-    resources.append(sqs_mapping(ctx, "IngestQueue", "IngestFunction", batch_size=settings.ingest.batch_size))
+    resources.append(
+        sqs_mapping(
+            ctx,
+            "IngestQueue",
+            "IngestFunction",
+            batch_size=settings.ingest.batch_size,
+            batching_window_s=settings.ingest.batch_window_s,
+        )
+    )
     return resources

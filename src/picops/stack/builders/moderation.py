@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from picops.stack import iam
 from picops.stack.builders.context import BuildContext
+from picops.stack.names import s3_arn
 from picops.stack.model import (
     EventSourceMapping,
     LambdaPermission,
@@ -81,7 +82,7 @@ def build(ctx: BuildContext) -> list[Resource]:
     batch_grants = iam.batch_operations_grants(
         ctx.arns,
         sweep_alias_arn=sweep_alias_arn,
-        inventory_bucket_arn=f"arn:{ctx.partition}:s3:::{inventory_bucket}" if inventory_bucket else None,
+        inventory_bucket_arn=s3_arn(ctx.region, inventory_bucket) if inventory_bucket else None,
     )
     resources.append(
         Role(
