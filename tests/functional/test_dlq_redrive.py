@@ -287,25 +287,27 @@ def test_fifo_resend_after_a_crash_is_absorbed_by_the_dedup_id(aws: Any, fast_mo
     assert sorted(delivered) == list(range(40))
 
 
-def test_fifo_redrive_within_the_dedup_window_of_the_original_is_delivered(
+def test_fifo_redrive_to_a_queue_that_just_saw_the_original_is_delivered(
     aws: Any, fast_moto_clock: None
 ) -> None:
-    """The original was sent moments ago with a MessageDeduplicationId and dead-lettered after one receive
-    (maxReceiveCount 1, visibility 0): re-sent with that same id, SQS (moto too) would accept it as a
-    duplicate, answer Successful and drop it, and the DLQ copy would then be deleted: the message lost."""
+    """`--to` a FIFO queue that received the original moments ago (the producer fanned it out there too):
+    re-sent with the original MessageDeduplicationId, SQS (and moto) accepts it as a duplicate, answers
+    Successful and drops it, and the DLQ copy is then deleted: the message would be lost."""
     sqs = aws.client("sqs")
-    src, _src_arn, dlq, _dlq_arn = make_pair(sqs, "fwin", fifo=True, max_receive=1)
-    sqs.send_message(QueueUrl=src, MessageBody=json.dumps({"seq": 7}), MessageGroupId="g", MessageDeduplicationId="o7")
-    first = sqs.receive_message(QueueUrl=src, VisibilityTimeout=0)["Messages"]
-    assert len(first) == 1
-    # The second receive finds the receive count exhausted: moto moves the message to the DLQ.
-    assert sqs.receive_message(QueueUrl=src, VisibilityTimeout=0).get("Messages", []) == []
-    assert counts(sqs, dlq) == (1, 0)
+    _src, _src_arn, dlq, _dlq_arn = make_pair(sqs, "fwin", fifo=True)
+    other = sqs.create_queue(QueueName="fwin-other.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    for url in (other, dlq):
+        sqs.send_message(
+            QueueUrl=url, MessageBody=json.dumps({"seq": 7}), MessageGroupId="g", MessageDeduplicationId="o7"
+        )
+    dlq_ref = resolve_queue(sqs, "fwin-dlq.fifo")
+    router = Router(dlq_ref, resolve_queue(sqs, "fwin-other.fifo"), [], arn_resolver(sqs))
 
-    stats = _redrive(sqs, "fwin-dlq.fifo")
+    stats = ManualRedrive(sqs, dlq_ref, router, RedriveOptions(**FAST)).run()
 
     assert (stats.moved, stats.failed) == (1, 0)
     assert counts(sqs, dlq) == (0, 0)
-    delivered = drain(sqs, src)
-    assert seqs(delivered) == [7]
-    assert delivered[0].dedup_id != "o7"
+    delivered = drain(sqs, other)
+    assert seqs(delivered) == [7, 7]  # the fan-out copy and the redriven one: nothing dropped
+    assert {m.dedup_id for m in delivered} == {"o7", delivered[1].dedup_id}
+    assert delivered[1].dedup_id != "o7"
