@@ -368,7 +368,7 @@ def _client_error(exc: botocore.exceptions.ClientError) -> PicopsError:
         return AwsError(
             f"throttled (still, after the retries) {line}",
             hint="retry later, lower the concurrency, or raise [aws] max_attempts / use retry_mode "
-            "= \"adaptive\"",
+            '= "adaptive"',
         )
     if code in _USER_INPUT_CODES:
         return UsageError(f"AWS refused the request {line}")

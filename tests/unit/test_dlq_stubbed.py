@@ -161,7 +161,12 @@ def test_fifo_resend_carries_a_dedup_id_derived_from_the_dlq_message_not_the_ori
             {
                 "QueueUrl": fifo_url,
                 "Entries": [
-                    {"Id": "m0", "MessageBody": "b", "MessageGroupId": "g1", "MessageDeduplicationId": derived}
+                    {
+                        "Id": "m0",
+                        "MessageBody": "b",
+                        "MessageGroupId": "g1",
+                        "MessageDeduplicationId": derived,
+                    }
                 ],
             },
         )

@@ -76,7 +76,11 @@ def _visibility(model: StackModel) -> list[str]:
         assert isinstance(function, FunctionSpec)
         # AWS: at least six times the function's timeout, plus the mapping's batching window.
         window = max(
-            (m.batching_window_s or 0 for m in model.of_type(EventSourceMapping) if m.source == queue.logical),
+            (
+                m.batching_window_s or 0
+                for m in model.of_type(EventSourceMapping)
+                if m.source == queue.logical
+            ),
             default=0,
         )
         if queue.visibility_timeout_s < VISIBILITY_FACTOR * function.timeout_s + window:
@@ -156,12 +160,13 @@ def _mappings(model: StackModel) -> list[str]:
             continue
         if mapping.batch_size > SQS_STANDARD_MAX_BATCH:
             problems.append(
-                f"{mapping.logical}: batch size {mapping.batch_size} exceeds Lambda's {SQS_STANDARD_MAX_BATCH}"
+                f"{mapping.logical}: batch size {mapping.batch_size} exceeds Lambda's "
+                f"{SQS_STANDARD_MAX_BATCH}"
             )
         if mapping.batch_size > SQS_BATCH_WITHOUT_WINDOW and not window:
             problems.append(
-                f"{mapping.logical}: {setting} {mapping.batch_size} needs a batching window: Lambda refuses a "
-                f"standard-queue batch over {SQS_BATCH_WITHOUT_WINDOW} without one; set [ingest] "
+                f"{mapping.logical}: {setting} {mapping.batch_size} needs a batching window: Lambda "
+                f"refuses a standard-queue batch over {SQS_BATCH_WITHOUT_WINDOW} without one; set [ingest] "
                 "batch_window_s to 1 or more (seconds Lambda waits to fill a batch), or batch_size to 10"
             )
     return problems

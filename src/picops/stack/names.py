@@ -56,6 +56,7 @@ def bounded_name(name: str, limit: int) -> str:
     head = name[: limit - _HASH_LEN - 1].rstrip("-.")
     return f"{head}-{digest}"
 
+
 # logical name -> (AWS type, physical-name suffix). Buckets are handled separately (global names).
 _NAMED: dict[str, tuple[str, str]] = {
     "IngestQueue": ("AWS::SQS::Queue", "ingest"),
@@ -130,7 +131,9 @@ class StackNames:
         if logical in BUCKETS:
             # Bucket names are global: add account and region; past S3's 63 characters a hash of the full
             # name keeps them distinct (a plain cut would give two regions the same bucket).
-            return bounded_name(f"{self.stack}-{BUCKETS[logical]}-{self.account}-{self.region}", BUCKET_NAME_MAX)
+            return bounded_name(
+                f"{self.stack}-{BUCKETS[logical]}-{self.account}-{self.region}", BUCKET_NAME_MAX
+            )
         return f"{self.stack}-{_NAMED[logical][1]}" if logical in _NAMED else self._unknown(logical)
 
     def _unknown(self, logical: str) -> str:

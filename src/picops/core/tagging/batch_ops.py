@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from picops.core.tagging.sources.inventory import Manifest
-from picops.stack.state_objects import BATCH_REPORT_PREFIX
 from picops.stack.names import partition_of_arn
+from picops.stack.state_objects import BATCH_REPORT_PREFIX
 
 REPORT_PREFIX = BATCH_REPORT_PREFIX
 

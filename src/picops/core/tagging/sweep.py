@@ -138,5 +138,10 @@ def run_sweep(
     save_continuation(s3, bucket, continuation)
     starved = end.stopped and counts.scanned == 0
     return SweepResult(
-        counts, began_at, continuation.start_after, end.exhausted, continuation.cycle, stopped_by_margin=starved
+        counts,
+        began_at,
+        continuation.start_after,
+        end.exhausted,
+        continuation.cycle,
+        stopped_by_margin=starved,
     )

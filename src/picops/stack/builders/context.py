@@ -23,7 +23,6 @@ from picops.stack.model import (
 )
 from picops.stack.names import StackNames, build_arn, partition_of, role_name
 
-
 # The configuration sections each function's handler reads, besides [stack]. The whole of each section goes
 # into the function's environment (not a hand-picked subset), so a setting added to a section reaches the
 # deployed handler without anyone remembering to wire it.

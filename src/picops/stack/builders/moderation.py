@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from picops.stack import iam
 from picops.stack.builders.context import BuildContext
-from picops.stack.names import s3_arn
 from picops.stack.model import (
     EventSourceMapping,
     LambdaPermission,
@@ -14,6 +13,7 @@ from picops.stack.model import (
     Table,
     frozen_json,
 )
+from picops.stack.names import s3_arn
 
 # Stream mapping: bounded retries, then the failed batch's coordinates go to AlertsTopic (the hourly sweep
 # repairs whatever the stream missed; the alert tells people it happened).
