@@ -20,6 +20,7 @@ from picops.provision.deploy import (
     s3_route,
     select_functions,
 )
+from picops.provision.preflight import preflight_model
 from picops.stack.build import build_model
 
 
@@ -78,6 +79,9 @@ def deploy(
         return
 
     specs = select_functions(model, functions or [])
+    # The same wiring checks as provision (a sweeper timeout its margin eats, visibility under 6x a
+    # consumer's timeout): deploy changes timeouts too.
+    preflight_model(model)
     out.status(f"building the Lambda bundle ({settings.deploy.runtime}, {settings.deploy.architecture})...")
     bundle = build_bundle(settings, refresh=refresh_deps)
     for warning in bundle.warnings:
