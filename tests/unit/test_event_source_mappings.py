@@ -231,8 +231,8 @@ def test_ingest_queue_visibility_covers_six_timeouts_plus_the_window() -> None:
 
 @pytest.mark.parametrize("window", [-1, 301])
 def test_window_outside_lambdas_range_is_a_config_error(window: int) -> None:
-    from picops.errors import ConfigError
     from picops.config import load_settings
+    from picops.errors import ConfigError
 
     with pytest.raises(ConfigError, match="batch_window_s"):
         load_settings(overrides={"ingest": {"batch_window_s": window}}, use_files=False)
