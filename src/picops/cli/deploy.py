@@ -83,7 +83,9 @@ def deploy(
     # consumer's timeout): deploy changes timeouts too.
     preflight_model(model)
     out.status(f"building the Lambda bundle ({settings.deploy.runtime}, {settings.deploy.architecture})...")
-    bundle = build_bundle(settings, refresh=refresh_deps)
+    # Only the functions being deployed need their handler; on a local endpoint the runtime reports them.
+    entry_points = {} if factory.is_local else {spec.logical: spec.handler for spec in specs}
+    bundle = build_bundle(settings, refresh=refresh_deps, entry_points=entry_points)
     for warning in bundle.warnings:
         out.warn(warning)
     route = s3_route(settings, bundle)

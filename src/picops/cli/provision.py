@@ -17,6 +17,7 @@ from picops.provision.apply import apply_plan
 from picops.provision.plan import Change, Plan, context_for, make_plan
 from picops.provision.preflight import preflight, preflight_model
 from picops.provision.status import healthy, status_document
+from picops.stack.model import FunctionSpec
 
 _ACTION_STYLE = {"create": "green", "update": "yellow", "replace": "red", "noop": "dim"}
 
@@ -90,6 +91,12 @@ def provision(
     out.target(factory.describe_target())
     ctx_live = context_for(settings, factory)
     preflight_model(ctx_live.model)
+    if not factory.is_local:
+        # On AWS a mapping or route to a handler the bundle lacks fails every event (into a DLQ, alarms
+        # firing); the local runtime skips such mappings itself.
+        from picops.provision.bundle import require_entry_points
+
+        require_entry_points({f.logical: f.handler for f in ctx_live.model.of_type(FunctionSpec)})
     plan = make_plan(ctx_live)
     preflight(plan)
     if plan_only or dry_run:
