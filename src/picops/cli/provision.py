@@ -75,12 +75,19 @@ def provision(
     output_file: Annotated[
         Path | None, typer.Option("-o", "--output", help="With --export: write the template here.")
     ] = None,
+    print_policy: Annotated[
+        bool,
+        typer.Option(
+            "--print-policy",
+            help="Print the IAM policy picops itself needs for this stack (JSON) and change nothing.",
+        ),
+    ] = False,
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Create or update the whole stack (DESIGN.md section 3) so live AWS matches the model: plan against live
     state, check the wiring, then apply in dependency order. Idempotent: re-running changes nothing."""
     state = get_state(ctx)
-    out = state.output(json_mode)
+    out = state.output(json_mode or print_policy)
     settings = state.settings
     if export is not None:
         _export(settings, state.factory, export, output_file, out)
@@ -89,6 +96,14 @@ def provision(
         raise UsageError("-o/--output is only used with --export")
     factory = state.factory
     out.target(factory.describe_target())
+    if print_policy:
+        from picops.stack.build import build_model
+        from picops.stack.operator_policy import operator_policy
+
+        model = build_model(settings, factory.account_id(), factory.region, local=factory.is_local)
+        # The policy is the output whether or not --json is given: one JSON document on stdout.
+        out.emit_json(operator_policy(model))
+        return
     ctx_live = context_for(settings, factory)
     preflight_model(ctx_live.model)
     if not factory.is_local:
