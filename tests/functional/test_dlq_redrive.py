@@ -136,16 +136,49 @@ def test_max_stops_after_n(aws: Any, fast_moto_clock: None) -> None:
 
 
 def test_rate_is_honoured(aws: Any, fast_moto_clock: None) -> None:
+    """On a virtual clock that only the redrive's own sleeps advance: deterministic on a loaded machine."""
     sqs = aws.client("sqs")
     src, _src_arn, dlq, _dlq_arn = make_pair(sqs, "rt")
     fill(sqs, dlq, 30)
-    began = time.monotonic()
-    stats = _redrive(sqs, "rt-dlq", rate=20)
-    elapsed = time.monotonic() - began
+    now = [0.0]
+    sends: list[tuple[float, int]] = []
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sends.append((now[0], len(params["Entries"])))
+
+    sqs.meta.events.register("provide-client-params.sqs.SendMessageBatch", record)
+    try:
+        dlq_ref = resolve_queue(sqs, "rt-dlq")
+        router = Router(dlq_ref, None, source_queues(sqs, dlq_ref), arn_resolver(sqs))
+        stats = ManualRedrive(
+            sqs, dlq_ref, router, RedriveOptions(**FAST, rate=20), sleep=sleep, clock=lambda: now[0]
+        ).run()
+    finally:
+        sqs.meta.events.unregister("provide-client-params.sqs.SendMessageBatch", record)
     assert stats.moved == 30
-    # 30 messages at 20/s: the first 20 may go at once, the last 10 no earlier than 1 s after the start.
-    assert elapsed >= 1.0
+    # 30 messages at 20/s: batches of 10; the n-th message leaves no earlier than (n - 10) / 20 s after the
+    # start (the first batch goes at once), so the last batch at 1 s.
+    sent = 0
+    for at, size in sends:
+        assert at >= sent / 20, sends
+        sent += size
+    assert sent == 30
+    assert sends[-1][0] >= 1.0
     assert len(drain(sqs, src)) == 30
+
+
+def _wait_visible(sqs: Any, url: str, visible: int, *, timeout_s: float = 30.0) -> None:
+    """Wait for an observable state (messages visible again after their visibility timeout), not a clock."""
+    deadline = time.monotonic() + timeout_s
+    while counts(sqs, url)[0] < visible:
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"{url}: fewer than {visible} messages visible after {timeout_s} s: {counts(sqs, url)}"
+            )
+        time.sleep(0.05)
 
 
 def test_dry_run_moves_nothing(aws: Any, fast_moto_clock: None) -> None:
@@ -178,7 +211,7 @@ def test_failure_between_send_and_delete_then_rerun_loses_nothing(aws: Any, fast
     finally:
         sqs.meta.events.unregister("before-call.sqs.DeleteMessageBatch", fail_third_delete)
     # The batch whose delete failed is in both queues: after its visibility timeout it is redriven again.
-    time.sleep(1.2)
+    _wait_visible(sqs, dlq, 40 - 20)
     stats = _redrive(sqs, "crash-dlq")
     assert stats.failed == 0
     assert counts(sqs, dlq) == (0, 0)
@@ -278,7 +311,7 @@ def test_fifo_resend_after_a_crash_is_absorbed_by_the_dedup_id(aws: Any, fast_mo
             _redrive(sqs, "fcrash-dlq.fifo", visibility_timeout=1)
     finally:
         sqs.meta.events.unregister("before-call.sqs.DeleteMessageBatch", lose_the_connection)
-    time.sleep(1.2)
+    _wait_visible(sqs, dlq, 40)
     stats = _redrive(sqs, "fcrash-dlq.fifo")
     assert stats.failed == 0
     assert counts(sqs, dlq) == (0, 0)
