@@ -209,7 +209,12 @@ KNOWN = {
     "dlq list", "dlq peek", "dlq redrive", "dlq replay", "dlq purge",
 }  # fmt: skip
 # Placeholder values for the required arguments of commands added after KNOWN, by parameter name.
-PLACEHOLDERS = {"queue": "IngestDLQ", "function": "IngestFunction", "file": "{archive}", "key": "incoming/a.jpg"}
+PLACEHOLDERS = {
+    "queue": "IngestDLQ",
+    "function": "IngestFunction",
+    "file": "{archive}",
+    "key": "incoming/a.jpg",
+}
 
 
 def _arguments_for(command: str, click_command: Any) -> list[str]:
