@@ -121,7 +121,7 @@ class ModerationSettings(_Section):
     # Worker threads (and S3 connections) the sweeper and the batch-operations Lambda use.
     sweep_concurrency: int = Field(default=16, ge=1, le=256)
     # IAM role S3 Batch Operations assumes for `tag-backfill --engine batch-operations`.
-    batch_role_arn: str | None = Field(default=None, description="default <stack>-moderation-batch role")
+    batch_role_arn: str | None = Field(default=None, description="default <stack>-moderation-batch-<region> role")
     # The bucket S3 Inventory delivers reports to (outside the stack): the stack's ModerationBatchRole may
     # read manifests and data files there. Unset: the role reads nothing and the batch engine refuses to run.
     inventory_bucket: str | None = None
