@@ -94,6 +94,9 @@ class IngestSettings(_Section):
     # MaximumBatchingWindowInSeconds of the IngestQueue mapping: how long Lambda gathers a batch. AWS refuses
     # a standard-queue batch_size over 10 without a window of at least 1 s (preflight checks it first).
     batch_window_s: int = Field(default=0, ge=0, le=300)
+    # The event source mapping's ScalingConfig.MaximumConcurrency: at most this many IngestFunction
+    # invocations at once, so a burst of uploads cannot swamp what is downstream (docs/operating.md).
+    max_concurrency: int = Field(default=10, ge=2, le=1000)
     uploads_bucket: str | None = Field(default=None, description="physical name; default derives from stack")
     processed_bucket: str | None = None
 
@@ -118,10 +121,15 @@ class ModerationSettings(_Section):
     sweep_margin_s: float = Field(default=15.0, ge=1, le=600)
     # Key prefix the sweeper covers; empty = the whole UploadsBucket (every object must carry its verdict).
     sweep_prefix: str = ""
+    # Concurrent batches per stream shard (the mapping's ParallelizationFactor). 1 keeps every object key's
+    # verdicts in order; above 1 Lambda still orders by partition key, but spreads a shard over N invocations.
+    parallelization_factor: int = Field(default=1, ge=1, le=10)
     # Worker threads (and S3 connections) the sweeper and the batch-operations Lambda use.
     sweep_concurrency: int = Field(default=16, ge=1, le=256)
     # IAM role S3 Batch Operations assumes for `tag-backfill --engine batch-operations`.
-    batch_role_arn: str | None = Field(default=None, description="default <stack>-moderation-batch-<region> role")
+    batch_role_arn: str | None = Field(
+        default=None, description="default <stack>-moderation-batch-<region> role"
+    )
     # The bucket S3 Inventory delivers reports to (outside the stack): the stack's ModerationBatchRole may
     # read manifests and data files there. Unset: the role reads nothing and the batch engine refuses to run.
     inventory_bucket: str | None = None
@@ -146,6 +154,9 @@ class ModerationSettings(_Section):
 
 class BookingsSettings(_Section):
     max_receive_count: int = Field(default=5, ge=1, le=1000)
+    # ScalingConfig.MaximumConcurrency of the InventoryQueue and PaymentQueue mappings (each). A FIFO queue is
+    # consumed one batch per message group at a time anyway, so this only bites with many active groups.
+    max_concurrency: int = Field(default=10, ge=2, le=1000)
 
 
 # The stack's function logical names (contract; picops.stack.model.HANDLERS holds their entry points, and a

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from picops.config import Settings
-from picops.stack import iam
+from picops.stack import iam, metrics
 from picops.stack.model import (
     DLQ_RETENTION_S,
     HANDLERS,
@@ -108,7 +108,12 @@ def function_environment(
         else tuple(dict.fromkeys(s for sections in FUNCTION_SECTIONS.values() for s in sections))
     )
     sections = resolved_sections(settings, names)
-    env = {"PICOPS_STACK": settings.stack.name, "POWERTOOLS_SERVICE_NAME": f"picops-{settings.stack.name}"}
+    env = {
+        "PICOPS_STACK": settings.stack.name,
+        "POWERTOOLS_SERVICE_NAME": metrics.service_name(settings.stack.name),
+        # Powertools Metrics() publishes here (picops.stack.metrics names what each handler emits).
+        "POWERTOOLS_METRICS_NAMESPACE": metrics.NAMESPACE,
+    }
     for section in wanted:
         for field, value in sections[section]:
             if value is None:
@@ -186,8 +191,14 @@ class BuildContext:
                 role=f"{fn}Role",
                 role_arn=self.names.role_arn(rname),
                 log_group=f"{fn}LogGroup",
+                reserved_concurrency=self.reserved_concurrency(fn),
             ),
         ]
+
+    def reserved_concurrency(self, fn: str) -> int | None:
+        """`[deploy.functions.<fn>] reserved_concurrency` (None: the function shares the unreserved pool)."""
+        override = self.settings.deploy.functions.get(fn)
+        return override.reserved_concurrency if override is not None else None
 
 
 def deny_insecure_transport(bucket_arn: str) -> dict[str, object]:
@@ -252,7 +263,13 @@ def queue_pair(
 
 
 def sqs_mapping(
-    ctx: BuildContext, queue: str, fn: str, *, batch_size: int, batching_window_s: int | None = None
+    ctx: BuildContext,
+    queue: str,
+    fn: str,
+    *,
+    batch_size: int,
+    batching_window_s: int | None = None,
+    max_concurrency: int | None = None,
 ) -> Resource:
     """`batching_window_s` None: not sent (what a FIFO queue needs; AWS refuses a window on one)."""
     names = ctx.names
@@ -266,5 +283,6 @@ def sqs_mapping(
         batch_size=batch_size,
         batching_window_s=batching_window_s,
         report_batch_item_failures=True,
+        max_concurrency=max_concurrency,
         local=ctx.local,
     )

@@ -70,6 +70,7 @@ def build(ctx: BuildContext) -> list[Resource]:
             "IngestFunction",
             batch_size=settings.ingest.batch_size,
             batching_window_s=settings.ingest.batch_window_s,
+            max_concurrency=settings.ingest.max_concurrency,
         )
     )
     return resources
