@@ -51,6 +51,11 @@ def _live_mapping(mapping: EventSourceMapping, **fields: Any) -> dict[str, Any]:
         "MaximumBatchingWindowInSeconds": 0,
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
         "State": "Enabled",
+        **(
+            {"ScalingConfig": {"MaximumConcurrency": mapping.max_concurrency}}
+            if mapping.max_concurrency
+            else {}
+        ),
         **fields,
     }
 
@@ -79,6 +84,7 @@ def test_ingest_mapping_is_created_with_batch_window_and_partial_failures() -> N
             "MaximumBatchingWindowInSeconds": 5,
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "Enabled": True,
+            "ScalingConfig": {"MaximumConcurrency": 10},
         },
     )
     with stub:
@@ -110,6 +116,7 @@ def test_an_existing_mapping_with_another_batch_and_window_is_updated_in_place()
             "MaximumBatchingWindowInSeconds": 2,
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "Enabled": True,
+            "ScalingConfig": {"MaximumConcurrency": 10},
         },
     )
     with stub:
@@ -148,6 +155,7 @@ def test_a_mapping_that_matches_is_a_noop_and_fifo_mappings_send_no_window() -> 
             "BatchSize": 10,
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "Enabled": True,
+            "ScalingConfig": {"MaximumConcurrency": 10},
         },
     )
     with stub:
@@ -176,6 +184,7 @@ def test_stream_mapping_create_carries_its_retry_and_failure_destination() -> No
             "Enabled": True,
             "BisectBatchOnFunctionError": True,
             "MaximumRetryAttempts": 3,
+            "ParallelizationFactor": 1,
             "DestinationConfig": {
                 "OnFailure": {"Destination": f"arn:aws:sns:{REGION}:{ACCOUNT}:picops-alerts"}
             },
