@@ -18,15 +18,17 @@ import botocore.exceptions
 from botocore.config import Config
 
 from picops import __version__
-from picops.aws_errors import MISSING_RESOURCE_CODES
+from picops.aws_errors import MISSING_RESOURCE_CODES, OBJECT_MISSING
 from picops.config import AwsSettings, Settings, settings_from_env
 from picops.errors import (
     AccessDenied,
     AwsError,
+    ConfigError,
     CredentialsMissing,
     EndpointUnreachable,
     PicopsError,
     ResourceMissing,
+    UsageError,
 )
 
 USER_AGENT = f"picops/{__version__}"
@@ -36,7 +38,15 @@ LOCAL_CREDENTIALS = ("testing", "testing")
 DEFAULT_REGION = "us-east-1"
 
 _ACCESS_DENIED_CODES = frozenset(
-    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError", "Forbidden"}
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "AuthorizationError",
+        "Forbidden",
+        # A bare 403 (HeadBucket, HeadObject carry no error body): no s3:ListBucket, or another account's.
+        "403",
+    }
 )
 _CREDENTIAL_CODES = frozenset(
     {
@@ -48,7 +58,70 @@ _CREDENTIAL_CODES = frozenset(
         "InvalidAccessKeyId",
     }
 )
-_MISSING_CODES = MISSING_RESOURCE_CODES
+# NoSuchKey: a missing object named by the user (an inventory manifest, an archive).
+_MISSING_CODES = MISSING_RESOURCE_CODES | (OBJECT_MISSING - {"MethodNotAllowed"})
+_THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+# The request was refused because of what the user asked for (a name, a value, a combination): exit 2.
+_USER_INPUT_CODES = frozenset(
+    {
+        "ValidationError",
+        "ValidationException",
+        "InvalidParameterValue",
+        "InvalidParameterValueException",
+        "InvalidParameterCombination",
+        "InvalidParameterException",
+        "InvalidRequestContentException",
+        "InvalidArgument",
+        "InvalidBucketName",
+        "InvalidAttributeValue",
+        "InvalidAttributeName",
+        "MalformedPolicyDocument",
+        "MalformedPolicyDocumentException",
+        "InvalidInput",
+        "BadRequestException",
+        "AWS.SimpleQueueService.UnsupportedOperation",
+    }
+)
+# The parameter that names the resource a request is about, most specific first (see `_remember_params`).
+_RESOURCE_PARAMS = (
+    "QueueUrl",
+    "TableName",
+    "TopicArn",
+    "SubscriptionArn",
+    "FunctionName",
+    "RoleName",
+    "logGroupName",
+    "Rule",
+    "ApiId",
+    "UUID",
+    "EventSourceArn",
+    "AlarmNames",
+    "TaskHandle",
+    "SourceArn",
+    "JobId",
+    "Name",
+    "QueueName",
+    "ResourceArn",
+    "StreamArn",
+)
+_RESOURCE_KEY = "PicopsResource"
 
 
 def is_loopback_url(url: str | None) -> bool:
@@ -127,6 +200,7 @@ class ClientFactory:
                     endpoint_url=self.endpoint_url,
                     config=self.config(pool),
                 )
+                register_error_context(client)
                 self._clients[key] = client
             return client
 
@@ -155,8 +229,67 @@ def lambda_factory() -> ClientFactory:
     return ClientFactory.from_settings(settings_from_env())
 
 
+def register_error_context(client: Any) -> None:
+    """Let every error from `client` name the resource it was about (`translate_error` reads it): the
+    request's parameters are kept in the call's context and copied into the parsed error response."""
+    events = client.meta.events
+    events.register("before-parameter-build.*.*", _remember_params, unique_id="picops-error-params")
+    events.register("after-call.*.*", _attach_resource, unique_id="picops-error-resource")
+
+
+def _remember_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    resource = resource_of(params)
+    if resource:
+        context[_RESOURCE_KEY] = resource
+
+
+def _attach_resource(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    if isinstance(parsed, dict) and "Error" in parsed and context.get(_RESOURCE_KEY):
+        parsed[_RESOURCE_KEY] = context[_RESOURCE_KEY]
+
+
+def resource_of(params: dict[str, Any]) -> str | None:
+    """The resource a request names, as a user would recognise it (`s3://bucket/key`, a queue URL, ...)."""
+    bucket = params.get("Bucket")
+    if isinstance(bucket, str) and bucket:
+        key = params.get("Key")
+        return f"s3://{bucket}/{key}" if isinstance(key, str) and key else f"s3://{bucket}"
+    for name in _RESOURCE_PARAMS:
+        value = params.get(name)
+        if isinstance(value, list | tuple) and value:
+            return ", ".join(str(v) for v in value)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _bucket_taken_hint(resource: str | None, code: str) -> str:
+    name = (resource or "").removeprefix("s3://") or "the bucket"
+    if code == "BucketAlreadyOwnedByYou":
+        return (
+            f"{name} already exists in this account, perhaps in another region or made by another tool; "
+            "adopt it by naming it in [ingest] uploads_bucket / processed_bucket, or pick another --stack"
+        )
+    return (
+        f"S3 bucket names are global and {name} belongs to another account: set [ingest] uploads_bucket "
+        "(or processed_bucket) to a name of your own, or pick another --stack"
+    )
+
+
+def describe_client_error(exc: botocore.exceptions.ClientError) -> tuple[str, str, str, str]:
+    """(operation, resource, code, message) of an AWS error; resource is "" when the request named none."""
+    error = exc.response.get("Error", {}) or {}
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    code = str(error.get("Code") or status or "Unknown")
+    message = str(error.get("Message") or "").strip()
+    resource = str(exc.response.get(_RESOURCE_KEY) or "")
+    return exc.operation_name, resource, code, message
+
+
 def translate_error(exc: BaseException, endpoint_url: str | None = None) -> PicopsError | None:
-    """Map a botocore failure to the picops error (exit 3) a user can act on; None if it is not one."""
+    """Map a botocore failure to the picops error a user can act on (exit 3; exit 2 where the request was
+    refused because of the user's own input). Every `ClientError`, `BotoCoreError` and connection failure
+    maps to one; None only for exceptions that are not AWS failures at all (bugs keep their traceback)."""
     if isinstance(exc, PicopsError):
         return exc
     if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
@@ -174,26 +307,57 @@ def translate_error(exc: BaseException, endpoint_url: str | None = None) -> Pico
         botocore.exceptions.EndpointConnectionError
         | botocore.exceptions.ConnectTimeoutError
         | botocore.exceptions.ReadTimeoutError
-        | botocore.exceptions.ConnectionClosedError,
+        | botocore.exceptions.ConnectionClosedError
+        | botocore.exceptions.HTTPClientError,
     ):
         url = getattr(exc, "kwargs", {}).get("endpoint_url") or endpoint_url or "the AWS endpoint"
         hint = "start it with `picops local up --detach`" if is_loopback_url(endpoint_url) else None
         return EndpointUnreachable(f"cannot reach {url}: {exc}", hint=hint)
     if isinstance(exc, botocore.exceptions.ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        message = str(error.get("Message", "")) or code
-        operation = exc.operation_name
-        if code in _ACCESS_DENIED_CODES:
-            return AccessDenied(
-                f"access denied calling {operation}: {message}",
-                hint="the caller's IAM policy must allow this action on this resource",
-            )
-        if code in _CREDENTIAL_CODES:
-            return CredentialsMissing(f"credentials rejected calling {operation}: {message}")
-        if code in _MISSING_CODES:
-            return ResourceMissing(f"{operation}: {message}")
-        return None
+        return _client_error(exc)
     if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return AwsError(f"AWS SDK error: {exc}")
+        return AwsError(f"AWS SDK error ({type(exc).__name__}): {exc}")
+    if isinstance(exc, ConnectionError | TimeoutError):
+        url = endpoint_url or "the AWS endpoint"
+        return EndpointUnreachable(f"cannot reach {url}: {exc}")
     return None
+
+
+def _client_error(exc: botocore.exceptions.ClientError) -> PicopsError:
+    operation, resource, code, message = describe_client_error(exc)
+    on = f" on {resource}" if resource else ""
+    detail = f": {message}" if message and message != code else ""
+    line = f"calling {operation}{on}: {code}{detail}"
+    if code in _ACCESS_DENIED_CODES:
+        hint = "the caller's IAM policy must allow this action on this resource"
+        if code == "403" and operation == "HeadBucket":
+            hint = (
+                "HeadBucket needs s3:ListBucket on the bucket (or the bucket belongs to another account); "
+                "`picops provision --print-policy` prints what picops needs"
+            )
+        return AccessDenied(f"access denied {line}", hint=hint)
+    if code in _CREDENTIAL_CODES:
+        return CredentialsMissing(
+            f"credentials rejected {line}",
+            hint="refresh them (`aws sso login`, new keys) or check --profile and the system clock",
+        )
+    if code in _MISSING_CODES:
+        return ResourceMissing(
+            f"resource missing {line}", hint="run `picops provision --plan` to see what is missing"
+        )
+    if code in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
+        return ConfigError(f"bucket name taken {line}", hint=_bucket_taken_hint(resource, code))
+    if code in ("PurgeQueueInProgress", "AWS.SimpleQueueService.PurgeQueueInProgress"):
+        return AwsError(
+            f"purge already in progress {line}",
+            hint="SQS allows one PurgeQueue per queue every 60 seconds; wait a minute and run it again",
+        )
+    if code in _THROTTLING_CODES:
+        return AwsError(
+            f"throttled (still, after the retries) {line}",
+            hint="retry later, lower the concurrency, or raise [aws] max_attempts / use retry_mode "
+            '= "adaptive"',
+        )
+    if code in _USER_INPUT_CODES:
+        return UsageError(f"AWS refused the request {line}")
+    return AwsError(f"AWS error {line}")

@@ -99,6 +99,9 @@ class IngestSettings(_Section):
     suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".json")
     max_receive_count: int = Field(default=5, ge=1, le=1000)
     batch_size: int = Field(default=10, ge=1, le=10000)
+    # MaximumBatchingWindowInSeconds of the IngestQueue mapping: how long Lambda gathers a batch. AWS refuses
+    # a standard-queue batch_size over 10 without a window of at least 1 s (preflight checks it first).
+    batch_window_s: int = Field(default=0, ge=0, le=300)
     # The event source mapping's ScalingConfig.MaximumConcurrency: at most this many IngestFunction
     # invocations at once, so a burst of uploads cannot swamp what is downstream (docs/operating.md).
     max_concurrency: int = Field(default=10, ge=2, le=1000)
@@ -136,7 +139,9 @@ class ModerationSettings(_Section):
     # sweep gets round the bucket each hour). 0 trusts the ledger entirely; 1 verifies everything.
     verify_fraction: float = Field(default=1 / 24, ge=0, le=1)
     # IAM role S3 Batch Operations assumes for `tag-backfill --engine batch-operations`.
-    batch_role_arn: str | None = Field(default=None, description="default <stack>-moderation-batch role")
+    batch_role_arn: str | None = Field(
+        default=None, description="default <stack>-moderation-batch-<region> role"
+    )
     # The bucket S3 Inventory delivers reports to (outside the stack): the stack's ModerationBatchRole may
     # read manifests and data files there. Unset: the role reads nothing and the batch engine refuses to run.
     inventory_bucket: str | None = None

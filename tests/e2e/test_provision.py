@@ -193,7 +193,7 @@ def test_drift_is_reported_and_repaired(
     plan = cli("provision", "--plan", "--json", endpoint=endpoint).json()
     changes = {c["logical"]: c for c in plan["changes"]}
     assert changes["IngestQueue"]["action"] == "update"
-    assert changes["IngestQueue"]["diff"] == {"VisibilityTimeout": {"live": "30", "desired": "180"}}
+    assert changes["IngestQueue"]["diff"] == {"VisibilityTimeout": {"live": "30", "desired": "720"}}
     assert plan["summary"]["update"] == 1
 
     calls.reset()

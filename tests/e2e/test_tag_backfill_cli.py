@@ -315,7 +315,7 @@ def _create_job_params(
 
 ACCOUNT = "123456789012"
 SWEEP_LIVE = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:picops-moderation-sweep:live"
-STACK_ROLE = f"arn:aws:iam::{ACCOUNT}:role/picops-moderation-batch"
+STACK_ROLE = f"arn:aws:iam::{ACCOUNT}:role/picops-moderation-batch-us-east-1"
 
 
 def test_batch_operations_job_request(

@@ -74,6 +74,15 @@ def _wait_for_progress(proc: subprocess.Popen[bytes], state: Path, at_least: int
     pytest.fail("no checkpoint appeared")
 
 
+def _wait_for_target_line(proc: subprocess.Popen[bytes]) -> None:
+    """Wait for an observable state: the process has started working (its first stderr line, the target,
+    is written before the first listing request), rather than for a fixed time."""
+    assert proc.stderr is not None
+    line = proc.stderr.readline()  # blocks until the line is there (or the process ended)
+    if not line.startswith(b"target:"):
+        pytest.fail(f"backfill did not start as expected: {line!r} {proc.stderr.read().decode()}")
+
+
 @pytest.mark.parametrize("kill_at", ["before-first-checkpoint", "mid-run"])
 def test_kill_9_then_resume_gives_the_uninterrupted_result(
     endpoint: str, server_factory: Any, tmp_path: Path, kill_at: str
@@ -85,7 +94,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(
         # The first checkpoint with progress (written about once a second): the job is still well short of N.
         _wait_for_progress(proc, state, 20)
     else:
-        time.sleep(1.0)
+        _wait_for_target_line(proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL

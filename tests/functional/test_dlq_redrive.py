@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from picops.core.dlq.archive import read_archive
+from picops.core.dlq.messages import REDRIVE_DEDUP_PREFIX
 from picops.core.dlq.queues import resolve_queue, source_queues
 from picops.core.dlq.redrive import ManualRedrive, RedriveOptions, RedriveStats, Router
 from picops.core.dlq.redrive_plan import arn_resolver
@@ -71,7 +72,9 @@ def test_fifo_thousand_messages_keep_group_order_and_ids(aws: Any, fast_moto_clo
     for message in moved:
         body = json.loads(message.body)
         assert message.group_id == body["group"]
-        assert message.dedup_id == f"orig-{body['seq']}"
+        # A fresh id derived from the DLQ message, never the original (which SQS would dedupe).
+        assert message.dedup_id is not None
+        assert message.dedup_id.startswith(REDRIVE_DEDUP_PREFIX)
         assert message.message_attributes["seq"]["StringValue"] == str(body["seq"])
         by_group[message.group_id].append(body["seq"])
     assert len(by_group) == 7
@@ -133,16 +136,49 @@ def test_max_stops_after_n(aws: Any, fast_moto_clock: None) -> None:
 
 
 def test_rate_is_honoured(aws: Any, fast_moto_clock: None) -> None:
+    """On a virtual clock that only the redrive's own sleeps advance: deterministic on a loaded machine."""
     sqs = aws.client("sqs")
     src, _src_arn, dlq, _dlq_arn = make_pair(sqs, "rt")
     fill(sqs, dlq, 30)
-    began = time.monotonic()
-    stats = _redrive(sqs, "rt-dlq", rate=20)
-    elapsed = time.monotonic() - began
+    now = [0.0]
+    sends: list[tuple[float, int]] = []
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sends.append((now[0], len(params["Entries"])))
+
+    sqs.meta.events.register("provide-client-params.sqs.SendMessageBatch", record)
+    try:
+        dlq_ref = resolve_queue(sqs, "rt-dlq")
+        router = Router(dlq_ref, None, source_queues(sqs, dlq_ref), arn_resolver(sqs))
+        stats = ManualRedrive(
+            sqs, dlq_ref, router, RedriveOptions(**FAST, rate=20), sleep=sleep, clock=lambda: now[0]
+        ).run()
+    finally:
+        sqs.meta.events.unregister("provide-client-params.sqs.SendMessageBatch", record)
     assert stats.moved == 30
-    # 30 messages at 20/s: the first 20 may go at once, the last 10 no earlier than 1 s after the start.
-    assert elapsed >= 1.0
+    # 30 messages at 20/s: batches of 10; the n-th message leaves no earlier than (n - 10) / 20 s after the
+    # start (the first batch goes at once), so the last batch at 1 s.
+    sent = 0
+    for at, size in sends:
+        assert at >= sent / 20, sends
+        sent += size
+    assert sent == 30
+    assert sends[-1][0] >= 1.0
     assert len(drain(sqs, src)) == 30
+
+
+def _wait_visible(sqs: Any, url: str, visible: int, *, timeout_s: float = 30.0) -> None:
+    """Wait for an observable state (messages visible again after their visibility timeout), not a clock."""
+    deadline = time.monotonic() + timeout_s
+    while counts(sqs, url)[0] < visible:
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"{url}: fewer than {visible} messages visible after {timeout_s} s: {counts(sqs, url)}"
+            )
+        time.sleep(0.05)
 
 
 def test_dry_run_moves_nothing(aws: Any, fast_moto_clock: None) -> None:
@@ -175,7 +211,7 @@ def test_failure_between_send_and_delete_then_rerun_loses_nothing(aws: Any, fast
     finally:
         sqs.meta.events.unregister("before-call.sqs.DeleteMessageBatch", fail_third_delete)
     # The batch whose delete failed is in both queues: after its visibility timeout it is redriven again.
-    time.sleep(1.2)
+    _wait_visible(sqs, dlq, 40 - 20)
     stats = _redrive(sqs, "crash-dlq")
     assert stats.failed == 0
     assert counts(sqs, dlq) == (0, 0)
@@ -275,10 +311,36 @@ def test_fifo_resend_after_a_crash_is_absorbed_by_the_dedup_id(aws: Any, fast_mo
             _redrive(sqs, "fcrash-dlq.fifo", visibility_timeout=1)
     finally:
         sqs.meta.events.unregister("before-call.sqs.DeleteMessageBatch", lose_the_connection)
-    time.sleep(1.2)
+    _wait_visible(sqs, dlq, 40)
     stats = _redrive(sqs, "fcrash-dlq.fifo")
     assert stats.failed == 0
     assert counts(sqs, dlq) == (0, 0)
     delivered = seqs(drain(sqs, src))
     # The batch sent twice was deduplicated by the destination: exactly one copy of each message.
     assert sorted(delivered) == list(range(40))
+
+
+def test_fifo_redrive_to_a_queue_that_just_saw_the_original_is_delivered(
+    aws: Any, fast_moto_clock: None
+) -> None:
+    """`--to` a FIFO queue that received the original moments ago (the producer fanned it out there too):
+    re-sent with the original MessageDeduplicationId, SQS (and moto) accepts it as a duplicate, answers
+    Successful and drops it, and the DLQ copy is then deleted: the message would be lost."""
+    sqs = aws.client("sqs")
+    _src, _src_arn, dlq, _dlq_arn = make_pair(sqs, "fwin", fifo=True)
+    other = sqs.create_queue(QueueName="fwin-other.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    for url in (other, dlq):
+        sqs.send_message(
+            QueueUrl=url, MessageBody=json.dumps({"seq": 7}), MessageGroupId="g", MessageDeduplicationId="o7"
+        )
+    dlq_ref = resolve_queue(sqs, "fwin-dlq.fifo")
+    router = Router(dlq_ref, resolve_queue(sqs, "fwin-other.fifo"), [], arn_resolver(sqs))
+
+    stats = ManualRedrive(sqs, dlq_ref, router, RedriveOptions(**FAST)).run()
+
+    assert (stats.moved, stats.failed) == (1, 0)
+    assert counts(sqs, dlq) == (0, 0)
+    delivered = drain(sqs, other)
+    assert seqs(delivered) == [7, 7]  # the fan-out copy and the redriven one: nothing dropped
+    assert {m.dedup_id for m in delivered} == {"o7", delivered[1].dedup_id}
+    assert delivered[1].dedup_id != "o7"

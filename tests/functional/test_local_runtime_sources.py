@@ -71,10 +71,26 @@ def _sqs_source(aws: Any, arn: str, invoke: FakeInvoke, **kw: Any) -> tuple[SqsS
     return source, stats
 
 
+def _wait_none_in_flight(aws: Any, url: str, timeout_s: float = 30.0) -> None:
+    """Wait for an observable state: every in-flight message back on the queue (its visibility timeout
+    over), rather than for a fixed time."""
+    sqs = aws.client("sqs")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        )
+        if attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "0":
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url}: messages still in flight after {timeout_s} s")
+        time.sleep(0.05)
+
+
 def _bodies(aws: Any, url: str, *, wait_visible: bool = True) -> list[str]:
     """The bodies left on a queue whose visibility timeout is 1 s (waits for in-flight ones to return)."""
     if wait_visible:
-        time.sleep(1.1)
+        _wait_none_in_flight(aws, url)
     got = aws.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
     return sorted(m["Body"] for m in got.get("Messages", []))
 
@@ -144,9 +160,9 @@ def test_failed_messages_reach_the_dlq_after_max_receive_count(aws: Any) -> None
     invoke = FakeInvoke(_fail_bodies)
     source, _stats = _sqs_source(aws, arn, invoke)
     assert source.poll(0)[0] == 1
-    time.sleep(1.1)
+    _wait_none_in_flight(aws, url)
     assert source.poll(0)[0] == 1  # redelivered once the visibility timeout passed
-    time.sleep(1.1)
+    _wait_none_in_flight(aws, url)
     assert source.poll(0)[0] == 0  # the third receive moves it to the DLQ instead
     assert [r["Records"][0]["attributes"]["ApproximateReceiveCount"] for r in invoke.events] == ["1", "2"]
     assert _bodies(aws, dlq_url) == ["always-fail"]

@@ -22,7 +22,7 @@ import pytest
 
 from picops.aws import ClientFactory
 from picops.stack.build import build_model
-from picops.stack.iam import STREAM_READ
+from picops.stack.iam import STREAM_LIST, STREAM_READ
 from tests import tagging_support as ts
 from tests.conftest import load_event
 
@@ -36,6 +36,7 @@ SERVICE_SIDE: dict[str, dict[str, str]] = {
         "logs:CreateLogStream": "the runtime writes the function's logs",
         "logs:PutLogEvents": "the runtime writes the function's logs",
         **dict.fromkeys(STREAM_READ, "the event source mapping polls ModerationTable's stream"),
+        **dict.fromkeys(STREAM_LIST, "the mapping lists the table's streams (authorised only on *)"),
         "sns:Publish": "the mapping's on-failure destination (AlertsTopic)",
     },
     "ModerationSweepFunction": {

@@ -154,12 +154,14 @@ def test_batch_role_is_created_then_updated_when_inventory_bucket_is_set(aws: Cl
     settings = _settings()
     _apply_only(make_plan(context_for(settings, aws)), settings, "ModerationBatchRole")
     iam = aws.client("iam")
-    role = iam.get_role(RoleName="picops-moderation-batch")["Role"]
+    role = iam.get_role(RoleName="picops-moderation-batch-us-east-1")["Role"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
         "Service": "batchoperations.s3.amazonaws.com"
     }
     assert "S3 Batch Operations" in role["Description"]
-    policy = iam.get_role_policy(RoleName="picops-moderation-batch", PolicyName="picops")["PolicyDocument"]
+    policy = iam.get_role_policy(RoleName="picops-moderation-batch-us-east-1", PolicyName="picops")[
+        "PolicyDocument"
+    ]
     assert {s["Sid"] for s in policy["Statement"]} == {"InvokeTagger", "WriteReport"}
     plan = make_plan(context_for(settings, aws))
     assert next(c for c in plan.changes if c.logical == "ModerationBatchRole").action == "noop"
@@ -171,7 +173,9 @@ def test_batch_role_is_created_then_updated_when_inventory_bucket_is_set(aws: Cl
     assert change.action == "update"
     assert set(change.diff) == {"Policy"}
     _apply_only(plan, with_inventory, "ModerationBatchRole")
-    policy = iam.get_role_policy(RoleName="picops-moderation-batch", PolicyName="picops")["PolicyDocument"]
+    policy = iam.get_role_policy(RoleName="picops-moderation-batch-us-east-1", PolicyName="picops")[
+        "PolicyDocument"
+    ]
     read = next(s for s in policy["Statement"] if s["Sid"] == "ReadInventory")
     assert read["Resource"] in ("arn:aws:s3:::corp-inventory/*", ["arn:aws:s3:::corp-inventory/*"])
     again = make_plan(context_for(with_inventory, aws))

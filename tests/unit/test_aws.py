@@ -8,7 +8,15 @@ import pytest
 from picops import __version__
 from picops.aws import ClientFactory, is_loopback_url, translate_error
 from picops.config import AwsSettings
-from picops.errors import AccessDenied, CredentialsMissing, EndpointUnreachable, ResourceMissing
+from picops.errors import (
+    AccessDenied,
+    AwsError,
+    ConfigError,
+    CredentialsMissing,
+    EndpointUnreachable,
+    ResourceMissing,
+    UsageError,
+)
 
 
 def client_error(code: str, operation: str = "PutObjectTagging", message: str = "nope") -> Exception:
@@ -87,10 +95,14 @@ def test_access_denied_names_the_action_and_resource() -> None:
     assert error.exit_code == 3
 
 
-def test_missing_resource_is_exit_3_and_other_client_errors_pass_through() -> None:
+def test_missing_resource_is_exit_3_and_every_other_client_error_is_exit_3_too() -> None:
     assert isinstance(translate_error(client_error("NoSuchBucket", "ListObjectsV2")), ResourceMissing)
-    assert translate_error(client_error("InternalError")) is None
-    assert translate_error(ValueError("x")) is None
+    generic = translate_error(client_error("InternalError", "PutItem", "we failed"))
+    assert generic is not None
+    assert generic.exit_code == 3
+    assert "PutItem" in generic.message
+    assert "InternalError" in generic.message
+    assert translate_error(ValueError("x")) is None  # not an AWS failure: a bug keeps its traceback
 
 
 @pytest.mark.parametrize(
@@ -105,3 +117,121 @@ def test_missing_resource_is_exit_3_and_other_client_errors_pass_through() -> No
 )
 def test_is_loopback_url(url: str | None, expected: bool) -> None:
     assert is_loopback_url(url) is expected
+
+
+def _stubbed_error(service: str, method: str, params: dict[str, object], code: str, status: int) -> Exception:
+    from botocore.stub import Stubber
+
+    client = ClientFactory(AwsSettings(region="us-east-1")).client(service)
+    stub = Stubber(client)
+    stub.add_client_error(method, service_error_code=code, http_status_code=status)
+    with stub, pytest.raises(botocore.exceptions.ClientError) as caught:
+        getattr(client, method)(**params)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "params", "code", "status", "kind", "exit_code", "resource"),
+    [
+        ("s3", "head_bucket", {"Bucket": "b1"}, "403", 403, AccessDenied, 3, "s3://b1"),
+        ("s3", "head_bucket", {"Bucket": "b1"}, "404", 404, ResourceMissing, 3, "s3://b1"),
+        (
+            "s3",
+            "get_object",
+            {"Bucket": "b1", "Key": "k/1"},
+            "NoSuchKey",
+            404,
+            ResourceMissing,
+            3,
+            "s3://b1/k/1",
+        ),
+        (
+            "sqs",
+            "purge_queue",
+            {"QueueUrl": "https://sqs.us-east-1.amazonaws.com/1/q"},
+            "AWS.SimpleQueueService.PurgeQueueInProgress",
+            403,
+            AwsError,
+            3,
+            "https://sqs.us-east-1.amazonaws.com/1/q",
+        ),
+        ("dynamodb", "get_item", {"TableName": "t", "Key": {}}, "ThrottlingException", 400, AwsError, 3, "t"),
+        (
+            "s3",
+            "create_bucket",
+            {"Bucket": "taken"},
+            "BucketAlreadyExists",
+            409,
+            ConfigError,
+            2,
+            "s3://taken",
+        ),
+        ("lambda", "get_function", {"FunctionName": "f"}, "ServiceException", 500, AwsError, 3, "f"),
+        (
+            "sns",
+            "publish",
+            {"TopicArn": "arn:aws:sns:us-east-1:1:t", "Message": "m"},
+            "InvalidParameter",
+            400,
+            AwsError,
+            3,
+            "arn:aws:sns:us-east-1:1:t",
+        ),
+        (
+            "sqs",
+            "send_message",
+            {"QueueUrl": "https://q/1/q", "MessageBody": "m"},
+            "InvalidParameterValue",
+            400,
+            UsageError,
+            2,
+            "https://q/1/q",
+        ),
+    ],
+)
+def test_each_client_error_names_operation_resource_and_code(
+    service: str,
+    method: str,
+    params: dict[str, object],
+    code: str,
+    status: int,
+    kind: type[Exception],
+    exit_code: int,
+    resource: str,
+) -> None:
+    exc = _stubbed_error(service, method, params, code, status)
+    error = translate_error(exc)
+    assert isinstance(error, kind)
+    assert error.exit_code == exit_code
+    assert "\n" not in error.message
+    assert exc.operation_name in error.message  # type: ignore[attr-defined]
+    assert resource in error.message
+    assert code in error.message
+
+
+def test_known_fixes_are_offered() -> None:
+    taken = translate_error(
+        _stubbed_error("s3", "create_bucket", {"Bucket": "x"}, "BucketAlreadyExists", 409)
+    )
+    assert taken is not None
+    assert taken.hint is not None
+    assert "[ingest] uploads_bucket" in taken.hint
+    purge = translate_error(
+        _stubbed_error("sqs", "purge_queue", {"QueueUrl": "https://q/1/q"}, "PurgeQueueInProgress", 403)
+    )
+    assert purge is not None
+    assert purge.hint is not None
+    assert "60 seconds" in purge.hint
+
+
+def test_sdk_and_connection_failures_are_exit_3() -> None:
+    for exc in (
+        botocore.exceptions.ConnectionClosedError(endpoint_url="https://x"),
+        botocore.exceptions.ReadTimeoutError(endpoint_url="https://x"),
+        botocore.exceptions.ParamValidationError(report="bad"),
+        botocore.exceptions.WaiterError(name="w", reason="r", last_response={}),
+        ConnectionResetError("reset"),
+    ):
+        error = translate_error(exc)
+        assert error is not None, exc
+        assert error.exit_code == 3

@@ -35,7 +35,7 @@ def test_export_passes_cfn_lint_and_holds_the_stack(cli: Any, tmp_path: Path) ->
     assert "UploadsBucketPolicy" in resources
     batch_role = resources["ModerationBatchRole"]
     assert batch_role["Type"] == "AWS::IAM::Role"
-    assert batch_role["Properties"]["RoleName"] == "picops-moderation-batch"
+    assert batch_role["Properties"]["RoleName"] == {"Fn::Sub": "picops-moderation-batch-${AWS::Region}"}
     trust = batch_role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Principal"] == {"Service": "batchoperations.s3.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Fn::Sub": "${AWS::AccountId}"}}}

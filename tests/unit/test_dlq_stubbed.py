@@ -138,3 +138,39 @@ def test_native_task_failure_is_reported(sqs: Any) -> None:
     stub.add_response("list_message_move_tasks", failed)
     with stub, pytest.raises(OperationFailed, match="NonExistentQueue"):
         run_move_task(SqsMoveTasks(sqs), DLQ_ARN, None, sleep=lambda s: None)
+
+
+def test_fifo_resend_carries_a_dedup_id_derived_from_the_dlq_message_not_the_original() -> None:
+    """The exact SendMessageBatch a FIFO redrive sends, twice for the same DLQ message (a crash between
+    send and delete): the same derived id both times (the destination absorbs the second), never the
+    original's (which the destination may have seen within 5 minutes and would silently drop)."""
+    sqs = ClientFactory(AwsSettings(region="us-east-1")).client("sqs")
+    fifo_url = URL + ".fifo"
+    message = QueueMessage(
+        message_id="dlq-msg-1",
+        body="b",
+        attributes={"MessageGroupId": "g1", "MessageDeduplicationId": "original-7"},
+    )
+    derived = message.stable_dedup_id()
+    assert derived != "original-7"
+    stub = Stubber(sqs)
+    for _ in range(2):
+        stub.add_response(
+            "send_message_batch",
+            {"Successful": [{"Id": "m0", "MD5OfMessageBody": "x", "MessageId": "new"}], "Failed": []},
+            {
+                "QueueUrl": fifo_url,
+                "Entries": [
+                    {
+                        "Id": "m0",
+                        "MessageBody": "b",
+                        "MessageGroupId": "g1",
+                        "MessageDeduplicationId": derived,
+                    }
+                ],
+            },
+        )
+    with stub:
+        for _ in range(2):
+            assert send_confirmed(sqs, fifo_url, [message], fifo=True).sent == [message]
+    stub.assert_no_pending_responses()

@@ -49,7 +49,13 @@ def test_size_counts_utf8_and_attributes() -> None:
 def test_fifo_entry_keeps_ids_and_derives_a_stable_dedup_id() -> None:
     kept = _msg(1, MessageGroupId="g", MessageDeduplicationId="orig")
     entry = kept.send_entry("m0", fifo=True)
-    assert (entry["MessageGroupId"], entry["MessageDeduplicationId"]) == ("g", "orig")
+    assert entry["MessageGroupId"] == "g"
+    # Never the original id: a FIFO queue that saw the original within 5 minutes would drop the re-send.
+    assert entry["MessageDeduplicationId"] != "orig"
+    assert entry["MessageDeduplicationId"] == kept.send_entry("m3", fifo=True)["MessageDeduplicationId"]
+    # Two DLQ messages with the same original id (the same send dead-lettered twice) get distinct ids.
+    again = _msg(9, MessageGroupId="g", MessageDeduplicationId="orig")
+    assert again.send_entry("m0", fifo=True)["MessageDeduplicationId"] != entry["MessageDeduplicationId"]
     derived = _msg(2, MessageGroupId="g")
     first = derived.send_entry("m0", fifo=True)["MessageDeduplicationId"]
     assert first == derived.send_entry("m5", fifo=True)["MessageDeduplicationId"]  # stable across re-sends

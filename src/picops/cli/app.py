@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -58,6 +60,9 @@ class PicopsGroup(TyperGroup):
             error = translate_error(exc, endpoint)
             if error is None:
                 raise
+            if state is not None and state.verbose:
+                # The traceback is for -v only; everyone else gets the one line (and its fix).
+                traceback.print_exception(exc, file=sys.stderr)
             Output().error(str(error))
             raise typer.Exit(error.exit_code) from None
 

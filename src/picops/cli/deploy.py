@@ -20,6 +20,7 @@ from picops.provision.deploy import (
     s3_route,
     select_functions,
 )
+from picops.provision.preflight import preflight_model
 from picops.stack.build import build_model
 
 
@@ -78,8 +79,13 @@ def deploy(
         return
 
     specs = select_functions(model, functions or [])
+    # The same wiring checks as provision (a sweeper timeout its margin eats, visibility under 6x a
+    # consumer's timeout): deploy changes timeouts too.
+    preflight_model(model)
     out.status(f"building the Lambda bundle ({settings.deploy.runtime}, {settings.deploy.architecture})...")
-    bundle = build_bundle(settings, refresh=refresh_deps)
+    # Only the functions being deployed need their handler; on a local endpoint the runtime reports them.
+    entry_points = {} if factory.is_local else {spec.logical: spec.handler for spec in specs}
+    bundle = build_bundle(settings, refresh=refresh_deps, entry_points=entry_points)
     for warning in bundle.warnings:
         out.warn(warning)
     route = s3_route(settings, bundle)

@@ -19,6 +19,7 @@ from picops.provision.apply import apply_plan
 from picops.provision.plan import Change, Plan, context_for, make_plan
 from picops.provision.preflight import preflight, preflight_model, security_warnings
 from picops.provision.status import healthy, short_repr, status_document
+from picops.stack.model import FunctionSpec
 
 _ACTION_STYLE = {"create": "green", "update": "yellow", "replace": "red", "noop": "dim"}
 
@@ -69,13 +70,20 @@ def provision(
     output_file: Annotated[
         Path | None, typer.Option("-o", "--output", help="With --export: write the template here.")
     ] = None,
+    print_policy: Annotated[
+        bool,
+        typer.Option(
+            "--print-policy",
+            help="Print the IAM policy picops itself needs for this stack (JSON) and change nothing.",
+        ),
+    ] = False,
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Create or update the whole stack (buckets, queues, tables, topics, functions, roles, the API and
     their wiring) so live AWS matches your settings: plan against live state, check the wiring, then apply
     in dependency order. Idempotent: re-running changes nothing. See docs/provision.md."""
     state = get_state(ctx)
-    out = state.output(json_mode)
+    out = state.output(json_mode or print_policy)
     settings = state.settings
     if export is not None:
         _export(settings, state.factory, export, output_file, out)
@@ -84,10 +92,24 @@ def provision(
         raise UsageError("-o/--output is only used with --export")
     factory = state.factory
     out.target(factory.describe_target())
+    if print_policy:
+        from picops.stack.build import build_model
+        from picops.stack.operator_policy import operator_policy
+
+        model = build_model(settings, factory.account_id(), factory.region, local=factory.is_local)
+        # The policy is the output whether or not --json is given: one JSON document on stdout.
+        out.emit_json(operator_policy(model))
+        return
     ctx_live = context_for(settings, factory)
     preflight_model(ctx_live.model)
     for warning in security_warnings(ctx_live.model):
         out.err.print(f"[bold red]WARNING: {escape(warning)}[/bold red]")
+    if not factory.is_local:
+        # On AWS a mapping or route to a handler the bundle lacks fails every event (into a DLQ, alarms
+        # firing); the local runtime skips such mappings itself.
+        from picops.provision.bundle import require_entry_points
+
+        require_entry_points({f.logical: f.handler for f in ctx_live.model.of_type(FunctionSpec)})
     plan = make_plan(ctx_live)
     preflight(plan)
     if plan_only or dry_run:

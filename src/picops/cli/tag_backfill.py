@@ -354,8 +354,7 @@ def _create_batch_job(
 ) -> None:
     assert job.inventory is not None
     account = factory.account_id()
-    partition = names.arn("ProcessedBucket").split(":")[1]
-    stack_role = f"arn:{partition}:iam::{account}:role/{names.moderation_batch_role}"
+    stack_role = names.role_arn(names.moderation_batch_role)
     role = role_arn or names.settings.moderation.batch_role_arn or stack_role
     # The stack's role may read only `[moderation] inventory_bucket`: refuse before S3 Batch Operations
     # accepts a job that then fails reading its manifest. Another role's grants are its owner's business.

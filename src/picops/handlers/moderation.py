@@ -171,7 +171,9 @@ def _string_attr(image: dict[str, Any], name: str, what: str) -> str:
     return value
 
 
-def _stream_record(record: DynamoDBRecord, context: Any = None) -> None:
+def _stream_record(record: DynamoDBRecord, lambda_context: Any = None) -> None:
+    # Powertools hands the Lambda context only to a parameter named `lambda_context`; the account comes from
+    # its invoked_function_arn, so a cold start needs no STS call (which stalls in a VPC without STS).
     moderation = _settings().moderation
     try:
         event_name = record.event_name
@@ -194,7 +196,7 @@ def _stream_record(record: DynamoDBRecord, context: Any = None) -> None:
             extra={"error": str(exc), "event_id": record.get("eventID"), "sequence": _sequence(record)},
         )
         return
-    bucket = _names(context).uploads_bucket
+    bucket = _names(lambda_context).uploads_bucket
     candidate = Candidate(bucket, key)
     if event_name is DynamoDBRecordEventName.REMOVE:
         if moderation.on_remove == "keep":
@@ -264,11 +266,28 @@ def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         on_warning=lambda message: logger.warning(message),
     )
     summary = result.as_dict()
-    logger.info("sweep finished", extra={"schedule_event_id": event.get("id"), **summary})
+    if result.stopped_by_margin:
+        logger.warning(
+            "sweep stopped before any work: less than [moderation] sweep_margin_s was left; raise the "
+            "function's timeout ([deploy.functions.ModerationSweepFunction] timeout_s) or lower the margin",
+            extra={"schedule_event_id": event.get("id"), "margin_s": moderation.sweep_margin_s, **summary},
+        )
+        _starved_metric(_settings().stack.name)
+    else:
+        logger.info("sweep finished", extra={"schedule_event_id": event.get("id"), **summary})
     _count(Outcome.TAGGED, int(summary.get("tagged", 0)))
     _count(Outcome.FAILED, int(summary.get("failed", 0)))
     _publish("sweep")
     return summary
+
+
+SWEEP_STARVED_METRIC = "ModerationSweepStoppedByMargin"
+
+
+def _starved_metric(stack: str) -> None:
+    """One datapoint of `ModerationSweepStoppedByMargin` (namespace PicOps, dimensions service and kind),
+    published with the invocation's other metrics."""
+    metrics.add_metric(name=SWEEP_STARVED_METRIC, unit=MetricUnit.Count, value=1)
 
 
 # -- S3 Batch Operations -------------------------------------------------------------------------------

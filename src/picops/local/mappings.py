@@ -14,6 +14,7 @@ from typing import Any
 from picops.errors import ConfigError
 from picops.local.invoke import FunctionTarget
 from picops.stack.model import FunctionSpec, StackModel
+from picops.stack.names import build_arn
 
 SQS = "sqs"
 DYNAMODB_STREAM = "dynamodb-stream"
@@ -103,8 +104,7 @@ def function_target(model: StackModel, record: MappingRecord) -> FunctionTarget:
 
 
 def target_of(model: StackModel, spec: FunctionSpec, *, handler: str | None = None) -> FunctionTarget:
-    partition = "aws-us-gov" if model.region.startswith("us-gov-") else "aws"
-    arn = f"arn:{partition}:lambda:{model.region}:{model.account}:function:{spec.name}:{spec.alias}"
+    arn = build_arn(model.region, "lambda", model.account, f"function:{spec.name}:{spec.alias}")
     return FunctionTarget(
         logical=spec.logical,
         name=spec.name,

@@ -366,6 +366,8 @@ class Executor:
             "FunctionResponseTypes": desired["FunctionResponseTypes"],
             "Enabled": True,
         }
+        if r.batching_window_s is not None:
+            kwargs["MaximumBatchingWindowInSeconds"] = r.batching_window_s
         if "ScalingConfig" in desired:
             kwargs["ScalingConfig"] = desired["ScalingConfig"]
         if r.starting_position:

@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +82,11 @@ class BundleError(OperationFailed):
 
 class BundleTooLarge(UsageError):
     """The bundle exceeds a Lambda size limit (exit 2)."""
+
+
+class MissingEntryPoint(UsageError):
+    """An entry point the model wires live traffic to is not in the bundle (exit 2): deploying would send
+    every event to a function that cannot start, and on into a DLQ with alarms firing."""
 
 
 @dataclass(frozen=True)
@@ -192,11 +197,16 @@ def build_bundle(
     out_dir: Path | None = None,
     limits: SizeLimits | None = None,
     refresh: bool = False,
+    entry_points: Mapping[str, str] | None = None,
 ) -> Bundle:
     """Build (or rebuild byte-identically) the Lambda bundle for `settings`' runtime and architecture.
 
-    `refresh` re-resolves the dependency tree instead of using the cached one.
+    `refresh` re-resolves the dependency tree instead of using the cached one. `entry_points` (function
+    logical name -> `module.function`) must all be importable from the bundle, else MissingEntryPoint
+    before anything is built.
     """
+    if entry_points:
+        require_entry_points(entry_points)
     deploy = settings.deploy
     limits = limits or SizeLimits.from_settings(deploy)
     target = LambdaPlatform(deploy.runtime, deploy.architecture)
@@ -335,6 +345,59 @@ def picops_sources(root: Path | None = None) -> list[tuple[str, Path]]:
             ):
                 files[data.relative_to(root.parent).as_posix()] = data
     return sorted(files.items())
+
+
+def missing_entry_points(
+    entry_points: Mapping[str, str], entries: Mapping[str, Path] | None = None
+) -> list[str]:
+    """What keeps each `module.function` in `entry_points` from importing out of the bundle's picops files
+    (`entries`: archive name -> file; default: what `picops_sources()` ships): the module is not there, does
+    not parse, or defines no `function` at top level. One line per problem, naming the function."""
+    entries = dict(picops_sources()) if entries is None else entries
+    problems = []
+    for logical, target in sorted(entry_points.items()):
+        module, _, attribute = target.rpartition(".")
+        if not module or not attribute:
+            problems.append(f"{logical}: handler {target!r} is not of the form module.function")
+            continue
+        base = module.replace(".", "/")
+        path = entries.get(f"{base}.py") or entries.get(f"{base}/__init__.py")
+        if path is None:
+            problems.append(f"{logical}: {target}: module {module} is not in the bundle")
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError) as exc:
+            problems.append(f"{logical}: {target}: {module} cannot be read or parsed ({exc})")
+            continue
+        if attribute not in _top_level_names(tree):
+            problems.append(f"{logical}: {target}: {module} defines no {attribute}")
+    return problems
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
+def require_entry_points(entry_points: Mapping[str, str], entries: Mapping[str, Path] | None = None) -> None:
+    problems = missing_entry_points(entry_points, entries)
+    if problems:
+        raise MissingEntryPoint(
+            "refusing to deploy: the model wires live traffic (event source mappings, API routes, schedules) "
+            "to handlers the bundle does not have:\n  " + "\n  ".join(problems),
+            hint="add the handler module, or deploy only the functions that exist (`picops deploy "
+            "FUNCTION ...`); on a local endpoint `picops local run` skips such mappings instead",
+        )
 
 
 def _within(name: str, package: str) -> bool:
@@ -708,6 +771,9 @@ __all__ = [
     "BundleError",
     "BundleTooLarge",
     "LambdaPlatform",
+    "MissingEntryPoint",
     "SizeLimits",
     "build_bundle",
+    "missing_entry_points",
+    "require_entry_points",
 ]

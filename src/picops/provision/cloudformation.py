@@ -50,6 +50,9 @@ def template_model(settings: Settings) -> StackModel:
     return build_model(settings, ACCOUNT, REGION, local=False)
 
 
+_ARN_PARTITION = re.compile(r"^arn:aws(-cn|-us-gov)?:")
+
+
 def _sub(value: Any) -> Any:
     """Strings naming pseudo parameters or resources become Fn::Sub; the partition is always the pseudo "
     "one."""
@@ -58,8 +61,9 @@ def _sub(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_sub(v) for v in value]
     if isinstance(value, str):
-        if value.startswith("arn:aws:"):
-            value = "arn:${AWS::Partition}:" + value[len("arn:aws:") :]
+        partition = _ARN_PARTITION.match(value)
+        if partition:
+            value = "arn:${AWS::Partition}:" + value[partition.end() :]
         if "${" in value:
             return {"Fn::Sub": value}
     return value
@@ -326,6 +330,8 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
         }
         if r.report_batch_item_failures:
             props["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+        if r.batching_window_s is not None:
+            props["MaximumBatchingWindowInSeconds"] = r.batching_window_s
         if r.max_concurrency is not None:
             props["ScalingConfig"] = {"MaximumConcurrency": r.max_concurrency}
         if r.starting_position:

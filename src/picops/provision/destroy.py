@@ -197,7 +197,7 @@ def delete_resource(
         )
     elif isinstance(r, ScheduleRule):
         events = ctx.client("events")
-        targets = [t["Id"] for t in events.list_targets_by_rule(Rule=r.name).get("Targets", [])]
+        targets = [t["Id"] for t in live.paginated(events, "list_targets_by_rule", "Targets", Rule=r.name)]
         if targets:
             events.remove_targets(Rule=r.name, Ids=targets)
         _ignore_missing(lambda: events.delete_rule(Name=r.name), *gone)

@@ -43,10 +43,16 @@ from picops.stack.model import (
     Topic,
     canonical,
 )
-from picops.stack.names import StackNames
+from picops.stack.names import StackNames, build_arn
 
 # Bucket notification ids picops owns; other configurations on the bucket are left alone.
 NOTIFICATION_ID_PREFIX = "picops-"
+
+
+def paginated(client: Any, operation: str, key: str, **params: Any) -> list[Any]:
+    """Every item of a listing whose pages botocore knows how to follow (NextToken), read whole: a large
+    account has more APIs, stages, routes or rule targets than one page holds."""
+    return [item for page in client.get_paginator(operation).paginate(**params) for item in page.get(key, [])]
 
 
 @dataclass
@@ -387,6 +393,8 @@ def read_mapping(r: EventSourceMapping, ctx: Context) -> dict[str, Any] | None:
         "Enabled": mapping.get("State") in ("Enabled", "Enabling", "Creating", "Updating"),
         "ScalingConfig": mapping.get("ScalingConfig") or None,
     }
+    if r.batching_window_s is not None:
+        live["MaximumBatchingWindowInSeconds"] = mapping.get("MaximumBatchingWindowInSeconds", 0)
     if r.starting_position:
         live["ParallelizationFactor"] = mapping.get("ParallelizationFactor")
         live["StartingPosition"] = mapping.get("StartingPosition")
@@ -426,7 +434,7 @@ def read_rule(r: ScheduleRule, ctx: Context) -> dict[str, Any] | None:
         if is_missing(exc, SERVICE_MISSING):
             return None
         raise
-    targets = events.list_targets_by_rule(Rule=r.name).get("Targets", [])
+    targets = paginated(events, "list_targets_by_rule", "Targets", Rule=r.name)
     kept = ("Id", "Arn", "RetryPolicy", "DeadLetterConfig")
     return {
         "ScheduleExpression": rule.get("ScheduleExpression"),
@@ -464,24 +472,16 @@ def permission_source_arn(r: LambdaPermission, ctx: Context) -> str | None:
     api_id = ctx.fact(r.source, "ApiId")
     if not api_id:
         return None
-    partition = ctx.names.arn("UploadsBucket").split(":")[1]
-    return f"arn:{partition}:execute-api:{ctx.model.region}:{ctx.model.account}:{api_id}/*"
+    return build_arn(ctx.model.region, "execute-api", ctx.model.account, f"{api_id}/*")
 
 
 def read_api(r: HttpApi, ctx: Context) -> dict[str, Any] | None:
     api = ctx.client("apigatewayv2")
-    found = None
-    token: str | None = None
-    while found is None:
-        page = api.get_apis(**({"NextToken": token} if token else {}))
-        found = next((a for a in page.get("Items", []) if a.get("Name") == r.name), None)
-        token = page.get("NextToken")
-        if not token:
-            break
+    found = next((a for a in paginated(api, "get_apis", "Items") if a.get("Name") == r.name), None)
     if found is None:
         return None
     ctx.remember(r.logical, ApiId=found["ApiId"], ApiEndpoint=found.get("ApiEndpoint"))
-    stages = api.get_stages(ApiId=found["ApiId"]).get("Items", [])
+    stages = paginated(api, "get_stages", "Items", ApiId=found["ApiId"])
     default = next((s for s in stages if s.get("StageName") == "$default"), None)
     access = (default or {}).get("AccessLogSettings") or {}
     routes = (default or {}).get("DefaultRouteSettings") or {}
@@ -547,7 +547,7 @@ def read_integration(r: ApiIntegration, ctx: Context) -> dict[str, Any] | None:
     api_id = ctx.fact(r.api, "ApiId")
     if not api_id:
         return None
-    items = ctx.client("apigatewayv2").get_integrations(ApiId=api_id).get("Items", [])
+    items = paginated(ctx.client("apigatewayv2"), "get_integrations", "Items", ApiId=api_id)
     ours = [i for i in items if i.get("IntegrationType") == "AWS_PROXY"]
     match = next((i for i in ours if i.get("IntegrationUri") == r.function_arn), ours[0] if ours else None)
     if match is None:
@@ -564,7 +564,7 @@ def read_route(r: ApiRoute, ctx: Context) -> dict[str, Any] | None:
     api_id = ctx.fact(r.api, "ApiId")
     if not api_id:
         return None
-    for route in ctx.client("apigatewayv2").get_routes(ApiId=api_id).get("Items", []):
+    for route in paginated(ctx.client("apigatewayv2"), "get_routes", "Items", ApiId=api_id):
         if route.get("RouteKey") == r.name:
             ctx.remember(r.logical, RouteId=route["RouteId"])
             out = {

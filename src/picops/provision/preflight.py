@@ -28,6 +28,7 @@ from picops.stack.model import (
     Table,
     Topic,
 )
+from picops.stack.names import s3_arn
 from picops.stack.security import CLOUDWATCH_SERVICE, key_allows
 
 
@@ -38,6 +39,8 @@ def check_model(model: StackModel) -> list[str]:
     problems += _s3_to_sqs(model)
     problems += _overlaps(model)
     problems += _distinct_buckets(model)
+    problems += _sweep_budget(model)
+    problems += _mappings(model)
     problems += _reserved_below_mapping_cap(model)
     for role in model.of_type(Role):
         problems += [f"{role.logical}: {p}" for p in wildcard_violations(json.loads(role.document))]
@@ -126,18 +129,100 @@ def _visibility(model: StackModel) -> list[str]:
             continue
         function = model.get(queue.consumer)
         assert isinstance(function, FunctionSpec)
-        if queue.visibility_timeout_s < VISIBILITY_FACTOR * function.timeout_s:
+        # AWS: at least six times the function's timeout, plus the mapping's batching window.
+        window = max(
+            (
+                m.batching_window_s or 0
+                for m in model.of_type(EventSourceMapping)
+                if m.source == queue.logical
+            ),
+            default=0,
+        )
+        if queue.visibility_timeout_s < VISIBILITY_FACTOR * function.timeout_s + window:
+            plus = f" plus the {window}s batching window" if window else ""
             problems.append(
                 f"{queue.logical}: visibility timeout {queue.visibility_timeout_s}s is under "
-                f"{VISIBILITY_FACTOR}x {function.logical}'s timeout ({function.timeout_s}s): messages "
-                f"would be "
-                "redelivered while still being processed"
+                f"{VISIBILITY_FACTOR}x {function.logical}'s timeout ({function.timeout_s}s){plus}: messages "
+                "would be redelivered while still being processed"
             )
         if queue.visibility_timeout_s > 43200:
             problems.append(
                 f"{queue.logical}: visibility timeout {queue.visibility_timeout_s}s exceeds SQS's 12 "
                 f"hours; lower "
-                "[deploy] timeout_s"
+                f"[deploy.functions.{function.logical}] timeout_s"
+            )
+    return problems
+
+
+# The sweeper must have at least this much working time per run beyond its margin, and a timeout at least
+# twice the margin: below that most of every hourly run is spent stopping.
+SWEEP_MIN_WORK_S = 30
+
+
+def _sweep_budget(model: StackModel) -> list[str]:
+    try:
+        sweep = model.get("ModerationSweepFunction")
+    except KeyError:
+        return []
+    if not isinstance(sweep, FunctionSpec):
+        return []
+    raw = dict(sweep.environment).get("PICOPS_MODERATION__SWEEP_MARGIN_S")
+    if raw is None:
+        return []
+    margin = float(raw)
+    needed = max(2 * margin, margin + SWEEP_MIN_WORK_S)  # 30 s with the default 15 s margin: refused
+    if sweep.timeout_s >= needed:
+        return []
+    return [
+        f"ModerationSweepFunction: timeout {sweep.timeout_s}s is not comfortably above [moderation] "
+        f"sweep_margin_s ({margin:g}s): each hourly sweep would stop after at most "
+        f"{max(0.0, sweep.timeout_s - margin):g}s of work (none at all when the timeout is not above the "
+        f"margin); set [deploy.functions.ModerationSweepFunction] timeout_s to at least {needed:g} (the "
+        "default is 600) or lower sweep_margin_s"
+    ]
+
+
+# Lambda's limits for event source mappings (CreateEventSourceMapping refuses anything else).
+SQS_STANDARD_MAX_BATCH = 10_000
+SQS_FIFO_MAX_BATCH = 10
+SQS_BATCH_WITHOUT_WINDOW = 10
+MAX_BATCHING_WINDOW_S = 300
+
+
+def _mappings(model: StackModel) -> list[str]:
+    problems = []
+    for mapping in model.of_type(EventSourceMapping):
+        source = model.get(mapping.source)
+        window = mapping.batching_window_s
+        if window is not None and not 0 <= window <= MAX_BATCHING_WINDOW_S:
+            problems.append(
+                f"{mapping.logical}: batching window {window}s is outside Lambda's 0-{MAX_BATCHING_WINDOW_S}s"
+            )
+        if not isinstance(source, Queue):
+            continue
+        setting = "[ingest] batch_size" if mapping.source == "IngestQueue" else "the batch size"
+        if source.fifo:
+            if mapping.batch_size > SQS_FIFO_MAX_BATCH:
+                problems.append(
+                    f"{mapping.logical}: batch size {mapping.batch_size} on FIFO queue {source.name}; Lambda "
+                    f"allows at most {SQS_FIFO_MAX_BATCH} for FIFO queues"
+                )
+            if window:
+                problems.append(
+                    f"{mapping.logical}: FIFO queue {source.name} takes no batching window (Lambda refuses "
+                    "MaximumBatchingWindowInSeconds on FIFO queues)"
+                )
+            continue
+        if mapping.batch_size > SQS_STANDARD_MAX_BATCH:
+            problems.append(
+                f"{mapping.logical}: batch size {mapping.batch_size} exceeds Lambda's "
+                f"{SQS_STANDARD_MAX_BATCH}"
+            )
+        if mapping.batch_size > SQS_BATCH_WITHOUT_WINDOW and not window:
+            problems.append(
+                f"{mapping.logical}: {setting} {mapping.batch_size} needs a batching window: Lambda "
+                f"refuses a standard-queue batch over {SQS_BATCH_WITHOUT_WINDOW} without one; set [ingest] "
+                "batch_window_s to 1 or more (seconds Lambda waits to fill a batch), or batch_size to 10"
             )
     return problems
 
@@ -147,7 +232,7 @@ def _s3_to_sqs(model: StackModel) -> list[str]:
     for notification in model.of_type(BucketNotification):
         policy = model.get(notification.queue_policy)
         assert isinstance(policy, QueuePolicy)
-        bucket_arn = f"arn:{policy.queue_arn.split(':')[1]}:s3:::{notification.name}"
+        bucket_arn = s3_arn(model.region, notification.name)
         statements = json.loads(policy.document).get("Statement", [])
         allowed = any(
             s.get("Effect") == "Allow"

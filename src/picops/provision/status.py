@@ -9,6 +9,7 @@ from picops.provision import live
 from picops.provision.plan import Change, Plan, make_plan
 from picops.stack.builders.operations import dashboard_url as console_url
 from picops.stack.model import Dashboard, EventSourceMapping, Resource
+from picops.stack.names import build_arn
 
 _FACT_ARNS = ("FunctionArn", "RoleArn", "AlarmArn", "SubscriptionArn", "StreamArn")
 
@@ -24,8 +25,7 @@ def resource_arn(resource: Resource, ctx: live.Context) -> str | None:
             return str(value)
     api_id = ctx.fact(resource.logical, "ApiId")
     if api_id:
-        partition = ctx.names.arn("UploadsBucket").split(":")[1]
-        return f"arn:{partition}:apigateway:{ctx.model.region}::/apis/{api_id}"
+        return build_arn(ctx.model.region, "apigateway", "", f"/apis/{api_id}")
     return None
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from picops.config import Settings
 from picops.stack.builders import bookings, ingest, moderation, operations, shared
-from picops.stack.builders.context import BuildContext, function_environment, partition_of, role_name
+from picops.stack.builders.context import BuildContext, function_environment
 from picops.stack.model import StackModel
-from picops.stack.names import StackNames
+from picops.stack.names import StackNames, partition_of, role_name
 
 BUILDERS = (shared.build, ingest.build, moderation.build, bookings.build, operations.build)
 

@@ -17,8 +17,12 @@ from picops.stack.state_objects import LEDGER_KEY_PREFIX, SWEEP_STATE_KEY
 
 # Actions AWS supports only with Resource "*" (no resource-level permissions). Kept short and explicit: the
 # IAM test fails on any other wildcard. X-Ray's segment upload is the one a Lambda would need (active
-# tracing).
-WILDCARD_ONLY_ACTIONS: frozenset[str] = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
+# tracing). dynamodb:ListStreams is the documented exception the stream mapping needs: Lambda's poller
+# lists the table's streams with the function's role, and the action authorises only `*` (granted on the
+# stream ARN, as it once was here, it allows nothing; parliament reports RESOURCE_MISMATCH).
+WILDCARD_ONLY_ACTIONS: frozenset[str] = frozenset(
+    {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"}
+)
 
 SQS_CONSUME = (
     "sqs:ReceiveMessage",
@@ -30,8 +34,9 @@ STREAM_READ = (
     "dynamodb:DescribeStream",
     "dynamodb:GetRecords",
     "dynamodb:GetShardIterator",
-    "dynamodb:ListStreams",
 )
+# No resource-level permissions: only `Resource: "*"` (see WILDCARD_ONLY_ACTIONS).
+STREAM_LIST = ("dynamodb:ListStreams",)
 # Tagging the current version of an object (no VersionId in the request) is authorised by these two alone,
 # on a versioned bucket too; naming a version additionally needs the `...VersionTagging` pair.
 TAGGING_CURRENT = ("s3:GetObjectTagging", "s3:PutObjectTagging")
@@ -115,6 +120,7 @@ def function_grants(function: str, arns: StackArns, *, uploads_prefix: str) -> l
         grants += [
             # Read by the Lambda service for the event source mapping, with the function's role.
             Grant("ReadVerdictStream", STREAM_READ, (f"{arns.moderation_table}/stream/*",)),
+            Grant("ListVerdictStreams", STREAM_LIST, ("*",)),
             Grant("TagUploads", TAGGING_CURRENT, (f"{arns.uploads_bucket}/*",)),
             # A tag it changes loses its tag-ledger entry (DeleteRequest), ledger items only.
             Grant("ForgetLedgerEntries", ("dynamodb:BatchWriteItem",), (arns.jobs_table,), LEDGER_ONLY),

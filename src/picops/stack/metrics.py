@@ -41,6 +41,13 @@ HANDLER_METRICS: tuple[HandlerMetric, ...] = (
     HandlerMetric("ingest", "IngestThumbnailMs", "Milliseconds", "time to make one thumbnail", (), "p95"),
     HandlerMetric("moderation", "ModerationTagged", "Count", "objects tagged, by kind (stream/sweep)", _KIND),
     HandlerMetric("moderation", "ModerationFailed", "Count", "objects not tagged (retried), by kind", _KIND),
+    HandlerMetric(
+        "moderation",
+        "ModerationSweepStoppedByMargin",
+        "Count",
+        "sweeps that stopped before any object: less than sweep_margin_s was left",
+        _KIND,
+    ),
     HandlerMetric("bookings", "BookingsProcessed", "Count", "steps done, by kind (seat, payment)", _KIND),
     HandlerMetric("bookings", "BookingsFailed", "Count", "booking steps that failed, by kind", _KIND),
 )

@@ -432,6 +432,8 @@ class EventSourceMapping(Resource):
     source: str = ""
     source_arn: str = ""
     batch_size: int = 10
+    # MaximumBatchingWindowInSeconds; None = not sent (FIFO queues refuse it; streams keep AWS's default).
+    batching_window_s: int | None = None
     report_batch_item_failures: bool = False
     starting_position: str | None = None
     bisect_on_error: bool = False
@@ -464,6 +466,8 @@ class EventSourceMapping(Resource):
             "FunctionResponseTypes": ["ReportBatchItemFailures"] if self.report_batch_item_failures else [],
             "Enabled": True,
         }
+        if self.batching_window_s is not None:
+            out["MaximumBatchingWindowInSeconds"] = self.batching_window_s
         if self.max_concurrency is not None:
             out["ScalingConfig"] = {"MaximumConcurrency": self.max_concurrency}
         if self.starting_position:

@@ -6,9 +6,56 @@ names need the account and region (S3 names are global), and configured names al
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from picops.config import Settings
+
+# The AWS partitions picops builds ARNs for, by region prefix; everything else is the commercial `aws`.
+_PARTITION_PREFIXES: tuple[tuple[str, str], ...] = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"))
+# S3 bucket names: 3-63 characters; IAM role names: at most 64.
+BUCKET_NAME_MAX = 63
+ROLE_NAME_MAX = 64
+_HASH_LEN = 8
+
+
+def partition_of(region: str) -> str:
+    """The partition of `region` (`aws`, `aws-cn`, `aws-us-gov`): the one helper every ARN is built with."""
+    for prefix, partition in _PARTITION_PREFIXES:
+        if region.startswith(prefix):
+            return partition
+    return "aws"
+
+
+def partition_of_arn(arn: str) -> str:
+    """The partition an existing ARN names (so ARNs derived from it stay in it)."""
+    parts = arn.split(":")
+    return parts[1] if len(parts) > 2 and parts[0] == "arn" and parts[1] else "aws"
+
+
+def build_arn(region: str, service: str, account: str, resource: str, *, regional: bool = True) -> str:
+    """`arn:<partition>:<service>:<region>:<account>:<resource>`; global services (IAM, S3) leave the
+    region (and for S3 the account) empty: pass `regional=False` and `account=""` as the service wants."""
+    return f"arn:{partition_of(region)}:{service}:{region if regional else ''}:{account}:{resource}"
+
+
+def s3_arn(region: str, bucket: str, key: str | None = None) -> str:
+    """A bucket's (or an object's, or `bucket/prefix*`'s) ARN in `region`'s partition."""
+    return build_arn(region, "s3", "", bucket if key is None else f"{bucket}/{key}", regional=False)
+
+
+def bounded_name(name: str, limit: int) -> str:
+    """`name`, or when it is longer than `limit`, its start plus a short stable hash of the whole: two names
+    that differ only past the cut (two regions, two functions) never collapse into one, and the result never
+    ends in `-` or `.` (S3 refuses that)."""
+    if len(name) <= limit or "${" in name:
+        # A CloudFormation template's `${AWS::Region}`-style placeholder: the real length is known only
+        # when the stack is deployed (and the hash would be of the placeholder), so it is left whole.
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:_HASH_LEN]
+    head = name[: limit - _HASH_LEN - 1].rstrip("-.")
+    return f"{head}-{digest}"
+
 
 # logical name -> (AWS type, physical-name suffix). Buckets are handled separately (global names).
 _NAMED: dict[str, tuple[str, str]] = {
@@ -59,6 +106,12 @@ def logical_names() -> list[str]:
     return [*BUCKETS, *_NAMED]
 
 
+def role_name(base: str, region: str) -> str:
+    """An IAM role name for a regional resource: IAM is global, so the region keeps two regional copies of a
+    stack from sharing (and fighting over) one role; a hash keeps long ones within IAM's 64 characters."""
+    return bounded_name(f"{base}-{region}", ROLE_NAME_MAX)
+
+
 @dataclass(frozen=True)
 class StackNames:
     """Physical names for one stack in one account and region."""
@@ -79,8 +132,11 @@ class StackNames:
         if logical == "ModerationTable" and self.settings.moderation.table_name:
             return self.settings.moderation.table_name
         if logical in BUCKETS:
-            # Bucket names are global: add account and region, keep within S3's 63 characters.
-            return f"{self.stack}-{BUCKETS[logical]}-{self.account}-{self.region}"[:63]
+            # Bucket names are global: add account and region; past S3's 63 characters a hash of the full
+            # name keeps them distinct (a plain cut would give two regions the same bucket).
+            return bounded_name(
+                f"{self.stack}-{BUCKETS[logical]}-{self.account}-{self.region}", BUCKET_NAME_MAX
+            )
         return f"{self.stack}-{_NAMED[logical][1]}" if logical in _NAMED else self._unknown(logical)
 
     def _unknown(self, logical: str) -> str:
@@ -106,8 +162,12 @@ class StackNames:
     @property
     def moderation_batch_role(self) -> str:
         """The role S3 Batch Operations assumes for `tag-backfill --engine batch-operations` (the model's
-        ModerationBatchRole; not a DESIGN.md logical name, so it is not in `logical_names()`)."""
-        return f"{self.stack}-moderation-batch"
+        ModerationBatchRole; not a DESIGN.md logical name, so it is not in `logical_names()`). IAM is global:
+        the region keeps two regional stacks from overwriting (and destroying) each other's role."""
+        return role_name(f"{self.stack}-moderation-batch", self.region)
+
+    def role_arn(self, role: str) -> str:
+        return build_arn(self.region, "iam", self.account, f"role/{role}", regional=False)
 
     def queue_url(self, logical: str, endpoint_url: str | None = None) -> str:
         host = endpoint_url.rstrip("/") if endpoint_url else f"https://sqs.{self.region}.amazonaws.com"
@@ -116,17 +176,15 @@ class StackNames:
     def arn(self, logical: str) -> str:
         kind = logical_type(logical)
         name = self.physical(logical)
-        partition = "aws-us-gov" if self.region.startswith("us-gov-") else "aws"
         if kind == "AWS::S3::Bucket":
-            return f"arn:{partition}:s3:::{name}"
-        if kind == "AWS::SQS::Queue":
-            return f"arn:{partition}:sqs:{self.region}:{self.account}:{name}"
-        if kind == "AWS::SNS::Topic":
-            return f"arn:{partition}:sns:{self.region}:{self.account}:{name}"
-        if kind == "AWS::DynamoDB::Table":
-            return f"arn:{partition}:dynamodb:{self.region}:{self.account}:table/{name}"
-        if kind == "AWS::Lambda::Function":
-            return f"arn:{partition}:lambda:{self.region}:{self.account}:function:{name}"
-        if kind == "AWS::Events::Rule":
-            return f"arn:{partition}:events:{self.region}:{self.account}:rule/{name}"
+            return s3_arn(self.region, name)
+        resource = {
+            "AWS::SQS::Queue": ("sqs", name),
+            "AWS::SNS::Topic": ("sns", name),
+            "AWS::DynamoDB::Table": ("dynamodb", f"table/{name}"),
+            "AWS::Lambda::Function": ("lambda", f"function:{name}"),
+            "AWS::Events::Rule": ("events", f"rule/{name}"),
+        }.get(kind)
+        if resource is not None:
+            return build_arn(self.region, resource[0], self.account, resource[1])
         raise KeyError(f"{logical} ({kind}) has no name-derived ARN")

@@ -56,6 +56,10 @@ def _clean_attributes(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return cleaned
 
 
+# Deduplication ids picops gives re-sent FIFO messages start with this (SQS allows 128 characters).
+REDRIVE_DEDUP_PREFIX = "picops-redrive-"
+
+
 @dataclass(frozen=True)
 class QueueMessage:
     """One received (or archived) message. `receipt_handle` is empty for messages read from an archive."""
@@ -101,12 +105,13 @@ class QueueMessage:
         return datetime.fromtimestamp(int(value) / 1000, tz=UTC).isoformat(timespec="milliseconds")
 
     def stable_dedup_id(self) -> str:
-        """The id a FIFO re-send carries: the DLQ's own (SQS sets it to the original message id when it
-        dead-letters a FIFO message), else one derived from the message id, so a re-send after a crash is
-        absorbed by the destination's 5-minute deduplication window instead of duplicated."""
-        if self.dedup_id:
-            return self.dedup_id
-        return hashlib.sha256(f"picops-redrive:{self.message_id}".encode()).hexdigest()
+        """The id a FIFO re-send carries: derived from this DLQ message (its message id and the original
+        deduplication id), so a re-send of the same DLQ message after a crash is absorbed by the
+        destination's 5-minute deduplication window, and never equal to the original id: a FIFO queue that
+        saw the original within 5 minutes (short visibility, low maxReceiveCount, `--to` a queue that just
+        had it) would otherwise accept the redrive as a duplicate, report success and discard it."""
+        seed = f"picops-redrive\0{self.message_id}\0{self.dedup_id or ''}"
+        return REDRIVE_DEDUP_PREFIX + hashlib.sha256(seed.encode()).hexdigest()
 
     def size_bytes(self) -> int:
         """Bytes this message counts against SQS's message and batch size limits."""

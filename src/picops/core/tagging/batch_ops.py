@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from picops.core.tagging.sources.inventory import Manifest
+from picops.stack.names import partition_of_arn
 from picops.stack.state_objects import BATCH_REPORT_PREFIX
 
 REPORT_PREFIX = BATCH_REPORT_PREFIX
@@ -48,7 +49,9 @@ class BatchJobRequest:
             "Manifest": {
                 "Spec": {"Format": INVENTORY_MANIFEST_FORMAT},
                 "Location": {
-                    "ObjectArn": f"arn:aws:s3:::{self.manifest.bucket}/{self.manifest.key}",
+                    # The report bucket is the stack's: the manifest is in the same partition.
+                    "ObjectArn": f"arn:{partition_of_arn(self.report_bucket_arn)}:s3:::"
+                    f"{self.manifest.bucket}/{self.manifest.key}",
                     "ETag": self.manifest.etag.strip('"'),
                 },
             },

@@ -86,6 +86,9 @@ class SweepResult:
     # None when the sweep ran without a ledger.
     ledger: LedgerStats | None = None
     verify_slice: str | None = None
+    # The run ended before it considered a single object because less than the margin was left (a function
+    # timeout not above `sweep_margin_s`): not a clean run, though nothing failed.
+    stopped_by_margin: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +99,7 @@ class SweepResult:
             "cycle": self.cycle,
             "ledger": self.ledger.as_dict() if self.ledger is not None else None,
             "verify_slice": self.verify_slice,
+            "stopped_by_margin": self.stopped_by_margin,
         }
 
 
@@ -116,6 +120,16 @@ def run_sweep(
     on_warning: Callable[[str], None] | None = None,
 ) -> SweepResult:
     continuation = load_continuation(s3, bucket)
+    if remaining_ms() < margin_s * 1000:
+        # Nothing can be done inside the margin: leave the continuation as it is and say so.
+        return SweepResult(
+            Counts(),
+            continuation.start_after,
+            continuation.start_after,
+            False,
+            continuation.cycle,
+            stopped_by_margin=True,
+        )
     tracker = Tracker({"list": StreamPosition(continuation.start_after)})
     ledger = Ledger(dynamodb, ledger_table, writer="sweep", on_error=on_warning) if ledger_table else None
     slices = verify_slices(verify_fraction)
@@ -148,6 +162,14 @@ def run_sweep(
         )
     save_continuation(s3, bucket, continuation)
     slice_text = f"{cycle % slices + 1}/{slices}" if slices else None
+    starved = end.stopped and counts.scanned == 0
     return SweepResult(
-        counts, began_at, continuation.start_after, end.exhausted, continuation.cycle, stats, slice_text
+        counts,
+        began_at,
+        continuation.start_after,
+        end.exhausted,
+        continuation.cycle,
+        stats,
+        slice_text,
+        stopped_by_margin=starved,
     )

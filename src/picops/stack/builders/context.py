@@ -21,21 +21,7 @@ from picops.stack.model import (
     Role,
     frozen_json,
 )
-from picops.stack.names import StackNames
-
-
-def partition_of(region: str) -> str:
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    if region.startswith("cn-"):
-        return "aws-cn"
-    return "aws"
-
-
-def role_name(function_name: str, region: str) -> str:
-    # IAM is global: the region keeps two regional copies of a stack from sharing (and fighting over) roles.
-    return f"{function_name}-{region}"[:64]
-
+from picops.stack.names import StackNames, build_arn, partition_of, role_name
 
 # The configuration sections each function's handler reads, besides [stack]. The whole of each section goes
 # into the function's environment (not a hand-picked subset), so a setting added to a section reaches the
@@ -48,6 +34,41 @@ FUNCTION_SECTIONS: dict[str, tuple[str, ...]] = {
     "InventoryFunction": ("bookings",),
     "PaymentFunction": ("bookings",),
 }
+
+
+# Per-function (timeout s, memory MB) that fit each job. `[deploy] timeout_s` / `memory_mb`, when set
+# explicitly, apply to every function; `[deploy.functions.<Logical>]` beats both.
+FUNCTION_DEFAULTS: dict[str, tuple[int, int]] = {
+    # A batch of photos, each fetched, decoded, thumbnailed and written (Pillow wants memory, and Lambda
+    # gives CPU in proportion to it).
+    "IngestFunction": (120, 1024),
+    # One tagging call per record; bounded retries and bisecting keep a slow batch short.
+    "ModerationStreamFunction": (60, 256),
+    # The hourly sweep works until `sweep_margin_s` before its timeout: give it minutes, not seconds.
+    "ModerationSweepFunction": (600, 512),
+    # Behind API Gateway, whose HTTP API integrations give up after 30 s.
+    "BookingApiFunction": (10, 256),
+    "InventoryFunction": (30, 256),
+    "PaymentFunction": (30, 256),
+}
+
+
+def function_timeout_s(settings: Settings, fn: str) -> int:
+    override = settings.deploy.functions.get(fn)
+    if override is not None and override.timeout_s is not None:
+        return override.timeout_s
+    if "timeout_s" in settings.deploy.model_fields_set:
+        return settings.deploy.timeout_s
+    return FUNCTION_DEFAULTS[fn][0]
+
+
+def function_memory_mb(settings: Settings, fn: str) -> int:
+    override = settings.deploy.functions.get(fn)
+    if override is not None and override.memory_mb is not None:
+        return override.memory_mb
+    if "memory_mb" in settings.deploy.model_fields_set:
+        return settings.deploy.memory_mb
+    return FUNCTION_DEFAULTS[fn][1]
 
 
 def _env_value(value: object) -> str:
@@ -132,8 +153,9 @@ class BuildContext:
             booking_topic=arn("BookingTopic"),
             alerts_topic=arn("AlertsTopic"),
             log_group={
-                fn: f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:/aws/lambda/"
-                f"{self.names.physical(fn)}"
+                fn: build_arn(
+                    self.region, "logs", self.account, f"log-group:/aws/lambda/{self.names.physical(fn)}"
+                )
                 for fn in HANDLERS
             },
         )
@@ -150,9 +172,13 @@ class BuildContext:
             for fn in HANDLERS
         }
 
-    @property
-    def timeout_s(self) -> int:
-        return self.settings.deploy.timeout_s
+    def timeout_s(self, fn: str) -> int:
+        """`fn`'s timeout: `[deploy.functions.<fn>] timeout_s`, else an explicit `[deploy] timeout_s`, else
+        the default that fits its job (FUNCTION_DEFAULTS)."""
+        return function_timeout_s(self.settings, fn)
+
+    def memory_mb(self, fn: str) -> int:
+        return function_memory_mb(self.settings, fn)
 
     def function(self, fn: str) -> list[Resource]:
         """A function of the model with its log group and its own role, granted what its handler calls."""
@@ -170,12 +196,12 @@ class BuildContext:
                 name,
                 handler=HANDLERS[fn],
                 environment=function_environment(settings, self.names, fn),
-                timeout_s=self.timeout_s,
-                memory_mb=settings.deploy.memory_mb,
+                timeout_s=self.timeout_s(fn),
+                memory_mb=self.memory_mb(fn),
                 runtime=settings.deploy.runtime,
                 architecture=settings.deploy.architecture,
                 role=f"{fn}Role",
-                role_arn=f"arn:{self.partition}:iam::{self.account}:role/{rname}",
+                role_arn=self.names.role_arn(rname),
                 log_group=f"{fn}LogGroup",
                 reserved_concurrency=self.reserved_concurrency(fn),
             ),
@@ -220,7 +246,13 @@ def allow_send(queue_arn: str, service: str, condition: dict[str, object]) -> di
 
 
 def queue_pair(
-    ctx: BuildContext, source: str, dlq: str, *, consumer: str, max_receive: int
+    ctx: BuildContext,
+    source: str,
+    dlq: str,
+    *,
+    consumer: str,
+    max_receive: int,
+    batching_window_s: int = 0,
 ) -> list[Resource]:
     """A consumed queue and its DLQ (redrive needs the DLQ's ARN; the planner orders them)."""
     names = ctx.names
@@ -231,7 +263,9 @@ def queue_pair(
             source,
             names.physical(source),
             fifo=fifo,
-            visibility_timeout_s=VISIBILITY_FACTOR * ctx.timeout_s,
+            # Six times its consumer's own timeout (AWS's guidance for Lambda event sources).
+            # plus the mapping's batching window, during which a message already counts as received.
+            visibility_timeout_s=VISIBILITY_FACTOR * ctx.timeout_s(consumer) + batching_window_s,
             dlq=dlq,
             dlq_arn=ctx.arn(dlq),
             max_receive_count=max_receive,
@@ -241,8 +275,15 @@ def queue_pair(
 
 
 def sqs_mapping(
-    ctx: BuildContext, queue: str, fn: str, *, batch_size: int, max_concurrency: int | None = None
+    ctx: BuildContext,
+    queue: str,
+    fn: str,
+    *,
+    batch_size: int,
+    batching_window_s: int | None = None,
+    max_concurrency: int | None = None,
 ) -> Resource:
+    """`batching_window_s` None: not sent (what a FIFO queue needs; AWS refuses a window on one)."""
     names = ctx.names
     return EventSourceMapping(
         f"{fn}Mapping",
@@ -252,6 +293,7 @@ def sqs_mapping(
         source=queue,
         source_arn=ctx.arn(queue),
         batch_size=batch_size,
+        batching_window_s=batching_window_s,
         report_batch_item_failures=True,
         max_concurrency=max_concurrency,
         local=ctx.local,

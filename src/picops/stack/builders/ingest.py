@@ -22,6 +22,7 @@ def build(ctx: BuildContext) -> list[Resource]:
         "IngestDLQ",
         consumer="IngestFunction",
         max_receive=settings.ingest.max_receive_count,
+        batching_window_s=settings.ingest.batch_window_s,
     )
     resources.append(
         QueuePolicy(
@@ -68,6 +69,7 @@ def build(ctx: BuildContext) -> list[Resource]:
             "IngestQueue",
             "IngestFunction",
             batch_size=settings.ingest.batch_size,
+            batching_window_s=settings.ingest.batch_window_s,
             max_concurrency=settings.ingest.max_concurrency,
         )
     )

@@ -16,6 +16,7 @@ from picops.stack.model import (
     Table,
     frozen_json,
 )
+from picops.stack.names import s3_arn
 
 # Stream mapping: bounded retries, then the failed batch's coordinates go to AlertsTopic (the hourly sweep
 # repairs whatever the stream missed; the alert tells people it happened).
@@ -112,7 +113,7 @@ def build(ctx: BuildContext) -> list[Resource]:
     batch_grants = iam.batch_operations_grants(
         ctx.arns,
         sweep_alias_arn=sweep_alias_arn,
-        inventory_bucket_arn=f"arn:{ctx.partition}:s3:::{inventory_bucket}" if inventory_bucket else None,
+        inventory_bucket_arn=s3_arn(ctx.region, inventory_bucket) if inventory_bucket else None,
     )
     resources.append(
         Role(

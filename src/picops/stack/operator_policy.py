@@ -1,0 +1,231 @@
+"""The IAM policy picops itself needs to run against one stack (`picops provision --print-policy`).
+
+Generated from the same model provision applies: for each resource, the calls the planner (describe/list),
+the executor (create/update), status, destroy and the operating commands (deploy, dlq, tag-backfill) make,
+on that resource's ARN. The few actions AWS authorises only on `*` are listed on their own, each with why;
+event source mappings, which AWS authorises by function, are scoped with the `lambda:FunctionArn`
+condition. Attach it to the role or user that runs picops (CI, an operator's SSO permission set).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from picops.stack.model import (
+    Alarm,
+    Bucket,
+    FunctionSpec,
+    LogGroup,
+    Queue,
+    Role,
+    ScheduleRule,
+    StackModel,
+    Table,
+    Topic,
+)
+from picops.stack.names import build_arn, s3_arn
+
+BUCKET_ACTIONS = (
+    "s3:CreateBucket",
+    "s3:DeleteBucket",
+    "s3:ListBucket",
+    "s3:ListBucketVersions",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:GetEncryptionConfiguration",
+    "s3:PutEncryptionConfiguration",
+    "s3:GetBucketVersioning",
+    "s3:PutBucketVersioning",
+    "s3:GetBucketPolicy",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+    "s3:GetBucketNotification",
+    "s3:PutBucketNotification",
+)
+OBJECT_ACTIONS = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:GetObjectTagging",
+    "s3:PutObjectTagging",
+    "s3:GetObjectVersionTagging",
+    "s3:PutObjectVersionTagging",
+)
+QUEUE_ACTIONS = (
+    "sqs:CreateQueue",
+    "sqs:DeleteQueue",
+    "sqs:GetQueueUrl",
+    "sqs:GetQueueAttributes",
+    "sqs:SetQueueAttributes",
+    "sqs:ListDeadLetterSourceQueues",
+    "sqs:ReceiveMessage",
+    "sqs:SendMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:PurgeQueue",
+    "sqs:StartMessageMoveTask",
+    "sqs:ListMessageMoveTasks",
+    "sqs:CancelMessageMoveTask",
+)
+TABLE_ACTIONS = (
+    "dynamodb:CreateTable",
+    "dynamodb:DeleteTable",
+    "dynamodb:DescribeTable",
+    "dynamodb:UpdateTable",
+    "dynamodb:DescribeContinuousBackups",
+    "dynamodb:UpdateContinuousBackups",
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+)
+TOPIC_ACTIONS = (
+    "sns:CreateTopic",
+    "sns:DeleteTopic",
+    "sns:GetTopicAttributes",
+    "sns:SetTopicAttributes",
+    "sns:Subscribe",
+    "sns:ListSubscriptionsByTopic",
+)
+ROLE_ACTIONS = (
+    "iam:CreateRole",
+    "iam:DeleteRole",
+    "iam:GetRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:GetRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:ListRolePolicies",
+)
+# The services the stack's roles are handed to (its functions, and the S3 Batch Operations job role).
+PASSED_TO = ("lambda.amazonaws.com", "batchoperations.s3.amazonaws.com")
+LOG_GROUP_ACTIONS = (
+    "logs:CreateLogGroup",
+    "logs:DeleteLogGroup",
+    "logs:PutRetentionPolicy",
+    "logs:FilterLogEvents",
+)
+FUNCTION_ACTIONS = (
+    "lambda:CreateFunction",
+    "lambda:DeleteFunction",
+    "lambda:GetFunction",
+    "lambda:GetFunctionConfiguration",
+    "lambda:UpdateFunctionCode",
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:PublishVersion",
+    "lambda:ListVersionsByFunction",
+    "lambda:CreateAlias",
+    "lambda:GetAlias",
+    "lambda:UpdateAlias",
+    "lambda:AddPermission",
+    "lambda:RemovePermission",
+    "lambda:GetPolicy",
+    "lambda:InvokeFunction",
+)
+MAPPING_ACTIONS = (
+    "lambda:GetEventSourceMapping",
+    "lambda:UpdateEventSourceMapping",
+    "lambda:DeleteEventSourceMapping",
+)
+RULE_ACTIONS = (
+    "events:PutRule",
+    "events:DescribeRule",
+    "events:DeleteRule",
+    "events:PutTargets",
+    "events:RemoveTargets",
+    "events:ListTargetsByRule",
+)
+ALARM_ACTIONS = ("cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms")
+API_ACTIONS = ("apigateway:GET", "apigateway:POST", "apigateway:PATCH", "apigateway:DELETE")
+
+# Actions AWS authorises only on `Resource: "*"`, and why picops calls each.
+STAR_ACTIONS: dict[str, str] = {
+    "sqs:ListQueues": "`dlq list` finds the stack's queues",
+    "logs:DescribeLogGroups": "the planner reads each log group's retention (DescribeLogGroups is not "
+    "authorised per log group)",
+    "s3:CreateJob": "`tag-backfill --engine batch-operations` creates an S3 Batch Operations job",
+    "lambda:ListEventSourceMappings": "the planner finds each mapping by function and source",
+    "sns:GetSubscriptionAttributes": "the planner reads each queue subscription's RawMessageDelivery",
+    "sns:SetSubscriptionAttributes": "provision sets RawMessageDelivery on the queue subscriptions",
+    "sns:Unsubscribe": "destroy removes the queue subscriptions",
+}
+
+
+def _statement(sid: str, actions: Iterable[str], resources: Iterable[str], **extra: Any) -> dict[str, Any]:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": sorted(set(actions)),
+        "Resource": sorted(set(resources)),
+        **extra,
+    }
+
+
+def operator_policy(model: StackModel) -> dict[str, Any]:
+    """The identity policy that lets picops plan, apply, inspect, operate and destroy `model`'s stack."""
+    region, account = model.region, model.account
+    buckets = [r.name for r in model.of_type(Bucket)]
+    queues = [build_arn(region, "sqs", account, r.name) for r in model.of_type(Queue)]
+    tables = [build_arn(region, "dynamodb", account, f"table/{r.name}") for r in model.of_type(Table)]
+    topics = [build_arn(region, "sns", account, r.name) for r in model.of_type(Topic)]
+    roles = [build_arn(region, "iam", account, f"role/{r.name}", regional=False) for r in model.of_type(Role)]
+    log_groups = [build_arn(region, "logs", account, f"log-group:{r.name}") for r in model.of_type(LogGroup)]
+    functions = [
+        build_arn(region, "lambda", account, f"function:{r.name}") for r in model.of_type(FunctionSpec)
+    ]
+    rules = [build_arn(region, "events", account, f"rule/{r.name}") for r in model.of_type(ScheduleRule)]
+    alarms = [build_arn(region, "cloudwatch", account, f"alarm:{r.name}") for r in model.of_type(Alarm)]
+    statements = [
+        _statement("StackBuckets", BUCKET_ACTIONS, [s3_arn(region, b) for b in buckets]),
+        _statement("StackObjects", OBJECT_ACTIONS, [s3_arn(region, b, "*") for b in buckets]),
+        _statement("StackQueues", QUEUE_ACTIONS, queues),
+        _statement("StackTables", TABLE_ACTIONS, tables),
+        _statement(
+            "TableStreams",
+            ("dynamodb:DescribeStream",),
+            [f"{t}/stream/*" for t in tables],
+        ),
+        _statement("StackTopics", TOPIC_ACTIONS, topics),
+        _statement("StackRoles", ROLE_ACTIONS, roles),
+        _statement(
+            "PassStackRoles",
+            ("iam:PassRole",),
+            roles,
+            Condition={"StringEquals": {"iam:PassedToService": list(PASSED_TO)}},
+        ),
+        _statement("StackLogGroups", LOG_GROUP_ACTIONS, [*log_groups, *(f"{g}:*" for g in log_groups)]),
+        _statement("StackFunctions", FUNCTION_ACTIONS, [*functions, *(f"{f}:*" for f in functions)]),
+        # Mappings have ARNs of their own (UUIDs known only once created): any mapping of this account
+        # and region, and only those that invoke the stack's functions (the `live` alias).
+        _statement(
+            "StackEventSourceMappings",
+            MAPPING_ACTIONS,
+            [build_arn(region, "lambda", account, "event-source-mapping:*")],
+            Condition={"ArnLike": {"lambda:FunctionArn": sorted(f"{f}:*" for f in functions)}},
+        ),
+        # CreateEventSourceMapping is authorised only on "*", narrowed by the function it would invoke.
+        _statement(
+            "CreateStackEventSourceMappings",
+            ("lambda:CreateEventSourceMapping",),
+            ["*"],
+            Condition={"ArnLike": {"lambda:FunctionArn": sorted(f"{f}:*" for f in functions)}},
+        ),
+        _statement("StackSchedule", RULE_ACTIONS, rules),
+        _statement("StackAlarms", ALARM_ACTIONS, alarms),
+        _statement(
+            "StackHttpApi",
+            API_ACTIONS,
+            [
+                build_arn(region, "apigateway", "", "/apis", regional=True),
+                build_arn(region, "apigateway", "", "/apis/*", regional=True),
+            ],
+        ),
+        _statement(
+            "BatchOperationsJobs",
+            ("s3:DescribeJob",),
+            [build_arn(region, "s3", account, "job/*")],
+        ),
+        _statement("OnlyOnStar", STAR_ACTIONS, ["*"]),
+    ]
+    return {"Version": "2012-10-17", "Statement": statements}

@@ -1,0 +1,53 @@
+"""`picops provision --print-policy`: the permissions picops itself needs, from the same model."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from parliament import analyze_policy_string
+
+from picops.config import Settings
+from picops.stack.build import build_model
+from picops.stack.iam import WILDCARD_ONLY_ACTIONS
+from picops.stack.names import partition_of
+from picops.stack.operator_policy import STAR_ACTIONS, operator_policy
+
+# parliament findings that are the nature of a deployer, and why each is acceptable here: every one of
+# these actions is scoped to the stack's own roles, functions, queues, topics and buckets.
+ACCEPTED = {
+    "PERMISSIONS_MANAGEMENT_ACTIONS": "provision writes the stack's own role, bucket, queue, topic and "
+    "function policies (that is its job); each is scoped to the stack's ARNs",
+    "PRIVILEGE_ESCALATION": "deploying Lambda code that runs with the stack's roles is what deploy does; "
+    "PassRole is limited to the stack's roles and to Lambda / S3 Batch Operations",
+}
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-central-1", "cn-north-1", "us-gov-west-1"])
+def test_operator_policy_is_scoped_and_lint_clean(region: str) -> None:
+    model = build_model(Settings(), "123456789012", region)
+    document = operator_policy(model)
+    findings = analyze_policy_string(json.dumps(document), include_community_auditors=True).findings
+    assert sorted({f.issue for f in findings} - set(ACCEPTED)) == []
+    partition = partition_of(region)
+    for statement in document["Statement"]:
+        for resource in statement["Resource"]:
+            if resource == "*":
+                assert set(statement["Action"]) <= set(STAR_ACTIONS) | {"lambda:CreateEventSourceMapping"}
+                continue
+            assert resource.startswith(f"arn:{partition}:"), resource
+            assert "picops" in resource or "/apis" in resource or "job/" in resource or "mapping" in resource
+    actions = {a for s in document["Statement"] for a in s["Action"]}
+    assert {"s3:CreateBucket", "lambda:UpdateFunctionCode", "sqs:PurgeQueue", "iam:PassRole"} <= actions
+    assert not WILDCARD_ONLY_ACTIONS & actions
+
+
+def test_print_policy_prints_one_json_document(cli: Any, endpoint: str) -> None:
+    result = cli("provision", "--print-policy", endpoint=endpoint)
+    assert result.exit_code == 0, result.stderr
+    document = result.json()
+    assert document["Version"] == "2012-10-17"
+    sids = {s["Sid"] for s in document["Statement"]}
+    assert {"StackBuckets", "StackFunctions", "PassStackRoles", "OnlyOnStar"} <= sids
+    assert "target:" in result.stderr

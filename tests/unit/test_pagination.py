@@ -1,0 +1,117 @@
+"""Large accounts are read whole: API Gateway and EventBridge listings follow NextToken (Stubber pages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.stub import Stubber
+
+from picops.aws import ClientFactory
+from picops.config import AwsSettings, Settings
+from picops.provision import live
+from picops.stack.build import build_model
+from picops.stack.model import ApiIntegration, ApiRoute, HttpApi, ScheduleRule
+from picops.stack.names import StackNames
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+
+
+def _ctx() -> tuple[live.Context, ClientFactory]:
+    settings = Settings()
+    model = build_model(settings, ACCOUNT, REGION)
+    factory = ClientFactory(AwsSettings(region=REGION))
+    return live.Context(factory=factory, model=model, names=StackNames(settings, ACCOUNT, REGION)), factory
+
+
+def _api(name: str, api_id: str) -> dict[str, Any]:
+    return {"Name": name, "ApiId": api_id, "ProtocolType": "HTTP", "RouteSelectionExpression": "$x"}
+
+
+def test_the_api_on_a_later_page_is_found_with_its_stage_integration_and_route_on_later_pages() -> None:
+    ctx, factory = _ctx()
+    api = factory.client("apigatewayv2")
+    model = ctx.model
+    http_api = model.get("BookingsApi")
+    integration = model.get("BookingsApiIntegration")
+    route = model.get("BookingsApiGetRoute")
+    assert isinstance(http_api, HttpApi)
+    assert isinstance(integration, ApiIntegration)
+    assert isinstance(route, ApiRoute)
+    stub = Stubber(api)
+    stub.add_response("get_apis", {"Items": [_api("someone-else", "a1")], "NextToken": "t1"}, {})
+    stub.add_response("get_apis", {"Items": [_api(http_api.name, "ours")]}, {"NextToken": "t1"})
+    stub.add_response("get_stages", {"Items": [{"StageName": "prod"}], "NextToken": "s1"}, {"ApiId": "ours"})
+    stub.add_response(
+        "get_stages",
+        {"Items": [{"StageName": "$default", "AutoDeploy": True}]},
+        {"ApiId": "ours", "NextToken": "s1"},
+    )
+    stub.add_response(
+        "get_integrations",
+        {"Items": [{"IntegrationId": "i0", "IntegrationType": "HTTP_PROXY"}], "NextToken": "n1"},
+        {"ApiId": "ours"},
+    )
+    stub.add_response(
+        "get_integrations",
+        {
+            "Items": [
+                {
+                    "IntegrationId": "i1",
+                    "IntegrationType": "AWS_PROXY",
+                    "IntegrationUri": integration.function_arn,
+                    "PayloadFormatVersion": "2.0",
+                }
+            ]
+        },
+        {"ApiId": "ours", "NextToken": "n1"},
+    )
+    stub.add_response(
+        "get_routes",
+        {"Items": [{"RouteKey": "POST /other", "RouteId": "r0"}], "NextToken": "r1"},
+        {"ApiId": "ours"},
+    )
+    stub.add_response(
+        "get_routes",
+        {"Items": [{"RouteKey": route.name, "RouteId": "r9", "Target": "integrations/i1"}]},
+        {"ApiId": "ours", "NextToken": "r1"},
+    )
+    with stub:
+        assert live.read_api(http_api, ctx) == {
+            "ProtocolType": "HTTP",
+            "Stage": "$default",
+            "AutoDeploy": True,
+        }
+        assert live.read_integration(integration, ctx)["IntegrationUri"] == integration.function_arn  # type: ignore[index]
+        assert live.read_route(route, ctx) == {"RouteKey": route.name, "Target": "integrations/i1"}
+    stub.assert_no_pending_responses()
+    assert ctx.fact("BookingsApiIntegration", "IntegrationId") == "i1"
+    assert ctx.fact("BookingsApiGetRoute", "RouteId") == "r9"
+
+
+def test_rule_targets_on_a_second_page_are_read() -> None:
+    ctx, factory = _ctx()
+    rule = ctx.model.get("SweepSchedule")
+    assert isinstance(rule, ScheduleRule)
+    events = factory.client("events")
+    stub = Stubber(events)
+    stub.add_response(
+        "describe_rule",
+        {"Name": rule.name, "ScheduleExpression": rule.schedule, "State": "ENABLED"},
+        {"Name": rule.name},
+    )
+    stub.add_response(
+        "list_targets_by_rule",
+        {"Targets": [{"Id": "other", "Arn": "arn:aws:sqs:us-east-1:123456789012:q"}], "NextToken": "p2"},
+        {"Rule": rule.name},
+    )
+    stub.add_response(
+        "list_targets_by_rule",
+        {"Targets": [{"Id": rule.target_id, "Arn": rule.target_arn}]},
+        {"Rule": rule.name, "NextToken": "p2"},
+    )
+    with stub:
+        found = live.read_rule(rule, ctx)
+    stub.assert_no_pending_responses()
+    assert found is not None
+    assert {"Id": rule.target_id, "Arn": rule.target_arn} in found["Targets"]
+    assert len(found["Targets"]) == 2
