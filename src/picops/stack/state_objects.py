@@ -15,3 +15,6 @@ SWEEP_STATE_KEY = RESERVED_PREFIX + "moderation-sweep.json"
 
 # S3 Batch Operations completion reports of `tag-backfill --engine batch-operations`, in ProcessedBucket.
 BATCH_REPORT_PREFIX = "batch-reports/tag-backfill"
+
+# Ingest's thumbnails, in ProcessedBucket (`thumbnails/<original key>.jpg`).
+INGEST_OUTPUT_PREFIX = "thumbnails/"

@@ -30,9 +30,9 @@ from picops.core.ingest.jobs import FAILED, FINISHED, PROCESSED, Job, JobStore
 from picops.core.ingest.notify import publish
 from picops.core.ingest.thumbnails import ImageRejected, make_thumbnail
 from picops.stack.names import StackNames
-from picops.stack.state_objects import RESERVED_PREFIX
+from picops.stack.state_objects import INGEST_OUTPUT_PREFIX, RESERVED_PREFIX
 
-THUMBNAIL_PREFIX = "thumbnails/"
+THUMBNAIL_PREFIX = INGEST_OUTPUT_PREFIX
 # Object metadata on every output: the loop guard skips objects that carry it.
 SOURCE_KEY_META = "picops-source-key"
 SOURCE_BUCKET_META = "picops-source-bucket"
