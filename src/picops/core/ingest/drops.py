@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
@@ -114,8 +114,8 @@ def _item(record: dict[str, Any], index: int, key: str, source: str, *, many: bo
         raise DropRejected(f"record {index}: id {pk!r} starts with a prefix picops reserves")
     try:
         attributes = {name: _serializer.serialize(_numbers(value)) for name, value in record.items()}
-    except (TypeError, ValueError, InvalidOperation) as exc:
-        raise DropRejected(f"record {index}: {exc}") from None
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise DropRejected(f"record {index}: a value DynamoDB cannot store ({type(exc).__name__})") from None
     item = {"pk": {"S": pk}, "sk": {"S": sk}, SOURCE_ATTRIBUTE: {"S": source}, **attributes}
     size = item_size(item)
     if size > ITEM_LIMIT:
