@@ -64,17 +64,27 @@ def test_the_fixture_event_key_is_decoded_and_becomes_a_thumbnail_job_and_one_no
     assert unquote(thumb["Metadata"]["picops-source-key"]) == key
     assert thumb["Metadata"]["picops-source-version"] == obj["version"]
     image = ins.open_image(thumb["Body"].read())
-    assert image.format == "JPEG" and max(image.size) == 256 and image.size == (256, 171)
-    assert not image.getexif() and "icc_profile" not in image.info
+    assert image.format == "JPEG"
+    assert max(image.size) == 256
+    assert image.size == (256, 171)
+    assert not image.getexif()
+    assert "icc_profile" not in image.info
 
     (job,) = ins.job_items(aws, stack, key)
-    assert job["status"] == "PROCESSED" and job["kind"] == "image" and job["version"] == obj["version"]
-    assert job["outputs"] == f"thumbnails/{key}.jpg" and job["attempts"] == 1 and job["notified"]
-    assert job["size"] == obj["size"] and job["etag"] == obj["etag"]
+    assert job["status"] == "PROCESSED"
+    assert job["kind"] == "image"
+    assert job["version"] == obj["version"]
+    assert job["outputs"] == f"thumbnails/{key}.jpg"
+    assert job["attempts"] == 1
+    assert job["notified"]
+    assert job["size"] == obj["size"]
+    assert job["etag"] == obj["etag"]
     (note,) = ins.notifications(aws, stack)
     assert note["attributes"] == {"status": "processed", "kind": "image", "bucket": stack.uploads}
-    assert note["body"]["key"] == key and note["body"]["outputs"] == f"thumbnails/{key}.jpg"
-    assert note["body"]["version"] == obj["version"] and note["body"]["status"] == "processed"
+    assert note["body"]["key"] == key
+    assert note["body"]["outputs"] == f"thumbnails/{key}.jpg"
+    assert note["body"]["version"] == obj["version"]
+    assert note["body"]["status"] == "processed"
 
 
 def test_odd_keys_round_trip_exactly(ingest: Any, aws: Any, stack: ins.IngestStack) -> None:
@@ -167,7 +177,8 @@ def test_a_crash_between_job_write_and_publish_still_ends_with_exactly_one_notif
     assert "PutObject" not in calls
     assert len(ins.notifications(aws, stack)) == 1
     (job,) = ins.job_items(aws, stack, "incoming/crash.jpg")
-    assert job["notified"] and job["attempts"] == 1
+    assert job["notified"]
+    assert job["attempts"] == 1
 
 
 @pytest.mark.parametrize(
@@ -187,9 +198,11 @@ def test_permanent_failures_fail_the_job_notify_and_acknowledge(
     obj = ins.put(aws, stack, key, body)
     assert _run(ingest, ins.event_for([obj], stack)) == {"batchItemFailures": []}
     (job,) = ins.job_items(aws, stack, key)
-    assert job["status"] == "FAILED" and reason in job["reason"], job
+    assert job["status"] == "FAILED", job
+    assert reason in job["reason"], job
     (note,) = ins.notifications(aws, stack)
-    assert note["attributes"]["status"] == "failed" and reason in note["body"]["reason"]
+    assert note["attributes"]["status"] == "failed"
+    assert reason in note["body"]["reason"]
     assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=stack.processed)
     # No record of a failed drop was written (all or nothing).
     items = aws.client("dynamodb").scan(TableName=stack.table)["Items"]
@@ -204,9 +217,9 @@ def test_pillow_decompression_bomb_warning_is_an_error(
     obj = ins.put(aws, stack, "incoming/bomb2.png", ins.png_header_only(10_000, 10_000))
     assert _run(ingest, ins.event_for([obj], stack)) == {"batchItemFailures": []}
     (job,) = ins.job_items(aws, stack, "incoming/bomb2.png")
-    assert (
-        job["status"] == "FAILED" and "too many pixels" in job["reason"] and "decompression" in job["reason"]
-    )
+    assert job["status"] == "FAILED"
+    assert "too many pixels" in job["reason"]
+    assert "decompression" in job["reason"]
 
 
 def test_too_large_is_refused_before_download(
@@ -217,7 +230,8 @@ def test_too_large_is_refused_before_download(
     assert obj["size"] > 1000
     assert _run(ingest, ins.event_for([obj], stack)) == {"batchItemFailures": []}
     (job,) = ins.job_items(aws, stack, "incoming/big.jpg")
-    assert job["status"] == "FAILED" and "over [ingest] max_bytes 1,000" in job["reason"]
+    assert job["status"] == "FAILED"
+    assert "over [ingest] max_bytes 1,000" in job["reason"]
 
 
 def test_an_object_deleted_before_processing_fails_without_a_retry_loop(
@@ -227,7 +241,8 @@ def test_an_object_deleted_before_processing_fails_without_a_retry_loop(
     aws.client("s3").delete_object(Bucket=stack.uploads, Key=obj["key"], VersionId=obj["version"])
     assert _run(ingest, ins.event_for([obj], stack)) == {"batchItemFailures": []}
     (job,) = ins.job_items(aws, stack, "incoming/gone.jpg")
-    assert job["status"] == "FAILED" and job["reason"] == "object deleted before processing"
+    assert job["status"] == "FAILED"
+    assert job["reason"] == "object deleted before processing"
     assert ins.notifications(aws, stack)[0]["attributes"]["status"] == "failed"
 
 

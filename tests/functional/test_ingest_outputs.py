@@ -58,7 +58,8 @@ def test_exif_orientation_6_is_applied_after_the_thumbnail() -> None:
     # Stored 1200x800 landscape, left red / right blue; orientation 6 means "rotate 90 clockwise to view".
     thumb = make_thumbnail(ins.jpeg(1200, 800, orientation=6), size=256)
     image = ins.open_image(thumb.data)
-    assert image.size == (171, 256) and thumb.orientation == 6
+    assert image.size == (171, 256)
+    assert thumb.orientation == 6
     top, bottom = _pixel(image, 0.5, 0.05), _pixel(image, 0.5, 0.95)
     assert top[0] > 150 > top[2]  # red (the stored left edge) is now on top
     assert bottom[2] > 150 > bottom[0]
@@ -86,16 +87,19 @@ def test_jpeg_decodes_at_reduced_scale(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
     make_thumbnail(ins.jpeg(4000, 3000, orientation=6), size=256)
     # The decoder was asked for a reduced scale and delivered at most 1/4 of full size (never full size).
-    assert drafts and all(after[0] <= 1000 for _, after in drafts)
+    assert drafts
+    assert all(after[0] <= 1000 for _, after in drafts)
 
 
 def test_png_alpha_is_flattened_on_white_and_webp_works() -> None:
     thumb = make_thumbnail(ins.png_alpha(400, 300), size=100)
     image = ins.open_image(thumb.data)
-    assert image.mode == "RGB" and image.size == (100, 75)
+    assert image.mode == "RGB"
+    assert image.size == (100, 75)
     corner, centre = _pixel(image, 0.02, 0.02), _pixel(image, 0.5, 0.5)
     assert min(corner) > 240  # transparent -> white
-    assert centre[1] > 120 and centre[0] < 60
+    assert centre[1] > 120
+    assert centre[0] < 60
     webp = make_thumbnail(ins.webp(640, 480), size=64)
     assert (webp.width, webp.height, webp.source_format) == (64, 48, "WEBP")
 
@@ -146,15 +150,18 @@ def test_a_json_drop_stores_each_record_with_decimal_numbers(
 
     table = aws.client("dynamodb")
     first = table.get_item(TableName=stack.table, Key={"pk": {"S": "cam-1"}, "sk": {"S": "RECORD"}})["Item"]
-    assert first["lat"] == {"N": "51.5072"} and first["count"] == {"N": "3"}
+    assert first["lat"] == {"N": "51.5072"}
+    assert first["count"] == {"N": "3"}
     assert TypeDeserializer().deserialize(first["nested"]) == {"x": Decimal("0.1")}
     assert first["picops_source"]["S"] == f"{stack.uploads}/incoming/drops/cams.json#{obj['version']}"
     second = table.get_item(TableName=stack.table, Key={"pk": {"S": "42"}, "sk": {"S": "RECORD"}})["Item"]
-    assert second["flag"] == {"BOOL": True} and second["nothing"] == {"NULL": True}
+    assert second["flag"] == {"BOOL": True}
+    assert second["nothing"] == {"NULL": True}
     (job,) = ins.job_items(aws, stack, "incoming/drops/cams.json")
     assert (job["status"], job["kind"], job["outputs"]) == ("PROCESSED", "json", 2)
     (note,) = ins.notifications(aws, stack)
-    assert note["attributes"]["kind"] == "json" and note["body"]["outputs"] == 2
+    assert note["attributes"]["kind"] == "json"
+    assert note["body"]["outputs"] == 2
 
 
 def test_records_without_an_id_are_keyed_by_the_object_key() -> None:
@@ -192,7 +199,9 @@ def test_an_oversize_record_fails_the_whole_drop_and_writes_nothing(
     obj = ins.put(aws, stack, "incoming/drops/huge.json", json.dumps(drop).encode())
     assert ingest.handler(ins.event_for([obj], stack), ins.FakeContext()) == {"batchItemFailures": []}
     (job,) = ins.job_items(aws, stack, obj["key"])
-    assert job["status"] == "FAILED" and "record 1" in job["reason"] and "400 KB" in job["reason"]
+    assert job["status"] == "FAILED"
+    assert "record 1" in job["reason"]
+    assert "400 KB" in job["reason"]
     pks = {i["pk"]["S"] for i in aws.client("dynamodb").scan(TableName=stack.table)["Items"]}
     assert "small" not in pks
 
@@ -273,7 +282,8 @@ def test_failures_are_listed_newest_first_from_the_index_not_a_scan(
     store = JobStore(dynamodb, stack.table)
     with ins.count_calls_context(dynamodb) as calls:
         failures = store.failures(dt.datetime.now(dt.UTC) - dt.timedelta(hours=24))
-    assert "Scan" not in calls and calls["Query"] >= 1
+    assert "Scan" not in calls
+    assert calls["Query"] >= 1
     assert [f.key for f in failures] == ["incoming/f2.json", "incoming/f1.json", "incoming/f0.json"]
     assert all(f.status == "FAILED" and "invalid JSON" in (f.reason or "") for f in failures)
     # A failure fixed by a later attempt drops out of the listing.
