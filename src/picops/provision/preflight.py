@@ -24,6 +24,7 @@ from picops.stack.model import (
     Table,
     Topic,
 )
+from picops.stack.state_objects import RESERVED_PREFIX
 
 
 def check_model(model: StackModel) -> list[str]:
@@ -33,6 +34,7 @@ def check_model(model: StackModel) -> list[str]:
     problems += _s3_to_sqs(model)
     problems += _overlaps(model)
     problems += _distinct_buckets(model)
+    problems += _ingest_reserved_prefix(model)
     for role in model.of_type(Role):
         problems += [f"{role.logical}: {p}" for p in wildcard_violations(json.loads(role.document))]
     return problems
@@ -183,6 +185,23 @@ def _distinct_buckets(model: StackModel) -> list[str]:
             "ingest prefix would re-trigger ingest; set [ingest] processed_bucket to another bucket"
         ]
     return []
+
+
+def _ingest_reserved_prefix(model: StackModel) -> list[str]:
+    """Ingest must never see picops's own state objects (`_picops/...`, e.g. the sweeper's JSON)."""
+    problems = []
+    for notification in model.of_type(BucketNotification):
+        if notification.bucket != "UploadsBucket":
+            continue
+        for config in notification.configurations:
+            if RESERVED_PREFIX.startswith(config.prefix) or config.prefix.startswith(RESERVED_PREFIX):
+                problems.append(
+                    f"{notification.logical}: [ingest] prefix {config.prefix!r} covers picops's reserved "
+                    f"prefix {RESERVED_PREFIX!r} (its own state objects would be ingested); set [ingest] "
+                    "prefix to a folder such as 'incoming/'"
+                )
+                break
+    return problems
 
 
 def check_live(plan: Plan) -> list[str]:
