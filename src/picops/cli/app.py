@@ -87,10 +87,11 @@ def root(
 
 def _register() -> None:
     # One module per command group; each registers only commands that are real.
-    from picops.cli import demo, deploy, dlq, local, provision, tag_backfill
+    from picops.cli import demo, deploy, dlq, ingest, local, provision, tag_backfill
 
     app.add_typer(local.app, name="local")
     app.add_typer(dlq.app, name="dlq")
+    app.add_typer(ingest.app, name="ingest")
     app.command("demo")(demo.demo)
     app.command("deploy")(deploy.deploy)
     provision.register(app)
