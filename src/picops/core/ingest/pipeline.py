@@ -16,6 +16,7 @@ sends a `failed` notification: the message is acknowledged, nothing loops.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,6 +204,10 @@ class IngestPipeline:
         self, ref: ObjectRef, kind: str, *, lease_s: float, token: str | None, force: bool
     ) -> ObjectOutcome:
         obj, gone = self._get(ref)
+        if obj is not None and not ref.version_id and obj.get("VersionId") not in (None, "", "null"):
+            # A notification without a version id (foreign senders, emulators) for a versioned bucket: the
+            # version the ETag-matched GET returned names the job, as S3's own notifications would.
+            ref = dataclasses.replace(ref, version_id=str(obj["VersionId"]))
         try:
             if obj is not None and SOURCE_KEY_META in (obj.get("Metadata") or {}):
                 return ObjectOutcome(ref, Outcome.SKIPPED, kind=kind, reason="object is a picops output")
