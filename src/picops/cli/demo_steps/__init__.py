@@ -45,7 +45,7 @@ class DemoStep:
 
 
 def _steps() -> list[DemoStep]:
-    from picops.cli.demo_steps import dlq, health, local_runtime, provision, tag_backfill
+    from picops.cli.demo_steps import dlq, health, ingest, local_runtime, provision, tag_backfill
 
     return [
         health.STEP,
@@ -53,6 +53,7 @@ def _steps() -> list[DemoStep]:
         tag_backfill.STEP,
         local_runtime.STEP,
         dlq.STEP,
+        ingest.STEP,
     ]
 
 
