@@ -106,12 +106,13 @@ def run(ctx: DemoContext) -> StepResult:
     records = [{"id": f"{folder}reading-{i}", "celsius": 20.5 + i, "ok": True} for i in range(3)]
     tap = _tap(factory, names)
     s3 = factory.client("s3")
+    photo = _jpeg_12mp()
     bodies = {
-        "jpeg": _jpeg_12mp(),
+        "jpeg": photo,
         "png": _png_alpha(),
         "webp": _webp(),
         "json": json.dumps(records).encode(),
-        "corrupt": _jpeg_12mp()[:2048],
+        "corrupt": photo[:2048],  # a truncated JPEG
     }
     for name, key in keys.items():
         s3.put_object(Bucket=names.uploads_bucket, Key=key, Body=bodies[name])

@@ -34,7 +34,7 @@ from picops.core.ingest.reprocess import (
     reprocess,
     reprocess_message,
 )
-from picops.core.ingest.thumbnails import FORMATS, ImageRejected, Thumbnail, make_thumbnail
+from picops.core.ingest.thumbnails import FORMATS, REDUCING_GAP, ImageRejected, Thumbnail, make_thumbnail
 
 __all__ = [
     "FAILED",
@@ -42,6 +42,7 @@ __all__ = [
     "FORMATS",
     "IN_PROGRESS",
     "PROCESSED",
+    "REDUCING_GAP",
     "SOURCE_KEY_META",
     "THUMBNAIL_PREFIX",
     "TOKEN_ATTRIBUTE",
