@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -32,6 +32,10 @@ test: lint pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench --smoke
+
+# docs/cli.md is generated from the Typer app (tests/unit/test_cli_docs.py fails when it is stale).
+docs: $(STAMP)
+	$(BIN)/python -m picops.cli.docs docs/cli.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

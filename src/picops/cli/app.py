@@ -13,9 +13,36 @@ from picops.aws import translate_error
 from picops.cli.output import Output
 from picops.cli.state import AppState, get_state
 
+HELP_OPTION_NAMES = ["-h", "--help"]
+
+
+def _hide_flag_type(params: list[Any]) -> None:
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+
+
+def _hide_flag_types(command: Any) -> None:
+    """On/off flags take no value, so `--help` shows no type for them (Typer would print `<bool>`)."""
+    # The help option is made (and cached) on first use; make it now so it is covered too.
+    help_option = command.get_help_option(typer.Context(command, help_option_names=HELP_OPTION_NAMES))
+    _hide_flag_type([*getattr(command, "params", []), help_option])
+    for sub in (getattr(command, "commands", None) or {}).values():
+        _hide_flag_types(sub)
+
 
 class PicopsGroup(TyperGroup):
     """Maps picops errors, AWS SDK errors and Ctrl-C to the documented exit codes for every command."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _hide_flag_types(self)
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        # Typer appends the shell-completion options to the root after constructing it.
+        params: list[Any] = super().get_params(ctx)
+        _hide_flag_type(params)
+        return params
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -41,7 +68,7 @@ app = typer.Typer(
     help="Stand up, ship and operate the PicMetrics photo pipelines on AWS (or on a local endpoint).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_OPTION_NAMES},
 )
 
 
@@ -56,19 +83,37 @@ def root(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", envvar="PICOPS_CONFIG", help="TOML config file (default ./picops.toml)."),
+        typer.Option(
+            "--config",
+            envvar="PICOPS_CONFIG",
+            metavar="PATH",
+            help="TOML config file (default ./picops.toml).",
+        ),
     ] = None,
-    stack: Annotated[str | None, typer.Option("--stack", help="Stack name (env PICOPS_STACK).")] = None,
-    region: Annotated[str | None, typer.Option("--region", help="AWS region.")] = None,
-    profile: Annotated[str | None, typer.Option("--profile", help="AWS named profile.")] = None,
+    stack: Annotated[
+        str | None, typer.Option("--stack", metavar="NAME", help="Stack name (env PICOPS_STACK).")
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", metavar="REGION", help="AWS region (env PICOPS_REGION).")
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", metavar="PROFILE", help="AWS named profile (env PICOPS_PROFILE)."),
+    ] = None,
     endpoint_url: Annotated[
         str | None,
-        typer.Option("--endpoint-url", help="Send every AWS request here (env PICOPS_ENDPOINT_URL)."),
+        typer.Option(
+            "--endpoint-url",
+            metavar="URL",
+            help="Send every AWS request here, e.g. a local endpoint (env PICOPS_ENDPOINT_URL).",
+        ),
     ] = None,
     local: Annotated[
         bool, typer.Option("--local", help="Target the endpoint started by `picops local up --detach`.")
     ] = False,
-    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log details to stderr.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Log details (and tracebacks) to stderr.")
+    ] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),

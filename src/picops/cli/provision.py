@@ -1,5 +1,5 @@
-"""`picops provision`, `picops destroy`, `picops status`: the stack model planned, applied, inspected, "
-"removed."""
+"""`picops provision`, `picops destroy`, `picops status`: the stack model planned, applied, inspected,
+removed."""
 
 from __future__ import annotations
 
@@ -76,8 +76,9 @@ def provision(
     ] = None,
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Create or update the whole stack (DESIGN.md section 3) so live AWS matches the model: plan against live
-    state, check the wiring, then apply in dependency order. Idempotent: re-running changes nothing."""
+    """Create or update the whole stack (buckets, queues, tables, topics, functions, roles, the API and
+    their wiring) so live AWS matches your settings: plan against live state, check the wiring, then apply
+    in dependency order. Idempotent: re-running changes nothing. See docs/provision.md."""
     state = get_state(ctx)
     out = state.output(json_mode)
     settings = state.settings
