@@ -146,7 +146,8 @@ def _confirm(out: Output, question: str, yes: bool) -> None:
 def reprocess_command(
     ctx: typer.Context,
     keys: Annotated[
-        list[str] | None, typer.Argument(metavar="KEY", help="Object keys in UploadsBucket (not URL-encoded).")
+        list[str] | None,
+        typer.Argument(metavar="KEY", help="Object keys in UploadsBucket (not URL-encoded)."),
     ] = None,
     failed: Annotated[
         bool, typer.Option("--failed", help="Every object whose job FAILED (see --since).")
