@@ -91,6 +91,9 @@ class IngestSettings(_Section):
     suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".json")
     max_receive_count: int = Field(default=5, ge=1, le=1000)
     batch_size: int = Field(default=10, ge=1, le=10000)
+    # The event source mapping's ScalingConfig.MaximumConcurrency: at most this many IngestFunction
+    # invocations at once, so a burst of uploads cannot swamp what is downstream (docs/operating.md).
+    max_concurrency: int = Field(default=10, ge=2, le=1000)
     uploads_bucket: str | None = Field(default=None, description="physical name; default derives from stack")
     processed_bucket: str | None = None
     # Thumbnails: longest edge in pixels and JPEG quality (picops.core.ingest.thumbnails).
@@ -124,6 +127,9 @@ class ModerationSettings(_Section):
     sweep_margin_s: float = Field(default=15.0, ge=1, le=600)
     # Key prefix the sweeper covers; empty = the whole UploadsBucket (every object must carry its verdict).
     sweep_prefix: str = ""
+    # Concurrent batches per stream shard (the mapping's ParallelizationFactor). 1 keeps every object key's
+    # verdicts in order; above 1 Lambda still orders by partition key, but spreads a shard over N invocations.
+    parallelization_factor: int = Field(default=1, ge=1, le=10)
     # Worker threads (and S3 connections) the sweeper and the batch-operations Lambda use.
     sweep_concurrency: int = Field(default=16, ge=1, le=256)
     # IAM role S3 Batch Operations assumes for `tag-backfill --engine batch-operations`.
@@ -152,6 +158,9 @@ class ModerationSettings(_Section):
 
 class BookingsSettings(_Section):
     max_receive_count: int = Field(default=5, ge=1, le=1000)
+    # ScalingConfig.MaximumConcurrency of the InventoryQueue and PaymentQueue mappings (each). A FIFO queue is
+    # consumed one batch per message group at a time anyway, so this only bites with many active groups.
+    max_concurrency: int = Field(default=10, ge=2, le=1000)
 
 
 # The stack's function logical names (contract; picops.stack.model.HANDLERS holds their entry points, and a

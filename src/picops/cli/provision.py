@@ -16,7 +16,7 @@ from picops.errors import OperationFailed, UsageError
 from picops.provision.apply import apply_plan
 from picops.provision.plan import Change, Plan, context_for, make_plan
 from picops.provision.preflight import preflight, preflight_model
-from picops.provision.status import healthy, status_document
+from picops.provision.status import healthy, short_repr, status_document
 
 _ACTION_STYLE = {"create": "green", "update": "yellow", "replace": "red", "noop": "dim"}
 
@@ -35,7 +35,9 @@ def _render_plan(out: Output, plan: Plan) -> None:
     rows = []
     for change in plan.pending:
         style = _ACTION_STYLE[change.action]
-        fields = "; ".join(f"{k}: {v['live']!r} -> {v['desired']!r}" for k, v in change.diff.items())
+        fields = "; ".join(
+            f"{k}: {short_repr(v['live'])} -> {short_repr(v['desired'])}" for k, v in change.diff.items()
+        )
         where = " (local)" if change.local else ""
         rows.append(
             (f"{change.logical}{where}", change.resource.type, f"[{style}]{change.action}[/{style}]", fields)
@@ -201,6 +203,8 @@ def status(
                 for r in document["resources"]
             ],
         )
+        if document["dashboard_url"]:
+            out.info(f"dashboard: {document['dashboard_url']}")
 
     out.result(document, render)
     if not healthy(document):

@@ -18,7 +18,8 @@ import functools
 from typing import Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecord,
@@ -36,9 +37,13 @@ from picops.core.tagging import (
     VerdictLookup,
     run_sweep,
 )
+from picops.stack.metrics import NAMESPACE, service_name
 from picops.stack.names import StackNames
 
 logger = Logger(service="picops-moderation")
+# EMF metrics (namespace PicOps, dimension service from POWERTOOLS_SERVICE_NAME), one document per invocation
+# with the dimension kind = stream | sweep | batch; the stack's dashboard shows them (picops.stack.metrics).
+metrics = Metrics(namespace=NAMESPACE)
 # Report every transient failure in batchItemFailures, even when it is the whole batch (the contract), rather
 # than raising: Lambda then retries exactly the failed records, bisecting nothing.
 _stream_processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
@@ -103,10 +108,26 @@ def _log_result(result: ObjectResult, **extra: Any) -> None:
         "error": result.error,
         **extra,
     }
+    _count(result.outcome)
     if result.outcome is Outcome.FAILED:
         logger.warning("object not tagged", extra=fields)
     else:
         logger.info("object processed", extra=fields)
+
+
+def _count(outcome: Outcome, n: int = 1) -> None:
+    if n and outcome in (Outcome.TAGGED, Outcome.FAILED):
+        name = "ModerationTagged" if outcome is Outcome.TAGGED else "ModerationFailed"
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=n)
+
+
+def _publish(kind: str) -> None:
+    """Flush what this invocation counted (nothing counted: nothing printed)."""
+    if metrics.metric_set:
+        # Named here, not at import: the local runtime applies a function's environment per call.
+        metrics.add_dimension(name="service", value=service_name(_settings().stack.name))
+        metrics.add_dimension(name="kind", value=kind)
+        metrics.flush_metrics()
 
 
 # -- DynamoDB stream -----------------------------------------------------------------------------------
@@ -168,6 +189,7 @@ def stream_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     response = process_partial_response(
         event=event, record_handler=_stream_record, processor=_stream_processor, context=context
     )
+    _publish("stream")
     return dict(response)
 
 
@@ -198,6 +220,9 @@ def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     summary = result.as_dict()
     logger.info("sweep finished", extra={"schedule_event_id": event.get("id"), **summary})
+    _count(Outcome.TAGGED, int(summary.get("tagged", 0)))
+    _count(Outcome.FAILED, int(summary.get("failed", 0)))
+    _publish("sweep")
     return summary
 
 
@@ -251,6 +276,7 @@ def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         result = engine.tag_object(candidate, verdicts.get(candidate.key))
         _log_result(result, task_id=task_id)
         results.append(_task_result(task_id, *_result_code(result)))
+    _publish("batch")
     return {
         "invocationSchemaVersion": schema,
         "treatMissingKeysAs": "PermanentFailure",

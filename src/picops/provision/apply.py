@@ -27,6 +27,7 @@ from picops.stack.model import (
     Bucket,
     BucketNotification,
     BucketPolicy,
+    Dashboard,
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
@@ -324,7 +325,17 @@ class Executor:
     def _functionspec(self, r: FunctionSpec, change: Change) -> None:
         from picops.provision.deploy import ensure_function
 
-        ensure_function(self.ctx.factory, self.settings, r, self.bundle(), r.role_arn)
+        if change.action == "create" or set(change.diff) - {"ReservedConcurrentExecutions"}:
+            ensure_function(self.ctx.factory, self.settings, r, self.bundle(), r.role_arn)
+        live_reserved = (change.live or {}).get("ReservedConcurrentExecutions")
+        if live_reserved != r.reserved_concurrency:
+            lam = self.ctx.client("lambda")
+            if r.reserved_concurrency is None:
+                lam.delete_function_concurrency(FunctionName=r.name)
+            else:
+                lam.put_function_concurrency(
+                    FunctionName=r.name, ReservedConcurrentExecutions=r.reserved_concurrency
+                )
 
     def _eventsourcemapping(self, r: EventSourceMapping, change: Change) -> None:
         desired = live.resolved_desired(r, self.ctx)
@@ -352,7 +363,10 @@ class Executor:
             "FunctionResponseTypes": desired["FunctionResponseTypes"],
             "Enabled": True,
         }
+        if "ScalingConfig" in desired:
+            kwargs["ScalingConfig"] = desired["ScalingConfig"]
         if r.starting_position:
+            kwargs["ParallelizationFactor"] = r.parallelization_factor
             kwargs.update(
                 BisectBatchOnFunctionError=r.bisect_on_error,
                 MaximumRetryAttempts=r.max_retries,
@@ -442,12 +456,12 @@ class Executor:
         api.update_route(ApiId=api_id, RouteId=self.ctx.fact(r.logical, "RouteId"), Target=target)
 
     def _alarm(self, r: Alarm, change: Change) -> None:
-        desired = r.desired()
-        self.ctx.client("cloudwatch").put_metric_alarm(
-            AlarmName=r.name,
-            AlarmDescription=f"picops {self.ctx.model.stack}: {r.watches} {r.metric}",
-            ActionsEnabled=True,
-            **desired,
+        # desired() carries AlarmDescription: what the alarm means and the first command to run.
+        self.ctx.client("cloudwatch").put_metric_alarm(AlarmName=r.name, ActionsEnabled=True, **r.desired())
+
+    def _dashboard(self, r: Dashboard, change: Change) -> None:
+        self.ctx.client("cloudwatch").put_dashboard(
+            DashboardName=r.name, DashboardBody=live.dashboard_body(r, self.ctx)
         )
 
 

@@ -22,6 +22,7 @@ from picops.stack.model import (
     Bucket,
     BucketNotification,
     BucketPolicy,
+    Dashboard,
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
@@ -276,6 +277,8 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
             "Code": {"S3Bucket": {"Ref": "CodeS3Bucket"}, "S3Key": {"Ref": "CodeS3Key"}},
             "LoggingConfig": {"LogGroup": {"Ref": r.log_group}},
         }
+        if r.reserved_concurrency is not None:
+            props["ReservedConcurrentExecutions"] = r.reserved_concurrency
     elif isinstance(r, EventSourceMapping):
         source: Any = r.source_arn
         if not source:
@@ -292,7 +295,10 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
         }
         if r.report_batch_item_failures:
             props["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+        if r.max_concurrency is not None:
+            props["ScalingConfig"] = {"MaximumConcurrency": r.max_concurrency}
         if r.starting_position:
+            props["ParallelizationFactor"] = r.parallelization_factor
             props.update(
                 StartingPosition=r.starting_position,
                 BisectBatchOnFunctionError=r.bisect_on_error,
@@ -335,6 +341,9 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
     elif isinstance(r, Alarm):
         d = r.desired()
         props = {"AlarmName": r.name, **d, "AlarmActions": [{"Ref": r.topic}]}
+    elif isinstance(r, Dashboard):
+        # `${BookingsApi}` in the body is the API's id: Fn::Sub resolves it (and the region) at deploy time.
+        props = {"DashboardName": r.name, "DashboardBody": r.body}
     else:  # pragma: no cover - every model type is handled above
         raise TypeError(f"no CloudFormation mapping for {type(r).__name__}")
     return {"Type": r.type, "Properties": _sub(props)}

@@ -23,6 +23,7 @@ from picops.stack.model import (
     Bucket,
     BucketNotification,
     BucketPolicy,
+    Dashboard,
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
@@ -153,6 +154,10 @@ def delete_resource(resource: Resource, ctx: live.Context, *, delete_data: bool)
         return
     if isinstance(r, Alarm):
         ctx.client("cloudwatch").delete_alarms(AlarmNames=[r.name])
+    elif isinstance(r, Dashboard):
+        cloudwatch = ctx.client("cloudwatch")
+        names = [r.name]
+        _ignore_missing(lambda: cloudwatch.delete_dashboards(DashboardNames=names), "ResourceNotFound", *gone)
     elif isinstance(r, ApiRoute):
         api_id, route_id = ctx.fact(r.api, "ApiId"), ctx.fact(r.logical, "RouteId")
         if api_id and route_id:

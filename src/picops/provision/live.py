@@ -23,6 +23,7 @@ from picops.stack.model import (
     Bucket,
     BucketNotification,
     BucketPolicy,
+    Dashboard,
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
@@ -321,6 +322,7 @@ def read_function(r: FunctionSpec, ctx: Context) -> dict[str, Any] | None:
             raise
         alias = None
     ctx.remember(r.logical, FunctionArn=config["FunctionArn"], CodeSha256=config.get("CodeSha256"))
+    reserved = lam.get_function_concurrency(FunctionName=r.name).get("ReservedConcurrentExecutions")
     return {
         "Handler": config.get("Handler"),
         "Runtime": config.get("Runtime"),
@@ -330,6 +332,7 @@ def read_function(r: FunctionSpec, ctx: Context) -> dict[str, Any] | None:
         "Role": config.get("Role"),
         "Environment": config.get("Environment", {}).get("Variables", {}),
         "Alias": alias,
+        "ReservedConcurrentExecutions": reserved,
     }
 
 
@@ -359,8 +362,10 @@ def read_mapping(r: EventSourceMapping, ctx: Context) -> dict[str, Any] | None:
         "BatchSize": mapping.get("BatchSize"),
         "FunctionResponseTypes": sorted(mapping.get("FunctionResponseTypes", [])),
         "Enabled": mapping.get("State") in ("Enabled", "Enabling", "Creating", "Updating"),
+        "ScalingConfig": mapping.get("ScalingConfig") or None,
     }
     if r.starting_position:
+        live["ParallelizationFactor"] = mapping.get("ParallelizationFactor")
         live["StartingPosition"] = mapping.get("StartingPosition")
         live["BisectBatchOnFunctionError"] = mapping.get("BisectBatchOnFunctionError", False)
         live["MaximumRetryAttempts"] = mapping.get("MaximumRetryAttempts")
@@ -496,6 +501,7 @@ def read_alarm(r: Alarm, ctx: Context) -> dict[str, Any] | None:
     a = alarms[0]
     ctx.remember(r.logical, AlarmArn=a.get("AlarmArn"))
     return {
+        "AlarmDescription": a.get("AlarmDescription", ""),
         "Namespace": a.get("Namespace"),
         "MetricName": a.get("MetricName"),
         "Dimensions": [{"Name": d["Name"], "Value": d["Value"]} for d in a.get("Dimensions", [])],
@@ -507,6 +513,26 @@ def read_alarm(r: Alarm, ctx: Context) -> dict[str, Any] | None:
         "AlarmActions": list(a.get("AlarmActions", [])),
         "TreatMissingData": a.get("TreatMissingData", "missing"),
     }
+
+
+def read_dashboard(r: Dashboard, ctx: Context) -> dict[str, Any] | None:
+    try:
+        found = ctx.client("cloudwatch").get_dashboard(DashboardName=r.name)
+    except botocore.exceptions.ClientError as exc:
+        if _missing(exc, "ResourceNotFound", "ResourceNotFoundException", "404"):
+            return None
+        raise
+    ctx.remember(r.logical, DashboardArn=found.get("DashboardArn"))
+    return {"DashboardBody": canonical(found.get("DashboardBody") or "{}")}
+
+
+def dashboard_body(r: Dashboard, ctx: Context) -> str:
+    """The dashboard's JSON with `${Logical}` placeholders replaced by the ids live state knows."""
+    body = r.body
+    for logical in r.references:
+        value = ctx.fact(logical, "ApiId") if logical in ctx.model else None
+        body = body.replace("${" + logical + "}", str(value) if value else f"<{logical} id>")
+    return body
 
 
 READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] = {
@@ -528,6 +554,7 @@ READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] =
     ApiIntegration: read_integration,
     ApiRoute: read_route,
     Alarm: read_alarm,
+    Dashboard: read_dashboard,
 }
 
 
@@ -547,4 +574,6 @@ def resolved_desired(resource: Resource, ctx: Context) -> dict[str, Any]:
         desired["Target"] = f"integrations/{integration}" if integration else f"<{resource.integration}>"
     elif isinstance(resource, FunctionSpec):
         desired["Environment"] = resource.env
+    elif isinstance(resource, Dashboard):
+        desired["DashboardBody"] = canonical(dashboard_body(resource, ctx))
     return desired

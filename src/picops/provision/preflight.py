@@ -15,6 +15,7 @@ from picops.stack.iam import wildcard_violations
 from picops.stack.model import (
     VISIBILITY_FACTOR,
     BucketNotification,
+    EventSourceMapping,
     FunctionSpec,
     Queue,
     QueuePolicy,
@@ -35,6 +36,7 @@ def check_model(model: StackModel) -> list[str]:
     problems += _overlaps(model)
     problems += _distinct_buckets(model)
     problems += _ingest_reserved_prefix(model)
+    problems += _reserved_below_mapping_cap(model)
     for role in model.of_type(Role):
         problems += [f"{role.logical}: {p}" for p in wildcard_violations(json.loads(role.document))]
     return problems
@@ -236,6 +238,59 @@ def _overlaps_with_foreign(plan: Plan, notification: BucketNotification) -> list
     return [p for p in notification_overlaps(notification, foreign) if "another tool" in p]
 
 
+# Lambda refuses a reservation that would leave fewer unreserved concurrent executions than this.
+MIN_UNRESERVED = 100
+
+
+def _reserved_below_mapping_cap(model: StackModel) -> list[str]:
+    """A reserved concurrency under the SQS mapping's MaximumConcurrency throttles invocations the mapping
+    starts; throttled batches go back to the queue with their receive count raised, and healthy messages end
+    in the DLQ. (The mapping's cap is the way to limit an SQS consumer.)"""
+    problems = []
+    for mapping in model.of_type(EventSourceMapping):
+        function = model.get(mapping.function)
+        assert isinstance(function, FunctionSpec)
+        reserved, cap = function.reserved_concurrency, mapping.max_concurrency
+        if reserved is not None and cap is not None and reserved < cap:
+            problems.append(
+                f"{function.logical}: reserved_concurrency {reserved} is below {mapping.logical}'s "
+                f"MaximumConcurrency {cap}: throttled SQS batches count as receives and push healthy "
+                "messages "
+                f"into the DLQ; set [deploy.functions.{function.logical}] reserved_concurrency to at least "
+                f"{cap}, or lower the mapping's max_concurrency instead"
+            )
+    return problems
+
+
+def check_concurrency(plan: Plan) -> list[str]:
+    """The reservations asked for against the account's concurrency (Lambda GetAccountSettings): AWS refuses
+    any that leave fewer than 100 executions unreserved, and a new account's limit may be only 10."""
+    wanted = {f.logical: f.reserved_concurrency for f in plan.model.functions() if f.reserved_concurrency}
+    if not wanted or plan.ctx.factory.is_local:
+        return []  # nothing reserved (0 reserves nothing), or an emulator without account limits
+    limits = plan.ctx.client("lambda").get_account_settings()["AccountLimit"]
+    limit = int(limits["ConcurrentExecutions"])
+    unreserved = int(limits["UnreservedConcurrentExecutions"])
+    # What this stack's functions reserve now is released when their reservations are replaced.
+    ours_now = sum(
+        int((c.live or {}).get("ReservedConcurrentExecutions") or 0)
+        for c in plan.changes
+        if isinstance(c.resource, FunctionSpec)
+    )
+    elsewhere = max(limit - unreserved - ours_now, 0)
+    total = sum(v for v in wanted.values() if v)
+    left = limit - elsewhere - total
+    if left >= MIN_UNRESERVED:
+        return []
+    listed = ", ".join(f"{logical} {n}" for logical, n in wanted.items())
+    return [
+        f"reserved concurrency {total} ({listed}) would leave {left} of the account's {limit} concurrent "
+        f"executions in {plan.model.region} unreserved ({elsewhere} reserved by other functions); Lambda "
+        f"keeps at least {MIN_UNRESERVED} unreserved. Lower [deploy.functions.<Logical>] "
+        "reserved_concurrency, or request a higher Lambda 'Concurrent executions' quota (Service Quotas)"
+    ]
+
+
 def preflight_model(model: StackModel) -> None:
     problems = check_model(model)
     if problems:
@@ -243,6 +298,6 @@ def preflight_model(model: StackModel) -> None:
 
 
 def preflight(plan: Plan) -> None:
-    problems = check_model(plan.model) + check_live(plan)
+    problems = check_model(plan.model) + check_live(plan) + check_concurrency(plan)
     if problems:
         raise ConfigError("wiring preflight failed:\n  " + "\n  ".join(problems))

@@ -7,7 +7,8 @@ from typing import Any
 
 from picops.provision import live
 from picops.provision.plan import Change, Plan, make_plan
-from picops.stack.model import EventSourceMapping, Resource
+from picops.stack.builders.operations import dashboard_url as console_url
+from picops.stack.model import Dashboard, EventSourceMapping, Resource
 
 _FACT_ARNS = ("FunctionArn", "RoleArn", "AlarmArn", "SubscriptionArn", "StreamArn")
 
@@ -34,6 +35,15 @@ def _status(change: Change) -> str:
     return "ok" if change.action == "noop" else "drifted"
 
 
+# A dashboard body or a policy is thousands of characters: the detail line shows the start of each value.
+DETAIL_VALUE_CHARS = 160
+
+
+def short_repr(value: Any, limit: int = DETAIL_VALUE_CHARS) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text)} characters)"
+
+
 def _detail(change: Change) -> str:
     parts = []
     if isinstance(change.resource, EventSourceMapping) and change.resource.local:
@@ -41,7 +51,8 @@ def _detail(change: Change) -> str:
     if change.diff:
         parts.append(
             "; ".join(
-                f"{key}: live {v['live']!r}, desired {v['desired']!r}" for key, v in change.diff.items()
+                f"{key}: live {short_repr(v['live'])}, desired {short_repr(v['desired'])}"
+                for key, v in change.diff.items()
             )
         )
     elif change.action == "create":
@@ -49,11 +60,20 @@ def _detail(change: Change) -> str:
     return " | ".join(parts)
 
 
+def dashboard_url(ctx: live.Context) -> str | None:
+    """The console URL of the stack's pipelines dashboard; None on a local endpoint (no console there)."""
+    if ctx.factory.is_local:
+        return None
+    dashboard = next(iter(ctx.model.of_type(Dashboard)), None)
+    return console_url(ctx.model.region, dashboard.name) if dashboard is not None else None
+
+
 def status_document(plan: Plan) -> dict[str, Any]:
     ctx = plan.ctx
     return {
         "stack": ctx.model.stack,
         "target": ctx.factory.target_info(),
+        "dashboard_url": dashboard_url(ctx),
         "resources": [
             {
                 "logical": c.logical,

@@ -367,6 +367,8 @@ class FunctionSpec(Resource):
     role_arn: str = ""
     log_group: str = ""
     alias: str = "live"
+    # `[deploy.functions.<Logical>] reserved_concurrency`: None leaves the function on the unreserved pool.
+    reserved_concurrency: int | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -386,6 +388,7 @@ class FunctionSpec(Resource):
             "Role": self.role_arn,
             "Environment": self.env,
             "Alias": self.alias,
+            "ReservedConcurrentExecutions": self.reserved_concurrency,
         }
 
 
@@ -406,6 +409,10 @@ class EventSourceMapping(Resource):
     bisect_on_error: bool = False
     max_retries: int | None = None
     on_failure_arn: str | None = None
+    # ScalingConfig.MaximumConcurrency (SQS sources only): the most concurrent invocations this mapping makes.
+    max_concurrency: int | None = None
+    # Concurrent batches per shard (stream sources only; 1 keeps per-key order strictly sequential).
+    parallelization_factor: int = 1
     # On a local endpoint the mapping is recorded for `picops local run` instead of created (DESIGN.md 6).
     local: bool = False
 
@@ -429,7 +436,10 @@ class EventSourceMapping(Resource):
             "FunctionResponseTypes": ["ReportBatchItemFailures"] if self.report_batch_item_failures else [],
             "Enabled": True,
         }
+        if self.max_concurrency is not None:
+            out["ScalingConfig"] = {"MaximumConcurrency": self.max_concurrency}
         if self.starting_position:
+            out["ParallelizationFactor"] = self.parallelization_factor
             out["StartingPosition"] = self.starting_position
             out["BisectBatchOnFunctionError"] = self.bisect_on_error
             out["MaximumRetryAttempts"] = self.max_retries
@@ -545,6 +555,8 @@ class Alarm(Resource):
     topic: str = ""
     topic_arn: str = ""
     watches: str = ""
+    # What the alarm means and the first command to run (docs/operating.md lists them all).
+    description: str = ""
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -552,6 +564,7 @@ class Alarm(Resource):
 
     def desired(self) -> dict[str, Any]:
         return {
+            "AlarmDescription": self.description,
             "Namespace": self.namespace,
             "MetricName": self.metric,
             "Dimensions": [{"Name": k, "Value": v} for k, v in self.dimensions],
@@ -563,6 +576,25 @@ class Alarm(Resource):
             "AlarmActions": [self.topic_arn],
             "TreatMissingData": "notBreaching",
         }
+
+
+@dataclass(frozen=True)
+class Dashboard(Resource):
+    """A CloudWatch dashboard; `body` is its canonical JSON text. Identifiers AWS assigns (the HTTP API's id)
+    appear as `${Logical}` placeholders, filled in from live state by the planner and by `Fn::Sub` in the
+    CloudFormation export; `references` names those resources (read, and created, first)."""
+
+    TYPE: ClassVar[str] = "AWS::CloudWatch::Dashboard"
+
+    body: str = "{}"
+    references: tuple[str, ...] = ()
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return self.references
+
+    def desired(self) -> dict[str, Any]:
+        return {"DashboardBody": canonical(self.body)}
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,9 @@ def build(ctx: BuildContext) -> list[Resource]:
             )
         )
         resources += ctx.function(fn)
-        resources.append(sqs_mapping(ctx, queue, fn, batch_size=10))
+        resources.append(
+            sqs_mapping(ctx, queue, fn, batch_size=10, max_concurrency=settings.bookings.max_concurrency)
+        )
 
     api_alias_arn = f"{arn('BookingApiFunction')}:live"
     resources.append(HttpApi("BookingsApi", names.physical("BookingsApi")))

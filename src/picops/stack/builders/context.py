@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from picops.config import Settings
-from picops.stack import iam
+from picops.stack import iam, metrics
 from picops.stack.model import (
     DLQ_RETENTION_S,
     HANDLERS,
@@ -87,7 +87,12 @@ def function_environment(
         else tuple(dict.fromkeys(s for sections in FUNCTION_SECTIONS.values() for s in sections))
     )
     sections = resolved_sections(settings, names)
-    env = {"PICOPS_STACK": settings.stack.name, "POWERTOOLS_SERVICE_NAME": f"picops-{settings.stack.name}"}
+    env = {
+        "PICOPS_STACK": settings.stack.name,
+        "POWERTOOLS_SERVICE_NAME": metrics.service_name(settings.stack.name),
+        # Powertools Metrics() publishes here (picops.stack.metrics names what each handler emits).
+        "POWERTOOLS_METRICS_NAMESPACE": metrics.NAMESPACE,
+    }
     for section in wanted:
         for field, value in sections[section]:
             if value is None:
@@ -160,8 +165,14 @@ class BuildContext:
                 role=f"{fn}Role",
                 role_arn=f"arn:{self.partition}:iam::{self.account}:role/{rname}",
                 log_group=f"{fn}LogGroup",
+                reserved_concurrency=self.reserved_concurrency(fn),
             ),
         ]
+
+    def reserved_concurrency(self, fn: str) -> int | None:
+        """`[deploy.functions.<fn>] reserved_concurrency` (None: the function shares the unreserved pool)."""
+        override = self.settings.deploy.functions.get(fn)
+        return override.reserved_concurrency if override is not None else None
 
 
 def deny_insecure_transport(bucket_arn: str) -> dict[str, object]:
@@ -217,7 +228,9 @@ def queue_pair(
     ]
 
 
-def sqs_mapping(ctx: BuildContext, queue: str, fn: str, *, batch_size: int) -> Resource:
+def sqs_mapping(
+    ctx: BuildContext, queue: str, fn: str, *, batch_size: int, max_concurrency: int | None = None
+) -> Resource:
     names = ctx.names
     return EventSourceMapping(
         f"{fn}Mapping",
@@ -228,5 +241,6 @@ def sqs_mapping(ctx: BuildContext, queue: str, fn: str, *, batch_size: int) -> R
         source_arn=ctx.arn(queue),
         batch_size=batch_size,
         report_batch_item_failures=True,
+        max_concurrency=max_concurrency,
         local=ctx.local,
     )

@@ -62,5 +62,13 @@ def build(ctx: BuildContext) -> list[Resource]:
         )
     )
     resources += ctx.function("IngestFunction")
-    resources.append(sqs_mapping(ctx, "IngestQueue", "IngestFunction", batch_size=settings.ingest.batch_size))
+    resources.append(
+        sqs_mapping(
+            ctx,
+            "IngestQueue",
+            "IngestFunction",
+            batch_size=settings.ingest.batch_size,
+            max_concurrency=settings.ingest.max_concurrency,
+        )
+    )
     return resources

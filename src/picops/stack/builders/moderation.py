@@ -48,6 +48,7 @@ def build(ctx: BuildContext) -> list[Resource]:
             bisect_on_error=True,
             max_retries=STREAM_MAX_RETRIES,
             on_failure_arn=arn("AlertsTopic"),
+            parallelization_factor=settings.moderation.parallelization_factor,
             local=ctx.local,
         )
     )
