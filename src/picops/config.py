@@ -107,6 +107,15 @@ class IngestSettings(_Section):
     max_concurrency: int = Field(default=10, ge=2, le=1000)
     uploads_bucket: str | None = Field(default=None, description="physical name; default derives from stack")
     processed_bucket: str | None = None
+    # Thumbnails: longest edge in pixels and JPEG quality (picops.core.ingest.thumbnails).
+    thumbnail_size: int = Field(default=256, ge=16, le=4096)
+    thumbnail_quality: int = Field(default=85, ge=1, le=95)
+    # Refuse images with more pixels than this (read from the header, before decoding).
+    max_pixels: int = Field(default=50_000_000, ge=1, le=1_000_000_000)
+    # Refuse objects larger than this (from the event or the GET's headers, before downloading the body).
+    max_bytes: int = Field(default=50 * 1024 * 1024, ge=1, le=5 * 1024**3)
+    # Refuse JSON drops larger than this.
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1, le=50 * 1024 * 1024)
 
     @field_validator("suffixes")
     @classmethod
@@ -258,7 +267,7 @@ class DeploySettings(_Section):
     artifacts_bucket: str | None = None
     # The Lambda bundle (picops.provision.bundle): third-party distributions the handlers need; a bare name
     # is pinned to the version installed next to picops. boto3 & co. come with the Lambda runtime.
-    dependencies: tuple[str, ...] = ("pydantic", "pydantic-settings", "aws-lambda-powertools")
+    dependencies: tuple[str, ...] = ("pydantic", "pydantic-settings", "aws-lambda-powertools", "pillow")
     dependency_source: Literal["auto", "pip", "environment"] = "auto"
     find_links: str | None = Field(default=None, description="local wheel directory; pip runs --no-index")
     cache_dir: str | None = Field(

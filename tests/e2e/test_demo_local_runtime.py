@@ -38,7 +38,7 @@ def test_step_tags_through_the_stream_after_tag_backfill(
     assert result.ok, result.detail
     assert result.data["tags"] == {"moderation-status": step.VERDICT}
     mappings = {m["logical"]: m for m in result.data["runtime"]["mappings"]}
-    assert mappings["IngestFunctionMapping"]["status"] == "skipped"
+    assert mappings["IngestFunctionMapping"]["status"] == "ok"
     # The tag-backfill step's verdicts came after provision too: delivered, and left unchanged.
     assert mappings["ModerationStreamFunctionMapping"]["records"] > 1
 

@@ -29,7 +29,7 @@ def _verdict(factory: Any, names: StackNames, key: str, verdict: str) -> None:
     )
 
 
-def test_verdict_is_tagged_by_the_stream_handler_and_missing_handlers_are_skipped(
+def test_verdict_is_tagged_by_the_stream_handler_and_uploads_reach_the_ingest_handler(
     cli: Any, endpoint: str, server_factory: Any
 ) -> None:
     provisioned = cli("provision", "--yes", "--json", endpoint=endpoint)
@@ -38,7 +38,7 @@ def test_verdict_is_tagged_by_the_stream_handler_and_missing_handlers_are_skippe
     s3 = server_factory.client("s3")
     key = f"moderation-demo/stream-{uuid.uuid4()}.jpg"
     s3.put_object(Bucket=names.uploads_bucket, Key=key, Body=b"img")
-    # Under the ingest prefix: S3 notifies IngestQueue, whose handler is not built yet.
+    # Under the ingest prefix: S3 notifies IngestQueue.
     s3.put_object(Bucket=names.uploads_bucket, Key="incoming/photo.jpg", Body=b"img")
     ingest_url = names.queue_url("IngestQueue", endpoint)
     before = ls.queue_counts(server_factory, ingest_url)
@@ -58,12 +58,14 @@ def test_verdict_is_tagged_by_the_stream_handler_and_missing_handlers_are_skippe
     assert stream["failed_records"] == 0
     assert _tags(server_factory, names.uploads_bucket, key) == {"moderation-status": "approved"}
 
+    # The ingest mapping is served: the upload (not an image) fails its job and is acknowledged.
     ingest = by_logical["IngestFunctionMapping"]
-    assert ingest["status"] == "skipped"
-    assert ingest["detail"] == "handler not available: picops.handlers.ingest.handler"
-    assert ingest["invocations"] == 0
-    assert ls.queue_counts(server_factory, ingest_url) == before  # never received: untouched
-    assert result.stderr.count("handler not available: picops.handlers.ingest.handler") == 1
+    assert ingest["status"] == "ok", ingest
+    assert ingest["handler"] == "picops.handlers.ingest.handler"
+    assert ingest["invocations"] >= 1
+    assert ingest["failed_records"] == 0
+    assert ls.queue_counts(server_factory, ingest_url) == (0, 0)
+    assert "handler not available: picops.handlers.ingest.handler" not in result.stderr
     assert doc["sweeps"] == 0
 
     # A second run has nothing new on the stream (the checkpoint is kept on the endpoint); the sweep

@@ -303,7 +303,9 @@ def test_destroy_removes_everything_it_created(
             "same bucket",
         ),
         ({"PICOPS_INGEST__SUFFIXES": '[".jpg", "photo.jpg"]'}, "overlap"),
-        ({"PICOPS_INGEST__PREFIX": ""}, None),
+        # An empty prefix would cover picops's own `_picops/` state objects (e.g. the sweeper's JSON).
+        ({"PICOPS_INGEST__PREFIX": ""}, "reserved prefix"),
+        ({"PICOPS_INGEST__PREFIX": "uploads/"}, None),
     ],
 )
 def test_preflight_errors_exit_2_before_any_change(
@@ -317,7 +319,7 @@ def test_preflight_errors_exit_2_before_any_change(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     result = cli("provision", "--yes", endpoint=endpoint)
-    if message is None:  # a control: an empty prefix with distinct suffixes is valid wiring
+    if message is None:  # a control: another prefix with distinct suffixes is valid wiring
         assert result.exit_code == 0, result.stderr
         return
     assert result.exit_code == 2

@@ -22,7 +22,7 @@ import pytest
 
 from picops.aws import ClientFactory
 from picops.stack.build import build_model
-from picops.stack.iam import STREAM_LIST, STREAM_READ
+from picops.stack.iam import SQS_CONSUME, STREAM_LIST, STREAM_READ
 from tests import tagging_support as ts
 from tests.conftest import load_event
 
@@ -42,6 +42,11 @@ SERVICE_SIDE: dict[str, dict[str, str]] = {
     "ModerationSweepFunction": {
         "logs:CreateLogStream": "the runtime writes the function's logs",
         "logs:PutLogEvents": "the runtime writes the function's logs",
+    },
+    "IngestFunction": {
+        "logs:CreateLogStream": "the runtime writes the function's logs",
+        "logs:PutLogEvents": "the runtime writes the function's logs",
+        **dict.fromkeys(SQS_CONSUME, "the event source mapping polls IngestQueue"),
     },
 }
 
@@ -96,6 +101,9 @@ IAM_ACTIONS: dict[tuple[str, str], Callable[[dict[str, Any]], list[Need]]] = {
     ("dynamodb", "GetItem"): lambda p: [("dynamodb:GetItem", _table(p["TableName"]))],
     ("dynamodb", "Query"): lambda p: [("dynamodb:Query", _table(p["TableName"]))],
     ("dynamodb", "Scan"): lambda p: [("dynamodb:Scan", _table(p["TableName"]))],
+    ("dynamodb", "PutItem"): lambda p: [("dynamodb:PutItem", _table(p["TableName"]))],
+    ("dynamodb", "UpdateItem"): lambda p: [("dynamodb:UpdateItem", _table(p["TableName"]))],
+    ("sns", "Publish"): lambda p: [("sns:Publish", p["TopicArn"])],
     # Needs no permission (AWS answers it for any principal).
     ("sts", "GetCallerIdentity"): lambda p: [],
 }

@@ -137,10 +137,23 @@ def root(
 
 def _register() -> None:
     # One module per command group; each registers only commands that are real.
-    from picops.cli import bookings, demo, deploy, dlq, events, invoke, local, logs, provision, tag_backfill
+    from picops.cli import (
+        bookings,
+        demo,
+        deploy,
+        dlq,
+        events,
+        ingest,
+        invoke,
+        local,
+        logs,
+        provision,
+        tag_backfill,
+    )
 
     app.add_typer(local.app, name="local")
     app.add_typer(dlq.app, name="dlq")
+    app.add_typer(ingest.app, name="ingest")
     bookings.register(app)
     app.command("demo")(demo.demo)
     app.command("deploy")(deploy.deploy)

@@ -30,6 +30,7 @@ from picops.stack.model import (
 )
 from picops.stack.names import s3_arn
 from picops.stack.security import CLOUDWATCH_SERVICE, key_allows
+from picops.stack.state_objects import RESERVED_PREFIX
 
 
 def check_model(model: StackModel) -> list[str]:
@@ -41,6 +42,7 @@ def check_model(model: StackModel) -> list[str]:
     problems += _distinct_buckets(model)
     problems += _sweep_budget(model)
     problems += _mappings(model)
+    problems += _ingest_reserved_prefix(model)
     problems += _reserved_below_mapping_cap(model)
     for role in model.of_type(Role):
         problems += [f"{role.logical}: {p}" for p in wildcard_violations(json.loads(role.document))]
@@ -324,6 +326,23 @@ def _distinct_buckets(model: StackModel) -> list[str]:
             "ingest prefix would re-trigger ingest; set [ingest] processed_bucket to another bucket"
         ]
     return []
+
+
+def _ingest_reserved_prefix(model: StackModel) -> list[str]:
+    """Ingest must never see picops's own state objects (`_picops/...`, e.g. the sweeper's JSON)."""
+    problems = []
+    for notification in model.of_type(BucketNotification):
+        if notification.bucket != "UploadsBucket":
+            continue
+        for config in notification.configurations:
+            if RESERVED_PREFIX.startswith(config.prefix) or config.prefix.startswith(RESERVED_PREFIX):
+                problems.append(
+                    f"{notification.logical}: [ingest] prefix {config.prefix!r} covers picops's reserved "
+                    f"prefix {RESERVED_PREFIX!r} (its own state objects would be ingested); set [ingest] "
+                    "prefix to a folder such as 'incoming/'"
+                )
+                break
+    return problems
 
 
 def check_live(plan: Plan) -> list[str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from picops.stack.state_objects import BATCH_REPORT_PREFIX as REPORT_PREFIX
-from picops.stack.state_objects import LEDGER_KEY_PREFIX, SWEEP_STATE_KEY
+from picops.stack.state_objects import INGEST_OUTPUT_PREFIX, LEDGER_KEY_PREFIX, SWEEP_STATE_KEY
 
 # Actions AWS supports only with Resource "*" (no resource-level permissions). Kept short and explicit: the
 # IAM test fails on any other wildcard. X-Ray's segment upload is the one a Lambda would need (active
@@ -100,12 +100,16 @@ def function_grants(function: str, arns: StackArns, *, uploads_prefix: str) -> l
     if function == "IngestFunction":
         grants += [
             Grant("ConsumeIngestQueue", SQS_CONSUME, (arns.ingest_queue,)),
+            # The notified version (GetObject with VersionId needs GetObjectVersion too).
             Grant(
                 "ReadUploads",
-                ("s3:GetObject", "s3:GetObjectTagging"),
+                ("s3:GetObject", "s3:GetObjectVersion"),
                 (f"{arns.uploads_bucket}/{uploads_prefix}*",),
             ),
-            Grant("WriteProcessed", ("s3:PutObject",), (f"{arns.processed_bucket}/*",)),
+            # Thumbnails only (picops.core.ingest.pipeline.THUMBNAIL_PREFIX); never UploadsBucket.
+            Grant("WriteProcessed", ("s3:PutObject",), (f"{arns.processed_bucket}/{INGEST_OUTPUT_PREFIX}*",)),
+            # Claims and job records (UpdateItem), the failure index (PutItem), the claim's read-back
+            # (GetItem), JSON drop records (BatchWriteItem).
             Grant(
                 "RecordJobs",
                 ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"),

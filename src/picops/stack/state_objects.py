@@ -21,3 +21,6 @@ BATCH_REPORT_PREFIX = "batch-reports/tag-backfill"
 # ids); the taggers' IAM grants are conditioned on this prefix (picops.stack.iam.LEDGER_ONLY).
 LEDGER_KEY_PREFIX = "LEDGER#"
 LEDGER_SORT_KEY = "TAG"
+
+# Ingest's thumbnails, in ProcessedBucket (`thumbnails/<original key>.jpg`).
+INGEST_OUTPUT_PREFIX = "thumbnails/"

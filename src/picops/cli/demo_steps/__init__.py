@@ -45,7 +45,7 @@ class DemoStep:
 
 
 def _steps() -> list[DemoStep]:
-    from picops.cli.demo_steps import bookings, dlq, health, local_runtime, provision, tag_backfill
+    from picops.cli.demo_steps import bookings, dlq, health, ingest, local_runtime, provision, tag_backfill
 
     return [
         health.STEP,
@@ -54,6 +54,7 @@ def _steps() -> list[DemoStep]:
         local_runtime.STEP,
         dlq.STEP,
         bookings.STEP,
+        ingest.STEP,
     ]
 
 

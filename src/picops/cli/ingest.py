@@ -1,0 +1,219 @@
+"""`picops ingest`: job records (status, failures) and sending objects through ingest again (reprocess)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from picops.cli.output import Output
+from picops.cli.state import AppState, get_state
+from picops.core.ingest import Job, JobStore, parse_since, reprocess
+from picops.errors import OperationFailed, ResourceMissing, UsageError
+from picops.stack.names import StackNames
+
+app = typer.Typer(
+    help="The ingest pipeline's jobs: status of an object, recent failures, reprocess objects.",
+    no_args_is_help=True,
+)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+SinceOpt = Annotated[
+    str,
+    typer.Option("--since", metavar="DURATION|TIME", help="How far back: 24h, 7d, 90m, or an ISO 8601 time."),
+]
+
+
+def _begin(ctx: typer.Context, json_mode: bool) -> tuple[AppState, Output, StackNames, JobStore]:
+    state = get_state(ctx)
+    out = state.output(json_mode)
+    factory = state.factory
+    out.target(factory.describe_target())
+    names = StackNames(state.settings, factory.account_id(), factory.region)
+    return state, out, names, JobStore(factory.client("dynamodb"), names.physical("JobsTable"))
+
+
+def _since(text: str) -> dt.datetime:
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise UsageError(f"--since: {exc}") from None
+
+
+def _version_of(job: Job) -> str:
+    return job.version or (job.sk[2:] if job.sk.startswith("V#") else job.sk)
+
+
+def _job_rows(jobs: list[Job], *, with_key: bool) -> list[list[Any]]:
+    rows = []
+    for j in jobs:
+        detail = j.reason if j.status == "FAILED" else j.outputs
+        row = [
+            _version_of(j),
+            j.status,
+            j.kind or "-",
+            j.attempts,
+            j.finished_at or j.updated_at or "-",
+            detail,
+        ]
+        rows.append([j.key, *row] if with_key else row)
+    return rows
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(metavar="KEY", help="Object key in UploadsBucket (not URL-encoded).")],
+    version: Annotated[
+        str | None, typer.Option("--version", metavar="V", help="Only this version id (or ETag).")
+    ] = None,
+    json_mode: JsonOpt = False,
+) -> None:
+    """The job items for one object (every version, newest first): status, outputs, reasons, attempts."""
+    _, out, names, store = _begin(ctx, json_mode)
+    jobs = store.jobs_for(names.uploads_bucket, key)
+    if version is not None:
+        jobs = [j for j in jobs if version in (j.version, j.etag, _version_of(j))]
+    if not jobs:
+        what = f"{key} version {version}" if version else key
+        raise ResourceMissing(
+            f"no ingest job for {what} in {names.physical('JobsTable')} (bucket {names.uploads_bucket})",
+            hint="check the key (exact, not URL-encoded) and that it is under [ingest] prefix",
+        )
+
+    def render() -> None:
+        out.info(f"s3://{names.uploads_bucket}/{key}")
+        out.table(
+            None,
+            ["version", "status", "kind", "attempts", "finished", "outputs / reason"],
+            _job_rows(jobs, with_key=False),
+        )
+
+    out.result(
+        {"bucket": names.uploads_bucket, "key": key, "jobs": [j.as_dict() for j in jobs]},
+        render,
+    )
+
+
+@app.command("failures")
+def failures(
+    ctx: typer.Context,
+    since: SinceOpt = "24h",
+    kind: Annotated[
+        str | None, typer.Option("--kind", metavar="image|json", help="Only this kind of object.")
+    ] = None,
+    json_mode: JsonOpt = False,
+) -> None:
+    """FAILED jobs with their reasons, newest first (a listing: exit 0 even when there are some)."""
+    if kind is not None and kind not in ("image", "json"):
+        raise UsageError(f"--kind must be image or json, not {kind!r}")
+    start = _since(since)
+    _, out, _names, store = _begin(ctx, json_mode)
+    jobs = [j for j in store.failures(start) if kind is None or j.kind == kind]
+
+    def render() -> None:
+        if not jobs:
+            out.info(f"no failed ingest jobs since {start:%Y-%m-%d %H:%M} UTC")
+            return
+        out.table(
+            f"failed ingest jobs since {start:%Y-%m-%d %H:%M} UTC",
+            ["key", "version", "status", "kind", "attempts", "failed", "reason"],
+            _job_rows(jobs, with_key=True),
+        )
+
+    out.result(
+        {
+            "since": start.isoformat(),
+            "kind": kind,
+            "count": len(jobs),
+            "failures": [j.as_dict() for j in jobs],
+        },
+        render,
+    )
+
+
+def _confirm(out: Output, question: str, yes: bool) -> None:
+    if yes:
+        return
+    if out.json_mode or not sys.stdin.isatty():
+        raise UsageError(f"{question} Pass --yes to confirm (no terminal to ask on).")
+    if not typer.confirm(question, default=False, err=True):
+        raise typer.Exit(1)
+
+
+@app.command("reprocess")
+def reprocess_command(
+    ctx: typer.Context,
+    keys: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="KEY", help="Object keys in UploadsBucket (not URL-encoded)."),
+    ] = None,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Every object whose job FAILED (see --since).")
+    ] = False,
+    since: SinceOpt = "24h",
+    force: Annotated[
+        bool, typer.Option("--force", help="Also objects already PROCESSED: a new attempt and notification.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would be sent; send nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_mode: JsonOpt = False,
+) -> None:
+    """Send S3-shaped notifications for objects' current versions to IngestQueue (never copies objects).
+
+    Without --force a version already PROCESSED is skipped (and reported); a FAILED one is tried again.
+    """
+    if bool(keys) == failed:
+        raise UsageError("give object KEYs or --failed (one of them)")
+    state, out, names, store = _begin(ctx, json_mode)
+    factory = state.factory
+    wanted = list(keys or [])
+    if failed:
+        wanted = [j.key for j in store.failures(_since(since))]
+    queue_url = factory.client("sqs").get_queue_url(QueueName=names.physical("IngestQueue"))["QueueUrl"]
+    if wanted and not dry_run:
+        what = f"{len(wanted)} object(s)" + (" (--force: processed ones too)" if force else "")
+        _confirm(out, f"Send {what} through ingest again via {names.physical('IngestQueue')}?", yes)
+    results = reprocess(
+        factory.client("s3"),
+        factory.client("sqs"),
+        store,
+        bucket=names.uploads_bucket,
+        queue_url=queue_url,
+        keys=wanted,
+        region=factory.region,
+        force=force,
+        dry_run=dry_run,
+    )
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.result] = counts.get(r.result, 0) + 1
+
+    def render() -> None:
+        if not results:
+            out.info("nothing to reprocess")
+            return
+        out.table(
+            "reprocess" + (" (dry run)" if dry_run else ""),
+            ["key", "version", "result", "reason"],
+            [[r.key, r.version or "-", r.result, r.reason or ""] for r in results],
+        )
+        out.info(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+
+    out.result(
+        {
+            "queue": queue_url,
+            "dry_run": dry_run,
+            "force": force,
+            "counts": counts,
+            "objects": [r.as_dict() for r in results],
+        },
+        render,
+    )
+    if counts.get("missing") or counts.get("failed"):
+        raise OperationFailed(
+            f"{counts.get('missing', 0)} missing, {counts.get('failed', 0)} not sent (see the report)"
+        )

@@ -1,0 +1,354 @@
+"""One object version through the ingest pipeline: filter, fetch, claim, thumbnail or store, record, notify.
+
+Order of the AWS calls per new object (the requests-per-object figure of bench/ingest.py): GetObject (its
+headers give the size and picops's own output marker before the body is read), the claim (UpdateItem), the
+work (PutObject of the thumbnail, or BatchWriteItem of the records), the job write (UpdateItem), Publish, and
+the `notified` mark (UpdateItem). A duplicate costs the GetObject, a failed claim and a GetItem.
+
+Failure policy: an error worth retrying (throttling, 5xx, timeouts, connection errors, and AWS errors that are
+about our configuration rather than the object, such as access denied) leaves the job unfinished, releases
+the lease and reports `transient`: the handler puts that message in batchItemFailures, and after
+maxReceiveCount it lands in IngestDLQ. Content that can never work (corrupt, not an image, unsupported,
+too many pixels, too large, invalid JSON, the object gone) finishes the job FAILED with the reason and
+sends a `failed` notification: the message is acknowledged, nothing loops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import botocore.exceptions
+
+from picops.config import IngestSettings
+from picops.core.ingest.drops import DropRejected, UnprocessedItems, parse_drop, write_items
+from picops.core.ingest.events import ObjectRef
+from picops.core.ingest.jobs import FAILED, FINISHED, PROCESSED, Job, JobStore
+from picops.core.ingest.notify import publish
+from picops.core.ingest.thumbnails import ImageRejected, make_thumbnail
+from picops.stack.names import StackNames
+from picops.stack.state_objects import INGEST_OUTPUT_PREFIX, RESERVED_PREFIX
+
+THUMBNAIL_PREFIX = INGEST_OUTPUT_PREFIX
+# Object metadata on every output: the loop guard skips objects that carry it.
+SOURCE_KEY_META = "picops-source-key"
+SOURCE_BUCKET_META = "picops-source-bucket"
+SOURCE_VERSION_META = "picops-source-version"
+
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "SlowDown",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "TransactionConflictException",
+        "KMSThrottlingException",
+    }
+)
+_GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
+_REPLACED_CODES = frozenset({"PreconditionFailed", "412"})
+
+
+def thumbnail_key(key: str) -> str:
+    return f"{THUMBNAIL_PREFIX}{key}.jpg"
+
+
+def kind_of(key: str) -> str:
+    return "json" if key.lower().endswith(".json") else "image"
+
+
+class Outcome(enum.StrEnum):
+    PROCESSED = "processed"
+    FAILED = "failed"
+    DUPLICATE = "duplicate"  # already finished and notified: nothing done
+    RENOTIFIED = "renotified"  # already finished, the notification was missing: published it
+    SKIPPED = "skipped"  # not ours (bucket, prefix, suffix, reserved prefix, picops output)
+    BUSY = "busy"  # another attempt holds a live lease: retry later
+    SUPERSEDED = "superseded"  # our lease expired and another attempt took over
+    RETRY = "retry"  # transient error
+
+
+@dataclass(frozen=True)
+class ObjectOutcome:
+    ref: ObjectRef
+    outcome: Outcome
+    kind: str | None = None
+    reason: str | None = None
+    outputs: Any = None
+    thumbnail_ms: float | None = None
+
+    @property
+    def transient(self) -> bool:
+        return self.outcome in (Outcome.BUSY, Outcome.RETRY)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.ref.as_dict(),
+            "outcome": self.outcome.value,
+            "kind": self.kind,
+            "reason": self.reason,
+            "outputs": self.outputs,
+        }
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    uploads_bucket: str
+    processed_bucket: str
+    jobs_table: str
+    topic_arn: str
+    prefix: str = "incoming/"
+    suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".json")
+    thumbnail_size: int = 256
+    thumbnail_quality: int = 85
+    max_pixels: int = 50_000_000
+    max_bytes: int = 50 * 1024 * 1024
+    max_json_bytes: int = 1024 * 1024
+
+    @classmethod
+    def from_settings(cls, ingest: IngestSettings, names: StackNames) -> IngestConfig:
+        return cls(
+            uploads_bucket=names.uploads_bucket,
+            processed_bucket=names.processed_bucket,
+            jobs_table=names.physical("JobsTable"),
+            topic_arn=names.arn("NotifyTopic"),
+            prefix=ingest.prefix,
+            suffixes=tuple(ingest.suffixes),
+            thumbnail_size=ingest.thumbnail_size,
+            thumbnail_quality=ingest.thumbnail_quality,
+            max_pixels=ingest.max_pixels,
+            max_bytes=ingest.max_bytes,
+            max_json_bytes=ingest.max_json_bytes,
+        )
+
+    def skip_reason(self, ref: ObjectRef) -> str | None:
+        """Why this object is not ingested (None: it is)."""
+        if ref.bucket != self.uploads_bucket:
+            return f"bucket {ref.bucket} is not UploadsBucket ({self.uploads_bucket})"
+        if ref.key.startswith(RESERVED_PREFIX):
+            return f"{ref.key} is under picops's reserved prefix {RESERVED_PREFIX}"
+        if not ref.key.startswith(self.prefix):
+            return f"{ref.key} is not under [ingest] prefix {self.prefix!r}"
+        if not any(ref.key.endswith(s) for s in self.suffixes):
+            return f"{ref.key} has none of the [ingest] suffixes {', '.join(self.suffixes)}"
+        return None
+
+
+class Permanent(Exception):
+    """The object can never be ingested: the job fails with this reason."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return str(error.get("Code", "")) in TRANSIENT_CODES or status >= 500
+    return isinstance(
+        exc,
+        botocore.exceptions.ConnectionError
+        | botocore.exceptions.HTTPClientError
+        | botocore.exceptions.IncompleteReadError
+        | botocore.exceptions.ResponseStreamingError
+        | UnprocessedItems
+        | TimeoutError
+        | ConnectionError,
+    )
+
+
+def _code(exc: botocore.exceptions.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@dataclass
+class IngestPipeline:
+    s3: Any
+    dynamodb: Any
+    sns: Any
+    config: IngestConfig
+    jobs: JobStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.jobs = JobStore(self.dynamodb, self.config.jobs_table)
+
+    def process(
+        self, ref: ObjectRef, *, lease_s: float, token: str | None = None, force: bool = False
+    ) -> ObjectOutcome:
+        skip = self.config.skip_reason(ref)
+        if skip is not None:
+            return ObjectOutcome(ref, Outcome.SKIPPED, reason=skip)
+        kind = kind_of(ref.key)
+        try:
+            return self._process(ref, kind, lease_s=lease_s, token=token, force=force)
+        except Exception as exc:
+            if is_transient(exc) or isinstance(exc, botocore.exceptions.ClientError):
+                return ObjectOutcome(ref, Outcome.RETRY, kind=kind, reason=_describe(exc))
+            raise
+
+    def _process(
+        self, ref: ObjectRef, kind: str, *, lease_s: float, token: str | None, force: bool
+    ) -> ObjectOutcome:
+        obj, gone = self._get(ref)
+        if obj is not None and not ref.version_id and obj.get("VersionId") not in (None, "", "null"):
+            # A notification without a version id (foreign senders, emulators) for a versioned bucket: the
+            # version the ETag-matched GET returned names the job, as S3's own notifications would.
+            ref = dataclasses.replace(ref, version_id=str(obj["VersionId"]))
+        try:
+            if obj is not None and SOURCE_KEY_META in (obj.get("Metadata") or {}):
+                return ObjectOutcome(ref, Outcome.SKIPPED, kind=kind, reason="object is a picops output")
+            claim = self.jobs.claim(ref, kind, lease_s=lease_s, token=token, force=force)
+            if not claim.acquired:
+                return self._not_acquired(ref, kind, claim.job)
+            assert claim.claim is not None
+            try:
+                outputs, extra, millis = self._work(ref, kind, obj, gone)
+            except Permanent as exc:
+                return self._finish(ref, claim.claim, kind, FAILED, reason=str(exc))
+            except Exception:
+                self._release(ref, claim.claim)
+                raise
+            return self._finish(
+                ref, claim.claim, kind, PROCESSED, outputs=outputs, extra=extra, thumbnail_ms=millis
+            )
+        finally:
+            if obj is not None:
+                obj["Body"].close()
+
+    def _get(self, ref: ObjectRef) -> tuple[dict[str, Any] | None, str | None]:
+        """The object's GET response (body not read yet), or why it is gone."""
+        params: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
+        if ref.version_id and ref.version_id != "null":
+            params["VersionId"] = ref.version_id
+        elif ref.etag:
+            params["IfMatch"] = ref.etag if ref.etag.startswith('"') else f'"{ref.etag}"'
+        try:
+            return self.s3.get_object(**params), None
+        except botocore.exceptions.ClientError as exc:
+            code = _code(exc)
+            if code in _GONE_CODES:
+                return None, "object deleted before processing"
+            if code in _REPLACED_CODES:
+                return None, "object was overwritten before processing (its new version is ingested)"
+            raise
+
+    def _not_acquired(self, ref: ObjectRef, kind: str, job: Job | None) -> ObjectOutcome:
+        if job is None:
+            return ObjectOutcome(ref, Outcome.BUSY, kind=kind, reason="job item vanished during the claim")
+        if job.status in FINISHED:
+            if job.notified is None:
+                # The previous attempt recorded the outcome but did not get to publish it.
+                publish(self.sns, self.config.topic_arn, job)
+                self.jobs.mark_notified(job)
+                return ObjectOutcome(
+                    ref, Outcome.RENOTIFIED, kind=job.kind, reason=job.reason, outputs=job.outputs
+                )
+            return ObjectOutcome(
+                ref, Outcome.DUPLICATE, kind=job.kind, reason=f"already {job.status}", outputs=job.outputs
+            )
+        return ObjectOutcome(ref, Outcome.BUSY, kind=kind, reason="another attempt holds the claim")
+
+    def _work(
+        self, ref: ObjectRef, kind: str, obj: dict[str, Any] | None, gone: str | None
+    ) -> tuple[Any, dict[str, Any], float | None]:
+        if obj is None:
+            raise Permanent(gone or "object deleted before processing")
+        size = int(obj.get("ContentLength") or ref.size or 0)
+        limit = self.config.max_json_bytes if kind == "json" else self.config.max_bytes
+        if size > limit:
+            setting = "max_json_bytes" if kind == "json" else "max_bytes"
+            raise Permanent(f"object is {size:,} bytes, over [ingest] {setting} {limit:,}")
+        data = obj["Body"].read()
+        if kind == "json":
+            try:
+                drop = parse_drop(
+                    data,
+                    key=ref.key,
+                    source=f"{ref.bucket}/{ref.key}#{ref.version_label}",
+                    max_bytes=self.config.max_json_bytes,
+                )
+            except DropRejected as exc:
+                raise Permanent(str(exc)) from None
+            write_items(self.dynamodb, self.config.jobs_table, drop.items)
+            return drop.count, {}, None
+        try:
+            thumb = make_thumbnail(
+                data,
+                size=self.config.thumbnail_size,
+                quality=self.config.thumbnail_quality,
+                max_pixels=self.config.max_pixels,
+            )
+        except ImageRejected as exc:
+            raise Permanent(str(exc)) from None
+        del data
+        target = thumbnail_key(ref.key)
+        self.s3.put_object(
+            Bucket=self.config.processed_bucket,
+            Key=target,
+            Body=thumb.data,
+            ContentType="image/jpeg",
+            Metadata={
+                SOURCE_BUCKET_META: ref.bucket,
+                # Metadata is ASCII on the wire: the key is percent-encoded (unquote() gives it back).
+                SOURCE_KEY_META: quote(ref.key, safe="/"),
+                SOURCE_VERSION_META: ref.version_label,
+            },
+        )
+        extra = {
+            "width": thumb.width,
+            "height": thumb.height,
+            "source_format": thumb.source_format.lower(),
+            "source_pixels": thumb.source_width * thumb.source_height,
+        }
+        return target, extra, thumb.milliseconds
+
+    def _finish(
+        self,
+        ref: ObjectRef,
+        claim: str,
+        kind: str,
+        status: str,
+        *,
+        outputs: Any = None,
+        reason: str | None = None,
+        extra: dict[str, Any] | None = None,
+        thumbnail_ms: float | None = None,
+    ) -> ObjectOutcome:
+        try:
+            job = self.jobs.finish(ref, claim, status=status, outputs=outputs, reason=reason, extra=extra)
+        except Exception:
+            self._release(ref, claim)
+            raise
+        if job is None:
+            return ObjectOutcome(ref, Outcome.SUPERSEDED, kind=kind, reason="another attempt took over")
+        publish(self.sns, self.config.topic_arn, job)
+        self.jobs.mark_notified(job)
+        outcome = Outcome.PROCESSED if status == PROCESSED else Outcome.FAILED
+        return ObjectOutcome(
+            ref, outcome, kind=kind, reason=reason, outputs=outputs, thumbnail_ms=thumbnail_ms
+        )
+
+    def _release(self, ref: ObjectRef, claim: str) -> None:
+        """Give the lease back after a transient error, so the retry does not wait for it to expire."""
+        with contextlib.suppress(Exception):  # the lease expires on its own
+            self.jobs.release(ref, claim)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return f"{exc.operation_name}: {_code(exc)}: {exc.response.get('Error', {}).get('Message', '')}"
+    return f"{type(exc).__name__}: {exc}"

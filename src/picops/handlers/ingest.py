@@ -1,0 +1,159 @@
+"""Ingest Lambda (contract entry point `picops.handlers.ingest.handler`, DESIGN.md section 5).
+
+IngestQueue delivers S3 event notifications for uploads under `[ingest] prefix`; each becomes a thumbnail in
+ProcessedBucket or records in JobsTable, a job item, and one notification (`picops.core.ingest`). Powertools'
+`BatchProcessor(EventType.SQS)` reports only the messages with a transient failure in batchItemFailures, so
+Lambda retries exactly those. `s3:TestEvent` bodies and bodies that are not S3 notifications are
+acknowledged (the latter logged and counted: they can never succeed).
+
+Clients and settings are built on the first invocation, once per container. Logs name bucket, key, version
+and message id, never object contents. Metrics (EMF, namespace `picops`): Processed/Failed by kind
+(`ProcessedImage`, `FailedJson`, ...), `ThumbnailMs`, `Duplicates`, `Skipped`, `NotS3Messages`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from picops.aws import ClientFactory, lambda_factory
+from picops.config import Settings, settings_from_env
+from picops.core.ingest import (
+    FORCE_ATTRIBUTE,
+    TOKEN_ATTRIBUTE,
+    IngestConfig,
+    IngestPipeline,
+    NotS3Notification,
+    ObjectOutcome,
+    Outcome,
+    parse_body,
+)
+from picops.stack.names import StackNames
+
+logger = Logger(service="picops-ingest")
+metrics = Metrics(namespace="picops", service="picops-ingest")
+_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# The lease outlives the invocation by this much, so it never ends while the claiming attempt still runs.
+LEASE_MARGIN_S = 5.0
+DEFAULT_LEASE_S = 900.0
+
+
+class TransientIngestError(Exception):
+    """A message worth retrying: Powertools reports it in batchItemFailures."""
+
+
+@functools.cache
+def _settings() -> Settings:
+    return settings_from_env()
+
+
+def _factory() -> ClientFactory:
+    return lambda_factory()
+
+
+def _account(context: Any) -> str:
+    arn = str(getattr(context, "invoked_function_arn", "") or "")
+    parts = arn.split(":")
+    if len(parts) >= 5 and parts[4].isdigit():
+        return parts[4]
+    return _factory().account_id()
+
+
+@functools.cache
+def _pipeline(account: str) -> IngestPipeline:
+    factory = _factory()
+    names = StackNames(_settings(), account, factory.region)
+    return IngestPipeline(
+        s3=factory.client("s3"),
+        dynamodb=factory.client("dynamodb"),
+        sns=factory.client("sns"),
+        config=IngestConfig.from_settings(_settings().ingest, names),
+    )
+
+
+def _lease_s(context: Any) -> float:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        return max(1.0, int(remaining()) / 1000) + LEASE_MARGIN_S
+    return DEFAULT_LEASE_S
+
+
+def _attribute(record: SQSRecord, name: str) -> str | None:
+    attribute = (record.get("messageAttributes") or {}).get(name) or {}
+    value = attribute.get("stringValue")
+    return str(value) if value else None
+
+
+def _record(record: SQSRecord, lambda_context: Any = None) -> None:
+    message_id = record.message_id
+    try:
+        parsed = parse_body(record.body)
+    except NotS3Notification as exc:
+        logger.error(
+            "message is not an S3 notification; acknowledged",
+            extra={"message_id": message_id, "error": str(exc)},
+        )
+        metrics.add_metric(name="NotS3Messages", unit=MetricUnit.Count, value=1)
+        return
+    if parsed.test_event:
+        logger.info("s3:TestEvent acknowledged", extra={"message_id": message_id})
+        return
+    for ignored in parsed.ignored:
+        logger.info("not an ObjectCreated event; ignored", extra={"message_id": message_id, "event": ignored})
+    pipeline = _pipeline(_account(lambda_context))
+    token = _attribute(record, TOKEN_ATTRIBUTE)
+    force = _attribute(record, FORCE_ATTRIBUTE) == "true"
+    retry: list[str] = []
+    for ref in parsed.refs:
+        outcome = pipeline.process(ref, lease_s=_lease_s(lambda_context), token=token, force=force)
+        _observe(outcome, message_id)
+        if outcome.transient:
+            retry.append(f"{ref.key}: {outcome.reason}")
+    if retry:
+        raise TransientIngestError("; ".join(retry))
+
+
+def _observe(outcome: ObjectOutcome, message_id: str) -> None:
+    ref = outcome.ref
+    fields = {
+        "message_id": message_id,
+        "bucket": ref.bucket,
+        "key": ref.key,
+        "version_id": ref.version_id,
+        "etag": ref.etag,
+        "outcome": outcome.outcome.value,
+        "kind": outcome.kind,
+        "reason": outcome.reason,
+        "outputs": outcome.outputs,
+    }
+    kind = (outcome.kind or "unknown").capitalize()
+    if outcome.outcome is Outcome.PROCESSED:
+        logger.info("object processed", extra=fields)
+        metrics.add_metric(name=f"Processed{kind}", unit=MetricUnit.Count, value=1)
+        if outcome.thumbnail_ms is not None:
+            metrics.add_metric(name="ThumbnailMs", unit=MetricUnit.Milliseconds, value=outcome.thumbnail_ms)
+    elif outcome.outcome is Outcome.FAILED:
+        logger.warning("object failed", extra=fields)
+        metrics.add_metric(name=f"Failed{kind}", unit=MetricUnit.Count, value=1)
+    elif outcome.transient:
+        logger.warning("object will be retried", extra=fields)
+        metrics.add_metric(name="Retries", unit=MetricUnit.Count, value=1)
+    elif outcome.outcome is Outcome.SKIPPED:
+        logger.info("object skipped", extra=fields)
+        metrics.add_metric(name="Skipped", unit=MetricUnit.Count, value=1)
+    else:
+        logger.info("duplicate delivery", extra=fields)
+        metrics.add_metric(name="Duplicates", unit=MetricUnit.Count, value=1)
+
+
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    response = process_partial_response(
+        event=event, record_handler=_record, processor=_processor, context=context
+    )
+    return dict(response)

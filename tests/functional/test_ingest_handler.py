@@ -1,0 +1,332 @@
+"""The ingest Lambda on real-shaped SQS-wrapped S3 notifications, against in-process moto."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote
+
+import botocore.exceptions
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from tests import ingest_support as ins
+from tests.conftest import load_event
+
+
+@pytest.fixture
+def ingest(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The handler module with per-container caches cleared (each test is a fresh container)."""
+    from picops.aws import lambda_factory
+    from picops.handlers import ingest as module
+
+    monkeypatch.setenv("AWS_REGION", ins.REGION)
+    lambda_factory.cache_clear()
+    module._settings.cache_clear()
+    module._pipeline.cache_clear()
+    yield module
+    lambda_factory.cache_clear()
+    module._settings.cache_clear()
+    module._pipeline.cache_clear()
+
+
+@pytest.fixture
+def stack(aws: Any) -> ins.IngestStack:
+    return ins.create_stack(aws)
+
+
+def _run(ingest: Any, event: dict[str, Any]) -> dict[str, Any]:
+    response: dict[str, Any] = ingest.handler(event, ins.FakeContext())
+    return response
+
+
+def _failed_ids(response: dict[str, Any]) -> list[str]:
+    return sorted(f["itemIdentifier"] for f in response["batchItemFailures"])
+
+
+def test_the_fixture_event_key_is_decoded_and_becomes_a_thumbnail_job_and_one_notification(
+    ingest: Any, aws: Any, stack: ins.IngestStack
+) -> None:
+    key = (
+        "incoming/holiday photos/beach day été.jpg"  # the fixture's `holiday+photos/beach+day+%C3%A9t%C3%A9`
+    )
+    obj = ins.put(aws, stack, key, ins.jpeg())
+    event = load_event("sqs_s3_put.json")
+    body = json.loads(event["Records"][0]["body"])
+    body["Records"][0]["s3"]["object"].update(versionId=obj["version"], eTag=obj["etag"], size=obj["size"])
+    event["Records"][0]["body"] = json.dumps(body)
+    assert _run(ingest, event) == {"batchItemFailures": []}
+
+    s3 = aws.client("s3")
+    thumb = s3.get_object(Bucket=stack.processed, Key=f"thumbnails/{key}.jpg")
+    assert thumb["ContentType"] == "image/jpeg"
+    assert unquote(thumb["Metadata"]["picops-source-key"]) == key
+    assert thumb["Metadata"]["picops-source-version"] == obj["version"]
+    image = ins.open_image(thumb["Body"].read())
+    assert image.format == "JPEG"
+    assert max(image.size) == 256
+    assert image.size == (256, 171)
+    assert not image.getexif()
+    assert "icc_profile" not in image.info
+
+    (job,) = ins.job_items(aws, stack, key)
+    assert job["status"] == "PROCESSED"
+    assert job["kind"] == "image"
+    assert job["version"] == obj["version"]
+    assert job["outputs"] == f"thumbnails/{key}.jpg"
+    assert job["attempts"] == 1
+    assert job["notified"]
+    assert job["size"] == obj["size"]
+    assert job["etag"] == obj["etag"]
+    (note,) = ins.notifications(aws, stack)
+    assert note["attributes"] == {"status": "processed", "kind": "image", "bucket": stack.uploads}
+    assert note["body"]["key"] == key
+    assert note["body"]["outputs"] == f"thumbnails/{key}.jpg"
+    assert note["body"]["version"] == obj["version"]
+    assert note["body"]["status"] == "processed"
+
+
+def test_odd_keys_round_trip_exactly(ingest: Any, aws: Any, stack: ins.IngestStack) -> None:
+    objects = [ins.put(aws, stack, key, ins.jpeg(64, 48)) for key in ins.ODD_KEYS]
+    assert _run(ingest, ins.event_for(objects, stack)) == {"batchItemFailures": []}
+    listed = aws.client("s3").list_objects_v2(Bucket=stack.processed)["Contents"]
+    assert sorted(o["Key"] for o in listed) == sorted(f"thumbnails/{k}.jpg" for k in ins.ODD_KEYS)
+    for key in ins.ODD_KEYS:
+        (job,) = ins.job_items(aws, stack, key)
+        assert (job["key"], job["status"]) == (key, "PROCESSED")
+    assert sorted(n["body"]["key"] for n in ins.notifications(aws, stack)) == sorted(ins.ODD_KEYS)
+
+
+def test_test_event_and_foreign_bodies_are_acknowledged_without_work(
+    ingest: Any,
+    aws: Any,
+    stack: ins.IngestStack,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert _run(ingest, load_event("sqs_s3_test_event.json")) == {"batchItemFailures": []}
+    foreign = ins.sqs_event(
+        ["not json at all", {"hello": "world"}, {"Records": [{"eventSource": "aws:sns"}]}]
+    )
+    assert _run(ingest, foreign) == {"batchItemFailures": []}
+    assert ins.notifications(aws, stack) == []
+    assert aws.client("dynamodb").scan(TableName=stack.table)["Count"] == 0
+    assert caplog.text.count("message is not an S3 notification") == 3
+    assert "s3:TestEvent acknowledged" in caplog.text
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [doc["NotS3Messages"] for doc in emf] == [[1.0, 1.0, 1.0]]  # the EMF metric
+
+
+def test_a_multi_record_body_processes_every_record(ingest: Any, aws: Any, stack: ins.IngestStack) -> None:
+    png = ins.put(aws, stack, "incoming/a b.png", ins.png_alpha())
+    drop = ins.put(aws, stack, "incoming/drops/records.json", json.dumps([{"id": 7, "n": 1.5}]).encode())
+    event = load_event("sqs_s3_multi_record.json")
+    body = json.loads(event["Records"][0]["body"])
+    assert len(body["Records"]) == 2
+    for record, obj in zip(body["Records"], (png, drop), strict=True):
+        record["s3"]["object"].update(versionId=obj["version"], eTag=obj["etag"], size=obj["size"])
+    event["Records"][0]["body"] = json.dumps(body)
+    assert _run(ingest, event) == {"batchItemFailures": []}
+    assert [j["status"] for j in ins.job_items(aws, stack, "incoming/a b.png")] == ["PROCESSED"]
+    assert [j["outputs"] for j in ins.job_items(aws, stack, "incoming/drops/records.json")] == [1]
+    assert sorted(n["attributes"]["kind"] for n in ins.notifications(aws, stack)) == ["image", "json"]
+
+
+def test_duplicate_delivery_of_one_version_does_the_work_once(
+    ingest: Any, aws: Any, stack: ins.IngestStack
+) -> None:
+    obj = ins.put(aws, stack, "incoming/dup.jpg", ins.jpeg())
+    twice = ins.sqs_event([{"Records": ins.s3_records([obj], stack.uploads)}] * 2)
+    s3 = ingest._factory().client("s3")
+    with ins.count_calls_context(s3) as calls:
+        assert _run(ingest, twice) == {"batchItemFailures": []}
+        # An SQS redelivery of the first message later: still nothing new.
+        assert _run(ingest, ins.sqs_event([twice["Records"][0]["body"]])) == {"batchItemFailures": []}
+    assert calls.get("PutObject") == 1
+    (job,) = ins.job_items(aws, stack, "incoming/dup.jpg")
+    assert job["attempts"] == 1
+    assert len(ins.notifications(aws, stack)) == 1
+
+
+def test_a_crash_between_job_write_and_publish_still_ends_with_exactly_one_notification(
+    ingest: Any, aws: Any, stack: ins.IngestStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PICOPS_AWS__MAX_ATTEMPTS", "1")
+    obj = ins.put(aws, stack, "incoming/crash.jpg", ins.jpeg())
+    event = ins.event_for([obj], stack)
+    sns = ingest._factory().client("sns")
+
+    def down(**_: Any) -> None:
+        raise botocore.exceptions.EndpointConnectionError(endpoint_url="https://sns.us-east-1.amazonaws.com")
+
+    sns.meta.events.register("before-send.sns.Publish", down)
+    try:
+        response = _run(ingest, event)
+    finally:
+        sns.meta.events.unregister("before-send.sns.Publish", down)
+    assert _failed_ids(response) == [event["Records"][0]["messageId"]]
+    (job,) = ins.job_items(aws, stack, "incoming/crash.jpg")
+    assert (job["status"], job["notified"]) == ("PROCESSED", False)
+    assert ins.notifications(aws, stack) == []
+    # Lambda retries the message: no second thumbnail, one notification, then nothing more.
+    s3 = ingest._factory().client("s3")
+    with ins.count_calls_context(s3) as calls:
+        assert _run(ingest, event) == {"batchItemFailures": []}
+        assert _run(ingest, event) == {"batchItemFailures": []}
+    assert "PutObject" not in calls
+    assert len(ins.notifications(aws, stack)) == 1
+    (job,) = ins.job_items(aws, stack, "incoming/crash.jpg")
+    assert job["notified"]
+    assert job["attempts"] == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "reason"),
+    [
+        ("incoming/truncated.jpg", ins.jpeg()[:600], "corrupt image"),
+        ("incoming/text.png", b"this is plain text, named .png", "not a JPEG, PNG or WebP image"),
+        ("incoming/gif-named.jpg", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", "not a JPEG, PNG or WebP image"),
+        ("incoming/bomb.png", ins.png_header_only(20_000, 20_000), "too many pixels"),
+        ("incoming/bad.json", b'{"id": 1,, }', "invalid JSON"),
+        ("incoming/not-objects.json", b'[{"id": 1}, 2]', "record 1 is a number, not an object"),
+    ],
+)
+def test_permanent_failures_fail_the_job_notify_and_acknowledge(
+    ingest: Any, aws: Any, stack: ins.IngestStack, key: str, body: bytes, reason: str
+) -> None:
+    obj = ins.put(aws, stack, key, body)
+    assert _run(ingest, ins.event_for([obj], stack)) == {"batchItemFailures": []}
+    (job,) = ins.job_items(aws, stack, key)
+    assert job["status"] == "FAILED", job
+    assert reason in job["reason"], job
+    (note,) = ins.notifications(aws, stack)
+    assert note["attributes"]["status"] == "failed"
+    assert reason in note["body"]["reason"]
+    assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=stack.processed)
+    # No record of a failed drop was written (all or nothing).
+    items = aws.client("dynamodb").scan(TableName=stack.table)["Items"]
+    assert all(i["pk"]["S"].startswith(("OBJ#", "FAILED#")) for i in items)
+
+
+def test_pillow_decompression_bomb_warning_is_an_error(
+    ingest: Any, aws: Any, stack: ins.IngestStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Our cap above Pillow's (~89 MP): Pillow's own warning must still stop the decode.
+    monkeypatch.setenv("PICOPS_INGEST__MAX_PIXELS", "900000000")
+    obj = ins.put(aws, stack, "incoming/bomb2.png", ins.png_header_only(10_000, 10_000))
+    assert _run(ingest, ins.event_for([obj], stack)) == {"batchItemFailures": []}
+    (job,) = ins.job_items(aws, stack, "incoming/bomb2.png")
+    assert job["status"] == "FAILED"
+    assert "too many pixels" in job["reason"]
+    assert "decompression" in job["reason"]
+
+
+def test_too_large_is_refused_before_download(
+    ingest: Any, aws: Any, stack: ins.IngestStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PICOPS_INGEST__MAX_BYTES", "1000")
+    obj = ins.put(aws, stack, "incoming/big.jpg", ins.jpeg())
+    assert obj["size"] > 1000
+    assert _run(ingest, ins.event_for([obj], stack)) == {"batchItemFailures": []}
+    (job,) = ins.job_items(aws, stack, "incoming/big.jpg")
+    assert job["status"] == "FAILED"
+    assert "over [ingest] max_bytes 1,000" in job["reason"]
+
+
+def test_an_object_deleted_before_processing_fails_without_a_retry_loop(
+    ingest: Any, aws: Any, stack: ins.IngestStack
+) -> None:
+    obj = ins.put(aws, stack, "incoming/gone.jpg", ins.jpeg())
+    aws.client("s3").delete_object(Bucket=stack.uploads, Key=obj["key"], VersionId=obj["version"])
+    assert _run(ingest, ins.event_for([obj], stack)) == {"batchItemFailures": []}
+    (job,) = ins.job_items(aws, stack, "incoming/gone.jpg")
+    assert job["status"] == "FAILED"
+    assert job["reason"] == "object deleted before processing"
+    assert ins.notifications(aws, stack)[0]["attributes"]["status"] == "failed"
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+def test_throttling_puts_exactly_the_affected_messages_in_batch_item_failures(
+    ingest: Any, aws: Any, stack: ins.IngestStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PICOPS_AWS__MAX_ATTEMPTS", "1")
+    objects = [ins.put(aws, stack, f"incoming/t{i}.jpg", ins.jpeg(64, 64)) for i in range(4)]
+    event = ins.event_for(objects, stack)
+    s3 = ingest._factory().client("s3")
+    throttled = {"incoming/t1.jpg", "incoming/t3.jpg"}
+
+    def slow_down(request: Any, **_: Any) -> AWSResponse | None:
+        if any(k.split("/")[1] in request.url for k in throttled):
+            body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+            return AWSResponse(request.url, 503, {}, _Raw(body))
+        return None
+
+    s3.meta.events.register("before-send.s3.GetObject", slow_down)
+    try:
+        response = _run(ingest, event)
+    finally:
+        s3.meta.events.unregister("before-send.s3.GetObject", slow_down)
+    ids = {
+        json.loads(r["body"])["Records"][0]["s3"]["object"]["key"]: r["messageId"] for r in event["Records"]
+    }
+    assert _failed_ids(response) == sorted(ids[k] for k in throttled)
+    assert [j["status"] for k in throttled for j in ins.job_items(aws, stack, k)] == []
+    # The retry succeeds; the messages already done are not redone.
+    retry = {"Records": [r for r in event["Records"] if r["messageId"] in _failed_ids(response)]}
+    assert _run(ingest, retry) == {"batchItemFailures": []}
+    assert len(ins.notifications(aws, stack)) == 4
+
+
+def test_a_transient_error_after_the_claim_releases_it_for_the_retry(
+    ingest: Any, aws: Any, stack: ins.IngestStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PICOPS_AWS__MAX_ATTEMPTS", "1")
+    obj = ins.put(aws, stack, "incoming/put-fails.jpg", ins.jpeg(64, 64))
+    event = ins.event_for([obj], stack)
+    s3 = ingest._factory().client("s3")
+
+    def unavailable(request: Any, **_: Any) -> AWSResponse:
+        body = b"<Error><Code>ServiceUnavailable</Code><Message>busy</Message></Error>"
+        return AWSResponse(request.url, 503, {}, _Raw(body))
+
+    s3.meta.events.register("before-send.s3.PutObject", unavailable)
+    try:
+        assert _failed_ids(_run(ingest, event)) == [event["Records"][0]["messageId"]]
+    finally:
+        s3.meta.events.unregister("before-send.s3.PutObject", unavailable)
+    (job,) = ins.job_items(aws, stack, obj["key"])
+    assert job["status"] == "IN_PROGRESS"
+    assert _run(ingest, event) == {"batchItemFailures": []}
+    (job,) = ins.job_items(aws, stack, obj["key"])
+    assert (job["status"], job["attempts"]) == ("PROCESSED", 2)
+    assert len(ins.notifications(aws, stack)) == 1
+
+
+def test_prefix_suffix_bucket_and_loop_guard_misses_are_skipped(
+    ingest: Any, aws: Any, stack: ins.IngestStack
+) -> None:
+    outside = ins.put(aws, stack, "elsewhere/photo.jpg", ins.jpeg(32, 32))
+    wrong_suffix = ins.put(aws, stack, "incoming/notes.txt", b"hello")
+    reserved = ins.put(aws, stack, "_picops/moderation-sweep.json", b"{}")
+    output = ins.put(
+        aws,
+        stack,
+        "incoming/copied-thumb.jpg",
+        ins.jpeg(32, 32),
+        Metadata={"picops-source-key": "incoming/x.jpg"},
+    )
+    foreign = {"Records": ins.s3_records([outside], "someone-elses-bucket")}
+    event = ins.event_for([outside, wrong_suffix, reserved, output], stack)
+    event["Records"] += ins.sqs_event([foreign])["Records"]
+    assert _run(ingest, event) == {"batchItemFailures": []}
+    assert aws.client("dynamodb").scan(TableName=stack.table)["Count"] == 0
+    assert ins.notifications(aws, stack) == []
+    assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=stack.processed)
