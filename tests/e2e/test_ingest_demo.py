@@ -24,7 +24,7 @@ def _context(endpoint: str, server_factory: Any) -> DemoContext:
 
 def test_the_ingest_step_runs_after_the_dlq_step() -> None:
     titles = [s.title for s in STEPS]
-    assert titles.index(dlq.STEP.title) + 1 == titles.index(step.STEP.title)
+    assert titles.index(dlq.STEP.title) < titles.index(step.STEP.title)
 
 
 def test_step_checks_thumbnails_records_jobs_notifications_and_the_dlq(
