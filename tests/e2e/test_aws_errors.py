@@ -119,7 +119,8 @@ def test_bare_403_and_404_from_headbucket_name_the_bucket(
     assert "HeadBucket" in result.stderr
     assert f": {status}" in result.stderr
     # the first of the stack's buckets status reads (uploads, processed or the access-log bucket)
-    assert "s3://picops-" in result.stderr and "-123456789012-us-east-1" in result.stderr
+    assert "s3://picops-" in result.stderr
+    assert "-123456789012-us-east-1" in result.stderr
     assert "s3:ListBucket" in result.stderr
 
 

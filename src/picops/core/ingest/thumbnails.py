@@ -90,8 +90,8 @@ def _thumbnail(image: Image.Image, size: int, quality: int, max_pixels: int, beg
     orientation = _orientation(image)
     icc = image.info.get("icc_profile")
     # JPEG: draft (reduced-scale) decode first. The draft box is the thumbnail's own aspect-preserving size
-    # times the reducing gap: thumbnail() alone asks for a square box (size x size), which on a 4:3 photo picks
-    # the next larger DCT scale (1/4 instead of 1/8) and decodes four times the pixels for nothing.
+    # times the reducing gap: thumbnail() alone asks for a square box (size x size), which on a 4:3 photo
+    # picks the next larger DCT scale (1/4 instead of 1/8) and decodes four times the pixels for nothing.
     scale = size / max(width, height)
     if scale < 1:
         box = (max(1, int(width * scale * REDUCING_GAP)), max(1, int(height * scale * REDUCING_GAP)))
