@@ -141,13 +141,14 @@ def test_sweep_resumes_across_runs_until_the_cycle_completes(handlers: Any, aws:
     event = load_event("eventbridge_scheduled.json")
 
     class ShortLived(FakeContext):
-        """Enough time for one chunk of 100 per invocation, then below the 15 s margin."""
+        """Enough time for one chunk of 100 per invocation, then below the 15 s margin: the sweep asks once
+        before it starts (its opening margin check) and once per object considered."""
 
         calls = 0
 
         def get_remaining_time_in_millis(self) -> int:
             self.calls += 1
-            return 60_000 if self.calls <= 100 else 1_000
+            return 60_000 if self.calls <= 1 + 100 else 1_000
 
     first = handlers.sweep_handler(event, ShortLived())
     assert first["cycle_complete"] is False

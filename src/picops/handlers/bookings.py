@@ -41,6 +41,7 @@ from picops.core.bookings import (
     settle,
     submit,
 )
+from picops.handlers._context import account_from_context
 from picops.stack.names import StackNames
 
 logger = Logger(service="picops-bookings")
@@ -67,11 +68,7 @@ def _factory() -> ClientFactory:
 
 
 def _account(context: Any) -> str:
-    arn = str(getattr(context, "invoked_function_arn", "") or "")
-    parts = arn.split(":")
-    if len(parts) >= 5 and parts[4].isdigit():
-        return parts[4]
-    return _factory().account_id()
+    return account_from_context(context) or _factory().account_id()
 
 
 @functools.cache

@@ -49,6 +49,7 @@ from picops.core.tagging import (
     run_sweep,
     with_identity,
 )
+from picops.handlers._context import account_from_context
 from picops.stack.metrics import NAMESPACE, service_name
 from picops.stack.names import StackNames
 
@@ -80,12 +81,7 @@ def _factory() -> ClientFactory:
 
 
 def _account(context: Any) -> str:
-    # arn:aws:lambda:region:ACCOUNT:function:name — saves an STS call on cold start.
-    arn = str(getattr(context, "invoked_function_arn", "") or "")
-    parts = arn.split(":")
-    if len(parts) >= 5 and parts[4].isdigit():
-        return parts[4]
-    return _factory().account_id()
+    return account_from_context(context) or _factory().account_id()
 
 
 def _names(context: Any) -> StackNames:
