@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from typing import Annotated, Any
 
 import typer
 
+from picops.cli.confirm import confirm
 from picops.cli.output import Output
 from picops.cli.state import AppState, get_state
 from picops.core.ingest import Job, JobStore, parse_since, reprocess
@@ -133,15 +133,6 @@ def failures(
     )
 
 
-def _confirm(out: Output, question: str, yes: bool) -> None:
-    if yes:
-        return
-    if out.json_mode or not sys.stdin.isatty():
-        raise UsageError(f"{question} Pass --yes to confirm (no terminal to ask on).")
-    if not typer.confirm(question, default=False, err=True):
-        raise typer.Exit(1)
-
-
 @app.command("reprocess")
 def reprocess_command(
     ctx: typer.Context,
@@ -176,7 +167,7 @@ def reprocess_command(
     queue_url = factory.client("sqs").get_queue_url(QueueName=names.physical("IngestQueue"))["QueueUrl"]
     if wanted and not dry_run:
         what = f"{len(wanted)} object(s)" + (" (--force: processed ones too)" if force else "")
-        _confirm(out, f"Send {what} through ingest again via {names.physical('IngestQueue')}?", yes)
+        confirm(out, f"Send {what} through ingest again via {names.physical('IngestQueue')}", yes=yes)
     results = reprocess(
         factory.client("s3"),
         factory.client("sqs"),
