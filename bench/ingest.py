@@ -138,8 +138,10 @@ def end_to_end(objects: int) -> dict[str, Any]:
     with mock_aws():
         from picops.aws import lambda_factory
         from picops.config import settings_from_env
-        from picops.handlers.ingest import handler
-        from picops.stack.names import StackNames
+        from picops.handlers import ingest
+        from picops.stack import StackNames
+
+        handler = ingest.handler
 
         factory = lambda_factory()
         names = StackNames(settings_from_env(), factory.account_id(), factory.region)

@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 import botocore.exceptions
 
+from picops.aws_errors import OBJECT_MISSING
 from picops.config import IngestSettings
 from picops.core.ingest.drops import DropRejected, UnprocessedItems, parse_drop, write_items
 from picops.core.ingest.events import ObjectRef
@@ -61,7 +62,8 @@ TRANSIENT_CODES = frozenset(
         "KMSThrottlingException",
     }
 )
-_GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
+# Deleted before processing (a delete marker answers GET with MethodNotAllowed): permanent, never retried.
+_GONE_CODES = OBJECT_MISSING
 _REPLACED_CODES = frozenset({"PreconditionFailed", "412"})
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from picops.aws_errors import OBJECT_MISSING, is_missing
 from picops.core.ingest.events import ObjectRef, s3_event_record
 from picops.core.ingest.jobs import PROCESSED, JobStore, now_iso
 
@@ -41,7 +42,7 @@ def current_version(s3: Any, bucket: str, key: str) -> ObjectRef | None:
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
     except botocore.exceptions.ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code")) in {"404", "NoSuchKey", "NotFound"}:
+        if is_missing(exc, OBJECT_MISSING):
             return None
         raise
     version = head.get("VersionId")
