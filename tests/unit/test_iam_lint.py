@@ -20,7 +20,12 @@ from picops.stack.build import build_model
 from picops.stack.model import BucketPolicy, QueuePolicy, Role, StackModel
 
 # (policy, parliament issue) -> why it stays.
-ACCEPTED: dict[tuple[str, str], str] = {}
+ACCEPTED: dict[tuple[str, str], str] = {
+    # parliament's bundled action table lists only the access-point resource for GetObjectAttributes; the
+    # Service Authorization Reference gives it the `object*` resource type (arn:<partition>:s3:::bucket/key),
+    # which is what the sweeper's ledger identity lookup is granted on.
+    ("ModerationSweepFunctionRole", "RESOURCE_MISMATCH"): "parliament's action table predates object ARNs",
+}
 
 
 def _policies(model: StackModel) -> dict[str, str]:
@@ -44,7 +49,9 @@ def _policies(model: StackModel) -> dict[str, str]:
 def test_every_generated_policy_passes_parliament(region: str, moderation: dict[str, Any]) -> None:
     model = build_model(Settings(moderation=moderation), "123456789012", region)  # type: ignore[arg-type]
     policies = _policies(model)
-    assert len(policies) == 7 + 2 + 3  # roles, bucket policies, queue policies
+    # every role, bucket policy and queue policy of the model, and there are some of each
+    assert len(policies) == sum(len(model.of_type(t)) for t in (Role, BucketPolicy, QueuePolicy))
+    assert all(model.of_type(t) for t in (Role, BucketPolicy, QueuePolicy))
     findings: list[str] = []
     seen: set[tuple[str, str]] = set()
     for name, document in policies.items():

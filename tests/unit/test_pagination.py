@@ -76,13 +76,19 @@ def test_the_api_on_a_later_page_is_found_with_its_stage_integration_and_route_o
         {"ApiId": "ours", "NextToken": "r1"},
     )
     with stub:
-        assert live.read_api(http_api, ctx) == {
+        found = live.read_api(http_api, ctx)
+        assert found is not None
+        # the API, its $default stage and what the stage says were all on later pages
+        assert {k: found[k] for k in ("ProtocolType", "Stage", "AutoDeploy")} == {
             "ProtocolType": "HTTP",
             "Stage": "$default",
             "AutoDeploy": True,
         }
         assert live.read_integration(integration, ctx)["IntegrationUri"] == integration.function_arn  # type: ignore[index]
-        assert live.read_route(route, ctx) == {"RouteKey": route.name, "Target": "integrations/i1"}
+        found_route = live.read_route(route, ctx)
+        assert found_route is not None
+        assert found_route["RouteKey"] == route.name
+        assert found_route["Target"] == "integrations/i1"
     stub.assert_no_pending_responses()
     assert ctx.fact("BookingsApiIntegration", "IntegrationId") == "i1"
     assert ctx.fact("BookingsApiGetRoute", "RouteId") == "r9"
