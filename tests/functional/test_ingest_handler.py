@@ -115,7 +115,11 @@ def test_test_event_and_foreign_bodies_are_acknowledged_without_work(
     assert caplog.text.count("message is not an S3 notification") == 3
     assert "s3:TestEvent acknowledged" in caplog.text
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert [doc["NotS3Messages"] for doc in emf] == [[1.0, 1.0, 1.0]]  # the EMF metric
+    # the EMF metric the dashboard reads (picops.stack.metrics), in the stack's namespace
+    unrecognised = [doc for doc in emf if "IngestUnrecognised" in doc]
+    assert [doc["IngestUnrecognised"] for doc in unrecognised] == [[1.0, 1.0, 1.0]]
+    assert unrecognised[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "PicOps"
+    assert unrecognised[0]["service"] == "picops-picops"
 
 
 def test_a_multi_record_body_processes_every_record(ingest: Any, aws: Any, stack: ins.IngestStack) -> None:

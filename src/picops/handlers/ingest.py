@@ -7,17 +7,19 @@ Lambda retries exactly those. `s3:TestEvent` bodies and bodies that are not S3 n
 acknowledged (the latter logged and counted: they can never succeed).
 
 Clients and settings are built on the first invocation, once per container. Logs name bucket, key, version
-and message id, never object contents. Metrics (EMF, namespace `picops`): Processed/Failed by kind
-(`ProcessedImage`, `FailedJson`, ...), `ThumbnailMs`, `Duplicates`, `Skipped`, `NotS3Messages`.
+and message id, never object contents. Metrics (EMF, namespace `PicOps`, the table in picops.stack.metrics):
+`IngestProcessed`/`IngestFailed` by kind, `IngestThumbnailMs`, `IngestUnrecognised`, and `IngestRetried`,
+`IngestSkipped`, `IngestDuplicates`.
 """
 
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -34,10 +36,15 @@ from picops.core.ingest import (
     parse_body,
 )
 from picops.handlers._context import account_from_context
+from picops.stack.metrics import NAMESPACE, service_name
 from picops.stack.names import StackNames
 
 logger = Logger(service="picops-ingest")
-metrics = Metrics(namespace="picops", service="picops-ingest")
+# EMF in the stack's namespace (picops.stack.metrics, what the dashboard reads): per-kind counts carry the
+# dimensions service and kind, the rest service only. Flushed per invocation, dimensions named then (the local
+# runtime applies a function's environment per call).
+metrics = Metrics(namespace=NAMESPACE)
+_by_kind: Counter[tuple[str, str]] = Counter()
 _processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 # The lease outlives the invocation by this much, so it never ends while the claiming attempt still runs.
 LEASE_MARGIN_S = 5.0
@@ -95,7 +102,7 @@ def _record(record: SQSRecord, lambda_context: Any = None) -> None:
             "message is not an S3 notification; acknowledged",
             extra={"message_id": message_id, "error": str(exc)},
         )
-        metrics.add_metric(name="NotS3Messages", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="IngestUnrecognised", unit=MetricUnit.Count, value=1)
         return
     if parsed.test_event:
         logger.info("s3:TestEvent acknowledged", extra={"message_id": message_id})
@@ -128,29 +135,45 @@ def _observe(outcome: ObjectOutcome, message_id: str) -> None:
         "reason": outcome.reason,
         "outputs": outcome.outputs,
     }
-    kind = (outcome.kind or "unknown").capitalize()
+    kind = outcome.kind or "unknown"
     if outcome.outcome is Outcome.PROCESSED:
         logger.info("object processed", extra=fields)
-        metrics.add_metric(name=f"Processed{kind}", unit=MetricUnit.Count, value=1)
+        _by_kind["IngestProcessed", kind] += 1
         if outcome.thumbnail_ms is not None:
-            metrics.add_metric(name="ThumbnailMs", unit=MetricUnit.Milliseconds, value=outcome.thumbnail_ms)
+            metrics.add_metric(
+                name="IngestThumbnailMs", unit=MetricUnit.Milliseconds, value=outcome.thumbnail_ms
+            )
     elif outcome.outcome is Outcome.FAILED:
         logger.warning("object failed", extra=fields)
-        metrics.add_metric(name=f"Failed{kind}", unit=MetricUnit.Count, value=1)
+        _by_kind["IngestFailed", kind] += 1
     elif outcome.transient:
         logger.warning("object will be retried", extra=fields)
-        metrics.add_metric(name="Retries", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="IngestRetried", unit=MetricUnit.Count, value=1)
     elif outcome.outcome is Outcome.SKIPPED:
         logger.info("object skipped", extra=fields)
-        metrics.add_metric(name="Skipped", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="IngestSkipped", unit=MetricUnit.Count, value=1)
     else:
         logger.info("duplicate delivery", extra=fields)
-        metrics.add_metric(name="Duplicates", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="IngestDuplicates", unit=MetricUnit.Count, value=1)
 
 
-@metrics.log_metrics
+def _publish_metrics() -> None:
+    service = service_name(_settings().stack.name)
+    if metrics.metric_set:
+        metrics.add_dimension(name="service", value=service)
+        metrics.flush_metrics()
+    for (name, kind), count in sorted(_by_kind.items()):
+        with single_metric(name=name, unit=MetricUnit.Count, value=count, namespace=NAMESPACE) as metric:
+            metric.add_dimension(name="service", value=service)
+            metric.add_dimension(name="kind", value=kind)
+    _by_kind.clear()
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    response = process_partial_response(
-        event=event, record_handler=_record, processor=_processor, context=context
-    )
+    try:
+        response = process_partial_response(
+            event=event, record_handler=_record, processor=_processor, context=context
+        )
+    finally:
+        _publish_metrics()
     return dict(response)
