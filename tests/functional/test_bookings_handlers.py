@@ -195,3 +195,25 @@ def test_fifo_batch_stops_a_seat_at_its_first_failure_but_not_other_seats(pipe: 
     response = pipe.h.payment_handler(sqs_event(batch, "payment"), PAYMENT_CONTEXT)
     failed = [f["itemIdentifier"] for f in response["batchItemFailures"]]
     assert failed == [batch[0].message_id, batch[1].message_id]
+
+
+def test_consumers_count_their_steps_by_kind_in_the_dashboard_s_metrics(
+    pipe: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i in range(2):
+        pipe.book("gala", "M1", f"m{i}")
+    capsys.readouterr()
+    pipe.drain()
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    processed: dict[str, float] = {}
+    for doc in emf:
+        if "BookingsProcessed" in doc:
+            value = doc["BookingsProcessed"]
+            processed[doc["kind"]] = processed.get(doc["kind"], 0.0) + sum(
+                value if isinstance(value, list) else [value]
+            )
+    # each booking's message went to both consumers: seat (inventory) and payment
+    assert processed == {"seat": 2.0, "payment": 2.0}
+    for doc in emf:
+        assert doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "PicOps"
+        assert doc["service"] == "picops-picops"

@@ -18,6 +18,7 @@ import base64
 import functools
 import json
 import time
+from collections import Counter
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -42,6 +43,8 @@ from picops.core.bookings import (
     submit,
 )
 from picops.handlers._context import account_from_context
+from picops.handlers._metrics import publish_by_kind
+from picops.stack.metrics import service_name
 from picops.stack.names import StackNames
 
 logger = Logger(service="picops-bookings")
@@ -192,9 +195,10 @@ def parse_message(record: SQSRecord) -> BookingMessage:
         raise MalformedMessage(f"message {record.message_id} is not a booking message: {exc}") from None
 
 
-def _consume(event: dict[str, Any], context: Any, one: Any) -> dict[str, Any]:
+def _consume(event: dict[str, Any], context: Any, one: Any, kind: str) -> dict[str, Any]:
     processor = SqsFifoPartialProcessor(skip_group_on_error=True)
     processor.raise_on_entire_batch_failure = False
+    counts: Counter[tuple[str, str]] = Counter()
 
     def record_handler(record: SQSRecord) -> None:
         try:
@@ -206,13 +210,18 @@ def _consume(event: dict[str, Any], context: Any, one: Any) -> dict[str, Any]:
         try:
             one(message)
         except Exception as exc:
+            counts["BookingsFailed", kind] += 1
             logger.warning(
                 "booking message failed; retried",
                 extra={"booking_id": message.booking_id, "error": f"{type(exc).__name__}: {exc}"},
             )
             raise
+        counts["BookingsProcessed", kind] += 1
 
-    return dict(process_partial_response(event, record_handler, processor, context))
+    try:
+        return dict(process_partial_response(event, record_handler, processor, context))
+    finally:
+        publish_by_kind(counts, service_name(_settings().stack.name))
 
 
 def inventory_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -225,7 +234,7 @@ def inventory_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             extra={"booking_id": message.booking_id, "seat": seat.as_dict() if seat else None},
         )
 
-    return _consume(event, context, one)
+    return _consume(event, context, one, "seat")
 
 
 def payment_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -252,4 +261,4 @@ def payment_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             },
         )
 
-    return _consume(event, context, one)
+    return _consume(event, context, one, "payment")

@@ -19,7 +19,7 @@ from collections import Counter
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -36,6 +36,7 @@ from picops.core.ingest import (
     parse_body,
 )
 from picops.handlers._context import account_from_context
+from picops.handlers._metrics import publish_by_kind
 from picops.stack.metrics import NAMESPACE, service_name
 from picops.stack.names import StackNames
 
@@ -162,11 +163,7 @@ def _publish_metrics() -> None:
     if metrics.metric_set:
         metrics.add_dimension(name="service", value=service)
         metrics.flush_metrics()
-    for (name, kind), count in sorted(_by_kind.items()):
-        with single_metric(name=name, unit=MetricUnit.Count, value=count, namespace=NAMESPACE) as metric:
-            metric.add_dimension(name="service", value=service)
-            metric.add_dimension(name="kind", value=kind)
-    _by_kind.clear()
+    publish_by_kind(_by_kind, service)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
