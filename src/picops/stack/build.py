@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from picops.config import Settings
 from picops.stack.builders import bookings, ingest, moderation, operations, shared
-from picops.stack.builders.context import BuildContext, function_environment
+from picops.stack.builders.context import BuildContext
 from picops.stack.model import StackModel
-from picops.stack.names import StackNames, partition_of, role_name
+from picops.stack.names import StackNames
 
 BUILDERS = (shared.build, ingest.build, moderation.build, bookings.build, operations.build)
 
-__all__ = ["BUILDERS", "build_model", "function_environment", "partition_of", "role_name"]
+__all__ = ["BUILDERS", "build_model"]
 
 
 def build_model(settings: Settings, account: str, region: str, *, local: bool = False) -> StackModel:

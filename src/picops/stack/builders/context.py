@@ -95,18 +95,8 @@ def resolved_sections(settings: Settings, names: StackNames) -> dict[str, BaseMo
     }
 
 
-def function_environment(
-    settings: Settings, names: StackNames, function: str | None = None
-) -> tuple[tuple[str, str], ...]:
-    """What `settings_from_env()` inside `function` needs to rebuild, whole, every section its handler reads.
-
-    Without `function`, the union over every function (what a local invocation of any handler may read).
-    """
-    wanted = (
-        FUNCTION_SECTIONS[function]
-        if function is not None
-        else tuple(dict.fromkeys(s for sections in FUNCTION_SECTIONS.values() for s in sections))
-    )
+def function_environment(settings: Settings, names: StackNames, function: str) -> tuple[tuple[str, str], ...]:
+    """What `settings_from_env()` inside `function` needs to rebuild each section its handler reads, whole."""
     sections = resolved_sections(settings, names)
     env = {
         "PICOPS_STACK": settings.stack.name,
@@ -114,7 +104,7 @@ def function_environment(
         # Powertools Metrics() publishes here (picops.stack.metrics names what each handler emits).
         "POWERTOOLS_METRICS_NAMESPACE": metrics.NAMESPACE,
     }
-    for section in wanted:
+    for section in FUNCTION_SECTIONS[function]:
         for field, value in sections[section]:
             if value is None:
                 continue  # unset optional settings stay unset (their default)
