@@ -6,6 +6,7 @@ from __future__ import annotations
 from picops.stack import security
 from picops.stack.builders.context import BuildContext, deny_insecure_transport
 from picops.stack.model import HANDLERS, Bucket, BucketPolicy, KmsKey, Resource, Table, Topic, frozen_json
+from picops.stack.names import BUCKET_NAME_MAX, bounded_name
 
 # Logical names of the security resources (not DESIGN.md section 3 names: they hang off the stack).
 ACCESS_LOGS_BUCKET = "AccessLogsBucket"
@@ -28,7 +29,8 @@ def key_alias(ctx: BuildContext, key: str) -> str:
 
 def access_logs_bucket_name(ctx: BuildContext) -> str:
     # Same scheme as the other buckets (names.py): global names carry account and region.
-    return f"{ctx.settings.stack.name}-access-logs-{ctx.account}-{ctx.region}"[:63]
+    # Global like the other buckets: past 63 characters a hash keeps regions apart (a cut would not).
+    return bounded_name(f"{ctx.settings.stack.name}-access-logs-{ctx.account}-{ctx.region}", BUCKET_NAME_MAX)
 
 
 def encrypted_topic(ctx: BuildContext, logical: str, *, fifo: bool = False) -> Topic:
