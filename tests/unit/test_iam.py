@@ -112,6 +112,8 @@ def test_the_walk_catches_wildcards() -> None:
         ("ModerationSweepFunction", "dynamodb:BatchWriteItem", "table/picops-jobs", True),
         ("ModerationSweepFunction", "dynamodb:PutItem", "table/picops-jobs", False),
         ("ModerationSweepFunction", "s3:GetObjectAttributes", "uploads-", True),
+        # GetObjectAttributes is authorised only together with s3:GetObject on the object.
+        ("ModerationSweepFunction", "s3:GetObject", "uploads-123456789012-us-west-2/*", True),
         ("ModerationStreamFunction", "dynamodb:BatchWriteItem", "table/picops-jobs", True),
         ("ModerationStreamFunction", "dynamodb:BatchGetItem", "table/picops-jobs", False),
         ("BookingApiFunction", "sns:Publish", "picops-booking.fifo", True),
@@ -143,14 +145,19 @@ def test_sweep_checkpoint_grant_names_exactly_the_continuation_object() -> None:
     assert checkpoint["Resource"] == [
         f"arn:aws:s3:::picops-uploads-{ACCOUNT}-{REGION}/_picops/moderation-sweep.json"
     ]
-    # No other statement of any role lets a function read or write object bodies in UploadsBucket,
-    # except the ingest function reading its prefix.
+    # No other statement of any role lets a function write object bodies in UploadsBucket, and reads are
+    # the ingest function's prefix or the sweeper's identity lookups (GetObjectAttributes needs s3:GetObject).
     for function, document in _roles().items():
-        for action, resource in _actions_resources(document):
-            if action in {"s3:GetObject", "s3:PutObject"} and "uploads-" in resource:
-                assert resource.endswith("/_picops/moderation-sweep.json") or (
-                    function == "IngestFunction" and resource.endswith("/incoming/*")
-                ), (function, action, resource)
+        for sid, statement in ((s["Sid"], s) for s in document["Statement"]):
+            for action in statement["Action"]:
+                for resource in statement["Resource"]:
+                    if action not in {"s3:GetObject", "s3:PutObject"} or "uploads-" not in resource:
+                        continue
+                    assert (
+                        resource.endswith("/_picops/moderation-sweep.json")
+                        or (function == "IngestFunction" and resource.endswith("/incoming/*"))
+                        or (sid == "IdentifyUploads" and action == "s3:GetObject")
+                    ), (function, action, resource)
 
 
 def _batch_role(**moderation: Any) -> Role:

@@ -145,11 +145,17 @@ def function_grants(function: str, arns: StackArns, *, uploads_prefix: str) -> l
                 (arns.jobs_table,),
                 LEDGER_ONLY,
             ),
-            # Batch Operations tasks carry no ETag: the object's identity for the ledger, without the right to
-            # read the object's bytes (GetObjectAttributes, not GetObject).
+            # Batch Operations tasks carry no ETag: the object's identity for the ledger. AWS authorises
+            # GetObjectAttributes only with s3:GetObject as well (s3:GetObjectVersion with
+            # s3:GetObjectVersionAttributes when a version is named), so both pairs are granted.
             Grant(
                 "IdentifyUploads",
-                ("s3:GetObjectAttributes", "s3:GetObjectVersionAttributes"),
+                (
+                    "s3:GetObject",
+                    "s3:GetObjectAttributes",
+                    "s3:GetObjectVersion",
+                    "s3:GetObjectVersionAttributes",
+                ),
                 (f"{arns.uploads_bucket}/*",),
             ),
             # The continuation point, one object. (A missing one reads as 404 rather than 403 because
