@@ -37,5 +37,8 @@ bench: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m picops.cli.docs docs/cli.md
 
+# .picops/ is the local state (endpoint record, runtime logs, checkpoints): `local down --purge` stops the
+# endpoint before its record goes; without a venv there is nothing that could still be running from it.
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	-if [ -x $(BIN)/picops ]; then $(BIN)/picops local down --purge; fi
+	rm -rf $(VENV) .picops .mypy_cache .pytest_cache .ruff_cache

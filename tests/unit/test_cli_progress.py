@@ -38,7 +38,7 @@ def test_tag_backfill_progress_goes_through_output_progress(monkeypatch: pytest.
 
     monkeypatch.setattr(Output, "progress", progress)
     with ExitStack() as stack:
-        update = tag_backfill._progress(stack, Output())
+        update = tag_backfill._progress(stack, Output(), dry_run=False, total=None)
         update(Counts(scanned=10, tagged=4, unchanged=3, pending=2, missing=1, failed=0), 2.0)
     assert opened == ["starting"]
     assert recorder.updates[-1]["completed"] == 10
@@ -53,6 +53,30 @@ def test_tag_backfill_progress_goes_through_output_progress(monkeypatch: pytest.
         "5 objects/s",
     ):
         assert part in description
+
+
+def test_a_dry_run_progress_says_would_tag_against_the_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bug: `--dry-run` showed `tagged 602` and `936/?` although the estimate had counted 3,001."""
+    recorder = _Recorder()
+    totals: list[int | None] = []
+
+    @contextmanager
+    def progress(self: Output, description: str, total: int | None = None) -> Iterator[Any]:
+        totals.append(total)
+        yield recorder
+
+    monkeypatch.setattr(Output, "progress", progress)
+    with ExitStack() as stack:
+        update = tag_backfill._progress(stack, Output(), dry_run=True, total=3001)
+        update(Counts(scanned=936, tagged=602), 2.0)
+        update(Counts(scanned=3005, tagged=700), 3.0)
+    assert totals == [3001]
+    first, last = recorder.updates
+    assert "would tag 602" in first["description"]
+    assert "tagged" not in first["description"].replace("would tag", "")
+    assert first["total"] == 3001
+    # The estimate is an upper bound under a prefix, not a cap: a scan past it grows the total.
+    assert last["total"] == 3005
 
 
 def test_only_output_builds_progress_displays() -> None:

@@ -46,14 +46,41 @@ class PicopsGroup(TyperGroup):
         _hide_flag_type(params)
         return params
 
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Typer's main, except that a usage error is one `error:` line (not a box) and Ctrl-C at any
+        prompt exits 130."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                # A group called bare: its help (exit 2).
+                exc.show()  # type: ignore[attr-defined]
+            else:
+                Output().error(usage_line(exc))
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            Output().error("interrupted")
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def invoke(self, ctx: Any) -> Any:
+        state = ctx.obj if isinstance(ctx.obj, AppState) else None
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
             Output().error("interrupted")
             raise typer.Exit(130) from None
         except Exception as exc:
-            state = ctx.obj if isinstance(ctx.obj, AppState) else None
+            state = ctx.obj if isinstance(ctx.obj, AppState) else state
             endpoint = None
             if state is not None and state._settings is not None:
                 endpoint = state._settings.aws.endpoint_url
@@ -63,8 +90,18 @@ class PicopsGroup(TyperGroup):
             if state is not None and state.verbose:
                 # The traceback is for -v only; everyone else gets the one line (and its fix).
                 traceback.print_exception(exc, file=sys.stderr)
-            Output().error(str(error))
+            target = state.hint_target() if state is not None else None
+            Output(target=target).error(error.message, error.hint)
             raise typer.Exit(error.exit_code) from None
+
+
+def usage_line(exc: typer.TyperException) -> str:
+    """A usage error as one line naming the command and where its options are listed."""
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if exc.exit_code == 2 and ctx is not None:
+        return f"{message} (see `{ctx.command_path} --help`)"
+    return message
 
 
 app = typer.Typer(

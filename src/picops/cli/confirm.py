@@ -2,7 +2,8 @@
 
 On a terminal, ask (default: no). With `--json`, or when stdin is not a terminal, never ask: refuse with
 exit 2 unless `--yes` was given, so a script can never hang on a hidden prompt nor proceed without saying
-so. Declining at the prompt exits 1 and changes nothing. Every such command also has `--dry-run`, which
+so. Declining at the prompt exits 1 and changes nothing; Ctrl-C (or end of input) at the prompt exits 130 and
+changes nothing. Every such command also has `--dry-run`, which
 never asks.
 """
 
@@ -31,7 +32,14 @@ def confirm(out: Output, question: str, *, yes: bool) -> None:
             f"{question}: confirmation needed and {why}, so picops does not ask",
             hint="pass --yes to proceed, or --dry-run to see what would happen",
         )
-    if not typer.confirm(f"{question}?", default=False, err=True):
+    try:
+        answer = typer.confirm(f"{question}?", default=False, err=True)
+    except typer.Abort:
+        # Click turns Ctrl-C at a prompt into Abort ("Aborted!", exit 1); an interruption is 130.
+        out.err.print()
+        out.error("interrupted: nothing done")
+        raise typer.Exit(130) from None
+    if not answer:
         out.status("nothing done")
         raise typer.Exit(1)
 

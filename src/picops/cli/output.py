@@ -24,11 +24,17 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from picops.cli import hints
+
 
 class Output:
-    def __init__(self, *, json_mode: bool = False, verbose: bool = False) -> None:
+    def __init__(
+        self, *, json_mode: bool = False, verbose: bool = False, target: hints.Target | None = None
+    ) -> None:
         self.json_mode = json_mode
         self.verbose = verbose
+        # Every suggested `picops ...` command printed keeps this invocation's target (cli/hints.py).
+        self.hint_target = target
         # Consoles are created per call so CliRunner's swapped streams are honoured in tests.
         self.err = Console(file=sys.stderr, stderr=True, highlight=False, soft_wrap=True)
         self.out = Console(file=sys.stdout, highlight=False, soft_wrap=True)
@@ -41,12 +47,16 @@ class Output:
     def target(self, description: str) -> None:
         self.human.print(description, markup=False)
 
+    def hint(self, message: str) -> str:
+        """`message` with every suggested command carrying the target's options."""
+        return hints.rewrite(message, self.hint_target)
+
     def info(self, message: str) -> None:
-        self.human.print(message)
+        self.human.print(self.hint(message))
 
     def status(self, message: str) -> None:
         """Progress and log lines: always stderr."""
-        self.err.print(message)
+        self.err.print(self.hint(message))
 
     def debug(self, message: str) -> None:
         if self.verbose:
@@ -54,10 +64,13 @@ class Output:
 
     def warn(self, message: str) -> None:
         # Messages quote config keys like `[moderation] tag_key`: text, not rich markup.
-        self.err.print(f"[yellow]warning:[/yellow] {escape(message)}")
+        self.err.print(f"[yellow]warning:[/yellow] {escape(self.hint(message))}")
 
-    def error(self, message: str) -> None:
-        self.err.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False)
+    def error(self, message: str, hint: str | None = None) -> None:
+        """One `error:` line, and the fix on a `hint:` line when there is one."""
+        self.err.print(f"[red]error:[/red] {escape(self.hint(message))}", markup=True, highlight=False)
+        if hint:
+            self.err.print(f"[dim]hint:[/dim] {escape(self.hint(hint))}", markup=True, highlight=False)
 
     def emit_json(self, document: Any) -> None:
         sys.stdout.write(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")

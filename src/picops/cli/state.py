@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from picops.aws import ClientFactory
+from picops.cli import hints
 from picops.cli.output import Output
 from picops.config import Settings, load_settings
 from picops.errors import UsageError
@@ -48,8 +49,31 @@ class AppState:
             self._factory = ClientFactory.from_settings(self.settings)
         return self._factory
 
+    def hint_target(self) -> hints.Target:
+        """The global options this invocation was given, for the commands it suggests (cli/hints.py)."""
+        aws = self.overrides.get("aws", {})
+        url = aws.get("endpoint_url")
+        port = hints.port_of(url)
+        if self.use_local:
+            from picops.local.endpoint import read_local_state
+
+            try:
+                recorded = read_local_state()
+            except UsageError:
+                recorded = None  # the corrupt record is reported where it is used, not by every hint
+            port = hints.port_of(recorded.url) if recorded is not None else None
+        return hints.Target(
+            local=self.use_local,
+            endpoint_url=url,
+            stack=self.overrides.get("stack", {}).get("name"),
+            config=self.config_path,
+            profile=aws.get("profile"),
+            region=aws.get("region"),
+            port=port,
+        )
+
     def output(self, json_mode: bool = False) -> Output:
-        return Output(json_mode=json_mode, verbose=self.verbose)
+        return Output(json_mode=json_mode, verbose=self.verbose, target=self.hint_target())
 
 
 def get_state(ctx: typer.Context) -> AppState:

@@ -191,7 +191,7 @@ def tag_backfill(
         on_result = None
         if report is not None:
             on_result = _report_writer(stack, report, append=resume and report.exists())
-        progress = _progress(stack, out)
+        progress = _progress(stack, out, dry_run=dry_run, total=estimate.count)
         summary = run_backfill(
             factory,
             job,
@@ -244,24 +244,29 @@ def _report_writer(stack: ExitStack, path: Path, *, append: bool) -> Any:
     return write
 
 
-def _progress(stack: ExitStack, out: Output) -> Any:
-    # The CLI's one progress display (stderr; hidden when stderr is not a terminal).
-    progress = stack.enter_context(out.progress("starting"))
+def _progress(stack: ExitStack, out: Output, *, dry_run: bool, total: int | None) -> Any:
+    # The CLI's one progress display (stderr; hidden when stderr is not a terminal). Its total is the
+    # estimate's count (an upper bound under a prefix, so it grows if the scan passes it).
+    progress = stack.enter_context(out.progress("starting", total=total))
     task = progress.task_ids[0]
 
     def update(counts: Counts, elapsed: float) -> None:
-        rate = counts.scanned / elapsed if elapsed > 0 else 0.0
+        grown = total if total is None or counts.scanned <= total else counts.scanned
         progress.update(
-            task,
-            completed=counts.scanned,
-            description=(
-                f"scanned {counts.scanned}  tagged {counts.tagged}  unchanged {counts.unchanged}  "
-                f"pending {counts.pending}  missing {counts.missing}  failed {counts.failed}  "
-                f"{rate:,.0f} objects/s"
-            ),
+            task, completed=counts.scanned, total=grown, description=progress_line(counts, elapsed, dry_run)
         )
 
     return update
+
+
+def progress_line(counts: Counts, elapsed: float, dry_run: bool) -> str:
+    rate = counts.scanned / elapsed if elapsed > 0 else 0.0
+    verb = "would tag" if dry_run else "tagged"
+    return (
+        f"scanned {counts.scanned}  {verb} {counts.tagged}  unchanged {counts.unchanged}  "
+        f"pending {counts.pending}  missing {counts.missing}  failed {counts.failed}  "
+        f"{rate:,.0f} objects/s"
+    )
 
 
 def _direct_estimate(factory: Any, job: BackfillJob, limit: int | None) -> costs.Estimate:
@@ -325,7 +330,7 @@ def _render(
             }
         )
         if not summary.complete and not dry_run:
-            out.info(f"not finished; continue with --resume --state {state_path}")
+            out.info(f"not finished; continue with `picops tag-backfill --resume --state {state_path}`")
 
     out.result(doc, human)
 
