@@ -11,7 +11,7 @@ import typer
 
 from picops.cli.state import get_state
 from picops.errors import UsageError
-from picops.local import endpoint
+from picops.local import endpoint, runtime_lock
 
 app = typer.Typer(
     help="Run the embedded local AWS endpoint (moto's server, 127.0.0.1 only).", no_args_is_help=True
@@ -193,7 +193,10 @@ def run(
     While serving, BookingsApi answers on http://127.0.0.1:PORT (--api-port) as API Gateway would, and its URL
     is recorded so `picops bookings book` finds it.
 
-    Only on a local endpoint (exit 2 otherwise). Exit 1 when an invocation raised; Ctrl-C is a clean stop.
+    Only on a local endpoint (exit 2 otherwise); one runtime per endpoint and stack (a second exits 2
+    naming the first's pid). Exit 1 when an invocation raised. Ctrl-C or SIGTERM stops cleanly: the
+    messages handlers had received and not finished are made visible again at once, stream positions are
+    saved, the summary is printed, exit 130.
     """
     from rich.markup import escape
 
@@ -210,31 +213,35 @@ def run(
     out.target(factory.describe_target())
     runtime = LocalRuntime(factory, state.settings, progress=lambda line: out.status(escape(line)))
     pending: list[dict[str, Any]] | None = None
-    try:
-        runtime.prepare()
-        if until_idle:
-            pending = runtime.run_until_idle(timeout_s=timeout)
-            if sweep_every:
-                runtime.run_sweep()
-        elif once:
-            runtime.drain()
-            if sweep_every:
-                runtime.run_sweep()
-        else:
-            every = DEFAULT_SWEEP_EVERY_S if sweep_every is None else sweep_every
-            _start_api(runtime, api_port, out)
-            out.status(
-                "serving until Ctrl-C"
-                + (f" or {duration:g} s" if duration is not None else "")
-                + (f"; SweepSchedule every {every:g} s" if every else "; SweepSchedule off")
-            )
-            try:
-                runtime.serve(stop=threading.Event(), duration_s=duration, sweep_every_s=every or None)
-            except KeyboardInterrupt:
-                # The normal way to stop a foreground server: report and exit 0.
-                out.status("stopped")
-    finally:
-        runtime.close()
+    lock = runtime_lock.hold(runtime.endpoint_url, state.settings.stack.name)
+    with lock, runtime.stop_on_signals() as stop:
+        try:
+            runtime.prepare()
+            if until_idle:
+                pending = runtime.run_until_idle(timeout_s=timeout, stop=stop)
+                if sweep_every and not stop.is_set():
+                    runtime.run_sweep()
+            elif once:
+                runtime.drain()
+                if sweep_every and not stop.is_set():
+                    runtime.run_sweep()
+            else:
+                every = DEFAULT_SWEEP_EVERY_S if sweep_every is None else sweep_every
+                _start_api(runtime, api_port, out)
+                out.status(
+                    "serving until Ctrl-C"
+                    + (f" or {duration:g} s" if duration is not None else "")
+                    + (f"; SweepSchedule every {every:g} s" if every else "; SweepSchedule off")
+                )
+                runtime.serve(stop=stop, duration_s=duration, sweep_every_s=every or None)
+        except KeyboardInterrupt:
+            stop.set()
+        finally:
+            runtime.settle()
+            runtime.close()
+    if stop.is_set():
+        pending = None  # an interrupted run is not "still pending": it was stopped
+        out.status("stopped")
     doc = runtime.summary()
     if pending is not None:
         doc["idle"] = not pending
@@ -259,8 +266,16 @@ def run(
             )
         for p in doc.get("pending") or []:
             out.info(f"[red]pending[/] {p['logical']}: {escape(_pending_text(p))}")
+        if doc["interrupted"]:
+            out.info(
+                f"[yellow]interrupted[/]: {doc['released']} message(s) in hand given back to their queues; "
+                "stream positions saved"
+            )
 
     out.result(doc, render)
+    if stop.is_set():
+        # Interrupted (state left resumable): what was in hand is visible again, stream positions saved.
+        raise typer.Exit(130)
     if runtime.failed or pending:
         raise typer.Exit(1)
 

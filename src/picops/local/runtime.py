@@ -12,10 +12,12 @@ endpoint that is not loopback: it must never pump real AWS.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +28,14 @@ from picops.config import Settings
 from picops.errors import ResourceMissing, UsageError
 from picops.local.events import scheduled_event
 from picops.local.http_api import API_FUNCTION, LocalApi
-from picops.local.invoke import FunctionTarget, Handler, HandlerBroken, HandlerUnavailable, Invoker
+from picops.local.invoke import (
+    FunctionTarget,
+    Handler,
+    HandlerBroken,
+    HandlerUnavailable,
+    Invocation,
+    Invoker,
+)
 from picops.local.logfiles import log_dir
 from picops.local.mappings import DYNAMODB_STREAM, SQS, MappingRecord, function_target, target_of
 from picops.local.sqs_source import SqsSource
@@ -46,6 +55,9 @@ DEFAULT_WAIT_S = 1
 # `--until-idle`: a run ends once every source has stayed empty this long.
 IDLE_S = 2.0
 IDLE_POLL_S = 0.2
+# ChangeMessageVisibilityBatch takes at most 10 entries.
+RELEASE_BATCH = 10
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def require_local(factory: ClientFactory) -> str:
@@ -94,6 +106,12 @@ class LocalRuntime:
         self.model: StackModel | None = None
         self._sweep_target: FunctionTarget | None = None
         self.api: LocalApi | None = None
+        # Set by Ctrl-C/SIGTERM (see stop_on_signals): every loop ends at its next check.
+        self.stop = threading.Event()
+        self._in_invoke = False
+        # Receipt handles of the batch a handler is working on, by queue URL: what a stop hands back.
+        self._in_hand: dict[str, list[str]] = {}
+        self.released = 0
 
     # -- setup -------------------------------------------------------------------------------------------
 
@@ -147,9 +165,10 @@ class LocalRuntime:
     ) -> Source | None:
         f = self.factory
         if record.kind == SQS:
-            return SqsSource(
-                f.client("sqs"), record, target, handler, self.invoker.invoke, stats, self.progress
-            )
+            sqs = f.client("sqs")
+            source = SqsSource(sqs, record, target, handler, self.invoker.invoke, stats, self.progress)
+            source.invoke = self._guarded(source.queue_url)
+            return source
         if record.kind == DYNAMODB_STREAM:
             return StreamSource(
                 f.client("dynamodbstreams"),
@@ -160,7 +179,7 @@ class LocalRuntime:
                 mapping=record,
                 target=target,
                 handler=handler,
-                invoke=self.invoker.invoke,
+                invoke=self._guarded(None),
                 stats=stats,
                 progress=self.progress,
                 created_at=self._recorded_at(record),
@@ -179,6 +198,84 @@ class LocalRuntime:
         if isinstance(when, dt.datetime):
             return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
         return None
+
+    # -- stopping cleanly ----------------------------------------------------------------------------------
+
+    def _guarded(self, queue_url: str | None) -> Callable[[FunctionTarget, Handler, Any], Invocation]:
+        """The invoker, remembering the batch in hand (SQS receipt handles) until the handler returns, so a
+        stop can give it back. A batch received after a stop was asked for is not started at all."""
+
+        def invoke(target: FunctionTarget, handler: Handler, event: Any) -> Invocation:
+            if queue_url is not None:
+                self._in_hand[queue_url] = [
+                    str(r["receiptHandle"]) for r in event.get("Records", []) if "receiptHandle" in r
+                ]
+            if self.stop.is_set():
+                raise KeyboardInterrupt
+            self._in_invoke = True
+            try:
+                result = self.invoker.invoke(target, handler, event)
+            finally:
+                self._in_invoke = False
+            # Returned: the source deletes what succeeded; what failed waits out its visibility timeout,
+            # as on Lambda (it counts towards maxReceiveCount).
+            if queue_url is not None:
+                self._in_hand.pop(queue_url, None)
+            return result
+
+        return invoke
+
+    @contextlib.contextmanager
+    def stop_on_signals(self) -> Iterator[threading.Event]:
+        """Ctrl-C or SIGTERM asks every loop to stop at its next check; during a handler it interrupts the
+        handler at once (its batch is then given back by `settle`). A second signal interrupts wherever it
+        lands. Outside the main thread (where Python cannot install handlers) nothing is installed."""
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            if self.stop.is_set() or self._in_invoke:
+                self.stop.set()
+                raise KeyboardInterrupt
+            self.progress(f"{signal.Signals(signum).name}: stopping after the current poll")
+            self.stop.set()
+
+        if threading.current_thread() is not threading.main_thread():
+            yield self.stop
+            return
+        previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+        try:
+            yield self.stop
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def settle(self) -> None:
+        """After a stop: make the messages in hand visible again at once (ChangeMessageVisibility 0, instead
+        of their whole visibility timeout) and save each stream's position."""
+        sqs = self.factory.client("sqs") if self._in_hand else None
+        for queue_url, receipts in list(self._in_hand.items()):
+            for start in range(0, len(receipts), RELEASE_BATCH):
+                chunk = receipts[start : start + RELEASE_BATCH]
+                try:
+                    response = sqs.change_message_visibility_batch(  # type: ignore[union-attr]
+                        QueueUrl=queue_url,
+                        Entries=[
+                            {"Id": str(i), "ReceiptHandle": r, "VisibilityTimeout": 0}
+                            for i, r in enumerate(chunk)
+                        ],
+                    )
+                except botocore.exceptions.ClientError as exc:
+                    self.progress(f"could not give back {len(chunk)} message(s) to {queue_url}: {exc}")
+                    continue
+                self.released += len(response.get("Successful", []))
+        self._in_hand.clear()
+        if self.released:
+            self.progress(f"gave back {self.released} message(s) the handlers had not finished")
+        for stats, source in self.sources:
+            if isinstance(source, StreamSource):
+                try:
+                    source.checkpoint()
+                except botocore.exceptions.ClientError as exc:
+                    self.progress(f"{stats.logical}: could not save the stream position: {exc}")
 
     # -- one pass ------------------------------------------------------------------------------------------
 
@@ -207,7 +304,7 @@ class LocalRuntime:
         drain, so a message that always fails cannot keep a one-shot run alive.
         """
         for stats, source in list(self.sources):
-            while True:
+            while not self.stop.is_set():
                 n, new_work = self._poll(stats, source, draining=True, wait_s=self.wait_s)
                 if n == 0 or not new_work:
                     break
@@ -383,6 +480,8 @@ class LocalRuntime:
             "sweep_errors": self.sweep.errors,
             "functions": [c.as_dict() for c in self.invoker.calls.values()],
             "ok": not self.failed,
+            "interrupted": self.stop.is_set(),
+            "released": self.released,
         }
         if self.api is not None:
             doc["api"] = {"url": self.api.url, "requests": self.api.requests, "errors": self.api.errors}

@@ -176,6 +176,12 @@ class StreamSource:
         for gone in set(self.shards) - live:
             del self.shards[gone]
 
+    def checkpoint(self) -> None:
+        """Save the positions now (a stopping runtime); nothing before the shards were first listed, so a
+        stop that early never overwrites stored positions with none."""
+        if self.shards:
+            self._save()
+
     def _save(self) -> None:
         for state in self.shards.values():
             if state.checkpoint is not None:
