@@ -225,7 +225,8 @@ def test_refuses_anything_but_a_local_endpoint(cli: Any, args: list[str]) -> Non
 def test_no_recorded_mappings_is_a_missing_resource(cli: Any, endpoint: str) -> None:
     result = cli("local", "run", "--once", endpoint=endpoint)
     assert result.exit_code == 3
-    assert "picops provision" in result.stderr
+    # The hint keeps the target: run as written, it provisions this endpoint, never a real account.
+    assert f"picops --endpoint-url {endpoint} provision" in result.stderr
 
 
 def test_ctrl_c_is_a_clean_stop(
