@@ -76,3 +76,36 @@ def test_deploy_and_provision_share_the_one_helper() -> None:
 
     assert apply.wait_for_propagation is propagation.wait_for_propagation
     assert deploy.wait_for_propagation is propagation.wait_for_propagation
+
+
+def test_a_stream_mapping_made_before_its_role_propagates_is_retried() -> None:
+    # Lambda's answer while the new role's DynamoDB-stream grants are not yet effective (Stubber: the exact
+    # error shape CreateEventSourceMapping returns); the mapping must be created once they are.
+    from botocore.stub import Stubber
+
+    from picops.aws import ClientFactory
+    from picops.config import AwsSettings
+
+    lam = ClientFactory(AwsSettings(region="us-east-1")).client("lambda")
+    stream = "arn:aws:dynamodb:us-east-1:123456789012:table/moderation/stream/2026-01-01T00:00:00.000"
+    params = {"EventSourceArn": stream, "FunctionName": "moderate", "StartingPosition": "LATEST"}
+    stub = Stubber(lam)
+    stub.add_client_error(
+        "create_event_source_mapping",
+        service_error_code="InvalidParameterValueException",
+        service_message=(
+            f"Cannot access stream {stream}. Please ensure the role can perform the GetRecords, "
+            "GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM."
+        ),
+        http_status_code=400,
+        expected_params=params,
+    )
+    stub.add_response("create_event_source_mapping", {"UUID": "2f1d7c0e-0b4a-4c8e-9a51-6f3e2d1c0b9a"}, params)
+    pauses: list[float] = []
+    with stub:
+        created = propagation.wait_for_propagation(
+            lambda: lam.create_event_source_mapping(**params), sleep=pauses.append
+        )
+    stub.assert_no_pending_responses()
+    assert created["UUID"] == "2f1d7c0e-0b4a-4c8e-9a51-6f3e2d1c0b9a"
+    assert pauses == [propagation.FIRST_STEP_S]

@@ -28,6 +28,7 @@ MAX_STEP_S = 5.0
 # (error code, text in its message) of the answers that mean "not effective yet".
 NOT_YET: tuple[tuple[str, str], ...] = (
     ("InvalidParameterValueException", "execution role"),  # ESM right after its role's policy
+    ("InvalidParameterValueException", "Cannot access stream"),  # stream ESM before its role's stream grants
     ("InvalidParameterValueException", "cannot be assumed"),  # CreateFunction right after CreateRole
     ("InvalidArgument", "Unable to validate the following destination"),  # S3 -> SQS before the queue policy
     ("ContinuousBackupsUnavailableException", ""),  # PITR right after CreateTable
