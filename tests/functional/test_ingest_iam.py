@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests import ingest_support as ins
-from tests.functional.test_moderation_iam import Recorder, _policy, recorder, ungranted, unused
+from tests.functional.test_moderation_iam import Call, Recorder, _glob, _policy, recorder, ungranted, unused
 
 __all__ = ["recorder"]  # the fixture, re-used
 
@@ -24,15 +24,50 @@ def _ingest_calls(recorder: Recorder, aws: Any, monkeypatch: pytest.MonkeyPatch)
     photo = ins.put(aws, stack, "incoming/with space.jpg", ins.jpeg(300, 200, orientation=6))
     drop = ins.put(aws, stack, "incoming/drop.json", json.dumps([{"id": 1}, {"id": "b"}]).encode())
     broken = ins.put(aws, stack, "incoming/broken.png", b"not a png")
-    event = ins.event_for([photo, drop, broken, photo], stack)  # the last one: a duplicate delivery
+    gone = _deleted(aws, stack, "incoming/gone.jpg")
+    event = ins.event_for([photo, drop, broken, gone, photo], stack)  # the last one: a duplicate delivery
     try:
         response = recorder.run(ingest.handler, event, ins.FakeContext())
     finally:
         ingest._settings.cache_clear()
         ingest._pipeline.cache_clear()
     assert response == {"batchItemFailures": []}
-    assert len(ins.notifications(aws, stack)) == 3
-    return recorder.calls
+    assert len(ins.notifications(aws, stack)) == 4
+    return recorder.calls + _missing_object_checks(recorder.calls, {gone["key"]})
+
+
+def _deleted(aws: Any, stack: ins.IngestStack, key: str) -> dict[str, Any]:
+    """A notified version deleted before the handler reads it."""
+    obj = ins.put(aws, stack, key, ins.jpeg())
+    aws.client("s3").delete_object(Bucket=stack.uploads, Key=key, VersionId=obj["version"])
+    return obj
+
+
+def _missing_object_checks(calls: list[Call], missing: set[str]) -> list[Call]:
+    # AWS answers a GET of a missing object NoSuchKey (404) only to a caller also allowed s3:ListBucket on the
+    # bucket, evaluated with the key as s3:prefix; anyone else gets AccessDenied (403), which the handler
+    # must treat as transient. So each such GET implies that list check.
+    return [
+        Call("s3", "ListObjectsV2", {"Bucket": c.params["Bucket"], "Prefix": c.params["Key"]})
+        for c in calls
+        if c.operation == "GetObject" and c.params["Key"] in missing
+    ]
+
+
+def _lists(policy: dict[str, Any], bucket: str, prefix: str) -> bool:
+    """Whether `policy` allows s3:ListBucket on `bucket` for a request whose s3:prefix is `prefix`."""
+    for s in policy["Statement"]:
+        if s["Effect"] != "Allow" or "s3:ListBucket" not in s["Action"]:
+            continue
+        if not any(_glob(r).match(f"arn:aws:s3:::{bucket}") for r in s["Resource"]):
+            continue
+        condition = s.get("Condition", {})
+        if not condition:
+            return True
+        patterns = condition.get("StringLike", {}).get("s3:prefix", [])
+        if set(condition) == {"StringLike"} and any(_glob(p).match(prefix) for p in patterns):
+            return True
+    return False
 
 
 def test_ingest_function_policy_grants_exactly_what_its_handler_calls(
@@ -58,3 +93,31 @@ def test_ingest_function_policy_grants_exactly_what_its_handler_calls(
     assert any("s3:PutObject on arn:aws:s3:::picops-processed-" in p for p in ungranted(calls, narrowed))
     writes = [s for s in policy["Statement"] if "s3:PutObject" in s["Action"]]
     assert all("uploads" not in r for s in writes for r in s["Resource"])
+
+
+def test_a_missing_upload_is_a_404_so_its_job_fails_once_and_is_not_retried(
+    recorder: Recorder, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from picops.handlers import ingest
+
+    ingest._settings.cache_clear()
+    ingest._pipeline.cache_clear()
+    stack = ins.create_stack(aws)
+    gone = _deleted(aws, stack, "incoming/gone photo.jpg")
+    try:
+        response = recorder.run(ingest.handler, ins.event_for([gone], stack), ins.FakeContext())
+    finally:
+        ingest._settings.cache_clear()
+        ingest._pipeline.cache_clear()
+    # Acknowledged (not in batchItemFailures), so SQS never redelivers it towards IngestDLQ.
+    assert response == {"batchItemFailures": []}
+    (job,) = ins.job_items(aws, stack, gone["key"])
+    assert (job["status"], job["reason"]) == ("FAILED", "object deleted before processing")
+    assert [n["attributes"]["status"] for n in ins.notifications(aws, stack)] == ["failed"]
+    # moto answers 404 whatever the policy; on AWS the role must be allowed to list the key for that answer.
+    (get,) = [c for c in recorder.calls if c.operation == "GetObject"]
+    policy = _policy("IngestFunction")
+    assert _lists(policy, get.params["Bucket"], get.params["Key"])
+    # Listing stays within the ingest prefix.
+    assert not _lists(policy, get.params["Bucket"], "private/other.jpg")
+    assert not _lists(policy, get.params["Bucket"], "")

@@ -106,6 +106,14 @@ def function_grants(function: str, arns: StackArns, *, uploads_prefix: str) -> l
                 ("s3:GetObject", "s3:GetObjectVersion"),
                 (f"{arns.uploads_bucket}/{uploads_prefix}*",),
             ),
+            # Not for listing: without it S3 answers a GET of a deleted object 403 AccessDenied (retried into
+            # IngestDLQ) instead of 404, and it checks this grant with the object key as s3:prefix.
+            Grant(
+                "MissingUploadsAre404",
+                ("s3:ListBucket",),
+                (arns.uploads_bucket,),
+                {"StringLike": {"s3:prefix": [f"{uploads_prefix}*"]}},
+            ),
             # Thumbnails only (picops.core.ingest.pipeline.THUMBNAIL_PREFIX); never UploadsBucket.
             Grant("WriteProcessed", ("s3:PutObject",), (f"{arns.processed_bucket}/{INGEST_OUTPUT_PREFIX}*",)),
             # Claims and job records (UpdateItem), the failure index (PutItem), the claim's read-back
