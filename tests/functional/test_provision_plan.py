@@ -180,3 +180,37 @@ def test_batch_role_is_created_then_updated_when_inventory_bucket_is_set(aws: Cl
     assert read["Resource"] in ("arn:aws:s3:::corp-inventory/*", ["arn:aws:s3:::corp-inventory/*"])
     again = make_plan(context_for(with_inventory, aws))
     assert next(c for c in again.changes if c.logical == "ModerationBatchRole").action == "noop"
+
+
+def _external_table(aws: ClientFactory, view: str) -> Settings:
+    aws.client("dynamodb").create_table(
+        TableName="vendor-verdicts",
+        KeySchema=[{"AttributeName": "object_key", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "object_key", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": view},
+    )
+    return _settings(moderation={"external": True, "table_name": "vendor-verdicts"})
+
+
+@pytest.mark.parametrize("view", ["KEYS_ONLY", "OLD_IMAGE"])
+def test_an_external_table_whose_stream_carries_no_new_image_fails_preflight(
+    aws: ClientFactory, view: str
+) -> None:
+    # The stream handler reads each verdict from the record's NewImage: without it every record is skipped.
+    settings = _external_table(aws, view)
+    with pytest.raises(ConfigError) as raised:
+        preflight(make_plan(context_for(settings, aws)))
+    assert raised.value.exit_code == 2
+    (line,) = [line for line in str(raised.value).splitlines() if "vendor-verdicts" in line]
+    assert view in line
+    assert "NEW_IMAGE or NEW_AND_OLD_IMAGES" in line
+
+
+@pytest.mark.parametrize("view", ["NEW_IMAGE", "NEW_AND_OLD_IMAGES"])
+def test_an_external_table_streaming_new_images_passes_preflight(aws: ClientFactory, view: str) -> None:
+    settings = _external_table(aws, view)
+    plan = make_plan(context_for(settings, aws))
+    preflight(plan)
+    # The view type is read for the check, never planned as a change to the vendor's table.
+    assert next(c for c in plan.changes if c.logical == "ModerationTable").action == "noop"

@@ -243,7 +243,8 @@ def read_table(r: Table, ctx: Context) -> dict[str, Any] | None:
     )
     keys = sorted(table["KeySchema"], key=lambda k: 0 if k["KeyType"] == "HASH" else 1)
     if r.external:
-        return {"KeySchema": keys, "StreamEnabled": enabled}
+        # StreamViewType is read for preflight only: not desired, so never planned as a change.
+        return {"KeySchema": keys, "StreamEnabled": enabled, "StreamViewType": stream.get("StreamViewType")}
     pitr = ddb.describe_continuous_backups(TableName=r.name)["ContinuousBackupsDescription"]
     pitr_status = pitr.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
     return {

@@ -345,6 +345,11 @@ def _ingest_reserved_prefix(model: StackModel) -> list[str]:
     return problems
 
 
+# What the moderation stream handler needs: INSERT/MODIFY records carry the verdict only in NewImage (REMOVE
+# needs just the keys, which every view type has).
+IMAGE_VIEWS = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
+
+
 def check_live(plan: Plan) -> list[str]:
     problems: list[str] = []
     for change in plan.changes:
@@ -368,6 +373,12 @@ def check_live(plan: Plan) -> list[str]:
                 problems.append(
                     f"ModerationTable {resource.name} (external) has no stream; the vendor must enable a "
                     "NEW_AND_OLD_IMAGES stream for the moderation stream function"
+                )
+            elif change.live is not None and change.live.get("StreamViewType") not in IMAGE_VIEWS:
+                problems.append(
+                    f"ModerationTable {resource.name} (external) has a {change.live.get('StreamViewType')} "
+                    f"stream, but the moderation stream function reads verdicts from new images: the vendor "
+                    f"must switch it to {' or '.join(IMAGE_VIEWS)}"
                 )
     return problems
 
