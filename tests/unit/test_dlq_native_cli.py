@@ -47,7 +47,9 @@ def stubbed(monkeypatch: pytest.MonkeyPatch) -> tuple[Stubber, Stubber]:
     sqs_stub.add_response(
         "get_queue_attributes", _attrs(DLQ_ARN, 42), {"QueueUrl": DLQ_URL, "AttributeNames": ANY}
     )
-    sqs_stub.add_response("list_dead_letter_source_queues", {"queueUrls": [SRC_URL]}, {"QueueUrl": DLQ_URL})
+    sqs_stub.add_response(
+        "list_dead_letter_source_queues", {"queueUrls": [SRC_URL]}, {"QueueUrl": DLQ_URL, "MaxResults": 1000}
+    )
     sqs_stub.add_response(
         "get_queue_attributes", _attrs(SRC_ARN, 0, policy), {"QueueUrl": SRC_URL, "AttributeNames": ANY}
     )
@@ -122,3 +124,59 @@ def test_endpoint_without_move_tasks_falls_back_to_manual(cli: Any, stubbed: tup
     assert "no message move task API" in result.stderr
     assert result.json()["mode"] == "manual"
     sqs_stub.assert_no_pending_responses()
+
+
+def _url(name: str) -> str:
+    return f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/{name}"
+
+
+def test_dlq_list_pages_past_1000_queues_and_1000_sources(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # SQS returns at most 1,000 URLs and a NextToken only when MaxResults is sent: 1,001 source queues, the
+    # DLQ last, so both ListQueues and ListDeadLetterSourceQueues need their second page.
+    real = ClientFactory(AwsSettings(region="us-east-1"))
+    clients = {s: real.client(s) for s in ("sqs", "sts", "cloudwatch")}
+    monkeypatch.setattr(ClientFactory, "client", lambda self, service, concurrency=10: clients[service])
+    sqs, sts = Stubber(clients["sqs"]), Stubber(clients["sts"])
+    identity = {"Account": ACCOUNT, "Arn": "arn:aws:iam::1:user/x", "UserId": "x"}
+    for _ in range(2):
+        sts.add_response("get_caller_identity", identity)
+    sources = [f"src-{i:04d}" for i in range(1001)]
+    policy = json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": 5})
+    for operation, key, first, second, extra in (
+        ("list_queues", "QueueUrls", sources[:1000], [*sources[1000:], "picops-ingest-dlq"], {}),
+        (
+            "list_dead_letter_source_queues",
+            "queueUrls",
+            sources[:1000],
+            sources[1000:],
+            {"QueueUrl": DLQ_URL},
+        ),
+    ):
+        page = {key: [_url(n) for n in first], "NextToken": "page-2"}
+        sqs.add_response(operation, page, {**extra, "MaxResults": 1000})
+        last = {key: [_url(n) for n in second]}
+        sqs.add_response(operation, last, {**extra, "MaxResults": 1000, "NextToken": "page-2"})
+        if operation == "list_queues":
+            for name in sources:
+                arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:{name}"
+                sqs.add_response(
+                    "get_queue_attributes",
+                    _attrs(arn, 0, policy),
+                    {"QueueUrl": _url(name), "AttributeNames": ANY},
+                )
+            sqs.add_response(
+                "get_queue_attributes", _attrs(DLQ_ARN, 3), {"QueueUrl": DLQ_URL, "AttributeNames": ANY}
+            )
+    for name in sources:
+        arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:{name}"
+        sqs.add_response(
+            "get_queue_attributes", _attrs(arn, 0, policy), {"QueueUrl": _url(name), "AttributeNames": ANY}
+        )
+    with sqs, sts, Stubber(clients["cloudwatch"]) as cloudwatch:
+        cloudwatch.add_response("get_metric_statistics", {"Datapoints": []})
+        result = cli("dlq", "list", "--all", "--json")
+    assert result.exit_code == 0, result.stderr
+    (dlq,) = result.json()["dlqs"]
+    assert dlq["name"] == "picops-ingest-dlq"
+    assert sorted(s["name"] for s in dlq["sources"]) == sources
+    sqs.assert_no_pending_responses()

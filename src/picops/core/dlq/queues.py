@@ -100,6 +100,11 @@ def queue_url_for(sqs: Any, spec: str, names: StackNames | None = None) -> tuple
         raise
 
 
+# ListQueues and ListDeadLetterSourceQueues stop at 1,000 URLs and return no NextToken unless MaxResults is
+# sent: the page size makes the paginator send it, so it can follow every page.
+FULL_PAGES = {"PageSize": 1000}
+
+
 def describe_queue(sqs: Any, url: str, *, spec: str | None = None, logical: str | None = None) -> QueueRef:
     try:
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(QUEUE_FACTS))["Attributes"]
@@ -133,7 +138,7 @@ def source_queues(sqs: Any, dlq: QueueRef) -> list[QueueRef]:
     """Queues whose redrive policy targets `dlq` (ListDeadLetterSourceQueues, paginated)."""
     urls: list[str] = []
     paginator = sqs.get_paginator("list_dead_letter_source_queues")
-    for page in paginator.paginate(QueueUrl=dlq.url):
+    for page in paginator.paginate(QueueUrl=dlq.url, PaginationConfig=FULL_PAGES):
         urls.extend(str(u) for u in page.get("queueUrls", []))
     return [describe_queue(sqs, url) for url in urls]
 
@@ -251,7 +256,7 @@ def stack_dlqs(sqs: Any, names: StackNames) -> tuple[list[QueueRef], list[str]]:
 def region_dlqs(sqs: Any) -> list[QueueRef]:
     """Every queue in the region that some queue's redrive policy names as its DLQ."""
     urls: list[str] = []
-    for page in sqs.get_paginator("list_queues").paginate():
+    for page in sqs.get_paginator("list_queues").paginate(PaginationConfig=FULL_PAGES):
         urls.extend(str(u) for u in page.get("QueueUrls", []))
     by_arn: dict[str, QueueRef] = {}
     targets: set[str] = set()
