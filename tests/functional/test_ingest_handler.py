@@ -334,3 +334,39 @@ def test_prefix_suffix_bucket_and_loop_guard_misses_are_skipped(
     assert aws.client("dynamodb").scan(TableName=stack.table)["Count"] == 0
     assert ins.notifications(aws, stack) == []
     assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=stack.processed)
+
+
+def _nested_drop(levels: int) -> bytes:
+    """One record nested `levels` deep, the record itself being level 1 (as DynamoDB counts an item)."""
+    inner = "1"
+    for _ in range(levels - 1):
+        inner = '{"a": ' + inner + "}"
+    return ('{"id": "deep", "v": ' + inner + "}").encode()
+
+
+@pytest.mark.parametrize("levels", [33, 600, 990])
+def test_a_drop_nested_deeper_than_dynamodb_allows_fails_once_with_the_reason(
+    ingest: Any, aws: Any, stack: ins.IngestStack, levels: int
+) -> None:
+    # DynamoDB refuses items nested over 32 levels (ValidationException, which would be retried into
+    # IngestDLQ); deeper still, walking the record recursively would exhaust the stack.
+    obj = ins.put(aws, stack, "incoming/deep.json", _nested_drop(levels))
+    assert _run(ingest, ins.event_for([obj], stack)) == {"batchItemFailures": []}
+    (job,) = ins.job_items(aws, stack, "incoming/deep.json")
+    assert job["status"] == "FAILED", job
+    # Parsed or not (the parser's own depth guard may stop it first), the reason names the limit.
+    assert "nested more than 32 levels deep, over DynamoDB's item nesting limit" in job["reason"]
+    (note,) = ins.notifications(aws, stack)
+    assert note["attributes"]["status"] == "failed"
+    assert (
+        not aws.client("dynamodb")
+        .get_item(TableName=stack.table, Key={"pk": {"S": "deep"}, "sk": {"S": "RECORD"}})
+        .get("Item")
+    )
+
+
+def test_a_drop_nested_exactly_32_levels_is_stored(ingest: Any, aws: Any, stack: ins.IngestStack) -> None:
+    obj = ins.put(aws, stack, "incoming/deep.json", _nested_drop(32))
+    assert _run(ingest, ins.event_for([obj], stack)) == {"batchItemFailures": []}
+    (job,) = ins.job_items(aws, stack, "incoming/deep.json")
+    assert job["status"] == "PROCESSED", job

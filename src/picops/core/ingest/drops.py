@@ -22,6 +22,10 @@ from boto3.dynamodb.types import TypeSerializer
 from picops.core.ingest.jobs import RESERVED_PK_PREFIXES
 
 ITEM_LIMIT = 400 * 1024
+# DynamoDB refuses an item nested deeper than this, the item itself being level 1 (a ValidationException that
+# would only be retried). Checked without recursion: a deep enough record would exhaust the stack first.
+MAX_DEPTH = 32
+_TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep, over DynamoDB's item nesting limit"
 BATCH = 25
 RECORD_SK = "RECORD"
 SOURCE_ATTRIBUTE = "picops_source"
@@ -63,7 +67,7 @@ def parse_drop(data: bytes, *, key: str, source: str, max_bytes: int) -> Drop:
     except json.JSONDecodeError as exc:
         raise DropRejected(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
-        raise DropRejected("invalid JSON: nested too deeply") from None
+        raise DropRejected(f"JSON drop is {_TOO_DEEP}") from None
     records = document if isinstance(document, list) else [document]
     if not records:
         raise DropRejected("JSON drop is an empty list: nothing to store")
@@ -112,15 +116,29 @@ def _item(record: dict[str, Any], index: int, key: str, source: str, *, many: bo
             raise DropRejected(f"record {index}: id is an empty string")
     if pk.startswith(RESERVED_PK_PREFIXES):
         raise DropRejected(f"record {index}: id {pk!r} starts with a prefix picops reserves")
+    if too_deep(record):
+        raise DropRejected(f"record {index} is {_TOO_DEEP}")
     try:
         attributes = {name: _serializer.serialize(_numbers(value)) for name, value in record.items()}
-    except (TypeError, ValueError, ArithmeticError) as exc:
+    except (TypeError, ValueError, ArithmeticError, RecursionError) as exc:
         raise DropRejected(f"record {index}: a value DynamoDB cannot store ({type(exc).__name__})") from None
     item = {"pk": {"S": pk}, "sk": {"S": sk}, SOURCE_ATTRIBUTE: {"S": source}, **attributes}
     size = item_size(item)
     if size > ITEM_LIMIT:
         raise DropRejected(f"record {index} is {size:,} bytes as a DynamoDB item, over the 400 KB item limit")
     return item
+
+
+def too_deep(record: dict[str, Any], limit: int = MAX_DEPTH) -> bool:
+    """Whether lists and objects nest deeper than `limit` levels, `record` being level 1 (iteratively)."""
+    pending: list[tuple[Any, int]] = [(record, 1)]
+    while pending:
+        value, level = pending.pop()
+        if level > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        pending.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _numbers(value: Any) -> Any:
