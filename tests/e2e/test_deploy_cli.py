@@ -192,7 +192,7 @@ def test_missing_functions_exit_3_suggesting_provision(cli: Any, endpoint: str) 
     r = cli("deploy", "--json", endpoint=endpoint)
     assert r.exit_code == 3
     assert r.stdout == ""
-    assert "picops provision" in r.stderr
+    assert f"picops --endpoint-url {endpoint} provision" in r.stderr
     assert "IngestFunction" in r.stderr
 
 

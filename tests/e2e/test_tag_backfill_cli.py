@@ -232,7 +232,7 @@ def test_inventory_source_through_the_cli(cli: Any, endpoint: str, server_factor
         (["--engine", "batch-operations"], "needs --inventory"),
         (["--inventory", "s3://b/m/manifest.json", "--bucket", "x"], "drop --bucket"),
         (["--inventory", "not-a-url"], "s3:// URL"),
-        (["--concurrency", "0"], "Usage:"),
+        (["--concurrency", "0"], "Invalid value for '--concurrency'"),
     ],
 )
 def test_usage_errors_exit_2(
