@@ -243,11 +243,4 @@ def status(
         raise OperationFailed(f"{len(bad)} of {len(document['resources'])} resources are missing or drifted")
 
 
-__all__ = ["destroy", "provision", "register", "status"]
-
-
-def register(app: typer.Typer) -> None:
-    """Top-level commands (not a group): `picops provision`, `picops destroy`, `picops status`."""
-    app.command("provision")(provision)
-    app.command("destroy")(destroy)
-    app.command("status")(status)
+__all__ = ["destroy", "provision", "status"]
