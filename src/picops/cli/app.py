@@ -146,6 +146,8 @@ class PicopsGroup(TyperGroup):
         except KeyboardInterrupt:
             _output().error("interrupted")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # --help, usage errors and exits: main() handles them, without the SDK
         except Exception as exc:
             from picops.aws import translate_error
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from picops.aws import ClientFactory
 from picops.cli import hints
 from picops.cli.output import Output
-from picops.config import Settings, load_settings
 from picops.errors import UsageError
+
+if TYPE_CHECKING:
+    # The SDK and the settings come in when a command first needs them, not when its help is shown.
+    from picops.aws import ClientFactory
+    from picops.config import Settings
 
 
 @dataclass
@@ -40,12 +43,16 @@ class AppState:
                 if overrides.get("aws", {}).get("endpoint_url"):
                     raise UsageError("--local and --endpoint-url both name an endpoint: give one")
                 overrides.setdefault("aws", {})["endpoint_url"] = state.url
+            from picops.config import load_settings
+
             self._settings = load_settings(self.config_path, overrides)
         return self._settings
 
     @property
     def factory(self) -> ClientFactory:
         if self._factory is None:
+            from picops.aws import ClientFactory
+
             self._factory = ClientFactory.from_settings(self.settings)
         return self._factory
 
