@@ -258,6 +258,11 @@ class FunctionSettings(_Section):
     reserved_concurrency: int | None = Field(default=None, ge=0)
 
 
+# The only values CloudWatch Logs' PutRetentionPolicy accepts (anything else is InvalidParameterException).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557)
+LOG_RETENTION_DAYS += (2922, 3288, 3653)
+
+
 class DeploySettings(_Section):
     runtime: Literal["python3.11", "python3.12", "python3.13"] = "python3.12"
     architecture: Literal["x86_64", "arm64"] = "x86_64"
@@ -287,6 +292,14 @@ class DeploySettings(_Section):
             raise ValueError(
                 f"unknown function {', '.join(unknown)} (expected one of {', '.join(FUNCTION_LOGICAL_NAMES)})"
             )
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention_cloudwatch_accepts(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            allowed = ", ".join(str(days) for days in LOG_RETENTION_DAYS)
+            raise ValueError(f"CloudWatch Logs keeps logs for one of {allowed} days, not {value}")
         return value
 
 
