@@ -69,7 +69,8 @@ def test_64_character_event_and_seat_ids_are_accepted_and_decided(pipe: Harness)
     assert len(groups) == 2  # one group per seat, and the two seats do not share one
     assert all(len(g) <= 128 and g.startswith(f"{event}/SSS") for g in groups)
     pipe.drain()
-    assert [pipe.get(b["booking_id"])[1]["status"] for b in (first, second, other)] == ["PAID", "LOST", "PAID"]
+    states = [pipe.get(b["booking_id"])[1]["status"] for b in (first, second, other)]
+    assert states == ["PAID", "LOST", "PAID"]
     _no_violations(pipe, event, seat)
 
 
