@@ -259,8 +259,10 @@ class FunctionSettings(_Section):
 
 
 # The only values CloudWatch Logs' PutRetentionPolicy accepts (anything else is InvalidParameterException).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557)
-LOG_RETENTION_DAYS += (2922, 3288, 3653)
+LOG_RETENTION_DAYS: tuple[int, ...] = (
+    *(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731),
+    *(1096, 1827, 2192, 2557, 2922, 3288, 3653),
+)
 
 
 class DeploySettings(_Section):
