@@ -13,7 +13,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from picops.aws_errors import MISSING_RESOURCE_CODES, http_status, is_missing
+from picops.aws_errors import MISSING_RESOURCE_CODES, error_code, http_status, is_missing
 from picops.errors import AwsError, UsageError
 from picops.provision import live
 from picops.stack.local_mappings import local_mapping_parameter
@@ -252,9 +252,7 @@ def delete_resource(
     elif isinstance(r, BucketPolicy):
         _ignore_missing(lambda: ctx.client("s3").delete_bucket_policy(Bucket=r.name), *gone)
     elif isinstance(r, Bucket):
-        if delete_data:
-            _empty_bucket(r.name, ctx, on_empty)
-        _ignore_missing(lambda: ctx.client("s3").delete_bucket(Bucket=r.name), *gone)
+        _delete_bucket(r, ctx, delete_data=delete_data, on_empty=on_empty)
     else:  # pragma: no cover - every model type is handled above
         raise TypeError(f"no delete for {type(r).__name__}")
 
@@ -276,32 +274,62 @@ def _delete_key(r: KmsKey, ctx: live.Context, gone: tuple[str, ...]) -> None:
         )
 
 
+# ListObjectVersions and DeleteObjects both stop at 1,000 keys.
+S3_BATCH = 1000
+
+
 def _empty_bucket(bucket: str, ctx: live.Context, on_empty: EmptyProgress | None = None) -> int:
-    """Delete every object version and delete marker; returns how many were deleted."""
+    """Delete every object version and delete marker; returns how many were deleted.
+
+    Each pass lists from the start instead of following the listing's markers: a marker names a key this
+    loop has just deleted, and continuing from it skips what follows on some S3 implementations (the embedded
+    endpoint answers an empty page), which left thousands of versions behind, one destroy run per page.
+    Listing what is left is right everywhere and costs the same number of requests."""
     s3 = ctx.client("s3")
     deleted = 0
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+    while True:
+        page = s3.list_object_versions(Bucket=bucket, MaxKeys=S3_BATCH)
         doomed = [
             {"Key": v["Key"], "VersionId": v["VersionId"]}
             for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
         ]
-        # DeleteObjects takes up to 1000 keys, the page size of ListObjectVersions.
-        if doomed:
-            result = s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
-            errors = result.get("Errors") or []
-            deleted += len(doomed) - len(errors)
-            if on_empty is not None:
-                on_empty(bucket, deleted)
-            if errors:
-                first = errors[0]
-                # A per-object failure is AWS refusing (AccessDenied, an object lock...): exit 3, not 2.
-                raise AwsError(
-                    f"DeleteObjects on {bucket}: {len(errors)} object version(s) not deleted; first "
-                    f"{first.get('Key')}: {first.get('Code', 'error')}: {first.get('Message', '')}",
-                    hint="check the bucket's object lock and your s3:DeleteObjectVersion permission, then "
-                    "run the same destroy again (it continues where it stopped)",
-                )
-    return deleted
+        if not doomed:
+            return deleted
+        result = s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+        errors = result.get("Errors") or []
+        deleted += len(doomed) - len(errors)
+        if on_empty is not None:
+            on_empty(bucket, deleted)
+        if errors:
+            first = errors[0]
+            # A per-object failure is AWS refusing (AccessDenied, an object lock...): exit 3, not 2.
+            raise AwsError(
+                f"DeleteObjects on {bucket}: {len(errors)} object version(s) not deleted; first "
+                f"{first.get('Key')}: {first.get('Code', 'error')}: {first.get('Message', '')}",
+                hint="check the bucket's object lock and your s3:DeleteObjectVersion permission, then "
+                "run the same destroy again (it continues where it stopped)",
+            )
+
+
+def _delete_bucket(
+    r: Bucket, ctx: live.Context, *, delete_data: bool, on_empty: EmptyProgress | None
+) -> None:
+    s3 = ctx.client("s3")
+    gone = tuple(MISSING_RESOURCE_CODES)
+    if delete_data and r.log_bucket:
+        # Emptying a logged bucket writes an access-log object per request into the log bucket, which is
+        # deleted next: stop the logging first so the log bucket can stay empty.
+        _ignore_missing(lambda: s3.put_bucket_logging(Bucket=r.name, BucketLoggingStatus={}), *gone)
+    for attempt in range(2):
+        if delete_data:
+            _empty_bucket(r.name, ctx, on_empty)
+        try:
+            _ignore_missing(lambda: s3.delete_bucket(Bucket=r.name), *gone)
+            return
+        except botocore.exceptions.ClientError as exc:
+            # Log objects delivered while it was being emptied (S3 delivers access logs late): empty it again.
+            if not delete_data or attempt or error_code(exc) != "BucketNotEmpty":
+                raise
 
 
 __all__ = ["Removal", "delete_resource", "destroy", "plan_destroy"]
