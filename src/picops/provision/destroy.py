@@ -108,6 +108,36 @@ def _data_detail(resource: Resource, ctx: live.Context) -> str:
 EmptyProgress = Callable[[str, int], None]
 
 
+def own_logs(resource: Resource, model: Any) -> bool:
+    """The stack's access-log bucket: what it holds is the stack's record of its own requests, not data a
+    user put there, so it is deleted with the stack without --delete-data (a fresh, unused stack already
+    holds access logs)."""
+    return isinstance(resource, Bucket) and any(
+        b.log_bucket == resource.logical for b in model.of_type(Bucket)
+    )
+
+
+def holding_data(steps: list[tuple[Resource, str, str]], model: Any) -> list[tuple[Resource, str]]:
+    """What the contract refuses to delete without --delete-data: buckets and tables that hold data.
+    Queues hold messages in transit (a DLQ's are worth a look: `picops dlq`): warned about, not refused."""
+    return [
+        (r, d)
+        for r, action, d in steps
+        if action == "delete" and d and not isinstance(r, Queue) and not own_logs(r, model)
+    ]
+
+
+def check_data(steps: list[tuple[Resource, str, str]], model: Any, *, delete_data: bool) -> None:
+    """Refuse, before anything is asked or deleted, when data would go without --delete-data."""
+    holding = holding_data(steps, model)
+    if holding and not delete_data:
+        listed = "; ".join(f"{r.logical} ({r.name}) {d}" for r, d in holding)
+        raise UsageError(
+            f"refusing to delete resources that hold data: {listed}",
+            hint="pass --delete-data to delete them and their contents",
+        )
+
+
 def destroy(
     ctx: live.Context,
     *,
@@ -115,19 +145,19 @@ def destroy(
     dry_run: bool,
     on_progress: Callable[[Removal], None] | None = None,
     on_empty: EmptyProgress | None = None,
+    steps: list[tuple[Resource, str, str]] | None = None,
 ) -> list[Removal]:
-    steps = plan_destroy(ctx)
-    # The contract refuses buckets and tables holding data; queues hold messages in transit (a DLQ's are worth
-    # a look: `picops dlq`), so they are reported in the detail and warned about, not refused.
-    holding = [(r, d) for r, action, d in steps if action == "delete" and d and not isinstance(r, Queue)]
-    if holding and not delete_data:
-        listed = "; ".join(f"{r.logical} ({r.name}) {d}" for r, d in holding)
-        raise UsageError(
-            f"refusing to delete resources that hold data: {listed}",
-            hint="pass --delete-data to delete them and their contents",
-        )
+    """Delete the stack (or, with `dry_run`, report what would go and what would need --delete-data)."""
+    steps = plan_destroy(ctx) if steps is None else steps
+    if not dry_run:
+        check_data(steps, ctx.model, delete_data=delete_data)
+    refused = {r.logical for r, _ in holding_data(steps, ctx.model)} if not delete_data else set()
     removals = []
     for resource, action, detail in steps:
+        if dry_run and resource.logical in refused:
+            detail = f"{detail} (needs --delete-data)"
+        elif own_logs(resource, ctx.model) and detail:
+            detail = f"{detail} (the stack's own access logs: deleted with it)"
         removal = Removal(resource.logical, resource.type, resource.name, action, detail)
         if action == "delete" and not dry_run:
             delete_resource(resource, ctx, delete_data=delete_data, on_empty=on_empty)
@@ -252,7 +282,8 @@ def delete_resource(
     elif isinstance(r, BucketPolicy):
         _ignore_missing(lambda: ctx.client("s3").delete_bucket_policy(Bucket=r.name), *gone)
     elif isinstance(r, Bucket):
-        _delete_bucket(r, ctx, delete_data=delete_data, on_empty=on_empty)
+        empty = delete_data or own_logs(r, ctx.model)
+        _delete_bucket(r, ctx, delete_data=empty, on_empty=on_empty)
     else:  # pragma: no cover - every model type is handled above
         raise TypeError(f"no delete for {type(r).__name__}")
 
@@ -332,4 +363,4 @@ def _delete_bucket(
                 raise
 
 
-__all__ = ["Removal", "delete_resource", "destroy", "plan_destroy"]
+__all__ = ["Removal", "check_data", "delete_resource", "destroy", "holding_data", "own_logs", "plan_destroy"]
