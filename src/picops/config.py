@@ -305,6 +305,14 @@ class DeploySettings(_Section):
         return value
 
 
+class LocalSettings(_Section):
+    """Strict local mode (docs/security.md): the local endpoint refuses what AWS would."""
+
+    # Every call on a local endpoint is authorised: the CLI's against the operator policy
+    # (`provision --print-policy`), a handler's against its role's policies as the endpoint holds them.
+    enforce_iam: bool = True
+
+
 class Settings(BaseSettings):
     """Every setting picops reads. Sections mirror the TOML file's tables."""
 
@@ -321,6 +329,7 @@ class Settings(BaseSettings):
     moderation: ModerationSettings = ModerationSettings()
     bookings: BookingsSettings = BookingsSettings()
     deploy: DeploySettings = DeploySettings()
+    local: LocalSettings = LocalSettings()
 
     @classmethod
     def settings_customise_sources(

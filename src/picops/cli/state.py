@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     # The SDK and the settings come in when a command first needs them, not when its help is shown.
     from picops.aws import ClientFactory
     from picops.config import Settings
+    from picops.strict.guard import Guard
 
 
 @dataclass
@@ -26,6 +27,8 @@ class AppState:
     verbose: bool = False
     _settings: Settings | None = None
     _factory: ClientFactory | None = None
+    # Strict local mode's guard on this run's clients (None on AWS or with `[local] enforce_iam = false`).
+    guard: Guard | None = None
 
     @property
     def settings(self) -> Settings:
@@ -53,7 +56,13 @@ class AppState:
         if self._factory is None:
             from picops.aws import ClientFactory
 
-            self._factory = ClientFactory.from_settings(self.settings)
+            factory = ClientFactory.from_settings(self.settings)
+            if factory.is_local and self.settings.local.enforce_iam:
+                from picops.strict.guard import guard_for
+
+                self.guard = guard_for(self.settings, factory)
+                factory.installers = (self.guard.install,)
+            self._factory = factory
         return self._factory
 
     def hint_target(self) -> hints.Target:

@@ -99,7 +99,12 @@ class LocalRuntime:
         self.progress = progress
         self.wait_s = wait_s
         self._raw_mappings = mappings
-        self.invoker = Invoker(endpoint_url=self.endpoint_url, region=factory.region, log_dir=log_dir())
+        self.invoker = Invoker(
+            endpoint_url=self.endpoint_url,
+            region=factory.region,
+            log_dir=log_dir(),
+            installers=factory.installers,
+        )
         self.stats: list[MappingStats] = []
         self.sources: list[tuple[MappingStats, Source]] = []
         self.sweep = SweepStats()

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from picops.stack.local_mappings import LOCAL_MAPPING_PATH
 from picops.stack.model import (
     Alarm,
     Bucket,
     Dashboard,
+    EventSourceMapping,
     FunctionSpec,
     KmsKey,
     LogGroup,
@@ -208,6 +210,24 @@ def _statement(sid: str, actions: Iterable[str], resources: Iterable[str], **ext
     }
 
 
+# On a local endpoint, which runs no event source mappings, picops records each mapping as a parameter
+# (picops/stack/local_mappings.py) for its local runtime to poll.
+LOCAL_RECORD_ACTIONS = (
+    "ssm:GetParameter",
+    "ssm:PutParameter",
+    "ssm:DeleteParameter",
+    "ssm:GetParametersByPath",
+)
+
+
+def _local_mapping_records(model: StackModel) -> list[dict[str, Any]]:
+    if not any(m.local for m in model.of_type(EventSourceMapping)):
+        return []
+    path = LOCAL_MAPPING_PATH.format(stack=model.stack).lstrip("/")
+    base = build_arn(model.region, "ssm", model.account, f"parameter/{path}")
+    return [_statement("LocalMappingRecords", LOCAL_RECORD_ACTIONS, [base, f"{base}/*"])]
+
+
 def operator_policy(model: StackModel) -> dict[str, Any]:
     """The identity policy that lets picops plan, apply, inspect, operate and destroy `model`'s stack."""
     region, account = model.region, model.account
@@ -288,6 +308,7 @@ def operator_policy(model: StackModel) -> dict[str, Any]:
             ("s3:DescribeJob",),
             [build_arn(region, "s3", account, "job/*")],
         ),
+        *_local_mapping_records(model),
         _statement("OnlyOnStar", STAR_ACTIONS, ["*"]),
     ]
     return {"Version": "2012-10-17", "Statement": statements}

@@ -88,7 +88,8 @@ class Need:
 
 @dataclass(frozen=True)
 class _Privilege:
-    required: tuple[str, ...]  # resource types the action must be authorised on ("*" when none)
+    required: tuple[str, ...]  # resource types the action must be authorised on
+    optional: tuple[str, ...]  # resource types it applies to when the request names one
 
 
 @functools.cache
@@ -105,7 +106,8 @@ def _reference() -> tuple[dict[str, dict[str, _Privilege]], dict[str, dict[str, 
         for privilege in service["privileges"]:
             types = [r["resource_type"] for r in privilege["resource_types"]]
             required = tuple(t.rstrip("*") for t in types if t.endswith("*"))
-            table[privilege["privilege"].lower()] = _Privilege(required)
+            optional = tuple(t for t in types if t and not t.endswith("*"))
+            table[privilege["privilege"].lower()] = _Privilege(required, optional)
     return privileges, templates
 
 
@@ -143,9 +145,10 @@ def _needs_for(request: Request, action: str, params: dict[str, Any]) -> list[Ne
         action = VERSION_ACTIONS[action]
     prefix, _, name = action.partition(":")
     privilege = _reference()[0][prefix][name.lower()]
-    if not privilege.required:
+    types = privilege.required or privilege.optional
+    if not types:
         return [Need(action, "*")]
-    arns = [arn for t in privilege.required if (arn := _arn(request, prefix, t, params)) is not None]
+    arns = [arn for t in types if (arn := _arn(request, prefix, t, params)) is not None]
     # A request that names none of its required resources is checked against "*" (only a statement on "*"
     # grants it): strictness shows the gap instead of guessing an ARN.
     return [Need(action, arn) for arn in (arns[:1] or ["*"])]
@@ -203,8 +206,13 @@ def _variables(prefix: str, params: dict[str, Any]) -> dict[str, str]:
         values["ParameterNameWithoutLeadingSlash"] = str(params["Path"]).strip("/")
     if prefix == "kms" and isinstance(params.get("AliasName"), str):
         values["Alias"] = params["AliasName"].removeprefix("alias/")
-    if prefix == "kms" and isinstance(params.get("KeyId"), str) and not params["KeyId"].startswith("alias/"):
-        values["KeyId"] = params["KeyId"].rsplit("/", 1)[-1]
+    key_id = params.get("KeyId") or params.get("TargetKeyId")
+    if prefix == "kms" and isinstance(key_id, str):
+        # A key named by its alias is authorised on the key the alias points to, which only KMS knows:
+        # strict mode checks "some key of this account and region" (`key/*`), what picops's policy grants.
+        values["KeyId"] = (
+            "*" if key_id.startswith("alias/") or ":alias/" in key_id else key_id.rsplit("/", 1)[-1]
+        )
     return values
 
 
@@ -216,7 +224,8 @@ _PARAM_VARIABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "lambda": (("FunctionName", "FunctionName"),),
     "logs": (("logGroupName", "LogGroupName"), ("logStreamName", "LogStreamName")),
     "iam": (("RoleName", "RoleNameWithPath"),),
-    "cloudwatch": (("DashboardName", "DashboardName"),),
+    "cloudwatch": (("DashboardName", "DashboardName"), ("AlarmName", "AlarmName")),
+    "events": (("Name", "RuleName"), ("Rule", "RuleName"), ("EventBusName", "EventBusName")),
 }
 
 
@@ -275,6 +284,18 @@ def _api_path(request: Request) -> str:
     return path.replace("/v2/", "/", 1) if path.startswith("/v2/") else path
 
 
+def _per_name(action: str, param: str, variable_param: str) -> Callable[[Request], list[Need]]:
+    """An operation taking a list of names (AlarmNames, DashboardNames): one need per name."""
+
+    def needs(request: Request) -> list[Need]:
+        names = request.params.get(param) or []
+        if not names:
+            return _needs_for(request, action, {})
+        return _unique(n for name in names for n in _needs_for(request, action, {variable_param: name}))
+
+    return needs
+
+
 def _unique(needs: Iterable[Need]) -> list[Need]:
     return list(dict.fromkeys(needs))
 
@@ -286,6 +307,11 @@ SPECIAL: dict[tuple[str, str], Callable[[Request], list[Need]]] = {
     ("dynamodb", "BatchWriteItem"): _per_table("dynamodb:BatchWriteItem"),
     ("dynamodb", "TransactWriteItems"): _transact,
     ("dynamodb", "TransactGetItems"): _transact,
+    ("cloudwatch", "DescribeAlarms"): _per_name("cloudwatch:DescribeAlarms", "AlarmNames", "AlarmName"),
+    ("cloudwatch", "DeleteAlarms"): _per_name("cloudwatch:DeleteAlarms", "AlarmNames", "AlarmName"),
+    ("cloudwatch", "DeleteDashboards"): _per_name(
+        "cloudwatch:DeleteDashboards", "DashboardNames", "DashboardName"
+    ),
 }
 
 
