@@ -211,7 +211,8 @@ def _statement(sid: str, actions: Iterable[str], resources: Iterable[str], **ext
 
 
 # On a local endpoint, which runs no event source mappings, picops records each mapping as a parameter
-# (picops/stack/local_mappings.py) for its local runtime to poll.
+# (picops/stack/local_mappings.py) for its local runtime to poll, and the runtime keeps its stream
+# positions beside them: everything under /picops/<stack>/local/.
 LOCAL_RECORD_ACTIONS = (
     "ssm:GetParameter",
     "ssm:PutParameter",
@@ -224,8 +225,9 @@ def _local_mapping_records(model: StackModel) -> list[dict[str, Any]]:
     if not any(m.local for m in model.of_type(EventSourceMapping)):
         return []
     path = LOCAL_MAPPING_PATH.format(stack=model.stack).lstrip("/")
+    local = build_arn(model.region, "ssm", model.account, f"parameter/picops/{model.stack}/local")
     base = build_arn(model.region, "ssm", model.account, f"parameter/{path}")
-    return [_statement("LocalMappingRecords", LOCAL_RECORD_ACTIONS, [base, f"{base}/*"])]
+    return [_statement("LocalMappingRecords", LOCAL_RECORD_ACTIONS, [base, f"{local}/*"])]
 
 
 def operator_policy(model: StackModel) -> dict[str, Any]:

@@ -11,6 +11,7 @@ principal travels in a context variable, not in credentials.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import threading
@@ -27,6 +28,8 @@ from picops.strict.policy import Check, Decision, evaluate
 
 # The function whose role the current call acts with (None: the operator, i.e. the CLI).
 _acting_function: contextvars.ContextVar[str | None] = contextvars.ContextVar("picops_acting", default=None)
+# Shard iterators remembered (each lives 15 minutes on AWS; a runtime holds one per shard at a time).
+MAX_ITERATORS = 10_000
 # How long a role's policies read from the endpoint are reused: an edit takes effect within this.
 POLICY_TTL_S = 1.0
 # JSON-protocol services answer AccessDeniedException; query/XML ones (S3, SQS, SNS, IAM...) AccessDenied.
@@ -36,6 +39,16 @@ _EXCEPTION_CODE_PROTOCOLS = ("json", "rest-json")
 @contextlib.contextmanager
 def acting_as(function_name: str) -> Iterator[None]:
     token = _acting_function.set(function_name)
+    try:
+        yield
+    finally:
+        _acting_function.reset(token)
+
+
+@contextlib.contextmanager
+def as_operator() -> Iterator[None]:
+    """The runtime's own bookkeeping (stream checkpoints) inside a function's polling: the CLI's calls."""
+    token = _acting_function.set(None)
     try:
         yield
     finally:
@@ -85,6 +98,9 @@ class Guard:
         self._roles: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
         self.tally = Tally()
+        # Shard iterator -> its stream's ARN: AWS reads the stream from the iterator itself (its iterators
+        # begin with the ARN); the local endpoint's are opaque, so the guard remembers what it handed out.
+        self._iterators: collections.OrderedDict[str, str] = collections.OrderedDict()
 
     def install(self, client: Any, factory: Any) -> None:
         region = client.meta.region_name
@@ -95,6 +111,23 @@ class Guard:
         events = client.meta.events
         events.register("before-parameter-build.*.*", _keep_params, unique_id="picops-strict-params")
         events.register("before-call.*.*", before_call, unique_id="picops-strict-iam")
+        events.register(
+            "after-call.dynamodbstreams.*", self._remember_iterators, unique_id="picops-strict-iter"
+        )
+
+    def _remember_iterators(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        params = context.get(_PARAMS_KEY, {})
+        stream = params.get("StreamArn") or self._iterators.get(str(params.get("ShardIterator")))
+        given = (
+            parsed.get("ShardIterator") or parsed.get("NextShardIterator")
+            if isinstance(parsed, dict)
+            else None
+        )
+        if stream and given:
+            with self._lock:
+                self._iterators[str(given)] = str(stream)
+                while len(self._iterators) > MAX_ITERATORS:
+                    self._iterators.popitem(last=False)
 
     def principal(self) -> Principal:
         function = _acting_function.get()
@@ -116,10 +149,14 @@ class Guard:
         service = model.service_model
         if (service.service_name, model.name) in UNAUTHORISED:
             return  # answered for anyone (and how the account is learnt: no principal needed)
+        params = context.get(_PARAMS_KEY, {})
+        if "ShardIterator" in params and "StreamArn" not in params:
+            stream = self._iterators.get(str(params["ShardIterator"]))
+            params = {**params, **({"StreamArn": stream} if stream else {})}
         request = Request(
             service=service.service_name,
             operation=model.name,
-            params=context.get(_PARAMS_KEY, {}),
+            params=params,
             region=region,
             account=self._account(),
             http_method=model.http.get("method", ""),
@@ -222,4 +259,4 @@ def guard_for(settings: Any, factory: Any) -> Guard:
     )
 
 
-__all__ = ["Guard", "Principal", "Tally", "acting_as", "endpoint_role_reader", "guard_for"]
+__all__ = ["Guard", "Principal", "Tally", "acting_as", "as_operator", "endpoint_role_reader", "guard_for"]
