@@ -69,16 +69,15 @@ def _no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-def test_print_policy_needs_no_credentials(
-    cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
-) -> None:
+def test_print_policy_needs_no_credentials(cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     # An admin is handed this policy before the operator has any access: no STS call may be made.
     _no_credentials(monkeypatch, tmp_path)
     result = cli("--region", "eu-west-1", "provision", "--print-policy")
     assert result.exit_code == 0, result.stderr
     arns = [r for s in result.json()["Statement"] for r in s["Resource"] if r != "*"]
     assert any(":${aws:PrincipalAccount}:" in arn for arn in arns)
-    assert "${aws:PrincipalAccount}" in result.stderr and "--account" in result.stderr
+    assert "${aws:PrincipalAccount}" in result.stderr
+    assert "--account" in result.stderr
 
 
 def test_print_policy_names_the_given_account(
@@ -91,4 +90,5 @@ def test_print_policy_names_the_given_account(
     assert "arn:aws:sqs:eu-west-1:210987654321:picops-" in text
     assert "PrincipalAccount" not in text
     bad = cli("provision", "--print-policy", "--account", "12345")
-    assert bad.exit_code == 2 and "12-digit" in bad.stderr
+    assert bad.exit_code == 2
+    assert "12-digit" in bad.stderr
