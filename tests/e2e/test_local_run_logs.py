@@ -1,4 +1,4 @@
-"""`picops local run` keeps the terminal quiet: short handler lines, metrics in the summary, JSON on request."""
+"""`picops local run` keeps the terminal quiet: short handler lines, metrics counted in the summary."""
 
 from __future__ import annotations
 
