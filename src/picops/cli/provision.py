@@ -261,22 +261,37 @@ def status(
     document = status_document(make_plan(ctx_live))
 
     def render() -> None:
-        style = {"ok": "green", "missing": "red", "drifted": "yellow"}
-        out.table(
-            f"stack {document['stack']}",
-            ["logical", "type", "name", "status", "detail"],
-            [
-                (r["logical"], r["type"], r["name"], f"[{style[r['status']]}]{r['status']}[/]", r["detail"])
-                for r in document["resources"]
-            ],
-        )
-        if document["dashboard_url"]:
-            out.info(f"dashboard: {document['dashboard_url']}")
+        _render_status(out, document)
 
     out.result(document, render)
     if not healthy(document):
         bad = [r for r in document["resources"] if r["status"] != "ok"]
-        raise OperationFailed(f"{len(bad)} of {len(document['resources'])} resources are missing or drifted")
+        hint = None
+        if len(bad) == len(document["resources"]):
+            hint = f"stack {document['stack']} is not provisioned here? run `picops provision`"
+        raise OperationFailed(
+            f"{len(bad)} of {len(document['resources'])} resources are missing or drifted", hint=hint
+        )
+
+
+_STATUS_STYLE = {"ok": "green", "missing": "red", "drifted": "yellow"}
+
+
+def _render_status(out: Output, document: dict[str, Any]) -> None:
+    """Aligned plain lines, never a table: a table cuts names to the terminal's width (80 columns), and a
+    name is what the operator copies into the next command."""
+    resources = document["resources"]
+    ok = sum(1 for r in resources if r["status"] == "ok")
+    widths = [max((len(str(r[k])) for r in resources), default=0) for k in ("logical", "type", "name")]
+    for r in resources:
+        cells = "  ".join(str(r[k]).ljust(w) for k, w in zip(("logical", "type", "name"), widths, strict=True))
+        style = _STATUS_STYLE[r["status"]]
+        detail = f"  {escape(str(r['detail']))}" if r["detail"] else ""
+        out.human.print(f"[{style}]{r['status']:<7}[/] {escape(cells).rstrip()}{detail}", highlight=False)
+    colour = "green" if ok == len(resources) else "red"
+    out.info(f"stack {escape(document['stack'])}: [{colour}]{ok}/{len(resources)} ok[/]")
+    if document["dashboard_url"]:
+        out.info(f"dashboard: {document['dashboard_url']}")
 
 
 __all__ = ["destroy", "provision", "register", "status"]
