@@ -55,7 +55,7 @@ def _job_rows(jobs: list[Job], *, with_key: bool) -> list[list[Any]]:
             j.kind or "-",
             j.attempts,
             j.finished_at or j.updated_at or "-",
-            # Whether NotifyTopic heard of the outcome: a finished job without it is republished on redelivery.
+            # Whether NotifyTopic heard of the outcome (a finished job without it is republished).
             "yes" if j.notified is not None else "no",
             detail,
         ]

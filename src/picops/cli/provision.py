@@ -282,9 +282,10 @@ def _render_status(out: Output, document: dict[str, Any]) -> None:
     name is what the operator copies into the next command."""
     resources = document["resources"]
     ok = sum(1 for r in resources if r["status"] == "ok")
-    widths = [max((len(str(r[k])) for r in resources), default=0) for k in ("logical", "type", "name")]
+    keys = ("logical", "type", "name")
+    widths = [max((len(str(r[k])) for r in resources), default=0) for k in keys]
     for r in resources:
-        cells = "  ".join(str(r[k]).ljust(w) for k, w in zip(("logical", "type", "name"), widths, strict=True))
+        cells = "  ".join(str(r[k]).ljust(w) for k, w in zip(keys, widths, strict=True))
         style = _STATUS_STYLE[r["status"]]
         detail = f"  {escape(str(r['detail']))}" if r["detail"] else ""
         out.human.print(f"[{style}]{r['status']:<7}[/] {escape(cells).rstrip()}{detail}", highlight=False)
