@@ -58,6 +58,11 @@ class AwsSettings(_Section):
     )
     profile: str | None = Field(default=None, description="named profile from ~/.aws/config")
     endpoint_url: str | None = Field(default=None, description="send every request here (local endpoint)")
+    account_id: str | None = Field(
+        default=None,
+        pattern=r"^\d{12}$",
+        description="the 12-digit account, for output that must not call STS (`provision --print-policy`)",
+    )
     retry_mode: Literal["standard", "adaptive"] = "standard"
     max_attempts: int = Field(default=8, ge=1, le=20)
 

@@ -69,6 +69,10 @@ def test_peek_leaves_messages_in_the_queue(cli: Any, endpoint: str, server_facto
     assert first["message_attributes"]["tenant"].startswith("t")
     assert "receive count" in result.stderr
     assert counts(sqs, dlq) == (4, 0)  # visible again at once
+    human = cli("dlq", "peek", dlq, "-n", "1", endpoint=endpoint)
+    assert human.exit_code == 0, human.stderr
+    assert "attribute tenant" in human.stdout
+    assert "{'" not in human.stdout  # attributes are lines, not a Python dict
 
 
 def test_redrive_json_contract_and_dry_run(cli: Any, endpoint: str, server_factory: Any) -> None:

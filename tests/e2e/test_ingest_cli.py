@@ -77,6 +77,8 @@ def test_uploads_become_thumbnails_records_jobs_and_notifications_through_local_
     human = cli("ingest", "status", photo, endpoint=endpoint)
     assert human.exit_code == 0
     assert "PROCESSED" in human.stdout
+    assert "notified" in human.stdout
+    assert job["notified"] is True
     missing = cli("ingest", "status", "incoming/never.jpg", "--json", endpoint=endpoint)
     assert missing.exit_code == 3
     assert "incoming/never.jpg" in missing.stderr

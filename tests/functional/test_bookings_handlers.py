@@ -231,4 +231,4 @@ def test_consumers_count_their_steps_by_kind_in_the_dashboard_s_metrics(
     assert processed == {"seat": 2.0, "payment": 2.0}
     for doc in emf:
         assert doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "PicOps"
-        assert doc["service"] == "picops-picops"
+        assert doc["service"] == "picops"

@@ -119,7 +119,7 @@ def test_test_event_and_foreign_bodies_are_acknowledged_without_work(
     unrecognised = [doc for doc in emf if "IngestUnrecognised" in doc]
     assert [doc["IngestUnrecognised"] for doc in unrecognised] == [[1.0, 1.0, 1.0]]
     assert unrecognised[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "PicOps"
-    assert unrecognised[0]["service"] == "picops-picops"
+    assert unrecognised[0]["service"] == "picops"
 
 
 def test_a_multi_record_body_processes_every_record(ingest: Any, aws: Any, stack: ins.IngestStack) -> None:

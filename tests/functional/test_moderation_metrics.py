@@ -54,7 +54,7 @@ def test_stream_handler_counts_tagged_objects_with_kind_stream(
     assert doc["kind"] == "stream"
     names = {m["Name"] for m in directive["Metrics"]}
     assert names <= {m.name for m in metrics_of("moderation")}
-    assert doc["service"] == "picops-picops"
+    assert doc["service"] == "picops"
     # EMF carries one value per add_metric call (CloudWatch sums them): the two records with a verdict; the
     # REMOVE keeps its tag and counts nothing.
     assert doc["ModerationTagged"] == [1.0, 1.0]

@@ -68,7 +68,7 @@ def test_a_sweep_its_margin_stops_before_any_work_warns_and_emits_a_metric(
     assert directive["Namespace"] == "PicOps"
     assert handlers.SWEEP_STARVED_METRIC in [m["Name"] for m in directive["Metrics"]]
     assert metrics[0][handlers.SWEEP_STARVED_METRIC] in (1, 1.0, [1.0])
-    assert metrics[0]["service"] == "picops-picops"
+    assert metrics[0]["service"] == "picops"
     assert metrics[0]["kind"] == "sweep"
     # The continuation is untouched: the next run starts where the last real one ended.
     listed = aws.client("s3").list_objects_v2(Bucket=stack.uploads_bucket, Prefix=SWEEP_STATE_KEY)

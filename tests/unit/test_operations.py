@@ -104,7 +104,7 @@ def test_concurrency_settings_reach_the_handlers_environment_as_their_sections_d
     env = _function(_model(ingest={"max_concurrency": 25}), "IngestFunction").env
     assert env["PICOPS_INGEST__MAX_CONCURRENCY"] == "25"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == NAMESPACE
-    assert env["POWERTOOLS_SERVICE_NAME"] == "picops-picops"
+    assert env["POWERTOOLS_SERVICE_NAME"] == "picops"
 
 
 # -- alarms --------------------------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def test_dashboard_shows_every_handler_metric_of_the_table() -> None:
     ]
     for metric in HANDLER_METRICS:
         schema = ",".join((NAMESPACE, "service", *metric.dimensions))
-        wanted = f'SEARCH(\'{{{schema}}} MetricName="{metric.name}" service="picops-picops"\''
+        wanted = f'SEARCH(\'{{{schema}}} MetricName="{metric.name}" service="picops"\''
         assert any(e.startswith(wanted) for e in expressions), metric.name
 
 

@@ -117,3 +117,44 @@ def test_print_policy_prints_one_json_document(cli: Any, endpoint: str) -> None:
     sids = {s["Sid"] for s in document["Statement"]}
     assert {"StackBuckets", "StackFunctions", "PassStackRoles", "OnlyOnStar"} <= sids
     assert "target:" in result.stderr
+
+
+def _no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "PICOPS_ENDPOINT_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.chdir(tmp_path)
+
+
+def test_print_policy_needs_no_credentials(cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    # An admin is handed this policy before the operator has any access: no STS call may be made.
+    _no_credentials(monkeypatch, tmp_path)
+    result = cli("--region", "eu-west-1", "provision", "--print-policy")
+    assert result.exit_code == 0, result.stderr
+    arns = [r for s in result.json()["Statement"] for r in s["Resource"] if r != "*"]
+    assert any(":${aws:PrincipalAccount}:" in arn for arn in arns)
+    assert "${aws:PrincipalAccount}" in result.stderr
+    assert "--account" in result.stderr
+
+
+def test_print_policy_names_the_given_account(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    _no_credentials(monkeypatch, tmp_path)
+    result = cli("--region", "eu-west-1", "provision", "--print-policy", "--account", "210987654321")
+    assert result.exit_code == 0, result.stderr
+    text = json.dumps(result.json())
+    assert "arn:aws:sqs:eu-west-1:210987654321:picops-" in text
+    assert "PrincipalAccount" not in text
+    bad = cli("provision", "--print-policy", "--account", "12345")
+    assert bad.exit_code == 2
+    assert "12-digit" in bad.stderr

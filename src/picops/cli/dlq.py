@@ -158,13 +158,20 @@ def peek(
                     "sent": r["sent_at"],
                     "receive count": r["receive_count"],
                     **({"group": r["group_id"]} if r["group_id"] else {}),
-                    "attributes": r["message_attributes"] or "-",
+                    # One line per attribute (not a Python dict): names and values read and copy cleanly.
+                    **_attribute_lines(r["message_attributes"]),
                     "body": r["body"],
                 }
             )
             out.info("")
 
     out.result({"queue": ref.arn, "count": len(records), "messages": records}, render)
+
+
+def _attribute_lines(attributes: dict[str, str]) -> dict[str, str]:
+    if not attributes:
+        return {"attributes": "-"}
+    return {f"attribute {name}": value for name, value in sorted(attributes.items())}
 
 
 def _names_if_logical(state: AppState, *specs: str | None) -> StackNames | None:

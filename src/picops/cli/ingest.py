@@ -55,6 +55,8 @@ def _job_rows(jobs: list[Job], *, with_key: bool) -> list[list[Any]]:
             j.kind or "-",
             j.attempts,
             j.finished_at or j.updated_at or "-",
+            # Whether NotifyTopic heard of the outcome (a finished job without it is republished).
+            "yes" if j.notified is not None else "no",
             detail,
         ]
         rows.append([j.key, *row] if with_key else row)
@@ -86,7 +88,7 @@ def status(
         out.info(f"s3://{names.uploads_bucket}/{key}")
         out.table(
             None,
-            ["version", "status", "kind", "attempts", "finished", "outputs / reason"],
+            ["version", "status", "kind", "attempts", "finished", "notified", "outputs / reason"],
             _job_rows(jobs, with_key=False),
         )
 
@@ -118,7 +120,7 @@ def failures(
             return
         out.table(
             f"failed ingest jobs since {start:%Y-%m-%d %H:%M} UTC",
-            ["key", "version", "status", "kind", "attempts", "failed", "reason"],
+            ["key", "version", "status", "kind", "attempts", "failed", "notified", "reason"],
             _job_rows(jobs, with_key=True),
         )
 

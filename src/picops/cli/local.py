@@ -12,6 +12,7 @@ import typer
 from picops.cli.state import get_state
 from picops.errors import UsageError
 from picops.local import endpoint, runtime_lock
+from picops.local.handler_logs import LOG_FORMATS, HandlerLogView, LogFormat
 
 app = typer.Typer(
     help="Run the embedded local AWS endpoint (moto's server, 127.0.0.1 only).", no_args_is_help=True
@@ -186,6 +187,15 @@ def run(
             "not with --once).",
         ),
     ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            "--log-format",
+            metavar="FORMAT",
+            help="Handler logs on the terminal: `human` (one short line per record, metrics counted in the "
+            "summary; the default) or `json` (as written; the default with -v). Log files keep full JSON.",
+        ),
+    ] = None,
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON summary document.")] = False,
 ) -> None:
     """Run the local runtime: poll the recorded event source mappings and invoke the handlers in-process.
@@ -211,7 +221,12 @@ def run(
     factory = state.factory
     require_local(factory)
     out.target(factory.describe_target())
-    runtime = LocalRuntime(factory, state.settings, progress=lambda line: out.status(escape(line)))
+    view = HandlerLogView(
+        _log_format(log_format, verbose=state.verbose), lambda line: out.err.print(escape(line))
+    )
+    runtime = LocalRuntime(
+        factory, state.settings, progress=lambda line: out.status(escape(line)), log_view=view
+    )
     pending: list[dict[str, Any]] | None = None
     lock = runtime_lock.hold(runtime.endpoint_url, state.settings.stack.name)
     with lock, runtime.stop_on_signals() as stop:
@@ -276,6 +291,8 @@ def run(
                 f"{f['logical']}: {f['invocations']} invocation(s), {f['errors']} raised, "
                 f"{f['mean_ms']:.1f} ms mean, {f['max_ms']:.1f} ms max"
             )
+        if doc["metrics"]:
+            out.info("metrics: " + ", ".join(f"{name} {value:g}" for name, value in doc["metrics"].items()))
         for p in doc.get("pending") or []:
             out.info(f"[red]pending[/] {p['logical']}: {escape(_pending_text(p))}")
         if doc["interrupted"]:
@@ -290,6 +307,15 @@ def run(
         raise typer.Exit(130)
     if runtime.failed or pending:
         raise typer.Exit(1)
+
+
+def _log_format(value: str | None, *, verbose: bool) -> LogFormat:
+    if value is None:
+        return "json" if verbose else "human"
+    for known in LOG_FORMATS:
+        if value == known:
+            return known
+    raise UsageError(f"--log-format {value!r}: use one of {', '.join(LOG_FORMATS)}")
 
 
 def _pending_text(entry: dict[str, Any]) -> str:

@@ -77,6 +77,15 @@ def provision(
             help="Print the IAM policy picops itself needs for this stack (JSON) and change nothing.",
         ),
     ] = False,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account",
+            metavar="ID",
+            help="With --print-policy: the 12-digit account to name in ARNs (default aws.account_id, "
+            "else the `${aws:PrincipalAccount}` policy variable; no credentials needed).",
+        ),
+    ] = None,
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Create or update the whole stack (buckets, queues, tables, topics, functions, roles, the API and
@@ -91,15 +100,12 @@ def provision(
     if output_file is not None:
         raise UsageError("-o/--output is only used with --export")
     factory = state.factory
-    out.target(factory.describe_target())
     if print_policy:
-        from picops.stack.build import build_model
-        from picops.stack.operator_policy import operator_policy
-
-        model = build_model(settings, factory.account_id(), factory.region, local=factory.is_local)
-        # The policy is the output whether or not --json is given: one JSON document on stdout.
-        out.emit_json(operator_policy(model))
+        _print_policy(settings, factory, account, out)
         return
+    if account is not None:
+        raise UsageError("--account is only used with --print-policy")
+    out.target(factory.describe_target())
     ctx_live = context_for(settings, factory)
     preflight_model(ctx_live.model)
     for warning in security_warnings(ctx_live.model):
@@ -132,6 +138,36 @@ def provision(
             + ", ".join(f"{n} {a}" for a, n in plan.summary().items())
         ),
     )
+
+
+# An IAM policy variable that IAM replaces with the caller's own account: the printed policy can be handed to
+# an admin before any credentials exist, and stays valid as written for the account it is attached in.
+ACCOUNT_PLACEHOLDER = "${aws:PrincipalAccount}"
+
+
+def _print_policy(settings: Settings, factory: Any, account: str | None, out: Output) -> None:
+    """The operator policy without an STS call (it is what an admin needs *before* access exists)."""
+    from picops.stack.build import build_model
+    from picops.stack.operator_policy import operator_policy
+
+    if account is not None and not (len(account) == 12 and account.isdigit()):
+        raise UsageError(f"--account {account!r} is not a 12-digit AWS account ID")
+    account = account or settings.aws.account_id
+    if account is None and factory.is_local:
+        account = factory.account_id()  # the local endpoint answers STS without real credentials
+    if account is None:
+        account = ACCOUNT_PLACEHOLDER
+        out.status(
+            f"no account given: ARNs name {ACCOUNT_PLACEHOLDER}, which IAM replaces with the account the "
+            "policy is attached in (pass --account ID or set aws.account_id to name it)"
+        )
+    if factory.endpoint_url:
+        out.target(factory.describe_target())
+    else:
+        out.target(f"target: AWS account {account} / {factory.region} (policy only: no AWS call made)")
+    model = build_model(settings, account, factory.region, local=factory.is_local)
+    # The policy is the output whether or not --json is given: one JSON document on stdout.
+    out.emit_json(operator_policy(model))
 
 
 def _export(settings: Settings, factory: Any, fmt: str, output_file: Path | None, out: Output) -> None:
@@ -236,22 +272,38 @@ def status(
     document = status_document(make_plan(ctx_live))
 
     def render() -> None:
-        style = {"ok": "green", "missing": "red", "drifted": "yellow"}
-        out.table(
-            f"stack {document['stack']}",
-            ["logical", "type", "name", "status", "detail"],
-            [
-                (r["logical"], r["type"], r["name"], f"[{style[r['status']]}]{r['status']}[/]", r["detail"])
-                for r in document["resources"]
-            ],
-        )
-        if document["dashboard_url"]:
-            out.info(f"dashboard: {document['dashboard_url']}")
+        _render_status(out, document)
 
     out.result(document, render)
     if not healthy(document):
         bad = [r for r in document["resources"] if r["status"] != "ok"]
-        raise OperationFailed(f"{len(bad)} of {len(document['resources'])} resources are missing or drifted")
+        hint = None
+        if len(bad) == len(document["resources"]):
+            hint = f"stack {document['stack']} is not provisioned here? run `picops provision`"
+        raise OperationFailed(
+            f"{len(bad)} of {len(document['resources'])} resources are missing or drifted", hint=hint
+        )
+
+
+_STATUS_STYLE = {"ok": "green", "missing": "red", "drifted": "yellow"}
+
+
+def _render_status(out: Output, document: dict[str, Any]) -> None:
+    """Aligned plain lines, never a table: a table cuts names to the terminal's width (80 columns), and a
+    name is what the operator copies into the next command."""
+    resources = document["resources"]
+    ok = sum(1 for r in resources if r["status"] == "ok")
+    keys = ("logical", "type", "name")
+    widths = [max((len(str(r[k])) for r in resources), default=0) for k in keys]
+    for r in resources:
+        cells = "  ".join(str(r[k]).ljust(w) for k, w in zip(keys, widths, strict=True))
+        style = _STATUS_STYLE[r["status"]]
+        detail = f"  {escape(str(r['detail']))}" if r["detail"] else ""
+        out.human.print(f"[{style}]{r['status']:<7}[/] {escape(cells).rstrip()}{detail}", highlight=False)
+    colour = "green" if ok == len(resources) else "red"
+    out.info(f"stack {escape(document['stack'])}: [{colour}]{ok}/{len(resources)} ok[/]")
+    if document["dashboard_url"]:
+        out.info(f"dashboard: {document['dashboard_url']}")
 
 
 __all__ = ["destroy", "provision", "status"]

@@ -28,6 +28,7 @@ from typing import Any
 
 from picops.aws import LOCAL_CREDENTIALS, ClientInstaller, lambda_factory, use_handler_client_installers
 from picops.local import logfiles
+from picops.local.handler_logs import HandlerLogView
 from picops.strict.guard import acting_as
 
 Handler = Callable[[Any, Any], Any]
@@ -166,13 +167,15 @@ def applied_environment(env: Mapping[str, str]) -> Iterator[None]:
 class _Tee(io.TextIOBase):
     """A text stream that writes through to `target` and hands each complete line to `capture`."""
 
-    def __init__(self, target: Any, capture: Callable[[str], None]) -> None:
+    def __init__(self, target: Any | None, capture: Callable[[str], None]) -> None:
+        # No target: the lines go only to `capture` (which decides what the terminal sees).
         self._target = target
         self._capture = capture
         self._partial = ""
 
     def write(self, text: str) -> int:
-        self._target.write(text)
+        if self._target is not None:
+            self._target.write(text)
         self._partial += text
         while "\n" in self._partial:
             line, self._partial = self._partial.split("\n", 1)
@@ -180,7 +183,8 @@ class _Tee(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
-        self._target.flush()
+        if self._target is not None:
+            self._target.flush()
 
     def finish(self) -> None:
         if self._partial:
@@ -203,13 +207,15 @@ def _set_stream(handler: logging.StreamHandler[Any], stream: Any) -> Any:
 
 
 @contextlib.contextmanager
-def stdout_to_stderr(capture: Callable[[str], None] | None = None) -> Iterator[None]:
+def stdout_to_stderr(
+    capture: Callable[[str], None] | None = None, *, passthrough: bool = True
+) -> Iterator[None]:
     """Handler output (prints, and logging handlers bound to stdout such as Powertools') to stderr.
 
     With `capture`, every line the handler writes to stdout or stderr is also handed to it (what the Lambda
-    runtime would send to CloudWatch Logs)."""
+    runtime would send to CloudWatch Logs); without `passthrough` it goes only there."""
     real_err = sys.stderr
-    sink: Any = real_err if capture is None else _Tee(real_err, capture)
+    sink: Any = real_err if capture is None else _Tee(real_err if passthrough else None, capture)
     streams = {id(sys.stdout), id(sys.__stdout__)}
     # A logging handler may hold a standard stream that has since been replaced (a handler module imported
     # while another stream was installed, as in test runners): recognise those by name too.
@@ -304,6 +310,7 @@ class Invoker:
 
     With `log_dir`, each invocation's log lines go to that function's file there (`picops.local.logfiles`),
     framed by the runtime's START / END / REPORT lines; `calls` counts invocations and durations per function.
+    With `view`, the terminal shows what the view makes of each line instead of the line itself.
     """
 
     def __init__(
@@ -312,6 +319,7 @@ class Invoker:
         endpoint_url: str,
         region: str,
         log_dir: Path | None = None,
+        view: HandlerLogView | None = None,
         installers: Sequence[ClientInstaller] = (),
     ) -> None:
         self.endpoint_url = endpoint_url
@@ -319,6 +327,7 @@ class Invoker:
         self.installers = tuple(installers)
         self.region = region
         self.log_dir = log_dir
+        self.view = view
         self.calls: dict[str, FunctionCalls] = {}
         self._lock = threading.Lock()
         self._active: str | None = None
@@ -334,12 +343,16 @@ class Invoker:
         env = function_environment(target, endpoint_url=self.endpoint_url, region=self.region)
         lines: list[tuple[int, str]] = []
 
+        view = self.view
+
         def capture(line: str) -> None:
             lines.append((int(time.time() * 1000), line))
+            if view is not None:
+                view.line(target.logical, line)
 
         with self._lock:
             use_handler_client_installers(self.installers)
-            with applied_environment(env), stdout_to_stderr(capture):
+            with applied_environment(env), stdout_to_stderr(capture, passthrough=view is None):
                 if self._active != target.logical:
                     # A different "container": drop what the previous function cached.
                     for module in self._modules.values():

@@ -27,6 +27,7 @@ from picops.aws import ClientFactory, is_loopback_url, translate_error
 from picops.config import Settings
 from picops.errors import ResourceMissing, UsageError
 from picops.local.events import scheduled_event
+from picops.local.handler_logs import HandlerLogView
 from picops.local.http_api import API_FUNCTION, LocalApi
 from picops.local.invoke import (
     FunctionTarget,
@@ -92,6 +93,7 @@ class LocalRuntime:
         progress: Progress = lambda _line: None,
         wait_s: int = DEFAULT_WAIT_S,
         mappings: list[dict[str, Any]] | None = None,
+        log_view: HandlerLogView | None = None,
     ) -> None:
         self.endpoint_url = require_local(factory)
         self.factory = factory
@@ -99,10 +101,12 @@ class LocalRuntime:
         self.progress = progress
         self.wait_s = wait_s
         self._raw_mappings = mappings
+        self.log_view = log_view
         self.invoker = Invoker(
             endpoint_url=self.endpoint_url,
             region=factory.region,
             log_dir=log_dir(),
+            view=log_view,
             installers=factory.installers,
         )
         self.stats: list[MappingStats] = []
@@ -487,6 +491,8 @@ class LocalRuntime:
             "ok": not self.failed,
             "interrupted": self.stop.is_set(),
             "released": self.released,
+            # Handler metrics (EMF) by name, summed over the run: the terminal shows these, not the lines.
+            "metrics": self.log_view.summary() if self.log_view is not None else {},
         }
         if self.api is not None:
             doc["api"] = {"url": self.api.url, "requests": self.api.requests, "errors": self.api.errors}

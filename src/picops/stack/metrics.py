@@ -17,8 +17,10 @@ SERVICE_DIMENSION = "service"
 
 
 def service_name(stack: str) -> str:
-    """The `service` dimension (and POWERTOOLS_SERVICE_NAME) of every function of `stack`."""
-    return f"picops-{stack}"
+    """The `service` dimension (and POWERTOOLS_SERVICE_NAME) of every function of `stack`: the stack's name,
+    prefixed with `picops-` unless it already names picops (the default stack reads `picops`, not
+    `picops-picops`)."""
+    return stack if stack == "picops" or stack.startswith("picops-") else f"picops-{stack}"
 
 
 @dataclass(frozen=True)
