@@ -239,6 +239,7 @@ def _arguments_for(command: str, click_command: Any) -> list[str]:
     return args
 
 
+@pytest.mark.usefixtures("iam_off")
 @pytest.mark.parametrize(("command", "click_command"), registered_commands(), ids=lambda v: str(v))
 def test_every_command_maps_a_generic_client_error_to_exit_3(
     command: str, click_command: Any, cli: Any, inject: Any, tmp_path: Path

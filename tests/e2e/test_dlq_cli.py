@@ -98,6 +98,7 @@ def test_redrive_json_contract_and_dry_run(cli: Any, endpoint: str, server_facto
     assert sorted(seqs(drain(sqs, src))) == list(range(25))
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_fifo_redrive_by_arn_with_filter_and_archive(
     cli: Any, endpoint: str, server_factory: Any, fast_moto_clock: None, tmp_path: Path
 ) -> None:
@@ -123,6 +124,7 @@ def test_fifo_redrive_by_arn_with_filter_and_archive(
     assert counts(sqs, dlq)[0] == 40 - doc["moved"]
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_fifo_peek_shows_group_and_dedup_ids_and_leaves_messages(
     cli: Any, endpoint: str, server_factory: Any, fast_moto_clock: None
 ) -> None:
@@ -150,6 +152,7 @@ def test_unknown_queue_exits_3_naming_it(cli: Any, endpoint: str) -> None:
     assert "picops-ingest-dlq" in peek.stderr
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_fifo_standard_mismatch_exits_2(cli: Any, endpoint: str, server_factory: Any) -> None:
     sqs = server_factory.client("sqs")
     make_pair(sqs, "mm", fifo=True)
@@ -197,6 +200,7 @@ def test_purge_without_archive_uses_purge_queue(cli: Any, endpoint: str, server_
     assert counts(sqs, dlq) == (0, 0)
 
 
+@pytest.mark.usefixtures("iam_off")
 @pytest.mark.slow
 def test_killed_mid_run_loses_nothing(
     endpoint: str, server_factory: Any, fast_moto_clock: None, cli: Any
@@ -233,6 +237,7 @@ def test_killed_mid_run_loses_nothing(
     assert duplicates <= 10 * kills
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_ctrl_c_finishes_the_batch_in_flight_and_exits_130(
     endpoint: str, server_factory: Any, fast_moto_clock: None
 ) -> None:

@@ -40,6 +40,7 @@ def test_interrupted_tag_backfill_suggests_resuming_on_the_same_target(
     assert f"`picops --endpoint-url {endpoint} --stack blue tag-backfill --resume --state s.json`" in r.stderr
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_ctrl_c_at_a_confirmation_prompt_exits_130_and_changes_nothing(
     cli: Any, endpoint: str, server_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -200,6 +200,7 @@ def test_limit_then_resume_with_explicit_state(
     assert json.loads(state.read_text())["complete"] is True
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_inventory_checksum_mismatch_exits_2(cli: Any, endpoint: str, server_factory: Any) -> None:
     stack = _arrange(server_factory)
     server_factory.client("s3").create_bucket(Bucket="inv")
@@ -214,7 +215,11 @@ def test_inventory_checksum_mismatch_exits_2(cli: Any, endpoint: str, server_fac
     assert ts.tags_of(server_factory, stack.uploads_bucket, "incoming/a.jpg") == {"owner": "ana"}
 
 
-def test_inventory_source_through_the_cli(cli: Any, endpoint: str, server_factory: Any) -> None:
+def test_inventory_source_through_the_cli(
+    cli: Any, endpoint: str, server_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The inventory bucket is configured, so the operator policy (enforced locally) may read its reports.
+    monkeypatch.setenv("PICOPS_MODERATION__INVENTORY_BUCKET", "inv")
     stack = _arrange(server_factory)
     server_factory.client("s3").create_bucket(Bucket="inv")
     rows = [(stack.uploads_bucket, k, "", True, False) for k in ts.ODD_KEYS]
@@ -318,6 +323,7 @@ SWEEP_LIVE = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:picops-moderation-swe
 STACK_ROLE = f"arn:aws:iam::{ACCOUNT}:role/picops-moderation-batch-us-east-1"
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_batch_operations_job_request(
     cli: Any,
     endpoint: str,
@@ -351,6 +357,7 @@ def test_batch_operations_job_request(
     assert ts.tags_of(server_factory, stack.uploads_bucket, "incoming/a.jpg") == {"owner": "ana"}
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_batch_operations_overrides_function_and_role(
     cli: Any, endpoint: str, server_factory: Any, stubbed_s3control: Any
 ) -> None:
@@ -382,6 +389,7 @@ def test_batch_operations_overrides_function_and_role(
     assert r.json()["job_id"] == "job-5678"
 
 
+@pytest.mark.usefixtures("iam_off")
 @pytest.mark.parametrize(
     ("inventory_bucket", "source", "message"),
     [
@@ -411,6 +419,7 @@ def test_batch_operations_refuses_a_job_the_stack_role_cannot_run(
     # (the Stubber fails the test if any CreateJob request was made)
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_batch_operations_refuses_data_files_outside_the_readable_bucket(
     cli: Any,
     endpoint: str,
@@ -473,6 +482,7 @@ def _three_object_inventory(factory: Any) -> tuple[Any, str, str]:
     return stack, url, etag
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_batch_operations_shows_count_and_cost_and_asks_first(
     cli: Any,
     endpoint: str,
@@ -508,6 +518,7 @@ def test_batch_operations_shows_count_and_cost_and_asks_first(
     assert "created S3 Batch Operations job job-42" in accepted.stdout
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_batch_operations_dry_run_prints_the_job_request_and_the_estimate(
     cli: Any,
     endpoint: str,

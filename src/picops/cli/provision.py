@@ -167,7 +167,7 @@ def _print_policy(settings: Settings, factory: Any, account: str | None, out: Ou
         out.target(f"target: AWS account {account} / {factory.region} (policy only: no AWS call made)")
     model = build_model(settings, account, factory.region, local=factory.is_local)
     # The policy is the output whether or not --json is given: one JSON document on stdout.
-    out.emit_json(operator_policy(model))
+    out.emit_json(operator_policy(model, inventory_bucket=settings.moderation.inventory_bucket))
 
 
 def _export(settings: Settings, factory: Any, fmt: str, output_file: Path | None, out: Output) -> None:

@@ -221,6 +221,17 @@ LOCAL_RECORD_ACTIONS = (
 )
 
 
+def _inventory_reports(model: StackModel, bucket: str | None) -> list[dict[str, Any]]:
+    """`[moderation] inventory_bucket`: tag-backfill reads its S3 Inventory manifests and reports."""
+    if not bucket:
+        return []
+    return [
+        _statement(
+            "InventoryReports", ("s3:GetObject", "s3:GetObjectVersion"), [s3_arn(model.region, bucket, "*")]
+        )
+    ]
+
+
 def _local_mapping_records(model: StackModel) -> list[dict[str, Any]]:
     if not any(m.local for m in model.of_type(EventSourceMapping)):
         return []
@@ -230,7 +241,7 @@ def _local_mapping_records(model: StackModel) -> list[dict[str, Any]]:
     return [_statement("LocalMappingRecords", LOCAL_RECORD_ACTIONS, [base, f"{local}/*"])]
 
 
-def operator_policy(model: StackModel) -> dict[str, Any]:
+def operator_policy(model: StackModel, *, inventory_bucket: str | None = None) -> dict[str, Any]:
     """The identity policy that lets picops plan, apply, inspect, operate and destroy `model`'s stack."""
     region, account = model.region, model.account
     buckets = [r.name for r in model.of_type(Bucket)]
@@ -310,6 +321,7 @@ def operator_policy(model: StackModel) -> dict[str, Any]:
             ("s3:DescribeJob",),
             [build_arn(region, "s3", account, "job/*")],
         ),
+        *_inventory_reports(model, inventory_bucket),
         *_local_mapping_records(model),
         _statement("OnlyOnStar", STAR_ACTIONS, ["*"]),
     ]

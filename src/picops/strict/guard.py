@@ -140,7 +140,20 @@ class Guard:
             cached = self._roles.get(function)
             if cached is not None and time.monotonic() - cached[0] < POLICY_TTL_S:
                 return cached[1]
-        principal = self._read_role(function)
+        try:
+            principal = self._read_role(function)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            # Without its role there is nothing to authorise the function's calls against: refuse them,
+            # saying why, rather than let them through.
+            response: Any = {
+                "Error": {
+                    "Code": "AccessDenied",
+                    "Message": f"strict local mode cannot read the role of function {function} from the "
+                    f"endpoint ({exc}); provision the stack, or set [local] enforce_iam = false",
+                },
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            }
+            raise botocore.exceptions.ClientError(response, "AssumeRole") from None
         with self._lock:
             self._roles[function] = (time.monotonic(), principal)
         return principal
@@ -249,7 +262,8 @@ def guard_for(settings: Any, factory: Any) -> Guard:
     from picops.stack.operator_policy import operator_policy
 
     def policy() -> Mapping[str, Any]:
-        return operator_policy(build_model(settings, factory.account_id(), factory.region, local=True))
+        model = build_model(settings, factory.account_id(), factory.region, local=True)
+        return operator_policy(model, inventory_bucket=settings.moderation.inventory_bucket)
 
     return Guard(
         operator_policy=policy,
