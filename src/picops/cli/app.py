@@ -180,6 +180,7 @@ def _register() -> None:
         deploy,
         dlq,
         events,
+        health,
         ingest,
         invoke,
         local,
@@ -199,6 +200,7 @@ def _register() -> None:
     app.command("invoke")(invoke.invoke)
     app.add_typer(events.app, name="events")
     app.command("logs")(logs.logs)
+    app.command("health")(health.health)
 
 
 _register()

@@ -79,6 +79,8 @@ TABLE_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
     "dynamodb:Query",
+    # `health` counts the bookings outbox and the seats PAYING past their lease (Select COUNT).
+    "dynamodb:Scan",
 )
 TOPIC_ACTIONS = (
     "sns:CreateTopic",
@@ -149,6 +151,8 @@ STAR_ACTIONS: dict[str, str] = {
     "sns:GetSubscriptionAttributes": "the planner reads each queue subscription's RawMessageDelivery",
     "sns:SetSubscriptionAttributes": "provision sets RawMessageDelivery on the queue subscriptions",
     "sns:Unsubscribe": "destroy removes the queue subscriptions",
+    "cloudwatch:GetMetricStatistics": "`health` and `dlq list` read queue ages and the stream's iterator age "
+    "(CloudWatch authorises metric reads only on *)",
 }
 
 
