@@ -16,6 +16,11 @@ def test_every_alarm_names_a_first_command_health_can_suggest() -> None:
         assert command.endswith("`")
     dlq = next(a for a in model.of_type(Alarm) if a.logical == "IngestDLQAlarm")
     assert first_command(dlq.description) == "`picops dlq peek IngestDLQ`"
+    by_logical = {a.logical: first_command(a.description) for a in model.of_type(Alarm)}
+    # Prose after the command is not part of it.
+    assert by_logical["IngestQueueAgeAlarm"] == "`picops status`"
+    assert by_logical["SweepDLQAlarm"] == "`picops dlq peek SweepDLQ`"
+    assert by_logical["IngestFunctionErrorsAlarm"] == "`picops logs IngestFunction --since 15m`"
 
 
 def test_alarms_and_queues_are_grouped_by_their_pipeline() -> None:

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from picops.cli import hints
 from picops.cli.output import Output
@@ -81,19 +80,21 @@ def _command(check: Check, target: hints.Target) -> str:
 
 
 def _render(out: Output, checks: list[Check], target: hints.Target) -> None:
-    table = Table(show_lines=False, header_style="bold", expand=False)
-    for column in ("pipeline", "check", "state", "value", "first run"):
-        table.add_column(column, overflow="fold")
+    """Plain aligned lines grouped by pipeline, the command on a line of its own: a table would fold a
+    command at the terminal's width, and the command is what the operator copies."""
+    width = max((len(c.name) for c in checks), default=0)
+    pipeline = None
     for check in checks:
+        if check.pipeline != pipeline:
+            pipeline = check.pipeline
+            out.human.print(f"[bold]{pipeline}[/]", highlight=False)
         style = _STYLE[check.level]
-        table.add_row(
-            check.pipeline,
-            escape(check.name),
-            f"[{style}]{_MARK[check.level]}[/]",
-            escape(check.value),
-            escape(_command(check, target)),
+        out.human.print(
+            f"  [{style}]{_MARK[check.level]:<4}[/] {escape(check.name.ljust(width))}  {escape(check.value)}",
+            highlight=False,
         )
-    out.human.print(table)
+        if check.action:
+            out.human.print(f"       run: {escape(_command(check, target))}", highlight=False)
     level = worst(checks)
     reds = sum(1 for c in checks if c.level == RED)
     summary = f"{reds} red" if reds else "nothing red"

@@ -46,7 +46,10 @@ QUEUE_AGE_LIMITS_S = (5 * 60, 15 * 60)
 # The moderation stream's IteratorAge (milliseconds): amber past a minute, red past the alarm's ten.
 ITERATOR_AGE_LIMITS_MS = (60 * 1000, 10 * 60 * 1000)
 FAILURE_WINDOW = dt.timedelta(hours=24)
-_FIRST = re.compile(r"First: (.+?)(?:[;,] |\. |\.$|$)")
+_FIRST = re.compile(r"First: (picops\b.*)")
+# A command word: what stops one is prose ("and the function's logs", "(is the mapping there?)").
+_WORD = re.compile(r"^[A-Za-z0-9_\-./:=]+$")
+_PROSE = frozenset({"and", "then", "or"})
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,17 @@ def worst(checks: Iterable[Check]) -> str:
 def first_command(description: str) -> str:
     """The command an alarm's description says to run first (docs/operating.md lists them)."""
     found = _FIRST.search(description)
-    return f"`{found.group(1).strip()}`" if found else ""
+    if not found:
+        return ""
+    words: list[str] = []
+    for word in found.group(1).split():
+        bare = word.rstrip(".,;")
+        if bare in _PROSE or not _WORD.match(bare):
+            break
+        words.append(bare)
+        if bare != word:
+            break
+    return f"`{' '.join(words)}`"
 
 
 def alarm_checks(cloudwatch: Any, model: StackModel) -> list[Check]:
