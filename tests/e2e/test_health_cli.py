@@ -73,3 +73,32 @@ def test_an_alarm_in_alarm_is_red_with_the_command_its_description_names(
     assert alarm["pipeline"] == "bookings"
     assert "PaymentDLQAlarm" in alarm["value"]
     assert alarm["action"] == f"picops --endpoint-url {endpoint} dlq peek PaymentDLQ"
+
+
+def test_health_of_an_unprovisioned_stack_is_red_and_suggests_provision(cli: Any, endpoint: str) -> None:
+    result = cli("--stack", "never-made", "health", "--json", endpoint=endpoint)
+    assert result.exit_code == 1, result.stderr
+    doc = result.json()
+    assert doc["level"] == "red"
+    missing = [c for c in doc["checks"] if c["value"] in ("missing", "table missing")]
+    assert {c["check"] for c in missing} >= {"IngestDLQ", "failures (24 h)", "outbox backlog"}
+    assert all(c["action"].endswith("--stack never-made provision --plan") for c in missing)
+
+
+def test_health_watch_redraws_until_ctrl_c(cli: Any, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from picops.cli import health
+
+    provisioned = cli("provision", "--yes", "--json", endpoint=endpoint)
+    assert provisioned.exit_code == 0, provisioned.stderr
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(health.time, "sleep", sleep)
+    result = cli("health", "--watch", "--interval", "2", endpoint=endpoint)
+    assert result.exit_code == 0, result.stderr
+    assert sleeps == [2.0, 2.0]
+    assert result.stdout.count("health: green") == 2

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import botocore.exceptions
+
+from picops.aws_errors import is_missing
 from picops.core.bookings.store import BOOKING_SK, SEAT_SK
 from picops.core.dlq.queues import oldest_age_s, resolve_queue
 from picops.core.ingest.jobs import JobStore
@@ -100,9 +103,17 @@ def check_health(
     checks += alarm_checks(readers.cloudwatch, model)
     checks += queue_checks(readers, names, when)
     checks.append(iterator_age_check(readers.cloudwatch, model, when))
-    checks.append(ingest_failures_check(readers.dynamodb, names, when))
-    checks.append(outbox_check(readers.dynamodb, names, when.timestamp() - republish_after_s))
-    checks.append(stuck_seats_check(readers.dynamodb, names, when.timestamp()))
+    ddb = readers.dynamodb
+    checks.append(
+        _unless_missing("ingest", "failures (24 h)", lambda: ingest_failures_check(ddb, names, when))
+    )
+    cut = when.timestamp() - republish_after_s
+    checks.append(_unless_missing("bookings", "outbox backlog", lambda: outbox_check(ddb, names, cut)))
+    checks.append(
+        _unless_missing(
+            "bookings", "seats PAYING past lease", lambda: stuck_seats_check(ddb, names, when.timestamp())
+        )
+    )
     order = {p: i for i, p in enumerate((*PIPELINES, "stack"))}
     return sorted(checks, key=lambda c: order[c.pipeline])
 
@@ -278,6 +289,16 @@ def _count(
     if attr_names:
         kwargs["ExpressionAttributeNames"] = attr_names
     return sum(int(p.get("Count", 0)) for p in dynamodb.get_paginator("scan").paginate(**kwargs))
+
+
+def _unless_missing(pipeline: str, name: str, check: Callable[[], Check]) -> Check:
+    """The check, or red `missing` when its table does not exist (a stack not, or not fully, provisioned)."""
+    try:
+        return check()
+    except botocore.exceptions.ClientError as exc:
+        if not is_missing(exc):
+            raise
+        return Check(pipeline, name, RED, "table missing", "`picops provision --plan`")
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
