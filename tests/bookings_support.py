@@ -120,6 +120,9 @@ class FifoQueue:
     seen_dedup: set[str] = field(default_factory=set)
 
     def send(self, m: Message, *, dedup: bool = True) -> None:
+        for member, value in (("MessageGroupId", m.group), ("MessageDeduplicationId", m.dedup)):
+            if not 1 <= len(value) <= 128:  # what SNS FIFO and SQS FIFO refuse (InvalidParameterValue)
+                raise ValueError(f"{member} must be 1-128 characters, got {len(value)}")
         if dedup and m.dedup in self.seen_dedup:
             return
         self.seen_dedup.add(m.dedup)

@@ -152,3 +152,10 @@ def cli() -> Any:
         return CliResult(result.exit_code, result.stdout, result.stderr, exc)
 
     return run
+
+
+@pytest.fixture
+def iam_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Strict local mode's IAM check off, for runtime tests that wire ad-hoc mappings to test handlers: those
+    functions exist on no endpoint and have no role, so there is nothing to authorise them against."""
+    monkeypatch.setenv("PICOPS_LOCAL__ENFORCE_IAM", "false")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -128,19 +129,41 @@ def is_loopback_url(url: str | None) -> bool:
     return bool(url) and (urlparse(url).hostname or "") in LOOPBACK_HOSTS
 
 
+# Called with each client a factory makes for a loopback endpoint: strict local mode's guard
+# (picops/strict/guard.py) arrives this way, so this module (below strict) never imports it.
+ClientInstaller = Callable[[Any, "ClientFactory"], None]
+# Installers for the clients of handlers run in this process (the local runtime, `picops invoke`).
+_HANDLER_INSTALLERS: list[ClientInstaller] = []
+
+
+def use_handler_client_installers(installers: Sequence[ClientInstaller]) -> None:
+    """From now on, `lambda_factory()` installs these on its local clients (the local runtime sets its
+    guard before each invocation; a change drops the cached factory so no unguarded client survives)."""
+    if tuple(_HANDLER_INSTALLERS) != tuple(installers):
+        _HANDLER_INSTALLERS[:] = installers
+        lambda_factory.cache_clear()
+
+
 class ClientFactory:
     """Makes and caches boto3 clients for one target (account/region or endpoint)."""
 
-    def __init__(self, aws: AwsSettings, *, session: boto3.Session | None = None) -> None:
+    def __init__(
+        self,
+        aws: AwsSettings,
+        *,
+        session: boto3.Session | None = None,
+        installers: Sequence[ClientInstaller] = (),
+    ) -> None:
         self.settings = aws
+        self.installers = tuple(installers)
         self._session = session
         self._clients: dict[tuple[str, int], Any] = {}
         self._lock = threading.Lock()
         self._account_id: str | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ClientFactory:
-        return cls(settings.aws)
+    def from_settings(cls, settings: Settings, installers: Sequence[ClientInstaller] = ()) -> ClientFactory:
+        return cls(settings.aws, installers=installers)
 
     @property
     def endpoint_url(self) -> str | None:
@@ -201,6 +224,9 @@ class ClientFactory:
                     config=self.config(pool),
                 )
                 register_error_context(client)
+                if self.is_local:
+                    for install in self.installers:
+                        install(client, self)
                 self._clients[key] = client
             return client
 
@@ -226,7 +252,7 @@ class ClientFactory:
 @functools.cache
 def lambda_factory() -> ClientFactory:
     """One factory per Lambda container, built on first use (never at import: keeps cold starts lean)."""
-    return ClientFactory.from_settings(settings_from_env())
+    return ClientFactory.from_settings(settings_from_env(), tuple(_HANDLER_INSTALLERS))
 
 
 def register_error_context(client: Any) -> None:

@@ -263,6 +263,13 @@ class FunctionSettings(_Section):
     reserved_concurrency: int | None = Field(default=None, ge=0)
 
 
+# The only values CloudWatch Logs' PutRetentionPolicy accepts (anything else is InvalidParameterException).
+LOG_RETENTION_DAYS: tuple[int, ...] = (
+    *(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731),
+    *(1096, 1827, 2192, 2557, 2922, 3288, 3653),
+)
+
+
 class DeploySettings(_Section):
     runtime: Literal["python3.11", "python3.12", "python3.13"] = "python3.12"
     architecture: Literal["x86_64", "arm64"] = "x86_64"
@@ -294,6 +301,22 @@ class DeploySettings(_Section):
             )
         return value
 
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention_cloudwatch_accepts(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            allowed = ", ".join(str(days) for days in LOG_RETENTION_DAYS)
+            raise ValueError(f"CloudWatch Logs keeps logs for one of {allowed} days, not {value}")
+        return value
+
+
+class LocalSettings(_Section):
+    """Strict local mode (docs/security.md): the local endpoint refuses what AWS would."""
+
+    # Every call on a local endpoint is authorised: the CLI's against the operator policy
+    # (`provision --print-policy`), a handler's against its role's policies as the endpoint holds them.
+    enforce_iam: bool = True
+
 
 class Settings(BaseSettings):
     """Every setting picops reads. Sections mirror the TOML file's tables."""
@@ -311,6 +334,7 @@ class Settings(BaseSettings):
     moderation: ModerationSettings = ModerationSettings()
     bookings: BookingsSettings = BookingsSettings()
     deploy: DeploySettings = DeploySettings()
+    local: LocalSettings = LocalSettings()
 
     @classmethod
     def settings_customise_sources(

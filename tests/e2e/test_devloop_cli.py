@@ -239,6 +239,7 @@ def test_invoke_remote_on_a_function_not_deployed_exits_3(cli: Any, endpoint: st
 # -- logs ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_logs_unknown_function_exits_3_and_bad_since_exits_2(cli: Any, endpoint: str) -> None:
     unknown = cli("logs", "NoSuchFunction", endpoint=endpoint)
     assert unknown.exit_code == 3
@@ -264,6 +265,7 @@ def _test_queue(factory: Any, visibility: int) -> tuple[str, str]:
     return url, arn
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_until_idle_drains_and_reports_per_function_counts(
     cli: Any, endpoint: str, server_factory: Any
 ) -> None:
@@ -296,6 +298,7 @@ def test_until_idle_drains_and_reports_per_function_counts(
     assert len(starts) == function["invocations"]
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_until_idle_times_out_with_what_is_pending(cli: Any, endpoint: str, server_factory: Any) -> None:
     # A message that always fails, on a queue that makes it visible again at once: the queue never empties.
     url, arn = _test_queue(server_factory, 0)

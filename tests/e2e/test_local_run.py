@@ -80,6 +80,7 @@ def test_verdict_is_tagged_by_the_stream_handler_and_uploads_reach_the_ingest_ha
     assert _tags(server_factory, names.uploads_bucket, key) == {"moderation-status": "approved"}
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_serving_mode_delivers_until_the_duration_ends(cli: Any, endpoint: str, server_factory: Any) -> None:
     assert cli("provision", "--yes", "--json", endpoint=endpoint).exit_code == 0
     names = _names(server_factory)
@@ -103,6 +104,7 @@ def _test_queue(factory: Any) -> tuple[str, str]:
     return url, arn
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_batch_item_failure_leaves_exactly_that_message(cli: Any, endpoint: str, server_factory: Any) -> None:
     url, arn = _test_queue(server_factory)
     ls.record_mapping(
@@ -140,6 +142,7 @@ def test_batch_item_failure_leaves_exactly_that_message(cli: Any, endpoint: str,
     }
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_function_error_exits_1_and_keeps_the_messages(cli: Any, endpoint: str, server_factory: Any) -> None:
     url, arn = _test_queue(server_factory)
     ls.record_mapping(
@@ -157,6 +160,7 @@ def test_function_error_exits_1_and_keeps_the_messages(cli: Any, endpoint: str, 
     assert ls.queue_counts(server_factory, url) == (0, 1)
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_missing_handler_module_is_skipped_and_its_messages_untouched(
     cli: Any, endpoint: str, server_factory: Any
 ) -> None:
@@ -178,6 +182,7 @@ def test_missing_handler_module_is_skipped_and_its_messages_untouched(
     assert attrs["ApproximateReceiveCount"] == "1"  # this receive is the first
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_stream_retries_within_one_run_then_moves_on(cli: Any, endpoint: str, server_factory: Any) -> None:
     ddb = server_factory.client("dynamodb")
     arn = ddb.create_table(
@@ -229,6 +234,7 @@ def test_no_recorded_mappings_is_a_missing_resource(cli: Any, endpoint: str) -> 
     assert f"picops --endpoint-url {endpoint} provision" in result.stderr
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_ctrl_c_is_a_clean_stop(
     cli: Any, endpoint: str, server_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -31,6 +31,7 @@ def _queue_with_messages(factory: Any, n: int) -> tuple[str, str]:
     ("sig", "mode"),
     [(signal.SIGINT, "--until-idle"), (signal.SIGTERM, "--once"), (signal.SIGINT, "--duration")],
 )
+@pytest.mark.usefixtures("iam_off")
 def test_a_stop_gives_back_the_batch_in_hand_at_once_and_exits_130(
     cli: Any,
     endpoint: str,
@@ -76,6 +77,7 @@ def test_a_stop_gives_back_the_batch_in_hand_at_once_and_exits_130(
     assert ls.queue_counts(server_factory, url) == (0, 0)
 
 
+@pytest.mark.usefixtures("iam_off")
 def test_a_second_runtime_on_the_same_stack_exits_2_naming_the_first(
     cli: Any, endpoint: str, server_factory: Any
 ) -> None:

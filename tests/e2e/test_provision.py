@@ -252,7 +252,10 @@ def test_destroy_removes_everything_it_created(
         TopicArn=f"arn:aws:sns:us-east-1:{account}:picops-booking.fifo", Message="{}", MessageGroupId="g"
     )
 
-    assert cli("destroy", "--json", endpoint=endpoint).exit_code == 2  # no --yes, no terminal
+    # The data rule is settled before any question: refused (exit 2) without a prompt being reached.
+    unasked = cli("destroy", "--json", endpoint=endpoint)
+    assert unasked.exit_code == 2
+    assert "refusing to delete resources that hold data" in unasked.stderr
     calls.reset()
     refused = cli("destroy", "--yes", "--json", endpoint=endpoint)
     assert refused.exit_code == 2
@@ -264,6 +267,12 @@ def test_destroy_removes_everything_it_created(
     assert dry.exit_code == 0
     assert calls.mutating == Counter()
     assert dry.json()["summary"]["delete"] == len(dry.json()["resources"])
+    # Without --delete-data a dry run reports (it does not refuse) what would need it.
+    report = cli("destroy", "--dry-run", "--json", endpoint=endpoint)
+    assert report.exit_code == 0, report.stderr
+    details = {r["logical"]: r["detail"] for r in report.json()["resources"]}
+    assert details["UploadsBucket"] == "holds objects (needs --delete-data)"
+    assert calls.mutating == Counter()
 
     done = cli("destroy", "--yes", "--delete-data", "--json", endpoint=endpoint)
     assert done.exit_code == 0, done.stderr
@@ -290,6 +299,21 @@ def test_destroy_removes_everything_it_created(
     # A second destroy finds nothing to do.
     again = cli("destroy", "--yes", "--json", endpoint=endpoint).json()
     assert again["summary"]["delete"] == 0
+
+
+def test_a_stack_holding_only_its_access_logs_is_destroyed_without_delete_data(
+    cli: Any, endpoint: str, server_factory: ClientFactory
+) -> None:
+    _provision(cli, endpoint)
+    account = server_factory.account_id()
+    s3 = server_factory.client("s3")
+    logs = f"picops-access-logs-{account}-us-east-1"
+    s3.put_object(Bucket=logs, Key="uploads/2026-12-04-03-00-00-ABC", Body=b"log line")
+    done = cli("destroy", "--yes", "--json", endpoint=endpoint)
+    assert done.exit_code == 0, done.stderr
+    details = {r["logical"]: r["detail"] for r in done.json()["resources"]}
+    assert details["AccessLogsBucket"] == "holds objects (the stack's own access logs: deleted with it)"
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == []
 
 
 @pytest.mark.parametrize(

@@ -163,12 +163,8 @@ def test_a_bucket_that_cannot_be_emptied_is_an_aws_failure_exit_3() -> None:
     from picops.provision import destroy
 
     class S3:
-        def get_paginator(self, name: str) -> Any:
-            class Pages:
-                def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
-                    return [{"Versions": [{"Key": "a", "VersionId": "1"}, {"Key": "b", "VersionId": "2"}]}]
-
-            return Pages()
+        def list_object_versions(self, **kwargs: Any) -> dict[str, Any]:
+            return {"Versions": [{"Key": "a", "VersionId": "1"}, {"Key": "b", "VersionId": "2"}]}
 
         def delete_objects(self, **kwargs: Any) -> dict[str, Any]:
             return {"Errors": [{"Key": "b", "Code": "AccessDenied", "Message": "Access Denied"}]}

@@ -59,6 +59,21 @@ def test_first_request_gets_the_seat_and_is_charged_once(pipe: Harness) -> None:
     _no_violations(pipe, "gala", "A1")
 
 
+def test_64_character_event_and_seat_ids_are_accepted_and_decided(pipe: Harness) -> None:
+    event, seat = "E" * 64, "S" * 64  # `event/seat` would be a 129-character MessageGroupId
+    other_seat = "S" * 63 + "T"
+    first = pipe.book(event, seat, "ana")
+    second = pipe.book(event, seat, "ben")
+    other = pipe.book(event, other_seat, "cy")
+    groups = {m.group for m in pipe.inventory.messages}
+    assert len(groups) == 2  # one group per seat, and the two seats do not share one
+    assert all(len(g) <= 128 and g.startswith(f"{event}/SSS") for g in groups)
+    pipe.drain()
+    states = [pipe.get(b["booking_id"])[1]["status"] for b in (first, second, other)]
+    assert states == ["PAID", "LOST", "PAID"]
+    _no_violations(pipe, event, seat)
+
+
 def test_a_decline_passes_the_seat_to_the_next_in_line_which_is_charged(pipe: Harness) -> None:
     a = pipe.book("gala", "A1", "ana", "tok_decline_card")["booking_id"]
     b = pipe.book("gala", "A1", "ben")["booking_id"]

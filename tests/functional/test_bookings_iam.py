@@ -36,28 +36,6 @@ SERVICE_SIDE: dict[str, dict[str, str]] = {
     },
     "PaymentFunction": {**_LOGS, **dict.fromkeys(SQS_CONSUME, "the event source mapping polls PaymentQueue")},
 }
-_TRANSACT_ACTIONS = {
-    "Put": "dynamodb:PutItem",
-    "Update": "dynamodb:UpdateItem",
-    "Delete": "dynamodb:DeleteItem",
-    "ConditionCheck": "dynamodb:ConditionCheckItem",
-}
-
-
-def _transact(p: dict[str, Any]) -> list[tuple[str, str]]:
-    needs = []
-    for item in p["TransactItems"]:
-        ((kind, body),) = item.items()
-        needs.append((_TRANSACT_ACTIONS[kind], mi._table(body["TableName"])))
-    return needs
-
-
-EXTRA_ACTIONS = {
-    ("dynamodb", "PutItem"): lambda p: [("dynamodb:PutItem", mi._table(p["TableName"]))],
-    ("dynamodb", "UpdateItem"): lambda p: [("dynamodb:UpdateItem", mi._table(p["TableName"]))],
-    ("dynamodb", "TransactWriteItems"): _transact,
-    ("sns", "Publish"): lambda p: [("sns:Publish", p["TopicArn"])],
-}
 
 
 @pytest.fixture
@@ -65,8 +43,6 @@ def recorder(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[mi.Recorder]
     from picops.aws import lambda_factory
     from picops.handlers import bookings
 
-    for key, mapping in EXTRA_ACTIONS.items():
-        monkeypatch.setitem(mi.IAM_ACTIONS, key, mapping)
     for fn, reasons in SERVICE_SIDE.items():
         monkeypatch.setitem(mi.SERVICE_SIDE, fn, reasons)
     recording = mi.Recorder()

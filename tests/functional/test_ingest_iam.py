@@ -10,7 +10,16 @@ from typing import Any
 import pytest
 
 from tests import ingest_support as ins
-from tests.functional.test_moderation_iam import Call, Recorder, _glob, _policy, recorder, ungranted, unused
+from tests.functional.test_moderation_iam import (
+    Call,
+    Recorder,
+    _policy,
+    allows,
+    needs_of,
+    recorder,
+    ungranted,
+    unused,
+)
 
 __all__ = ["recorder"]  # the fixture, re-used
 
@@ -55,19 +64,9 @@ def _missing_object_checks(calls: list[Call], missing: set[str]) -> list[Call]:
 
 
 def _lists(policy: dict[str, Any], bucket: str, prefix: str) -> bool:
-    """Whether `policy` allows s3:ListBucket on `bucket` for a request whose s3:prefix is `prefix`."""
-    for s in policy["Statement"]:
-        if s["Effect"] != "Allow" or "s3:ListBucket" not in s["Action"]:
-            continue
-        if not any(_glob(r).match(f"arn:aws:s3:::{bucket}") for r in s["Resource"]):
-            continue
-        condition = s.get("Condition", {})
-        if not condition:
-            return True
-        patterns = condition.get("StringLike", {}).get("s3:prefix", [])
-        if set(condition) == {"StringLike"} and any(_glob(p).match(prefix) for p in patterns):
-            return True
-    return False
+    """Whether `policy` allows listing `bucket` with `prefix` as s3:prefix (strict mode's evaluation)."""
+    call = Call("s3", "ListObjectsV2", {"Bucket": bucket, "Prefix": prefix})
+    return all(allows(policy, call, need) for need in needs_of(call))
 
 
 def test_ingest_function_policy_grants_exactly_what_its_handler_calls(

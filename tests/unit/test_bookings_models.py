@@ -97,3 +97,16 @@ def test_responses_are_read_as_api_gateway_reads_them() -> None:
     )
     assert response_parts({"ok": True})[0] == 200
     assert response_parts({"statusCode": 200, "body": "aGk=", "isBase64Encoded": True})[2] == b"hi"
+
+
+def test_seat_group_is_readable_and_fits_the_fifo_limit() -> None:
+    from picops.core.bookings.models import seat_group
+
+    assert seat_group("gala", "A1") == "gala/A1"
+    assert seat_group("E" * 64, "S" * 63) == f"{'E' * 64}/{'S' * 63}"  # 128: still the plain form
+    long = seat_group("E" * 64, "S" * 64)
+    assert len(long) == 128
+    assert long.startswith("E" * 64 + "/S")
+    assert long == seat_group("E" * 64, "S" * 64)  # stable: every message of the seat shares its group
+    assert long != seat_group("E" * 64, "S" * 63 + "T")
+    assert seat_group("E" * 63, "S" * 65) != seat_group("E" * 64, "S" * 64)  # same text length, other seat

@@ -70,6 +70,27 @@ def test_bad_value_in_file_names_file_key_and_problem(tmp_path: Path) -> None:
     assert info.value.exit_code == 2
 
 
+@pytest.mark.parametrize("days", [0, 2, 4, 366, 3654])
+def test_log_retention_outside_what_cloudwatch_accepts_names_key_and_allowed_values(
+    tmp_path: Path, days: int
+) -> None:
+    cfg = write(tmp_path / "retention.toml", f"[deploy]\nlog_retention_days = {days}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg)
+    message = str(info.value)
+    assert info.value.exit_code == 2
+    assert "deploy.log_retention_days" in message
+    if days:
+        assert "1, 3, 5, 7, 14, 30" in message
+        assert "3288, 3653" in message
+
+
+@pytest.mark.parametrize("days", [1, 14, 400, 3653])
+def test_log_retention_cloudwatch_accepts_loads(tmp_path: Path, days: int) -> None:
+    cfg = write(tmp_path / "retention.toml", f"[deploy]\nlog_retention_days = {days}\n")
+    assert load_settings(cfg).deploy.log_retention_days == days
+
+
 def test_unknown_key_is_an_error_not_ignored(tmp_path: Path) -> None:
     cfg = write(tmp_path / "typo.toml", '[moderation]\ntag_kye = "x"\n')
     with pytest.raises(ConfigError, match=r"moderation\.tag_kye"):

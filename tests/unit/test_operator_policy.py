@@ -24,12 +24,20 @@ ACCEPTED = {
 }
 
 
+def _stale_table(finding: Any) -> bool:
+    """parliament's bundled action table lists only the access-point resource for the object-attributes
+    actions; the Service Authorization Reference gives them the `object*` resource type, which is what
+    they are granted on here."""
+    attributes = {"s3:GetObjectAttributes", "s3:GetObjectVersionAttributes"}
+    return finding.issue == "RESOURCE_MISMATCH" and {d["action"] for d in finding.detail} <= attributes
+
+
 @pytest.mark.parametrize("region", ["us-east-1", "eu-central-1", "cn-north-1", "us-gov-west-1"])
 def test_operator_policy_is_scoped_and_lint_clean(region: str) -> None:
     model = build_model(Settings(), "123456789012", region)
     document = operator_policy(model)
     findings = analyze_policy_string(json.dumps(document), include_community_auditors=True).findings
-    assert sorted({f.issue for f in findings} - set(ACCEPTED)) == []
+    assert sorted({f.issue for f in findings if not _stale_table(f)} - set(ACCEPTED)) == []
     partition = partition_of(region)
     for statement in document["Statement"]:
         for resource in statement["Resource"]:
@@ -37,10 +45,68 @@ def test_operator_policy_is_scoped_and_lint_clean(region: str) -> None:
                 assert set(statement["Action"]) <= set(STAR_ACTIONS) | {"lambda:CreateEventSourceMapping"}
                 continue
             assert resource.startswith(f"arn:{partition}:"), resource
-            assert "picops" in resource or "/apis" in resource or "job/" in resource or "mapping" in resource
+            # Names the stack's resources, except what has no name before it exists (API ids, mapping
+            # UUIDs, Batch Operations job ids, KMS key ids: the keys' aliases are named beside them).
+            assert any(part in resource for part in ("picops", "/apis", "job/", "mapping", ":key/*")), (
+                resource
+            )
     actions = {a for s in document["Statement"] for a in s["Action"]}
     assert {"s3:CreateBucket", "lambda:UpdateFunctionCode", "sqs:PurgeQueue", "iam:PassRole"} <= actions
     assert not WILDCARD_ONLY_ACTIONS & actions
+
+
+# What picops calls that the first printed policy lacked (each was AccessDenied on a first real plan).
+CALLED = {
+    "s3:GetBucketLogging",
+    "s3:PutBucketLogging",
+    "s3:GetLifecycleConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:GetObjectAttributes",
+    "lambda:GetFunctionConcurrency",
+    "lambda:PutFunctionConcurrency",
+    "lambda:DeleteFunctionConcurrency",
+    "lambda:GetAccountSettings",
+    "cloudwatch:GetDashboard",
+    "cloudwatch:PutDashboard",
+    "cloudwatch:DeleteDashboards",
+    "cloudwatch:GetMetricStatistics",
+    "kms:CreateKey",
+    "kms:DescribeKey",
+    "kms:CreateAlias",
+    "kms:PutKeyPolicy",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyRotationStatus",
+    "kms:GetKeyPolicy",
+    "kms:ScheduleKeyDeletion",
+    "kms:DeleteAlias",
+    "dynamodb:Scan",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:BatchWriteItem",
+    "sns:Publish",
+    "logs:CreateLogDelivery",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+}
+
+
+def test_operator_policy_grants_every_action_picops_calls() -> None:
+    document = operator_policy(build_model(Settings(), "123456789012", "us-east-1"))
+    actions = {a for s in document["Statement"] for a in s["Action"]}
+    assert sorted(CALLED - actions) == []
+
+
+def test_key_actions_name_the_stack_key_aliases() -> None:
+    document = operator_policy(build_model(Settings(), "123456789012", "us-east-1"))
+    by_sid = {s["Sid"]: s for s in document["Statement"]}
+    assert by_sid["StackKeyAliases"]["Resource"] == [
+        "arn:aws:kms:us-east-1:123456789012:alias/picops-alerts",
+        "arn:aws:kms:us-east-1:123456789012:alias/picops-topics",
+        "arn:aws:kms:us-east-1:123456789012:key/*",
+    ]
+    assert by_sid["StackDashboards"]["Resource"] == [
+        "arn:aws:cloudwatch::123456789012:dashboard/picops-pipelines"
+    ]
 
 
 def test_print_policy_prints_one_json_document(cli: Any, endpoint: str) -> None:

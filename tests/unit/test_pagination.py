@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from botocore.stub import Stubber
 
 from picops.aws import ClientFactory
 from picops.config import AwsSettings, Settings
 from picops.provision import live
 from picops.stack.build import build_model
-from picops.stack.model import ApiIntegration, ApiRoute, HttpApi, ScheduleRule
+from picops.stack.model import ApiAuthorizer, ApiIntegration, ApiRoute, HttpApi, ScheduleRule
 from picops.stack.names import StackNames
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -121,3 +122,54 @@ def test_rule_targets_on_a_second_page_are_read() -> None:
     assert found is not None
     assert {"Id": rule.target_id, "Arn": rule.target_arn} in found["Targets"]
     assert len(found["Targets"]) == 2
+
+
+def _authorizer(name: str, authorizer_id: str) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "AuthorizerId": authorizer_id,
+        "AuthorizerType": "JWT",
+        "IdentitySource": ["$request.header.Authorization"],
+        "JwtConfiguration": {"Issuer": "https://issuer.example", "Audience": ["picops"]},
+    }
+
+
+def test_an_authorizer_on_a_later_page_of_routes_or_authorizers_is_found() -> None:
+    ctx, factory = _ctx()
+    ctx.remember("BookingsApi", ApiId="ours")
+    authorizer = ApiAuthorizer(logical="BookingsApiAuthorizer", name="picops-jwt", api="BookingsApi")
+    api = factory.client("apigatewayv2")
+    stub = Stubber(api)
+    # No route names it on either page (not attached yet): the listing of authorizers is read, every page.
+    first, then = {"ApiId": "ours"}, {"ApiId": "ours", "NextToken": "p2"}
+    stub.add_response(
+        "get_routes", {"Items": [{"RouteKey": "GET /x", "RouteId": "r0"}], "NextToken": "p2"}, first
+    )
+    stub.add_response("get_routes", {"Items": [{"RouteKey": "GET /y", "RouteId": "r1"}]}, then)
+    stub.add_response("get_authorizers", {"Items": [_authorizer("other", "a0")], "NextToken": "p2"}, first)
+    stub.add_response("get_authorizers", {"Items": [_authorizer("picops-jwt", "a9")]}, then)
+    with stub:
+        found = live.read_authorizer(authorizer, ctx)
+    stub.assert_no_pending_responses()
+    assert found is not None
+    assert found["AuthorizerType"] == "JWT"
+    assert ctx.fact("BookingsApiAuthorizer", "AuthorizerId") == "a9"
+
+
+def test_a_target_eventbridge_refuses_fails_the_apply_naming_rule_target_and_code() -> None:
+    from picops.errors import AwsError
+    from picops.provision.apply import _raise_failed_entries
+
+    _raise_failed_entries("picops-sweep", {"FailedEntryCount": 0, "FailedEntries": []})
+    answer = {
+        "FailedEntryCount": 1,
+        "FailedEntries": [
+            {"TargetId": "function", "ErrorCode": "ValidationException", "ErrorMessage": "bad target arn"}
+        ],
+    }
+    with pytest.raises(AwsError) as info:
+        _raise_failed_entries("picops-sweep", answer)
+    assert info.value.exit_code == 3
+    assert "picops-sweep" in str(info.value)
+    assert "target function" in str(info.value)
+    assert "ValidationException" in str(info.value)

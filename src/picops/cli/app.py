@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
+from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from picops import __version__
-from picops.aws import translate_error
-from picops.cli.output import Output
-from picops.cli.state import AppState, get_state
+from picops.cli.commands import COMMANDS, LazyCommand
+
+if TYPE_CHECKING:
+    from picops.cli.output import Output
+
+# Only what `--version` and `--help` need is imported at start-up: the AWS SDK, the settings and rich's
+# console come in with the first command that uses them (see picops/cli/commands.py).
 
 HELP_OPTION_NAMES = ["-h", "--help"]
 
@@ -33,12 +39,71 @@ def _hide_flag_types(command: Any) -> None:
         _hide_flag_types(sub)
 
 
+def _output(target: Any = None) -> Output:
+    from picops.cli.output import Output
+
+    return Output(target=target)
+
+
+def load_command(entry: LazyCommand) -> Any:
+    """Import one command's module and build its click command as Typer would have at start-up."""
+    obj = getattr(importlib.import_module(entry.module), entry.attr)
+    holder = typer.Typer()
+    holder.callback()(lambda: None)  # a callback keeps the holder a group, whatever it holds
+    if isinstance(obj, typer.Typer):
+        holder.add_typer(obj, name=entry.name)
+    else:
+        holder.command(entry.name)(obj)
+    command = typer.main.get_command(holder).commands[entry.name]  # type: ignore[attr-defined]
+    _hide_flag_types(command)
+    return command
+
+
 class PicopsGroup(TyperGroup):
-    """Maps picops errors, AWS SDK errors and Ctrl-C to the documented exit codes for every command."""
+    """Maps picops errors, AWS SDK errors and Ctrl-C to the documented exit codes for every command, and loads
+    each command's module only when that command is used."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._lazy = {entry.name: entry for entry in COMMANDS}
         super().__init__(*args, **kwargs)
-        _hide_flag_types(self)
+        _hide_flag_type(
+            [*self.params, self.get_help_option(typer.Context(self, help_option_names=HELP_OPTION_NAMES))]
+        )
+
+    # Anything that reads `commands` (the docs generator, tests walking the tree) sees every command loaded;
+    # the paths a plain run takes (list/get/resolve below) do not touch it.
+    @property
+    def commands(self) -> MutableMapping[str, Any]:
+        for name in list(self._lazy):
+            self._load(name)
+        return self._commands
+
+    @commands.setter
+    def commands(self, value: MutableMapping[str, Any]) -> None:
+        self._commands = value
+
+    def _load(self, name: str) -> Any:
+        entry = self._lazy.pop(name, None)
+        if entry is not None:
+            self._commands[name] = load_command(entry)
+        return self._commands.get(name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [
+            entry.name for entry in COMMANDS if entry.name in self._lazy or entry.name in self._commands
+        ] + [name for name in self._commands if name not in {entry.name for entry in COMMANDS}]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        entry = self._lazy.get(cmd_name)
+        if entry is not None:
+            # Listing only (the root's help): the summary stands in for the command, nothing is imported.
+            return TyperCommand(entry.name, help=entry.summary)
+        return self._commands.get(cmd_name)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        if args and args[0] in self._lazy:
+            self._load(args[0])
+        return super().resolve_command(ctx, args)
 
     def get_params(self, ctx: Any) -> list[Any]:
         # Typer appends the shell-completion options to the root after constructing it.
@@ -65,21 +130,27 @@ class PicopsGroup(TyperGroup):
                 # A group called bare: its help (exit 2).
                 exc.show()  # type: ignore[attr-defined]
             else:
-                Output().error(usage_line(exc))
+                _output().error(usage_line(exc))
             sys.exit(exc.exit_code)
         except typer.Abort:
-            Output().error("interrupted")
+            _output().error("interrupted")
             sys.exit(130)
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: Any) -> Any:
+        from picops.cli.state import AppState
+
         state = ctx.obj if isinstance(ctx.obj, AppState) else None
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
-            Output().error("interrupted")
+            _output().error("interrupted")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # --help, usage errors and exits: main() handles them, without the SDK
         except Exception as exc:
+            from picops.aws import translate_error
+
             state = ctx.obj if isinstance(ctx.obj, AppState) else state
             endpoint = None
             if state is not None and state._settings is not None:
@@ -91,7 +162,7 @@ class PicopsGroup(TyperGroup):
                 # The traceback is for -v only; everyone else gets the one line (and its fix).
                 traceback.print_exception(exc, file=sys.stderr)
             target = state.hint_target() if state is not None else None
-            Output(target=target).error(error.message, error.hint)
+            _output(target).error(error.message, error.hint)
             raise typer.Exit(error.exit_code) from None
 
 
@@ -162,6 +233,8 @@ def root(
     ] = False,
 ) -> None:
     """Global options apply to every command."""
+    from picops.cli.state import get_state
+
     state = get_state(ctx)
     state.config_path = config
     state.use_local = local
@@ -170,37 +243,3 @@ def root(
         "aws": {"region": region, "profile": profile, "endpoint_url": endpoint_url},
         "stack": {"name": stack},
     }
-
-
-def _register() -> None:
-    # One module per command group; each registers only commands that are real.
-    from picops.cli import (
-        bookings,
-        demo,
-        deploy,
-        dlq,
-        events,
-        health,
-        ingest,
-        invoke,
-        local,
-        logs,
-        provision,
-        tag_backfill,
-    )
-
-    app.add_typer(local.app, name="local")
-    app.add_typer(dlq.app, name="dlq")
-    app.add_typer(ingest.app, name="ingest")
-    bookings.register(app)
-    app.command("demo")(demo.demo)
-    app.command("deploy")(deploy.deploy)
-    provision.register(app)
-    app.command("tag-backfill")(tag_backfill.tag_backfill)
-    app.command("invoke")(invoke.invoke)
-    app.add_typer(events.app, name="events")
-    app.command("logs")(logs.logs)
-    app.command("health")(health.health)
-
-
-_register()

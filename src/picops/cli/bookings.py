@@ -105,6 +105,7 @@ def call_api(url: str, method: str, path: str, body: dict[str, Any] | None = Non
         return status, {"message": raw.decode("utf-8", "replace")[:500]}
 
 
+@app.command("book")
 def book(
     ctx: typer.Context,
     event: Annotated[str, typer.Option("--event", help="Event id.")],
@@ -212,6 +213,7 @@ def _queues(state: AppState, names: StackNames) -> tuple[list[QueueCount], list[
     return counts, messages
 
 
+@app.command("inspect")
 def inspect(
     ctx: typer.Context,
     event: Annotated[str | None, typer.Option("--event", help="Only this event.")] = None,
@@ -276,6 +278,7 @@ def inspect(
 # -- republish -------------------------------------------------------------------------------------------
 
 
+@app.command("republish")
 def republish(
     ctx: typer.Context,
     older_than: Annotated[
@@ -318,10 +321,3 @@ def republish(
     out.result(doc, render)
     if result.failed:
         raise typer.Exit(1)
-
-
-def register(parent: typer.Typer) -> None:
-    app.command("book")(book)
-    app.command("inspect")(inspect)
-    app.command("republish")(republish)
-    parent.add_typer(app, name="bookings")

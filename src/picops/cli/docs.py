@@ -27,8 +27,10 @@ HEADER = (
 
 
 def root_command() -> Any:
-    """The click command tree Typer builds for `picops`."""
-    return typer.main.get_command(app)
+    """The click command tree Typer builds for `picops`, every command loaded."""
+    root: Any = typer.main.get_command(app)
+    root.commands  # noqa: B018 - reading it loads every lazily registered command
+    return root
 
 
 def render() -> str:

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from picops.local.endpoint import DEFAULT_PORT
-
 # `local up|down|status` manage the endpoint itself (the state directory), not a stack on a target.
 _TARGETLESS = (("local", "up"), ("local", "down"), ("local", "status"))
 _COMMAND = re.compile(r"`picops(?P<args>(?: [^`]*)?)`")
@@ -96,6 +94,9 @@ def rewrite(text: str, target: Target | None) -> str:
 
 
 def _non_default(port: int | None) -> bool:
+    # Imported here: the endpoint module brings the settings, which a hint-free `--help` need not load.
+    from picops.local.endpoint import DEFAULT_PORT
+
     return port is not None and port != DEFAULT_PORT
 
 

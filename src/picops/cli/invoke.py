@@ -87,7 +87,9 @@ def local_invoke(state: Any, spec: FunctionSpec, model: Any, event: Any) -> dict
     factory = state.factory
     endpoint = require_local(factory)
     target = target_of(model, spec)
-    invoker = Invoker(endpoint_url=endpoint, region=factory.region, log_dir=log_dir())
+    invoker = Invoker(
+        endpoint_url=endpoint, region=factory.region, log_dir=log_dir(), installers=factory.installers
+    )
     try:
         try:
             handler = invoker.load(target)

@@ -258,6 +258,14 @@ def run(
         pending = None  # an interrupted run is not "still pending": it was stopped
         out.status("stopped")
     doc = runtime.summary()
+    guard = state.guard
+    # Strict local mode's count: an AccessDenied here is one a real account would answer too.
+    doc["access_denied"] = guard.tally.denied if guard is not None else 0
+    doc["iam"] = {
+        "enforced": guard is not None,
+        "checked": guard.tally.checked if guard is not None else 0,
+        "denials": list(guard.tally.denials) if guard is not None else [],
+    }
     if pending is not None:
         doc["idle"] = not pending
         doc["pending"] = pending
@@ -271,6 +279,10 @@ def run(
                 f"{m['records']} record(s), {m['failed_records']} failed"
                 + (f" ({escape(m['detail'])})" if m["detail"] else "")
             )
+        if doc["access_denied"]:
+            out.info(f"[red]AccessDenied[/]: {doc['access_denied']} call(s) refused by strict local mode")
+            for denial in doc["iam"]["denials"][:5]:
+                out.info(f"  {escape(denial)}")
         out.info(
             f"sweeps: {doc['sweeps']}" + (f" ({doc['sweep_errors']} failed)" if doc["sweep_errors"] else "")
         )

@@ -200,7 +200,7 @@ def destroy(
 ) -> None:
     """Delete every resource of the stack in reverse dependency order. Refuses resources holding data unless
     --delete-data; never touches an external ModerationTable."""
-    from picops.provision.destroy import Removal
+    from picops.provision.destroy import Removal, check_data, plan_destroy
     from picops.provision.destroy import destroy as run_destroy
 
     state = get_state(ctx)
@@ -208,7 +208,10 @@ def destroy(
     factory = state.factory
     out.target(factory.describe_target())
     ctx_live = context_for(state.settings, factory)
+    steps = plan_destroy(ctx_live)
     if not dry_run:
+        # The data rule is settled before the question: never ask, then refuse.
+        check_data(steps, ctx_live.model, delete_data=delete_data)
         confirm(
             out,
             f"delete every resource of stack {ctx_live.model.stack}"
@@ -220,7 +223,10 @@ def destroy(
         if removal.action == "delete" and removal.detail and removal.type == "AWS::SQS::Queue":
             out.warn(f"{removal.logical} ({removal.name}) {removal.detail}: they are deleted with it")
         if removal.action == "delete":
-            out.status(f"{'would delete' if dry_run else 'deleted'} {removal.logical} ({removal.name})")
+            detail = f": {removal.detail}" if dry_run and removal.detail else ""
+            out.status(
+                f"{'would delete' if dry_run else 'deleted'} {removal.logical} ({removal.name}){detail}"
+            )
 
     emptied: dict[str, int] = {}
 
@@ -229,7 +235,12 @@ def destroy(
         out.status(f"emptying {bucket}: {deleted} object version(s) and delete marker(s) deleted so far")
 
     removals = run_destroy(
-        ctx_live, delete_data=delete_data, dry_run=dry_run, on_progress=progress, on_empty=on_empty
+        ctx_live,
+        delete_data=delete_data,
+        dry_run=dry_run,
+        on_progress=progress,
+        on_empty=on_empty,
+        steps=steps,
     )
     deleted = [r for r in removals if r.action == "delete"]
     document = {
@@ -295,11 +306,4 @@ def _render_status(out: Output, document: dict[str, Any]) -> None:
         out.info(f"dashboard: {document['dashboard_url']}")
 
 
-__all__ = ["destroy", "provision", "register", "status"]
-
-
-def register(app: typer.Typer) -> None:
-    """Top-level commands (not a group): `picops provision`, `picops destroy`, `picops status`."""
-    app.command("provision")(provision)
-    app.command("destroy")(destroy)
-    app.command("status")(status)
+__all__ = ["destroy", "provision", "status"]

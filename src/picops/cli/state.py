@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from picops.aws import ClientFactory
 from picops.cli import hints
 from picops.cli.output import Output
-from picops.config import Settings, load_settings
 from picops.errors import UsageError
+
+if TYPE_CHECKING:
+    # The SDK and the settings come in when a command first needs them, not when its help is shown.
+    from picops.aws import ClientFactory
+    from picops.config import Settings
+    from picops.strict.guard import Guard
 
 
 @dataclass
@@ -23,6 +27,8 @@ class AppState:
     verbose: bool = False
     _settings: Settings | None = None
     _factory: ClientFactory | None = None
+    # Strict local mode's guard on this run's clients (None on AWS or with `[local] enforce_iam = false`).
+    guard: Guard | None = None
 
     @property
     def settings(self) -> Settings:
@@ -40,13 +46,23 @@ class AppState:
                 if overrides.get("aws", {}).get("endpoint_url"):
                     raise UsageError("--local and --endpoint-url both name an endpoint: give one")
                 overrides.setdefault("aws", {})["endpoint_url"] = state.url
+            from picops.config import load_settings
+
             self._settings = load_settings(self.config_path, overrides)
         return self._settings
 
     @property
     def factory(self) -> ClientFactory:
         if self._factory is None:
-            self._factory = ClientFactory.from_settings(self.settings)
+            from picops.aws import ClientFactory
+
+            factory = ClientFactory.from_settings(self.settings)
+            if factory.is_local and self.settings.local.enforce_iam:
+                from picops.strict.guard import guard_for
+
+                self.guard = guard_for(self.settings, factory)
+                factory.installers = (self.guard.install,)
+            self._factory = factory
         return self._factory
 
     def hint_target(self) -> hints.Target:

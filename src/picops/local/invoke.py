@@ -20,15 +20,16 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from picops.aws import LOCAL_CREDENTIALS, lambda_factory
+from picops.aws import LOCAL_CREDENTIALS, ClientInstaller, lambda_factory, use_handler_client_installers
 from picops.local import logfiles
 from picops.local.handler_logs import HandlerLogView
+from picops.strict.guard import acting_as
 
 Handler = Callable[[Any, Any], Any]
 
@@ -319,8 +320,11 @@ class Invoker:
         region: str,
         log_dir: Path | None = None,
         view: HandlerLogView | None = None,
+        installers: Sequence[ClientInstaller] = (),
     ) -> None:
         self.endpoint_url = endpoint_url
+        # Put on the handlers' clients (strict local mode's guard), as the CLI's factory puts them on its own.
+        self.installers = tuple(installers)
         self.region = region
         self.log_dir = log_dir
         self.view = view
@@ -347,6 +351,7 @@ class Invoker:
                 view.line(target.logical, line)
 
         with self._lock:
+            use_handler_client_installers(self.installers)
             with applied_environment(env), stdout_to_stderr(capture, passthrough=view is None):
                 if self._active != target.logical:
                     # A different "container": drop what the previous function cached.
@@ -357,7 +362,9 @@ class Invoker:
                 started_ms = int(time.time() * 1000)
                 began = time.monotonic()
                 try:
-                    response = handler(event, context)
+                    # Strict local mode authorises the handler's calls as its function's role.
+                    with acting_as(target.name):
+                        response = handler(event, context)
                     error: BaseException | None = None
                 except Exception as exc:  # the function's error: Lambda reports it and retries the batch
                     response, error = None, exc

@@ -103,7 +103,11 @@ class LocalRuntime:
         self._raw_mappings = mappings
         self.log_view = log_view
         self.invoker = Invoker(
-            endpoint_url=self.endpoint_url, region=factory.region, log_dir=log_dir(), view=log_view
+            endpoint_url=self.endpoint_url,
+            region=factory.region,
+            log_dir=log_dir(),
+            view=log_view,
+            installers=factory.installers,
         )
         self.stats: list[MappingStats] = []
         self.sources: list[tuple[MappingStats, Source]] = []

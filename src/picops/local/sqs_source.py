@@ -15,6 +15,7 @@ from picops.local.events import sqs_event
 from picops.local.invoke import FunctionTarget, Handler, Invocation
 from picops.local.mappings import MappingRecord
 from picops.local.stats import MappingStats, Progress
+from picops.strict.guard import acting_as
 
 SQS_MAX_RECEIVE = 10  # ReceiveMessage returns at most 10 messages per call
 DELETE_BATCH = 10
@@ -71,6 +72,11 @@ class SqsSource:
 
     def poll(self, wait_s: int) -> tuple[int, int]:
         """One batch. Returns (messages received, of which not received before in this run)."""
+        # On AWS the mapping polls and deletes with the function's role: so does the local runtime.
+        with acting_as(self.target.name):
+            return self._poll(wait_s)
+
+    def _poll(self, wait_s: int) -> tuple[int, int]:
         messages = self._receive(wait_s)
         if not messages:
             return 0, 0

@@ -37,6 +37,7 @@ from picops.local.events import dynamodb_event
 from picops.local.invoke import FunctionTarget, Handler, Invocation
 from picops.local.mappings import MappingRecord
 from picops.local.stats import MappingStats, Progress
+from picops.strict.guard import acting_as, as_operator
 
 CHECKPOINT_PATH = "/picops/{stack}/local/checkpoints/{logical}"
 # Without MaximumRetryAttempts Lambda retries until the record expires; a one-shot drain gives up sooner.
@@ -74,7 +75,8 @@ class Checkpoints:
     def load(self) -> bool:
         """Read the stored positions; False when there are none for this stream (first run, new stream)."""
         try:
-            value = self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"]
+            with as_operator():  # the runtime's own record, not a call of the mapping
+                value = self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"]
         except botocore.exceptions.ClientError as exc:
             if is_missing(exc, SERVICE_MISSING):
                 return False
@@ -97,13 +99,14 @@ class Checkpoints:
             "shards": {k: v for k, v in sorted(self.shards.items()) if k in live_shards},
             "done": sorted(s for s in self.done if s in live_shards),
         }
-        self.ssm.put_parameter(
-            Name=self.name,
-            Value=json.dumps(doc, sort_keys=True),
-            Type="String",
-            Overwrite=True,
-            Description="picops local runtime: stream positions",
-        )
+        with as_operator():  # the runtime's own record, not a call of the mapping
+            self.ssm.put_parameter(
+                Name=self.name,
+                Value=json.dumps(doc, sort_keys=True),
+                Type="String",
+                Overwrite=True,
+                Description="picops local runtime: stream positions",
+            )
 
 
 class StreamSource:
@@ -212,6 +215,11 @@ class StreamSource:
 
     def poll(self, *, draining: bool) -> tuple[int, bool]:
         """One batch from each shard. Returns (records read, whether any position moved)."""
+        # On AWS the mapping reads the stream (and sends failures on) with the function's role.
+        with acting_as(self.target.name):
+            return self._poll(draining=draining)
+
+    def _poll(self, *, draining: bool) -> tuple[int, bool]:
         now = time.monotonic()
         if not self.shards or now - self._listed_at >= SHARD_REFRESH_S:
             # Shards change rarely (about every 4 h on AWS): list them every few seconds, not every read.

@@ -15,7 +15,7 @@ import botocore.exceptions
 
 from picops.aws_errors import error_code
 from picops.config import Settings
-from picops.errors import UsageError
+from picops.errors import AwsError, UsageError
 from picops.provision import live
 from picops.provision.bundle import Bundle
 from picops.provision.plan import Change, Plan
@@ -406,7 +406,8 @@ class Executor:
             stale = [t["Id"] for t in (change.live or {}).get("Targets", []) if t["Id"] != r.target_id]
             if stale:
                 events.remove_targets(Rule=r.name, Ids=stale)
-            events.put_targets(Rule=r.name, Targets=[r.target()])
+            answer = events.put_targets(Rule=r.name, Targets=[r.target()])
+            _raise_failed_entries(r.name, answer)
 
     def _lambdapermission(self, r: LambdaPermission, change: Change) -> None:
         lam = self.ctx.client("lambda")
@@ -551,3 +552,16 @@ def apply_plan(
 
 
 __all__ = ["Executor", "apply_plan"]
+
+
+def _raise_failed_entries(rule: str, answer: dict[str, Any]) -> None:
+    """PutTargets answers 200 even when it refuses a target (FailedEntryCount, one entry per refusal); a
+    rule with no target would never run the sweep, so a refusal fails the apply like any AWS error."""
+    if not answer.get("FailedEntryCount"):
+        return
+    failed = answer.get("FailedEntries") or [{}]
+    first = failed[0]
+    raise AwsError(
+        f"events:PutTargets on rule {rule} refused target {first.get('TargetId', '?')}: "
+        f"{first.get('ErrorCode', 'unknown error')} ({first.get('ErrorMessage', 'no message')})"
+    )

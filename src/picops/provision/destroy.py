@@ -13,7 +13,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from picops.aws_errors import MISSING_RESOURCE_CODES, http_status, is_missing
+from picops.aws_errors import MISSING_RESOURCE_CODES, error_code, http_status, is_missing
 from picops.errors import AwsError, UsageError
 from picops.provision import live
 from picops.stack.local_mappings import local_mapping_parameter
@@ -108,6 +108,36 @@ def _data_detail(resource: Resource, ctx: live.Context) -> str:
 EmptyProgress = Callable[[str, int], None]
 
 
+def own_logs(resource: Resource, model: Any) -> bool:
+    """The stack's access-log bucket: what it holds is the stack's record of its own requests, not data a
+    user put there, so it is deleted with the stack without --delete-data (a fresh, unused stack already
+    holds access logs)."""
+    return isinstance(resource, Bucket) and any(
+        b.log_bucket == resource.logical for b in model.of_type(Bucket)
+    )
+
+
+def holding_data(steps: list[tuple[Resource, str, str]], model: Any) -> list[tuple[Resource, str]]:
+    """What the contract refuses to delete without --delete-data: buckets and tables that hold data.
+    Queues hold messages in transit (a DLQ's are worth a look: `picops dlq`): warned about, not refused."""
+    return [
+        (r, d)
+        for r, action, d in steps
+        if action == "delete" and d and not isinstance(r, Queue) and not own_logs(r, model)
+    ]
+
+
+def check_data(steps: list[tuple[Resource, str, str]], model: Any, *, delete_data: bool) -> None:
+    """Refuse, before anything is asked or deleted, when data would go without --delete-data."""
+    holding = holding_data(steps, model)
+    if holding and not delete_data:
+        listed = "; ".join(f"{r.logical} ({r.name}) {d}" for r, d in holding)
+        raise UsageError(
+            f"refusing to delete resources that hold data: {listed}",
+            hint="pass --delete-data to delete them and their contents",
+        )
+
+
 def destroy(
     ctx: live.Context,
     *,
@@ -115,19 +145,19 @@ def destroy(
     dry_run: bool,
     on_progress: Callable[[Removal], None] | None = None,
     on_empty: EmptyProgress | None = None,
+    steps: list[tuple[Resource, str, str]] | None = None,
 ) -> list[Removal]:
-    steps = plan_destroy(ctx)
-    # The contract refuses buckets and tables holding data; queues hold messages in transit (a DLQ's are worth
-    # a look: `picops dlq`), so they are reported in the detail and warned about, not refused.
-    holding = [(r, d) for r, action, d in steps if action == "delete" and d and not isinstance(r, Queue)]
-    if holding and not delete_data:
-        listed = "; ".join(f"{r.logical} ({r.name}) {d}" for r, d in holding)
-        raise UsageError(
-            f"refusing to delete resources that hold data: {listed}",
-            hint="pass --delete-data to delete them and their contents",
-        )
+    """Delete the stack (or, with `dry_run`, report what would go and what would need --delete-data)."""
+    steps = plan_destroy(ctx) if steps is None else steps
+    if not dry_run:
+        check_data(steps, ctx.model, delete_data=delete_data)
+    refused = {r.logical for r, _ in holding_data(steps, ctx.model)} if not delete_data else set()
     removals = []
     for resource, action, detail in steps:
+        if dry_run and resource.logical in refused:
+            detail = f"{detail} (needs --delete-data)"
+        elif own_logs(resource, ctx.model) and detail:
+            detail = f"{detail} (the stack's own access logs: deleted with it)"
         removal = Removal(resource.logical, resource.type, resource.name, action, detail)
         if action == "delete" and not dry_run:
             delete_resource(resource, ctx, delete_data=delete_data, on_empty=on_empty)
@@ -252,9 +282,8 @@ def delete_resource(
     elif isinstance(r, BucketPolicy):
         _ignore_missing(lambda: ctx.client("s3").delete_bucket_policy(Bucket=r.name), *gone)
     elif isinstance(r, Bucket):
-        if delete_data:
-            _empty_bucket(r.name, ctx, on_empty)
-        _ignore_missing(lambda: ctx.client("s3").delete_bucket(Bucket=r.name), *gone)
+        empty = delete_data or own_logs(r, ctx.model)
+        _delete_bucket(r, ctx, delete_data=empty, on_empty=on_empty)
     else:  # pragma: no cover - every model type is handled above
         raise TypeError(f"no delete for {type(r).__name__}")
 
@@ -276,32 +305,62 @@ def _delete_key(r: KmsKey, ctx: live.Context, gone: tuple[str, ...]) -> None:
         )
 
 
+# ListObjectVersions and DeleteObjects both stop at 1,000 keys.
+S3_BATCH = 1000
+
+
 def _empty_bucket(bucket: str, ctx: live.Context, on_empty: EmptyProgress | None = None) -> int:
-    """Delete every object version and delete marker; returns how many were deleted."""
+    """Delete every object version and delete marker; returns how many were deleted.
+
+    Each pass lists from the start instead of following the listing's markers: a marker names a key this
+    loop has just deleted, and continuing from it skips what follows on some S3 implementations (the embedded
+    endpoint answers an empty page), which left thousands of versions behind, one destroy run per page.
+    Listing what is left is right everywhere and costs the same number of requests."""
     s3 = ctx.client("s3")
     deleted = 0
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+    while True:
+        page = s3.list_object_versions(Bucket=bucket, MaxKeys=S3_BATCH)
         doomed = [
             {"Key": v["Key"], "VersionId": v["VersionId"]}
             for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
         ]
-        # DeleteObjects takes up to 1000 keys, the page size of ListObjectVersions.
-        if doomed:
-            result = s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
-            errors = result.get("Errors") or []
-            deleted += len(doomed) - len(errors)
-            if on_empty is not None:
-                on_empty(bucket, deleted)
-            if errors:
-                first = errors[0]
-                # A per-object failure is AWS refusing (AccessDenied, an object lock...): exit 3, not 2.
-                raise AwsError(
-                    f"DeleteObjects on {bucket}: {len(errors)} object version(s) not deleted; first "
-                    f"{first.get('Key')}: {first.get('Code', 'error')}: {first.get('Message', '')}",
-                    hint="check the bucket's object lock and your s3:DeleteObjectVersion permission, then "
-                    "run the same destroy again (it continues where it stopped)",
-                )
-    return deleted
+        if not doomed:
+            return deleted
+        result = s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+        errors = result.get("Errors") or []
+        deleted += len(doomed) - len(errors)
+        if on_empty is not None:
+            on_empty(bucket, deleted)
+        if errors:
+            first = errors[0]
+            # A per-object failure is AWS refusing (AccessDenied, an object lock...): exit 3, not 2.
+            raise AwsError(
+                f"DeleteObjects on {bucket}: {len(errors)} object version(s) not deleted; first "
+                f"{first.get('Key')}: {first.get('Code', 'error')}: {first.get('Message', '')}",
+                hint="check the bucket's object lock and your s3:DeleteObjectVersion permission, then "
+                "run the same destroy again (it continues where it stopped)",
+            )
 
 
-__all__ = ["Removal", "delete_resource", "destroy", "plan_destroy"]
+def _delete_bucket(
+    r: Bucket, ctx: live.Context, *, delete_data: bool, on_empty: EmptyProgress | None
+) -> None:
+    s3 = ctx.client("s3")
+    gone = tuple(MISSING_RESOURCE_CODES)
+    if delete_data and r.log_bucket:
+        # Emptying a logged bucket writes an access-log object per request into the log bucket, which is
+        # deleted next: stop the logging first so the log bucket can stay empty.
+        _ignore_missing(lambda: s3.put_bucket_logging(Bucket=r.name, BucketLoggingStatus={}), *gone)
+    for attempt in range(2):
+        if delete_data:
+            _empty_bucket(r.name, ctx, on_empty)
+        try:
+            _ignore_missing(lambda: s3.delete_bucket(Bucket=r.name), *gone)
+            return
+        except botocore.exceptions.ClientError as exc:
+            # Log objects delivered while it was being emptied (S3 delivers access logs late): empty it again.
+            if not delete_data or attempt or error_code(exc) != "BucketNotEmpty":
+                raise
+
+
+__all__ = ["Removal", "check_data", "delete_resource", "destroy", "holding_data", "own_logs", "plan_destroy"]

@@ -505,11 +505,12 @@ def read_authorizer(r: ApiAuthorizer, ctx: Context) -> dict[str, Any] | None:
     api = ctx.client("apigatewayv2")
     # The routes name the authorizer they use; the embedded endpoint has no GetAuthorizers, so look there
     # first and list only on real AWS (an authorizer no route uses yet).
-    ids = {route.get("AuthorizerId") for route in api.get_routes(ApiId=api_id).get("Items", [])} - {None}
+    routes = paginated(api, "get_routes", "Items", ApiId=api_id)
+    ids = {route.get("AuthorizerId") for route in routes} - {None}
     items = [api.get_authorizer(ApiId=api_id, AuthorizerId=i) for i in sorted(ids)]
     match = next((a for a in items if a.get("Name") == r.name), None)
     if match is None and not ctx.factory.is_local:
-        items = api.get_authorizers(ApiId=api_id).get("Items", [])
+        items = paginated(api, "get_authorizers", "Items", ApiId=api_id)
         match = next((a for a in items if a.get("Name") == r.name), None)
     if match is None:
         return None

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from picops.config import Settings
+if TYPE_CHECKING:
+    from picops.config import Settings
 
 # The AWS partitions picops builds ARNs for, by region prefix; everything else is the commercial `aws`.
 _PARTITION_PREFIXES: tuple[tuple[str, str], ...] = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"))

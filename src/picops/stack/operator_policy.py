@@ -12,10 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from picops.stack.local_mappings import LOCAL_MAPPING_PATH
 from picops.stack.model import (
     Alarm,
     Bucket,
+    Dashboard,
+    EventSourceMapping,
     FunctionSpec,
+    KmsKey,
     LogGroup,
     Queue,
     Role,
@@ -42,9 +46,17 @@ BUCKET_ACTIONS = (
     "s3:DeleteBucketPolicy",
     "s3:GetBucketNotification",
     "s3:PutBucketNotification",
+    "s3:GetBucketLogging",
+    "s3:PutBucketLogging",
+    "s3:GetLifecycleConfiguration",
+    "s3:PutLifecycleConfiguration",
 )
 OBJECT_ACTIONS = (
     "s3:GetObject",
+    "s3:GetObjectVersion",
+    # GetObjectAttributes (tag-backfill's version check) needs the GetObject pair as well.
+    "s3:GetObjectAttributes",
+    "s3:GetObjectVersionAttributes",
     "s3:PutObject",
     "s3:DeleteObject",
     "s3:DeleteObjectVersion",
@@ -79,8 +91,10 @@ TABLE_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
     "dynamodb:Query",
-    # `health` counts the bookings outbox and the seats PAYING past their lease (Select COUNT).
-    "dynamodb:Scan",
+    "dynamodb:Scan",  # destroy's emptiness check, `bookings inspect`, the outbox sweep, `health`'s counts
+    "dynamodb:PutItem",  # the CLI's own writes: tag-backfill's ledger, ingest reprocess, bookings republish
+    "dynamodb:UpdateItem",
+    "dynamodb:BatchWriteItem",
 )
 TOPIC_ACTIONS = (
     "sns:CreateTopic",
@@ -89,6 +103,7 @@ TOPIC_ACTIONS = (
     "sns:SetTopicAttributes",
     "sns:Subscribe",
     "sns:ListSubscriptionsByTopic",
+    "sns:Publish",  # `bookings republish`, `ingest reprocess` notifications
 )
 ROLE_ACTIONS = (
     "iam:CreateRole",
@@ -124,6 +139,10 @@ FUNCTION_ACTIONS = (
     "lambda:RemovePermission",
     "lambda:GetPolicy",
     "lambda:InvokeFunction",
+    # Reserved concurrency: read on every plan, set and removed by apply.
+    "lambda:GetFunctionConcurrency",
+    "lambda:PutFunctionConcurrency",
+    "lambda:DeleteFunctionConcurrency",
 )
 MAPPING_ACTIONS = (
     "lambda:GetEventSourceMapping",
@@ -139,6 +158,20 @@ RULE_ACTIONS = (
     "events:ListTargetsByRule",
 )
 ALARM_ACTIONS = ("cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms")
+DASHBOARD_ACTIONS = ("cloudwatch:GetDashboard", "cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards")
+# The stack's key is found by its alias; its id exists only once CreateKey has made it, so the key actions
+# name the account's keys in the region and the alias actions name the stack's alias as well.
+KEY_ACTIONS = (
+    "kms:DescribeKey",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyRotationStatus",
+    "kms:GetKeyPolicy",
+    "kms:PutKeyPolicy",
+    "kms:ScheduleKeyDeletion",
+)
+# An alias call is authorised on the alias and on the key it points to: both in one statement.
+ALIAS_ACTIONS = ("kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias")
 API_ACTIONS = ("apigateway:GET", "apigateway:POST", "apigateway:PATCH", "apigateway:DELETE")
 
 # Actions AWS authorises only on `Resource: "*"`, and why picops calls each.
@@ -151,8 +184,20 @@ STAR_ACTIONS: dict[str, str] = {
     "sns:GetSubscriptionAttributes": "the planner reads each queue subscription's RawMessageDelivery",
     "sns:SetSubscriptionAttributes": "provision sets RawMessageDelivery on the queue subscriptions",
     "sns:Unsubscribe": "destroy removes the queue subscriptions",
-    "cloudwatch:GetMetricStatistics": "`health` and `dlq list` read queue ages and the stream's iterator age "
-    "(CloudWatch authorises metric reads only on *)",
+    "lambda:GetAccountSettings": "preflight checks reserved concurrency against the account's limit",
+    "cloudwatch:GetMetricStatistics": "`tag-backfill --engine batch-operations` sizes the job from the "
+    "bucket's object count; `health` and `dlq list` read queue ages and the stream's iterator age "
+    "(CloudWatch metrics have no resource ARN)",
+    "kms:CreateKey": "provision creates the stack's key (a key ARN exists only after CreateKey)",
+    # An HTTP API stage's access log is delivered with the caller's permissions: CloudWatch Logs'
+    # delivery and resource-policy actions, which are authorised only on "*".
+    "logs:CreateLogDelivery": "provision turns on the HTTP API's access log",
+    "logs:GetLogDelivery": "provision reads the HTTP API's access log delivery",
+    "logs:UpdateLogDelivery": "provision updates the HTTP API's access log delivery",
+    "logs:DeleteLogDelivery": "destroy removes the HTTP API's access log delivery",
+    "logs:ListLogDeliveries": "API Gateway lists the deliveries when the stage's access log changes",
+    "logs:PutResourcePolicy": "the access log group's resource policy lets API Gateway write to it",
+    "logs:DescribeResourcePolicies": "API Gateway checks that resource policy",
 }
 
 
@@ -164,6 +209,26 @@ def _statement(sid: str, actions: Iterable[str], resources: Iterable[str], **ext
         "Resource": sorted(set(resources)),
         **extra,
     }
+
+
+# On a local endpoint, which runs no event source mappings, picops records each mapping as a parameter
+# (picops/stack/local_mappings.py) for its local runtime to poll, and the runtime keeps its stream
+# positions beside them: everything under /picops/<stack>/local/.
+LOCAL_RECORD_ACTIONS = (
+    "ssm:GetParameter",
+    "ssm:PutParameter",
+    "ssm:DeleteParameter",
+    "ssm:GetParametersByPath",
+)
+
+
+def _local_mapping_records(model: StackModel) -> list[dict[str, Any]]:
+    if not any(m.local for m in model.of_type(EventSourceMapping)):
+        return []
+    path = LOCAL_MAPPING_PATH.format(stack=model.stack).lstrip("/")
+    local = build_arn(model.region, "ssm", model.account, f"parameter/picops/{model.stack}/local")
+    base = build_arn(model.region, "ssm", model.account, f"parameter/{path}")
+    return [_statement("LocalMappingRecords", LOCAL_RECORD_ACTIONS, [base, f"{local}/*"])]
 
 
 def operator_policy(model: StackModel) -> dict[str, Any]:
@@ -180,6 +245,13 @@ def operator_policy(model: StackModel) -> dict[str, Any]:
     ]
     rules = [build_arn(region, "events", account, f"rule/{r.name}") for r in model.of_type(ScheduleRule)]
     alarms = [build_arn(region, "cloudwatch", account, f"alarm:{r.name}") for r in model.of_type(Alarm)]
+    # Dashboards are global: no region in their ARN.
+    dashboards = [
+        build_arn(region, "cloudwatch", account, f"dashboard/{r.name}", regional=False)
+        for r in model.of_type(Dashboard)
+    ]
+    aliases = [build_arn(region, "kms", account, r.name) for r in model.of_type(KmsKey)]
+    keys = build_arn(region, "kms", account, "key/*")
     statements = [
         _statement("StackBuckets", BUCKET_ACTIONS, [s3_arn(region, b) for b in buckets]),
         _statement("StackObjects", OBJECT_ACTIONS, [s3_arn(region, b, "*") for b in buckets]),
@@ -217,6 +289,15 @@ def operator_policy(model: StackModel) -> dict[str, Any]:
         ),
         _statement("StackSchedule", RULE_ACTIONS, rules),
         _statement("StackAlarms", ALARM_ACTIONS, alarms),
+        *([_statement("StackDashboards", DASHBOARD_ACTIONS, dashboards)] if dashboards else []),
+        *(
+            [
+                _statement("StackKeyAliases", ALIAS_ACTIONS, [*aliases, keys]),
+                _statement("StackKeys", KEY_ACTIONS, [keys]),
+            ]
+            if aliases
+            else []
+        ),
         _statement(
             "StackHttpApi",
             API_ACTIONS,
@@ -230,6 +311,7 @@ def operator_policy(model: StackModel) -> dict[str, Any]:
             ("s3:DescribeJob",),
             [build_arn(region, "s3", account, "job/*")],
         ),
+        *_local_mapping_records(model),
         _statement("OnlyOnStar", STAR_ACTIONS, ["*"]),
     ]
     return {"Version": "2012-10-17", "Statement": statements}

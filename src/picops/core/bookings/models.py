@@ -7,6 +7,7 @@ item's key (`#` separates key parts and is never allowed in an id).
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -105,9 +106,19 @@ class BookingMessage(BaseModel):
         return seat_group(self.event_id, self.seat_id)
 
 
+MESSAGE_GROUP_ID_MAX = 128  # SNS FIFO and SQS FIFO MessageGroupId: at most 128 characters
+_GROUP_DIGEST_CHARS = 32  # 128 bits of SHA-256: distinct seats never share a group
+
+
 def seat_group(event_id: str, seat_id: str) -> str:
-    # MessageGroupId allows 128 characters of alphanumerics and punctuation; ids are at most 64 each.
-    return f"{event_id}/{seat_id}"
+    """The seat's message group: `event/seat`, readable, unless two 64-character ids make it 129 characters
+    (over the limit); then a readable prefix and a digest of the whole, so each seat keeps exactly one group
+    (its ordering) and no two seats share one."""
+    group = f"{event_id}/{seat_id}"
+    if len(group) <= MESSAGE_GROUP_ID_MAX:
+        return group
+    digest = hashlib.sha256(group.encode()).hexdigest()[:_GROUP_DIGEST_CHARS]
+    return f"{group[: MESSAGE_GROUP_ID_MAX - _GROUP_DIGEST_CHARS - 1]}~{digest}"
 
 
 @dataclass(frozen=True)

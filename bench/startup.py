@@ -1,0 +1,141 @@
+"""Benchmark: start-up time of the CLI and the Lambda handlers, each against its baseline, in fresh processes.
+
+- CLI: `picops --version`, `picops --help` and `picops dlq --help` against `aws --version` (AWS CLI v1,
+  installed in the benchmark's own virtualenv under .bench/awscli so the comparison does not depend on the
+  machine). Target: each <= 1.0x.
+- Handlers: `import picops.handlers.<module>` against what any such Lambda imports anyway (`import boto3`,
+  plus Pillow for ingest). Target: each <= 1.3x.
+
+Rounds alternate baseline and picops (A/B, so drift in machine load hits both alike); the figures are medians
+with the range. Wall time of a whole process is what a user waits for, so that is what is measured.
+
+    python -m bench.startup [--rounds 15] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+AWSCLI_VENV = ROOT / ".bench" / "awscli"
+CLI_TARGET = 1.0
+HANDLER_TARGET = 1.3
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    baseline_name: str
+    picops: list[str]
+    baseline: list[str]
+    target: float
+
+
+def _python_case(name: str, statement: str, baseline: str, baseline_name: str) -> Case:
+    return Case(
+        name,
+        baseline_name,
+        [sys.executable, "-c", statement],
+        [sys.executable, "-c", baseline],
+        HANDLER_TARGET,
+    )
+
+
+def aws_cli() -> list[str] | None:
+    """The AWS CLI v1 of the benchmark's own virtualenv, installed on first use (None when it cannot be)."""
+    aws = AWSCLI_VENV / "bin" / "aws"
+    if not aws.exists():
+        print(f"installing AWS CLI v1 into {AWSCLI_VENV} (once) ...", flush=True)
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(AWSCLI_VENV)], check=True)
+            pip = [str(AWSCLI_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "awscli"]
+            subprocess.run(pip, check=True, timeout=600, capture_output=True)
+        except (subprocess.SubprocessError, OSError) as exc:
+            print(f"AWS CLI baseline unavailable: {exc}", flush=True)
+            shutil.rmtree(AWSCLI_VENV, ignore_errors=True)
+            return None
+    return [str(aws), "--version"]
+
+
+def cases() -> list[Case]:
+    picops = [sys.executable, "-m", "picops"]
+    found: list[Case] = []
+    aws = aws_cli()
+    if aws is not None:
+        for args in (["--version"], ["--help"], ["dlq", "--help"]):
+            found.append(Case(f"picops {' '.join(args)}", "aws --version", [*picops, *args], aws, CLI_TARGET))
+    found.append(
+        _python_case(
+            "import picops.handlers.ingest",
+            "import picops.handlers.ingest",
+            "import boto3; from PIL import Image",
+            "boto3 + PIL",
+        )
+    )
+    for module in ("bookings", "moderation"):
+        found.append(
+            _python_case(
+                f"import picops.handlers.{module}",
+                f"import picops.handlers.{module}",
+                "import boto3",
+                "boto3",
+            )
+        )
+    return found
+
+
+def _seconds(command: list[str]) -> float:
+    env = {**os.environ, "COLUMNS": "100", "PYTHONDONTWRITEBYTECODE": "1"}
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    return time.perf_counter() - start
+
+
+def measure(case: Case, rounds: int) -> tuple[list[float], list[float]]:
+    _seconds(case.baseline)  # warm the page cache and .pyc files for both sides before timing
+    _seconds(case.picops)
+    base: list[float] = []
+    ours: list[float] = []
+    for _ in range(rounds):
+        base.append(_seconds(case.baseline))
+        ours.append(_seconds(case.picops))
+    return base, ours
+
+
+def _figure(seconds: list[float]) -> str:
+    ms = [s * 1000 for s in seconds]
+    return f"{statistics.median(ms):6.0f} ms ({min(ms):.0f}-{max(ms):.0f})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="bench.startup")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--smoke", action="store_true", help="2 rounds, for CI")
+    args = parser.parse_args()
+    rounds = 2 if args.smoke else args.rounds
+    missed = 0
+    print(f"start-up, {rounds} alternating rounds, medians (range)")
+    for case in cases():
+        base, ours = measure(case, rounds)
+        ratio = statistics.median(ours) / statistics.median(base)
+        ok = ratio <= case.target
+        missed += int(not ok)
+        print(
+            f"{case.name:34} {_figure(ours)}  vs {case.baseline_name} {_figure(base)}  ratio {ratio:.2f}x"
+            f"  target <= {case.target:.1f}x {'ok' if ok else 'MISSED'}",
+            flush=True,
+        )
+    # Smoke runs prove the benchmark works; the targets are judged on full runs on a quiet machine.
+    return 0 if args.smoke or not missed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
