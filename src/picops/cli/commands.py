@@ -82,6 +82,16 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "Show a function's logs: CloudWatch Logs on AWS, the local runtime's log files on a local endpoint.",
     ),
     LazyCommand(
+        "health",
+        "picops.cli.health",
+        "health",
+        (
+            "Alarm states, queue and DLQ depths with the oldest message's age, the stream's iterator age, the\n"
+            "bookings outbox, seats PAYING past their lease and the last 24 h of ingest failures: green, amber or red,\n"
+            "each with the first command to run. Exit 1 when any check is red. See docs/operating.md."
+        ),
+    ),
+    LazyCommand(
         "local",
         "picops.cli.local",
         "app",

@@ -91,7 +91,7 @@ TABLE_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
     "dynamodb:Query",
-    "dynamodb:Scan",  # destroy's emptiness check, `bookings inspect`, the outbox sweep
+    "dynamodb:Scan",  # destroy's emptiness check, `bookings inspect`, the outbox sweep, `health`'s counts
     "dynamodb:PutItem",  # the CLI's own writes: tag-backfill's ledger, ingest reprocess, bookings republish
     "dynamodb:UpdateItem",
     "dynamodb:BatchWriteItem",
@@ -186,7 +186,8 @@ STAR_ACTIONS: dict[str, str] = {
     "sns:Unsubscribe": "destroy removes the queue subscriptions",
     "lambda:GetAccountSettings": "preflight checks reserved concurrency against the account's limit",
     "cloudwatch:GetMetricStatistics": "`tag-backfill --engine batch-operations` sizes the job from the "
-    "bucket's object count (CloudWatch metrics have no resource ARN)",
+    "bucket's object count; `health` and `dlq list` read queue ages and the stream's iterator age "
+    "(CloudWatch metrics have no resource ARN)",
     "kms:CreateKey": "provision creates the stack's key (a key ARN exists only after CreateKey)",
     # An HTTP API stage's access log is delivered with the caller's permissions: CloudWatch Logs'
     # delivery and resource-policy actions, which are authorised only on "*".
