@@ -25,6 +25,7 @@ from picops.stack.model import (
     BucketPolicy,
     Dashboard,
     EventSourceMapping,
+    FunctionInvokeConfig,
     FunctionSpec,
     HttpApi,
     KmsKey,
@@ -154,7 +155,9 @@ def render(model: StackModel, settings: Settings) -> dict[str, Any]:
 
     # Things invoking a function's alias must wait for the alias.
     for r in model:
-        if isinstance(r, EventSourceMapping | LambdaPermission | ScheduleRule | ApiIntegration):
+        if isinstance(
+            r, EventSourceMapping | LambdaPermission | ScheduleRule | ApiIntegration | FunctionInvokeConfig
+        ):
             depends[r.logical].add(f"{r.function}LiveAlias")
             cfn_names[f"{r.function}LiveAlias"] = f"{r.function}LiveAlias"
 
@@ -352,6 +355,15 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
         }
         if r.dead_letter:
             props["Targets"][0]["DeadLetterConfig"] = {"Arn": {"Fn::GetAtt": [r.dead_letter, "Arn"]}}
+    elif isinstance(r, FunctionInvokeConfig):
+        props = {
+            "FunctionName": {"Ref": r.function},
+            "Qualifier": r.alias,
+            "MaximumRetryAttempts": r.max_retries,
+            "MaximumEventAgeInSeconds": r.max_event_age_s,
+        }
+        if r.on_failure:
+            props["DestinationConfig"] = {"OnFailure": {"Destination": {"Fn::GetAtt": [r.on_failure, "Arn"]}}}
     elif isinstance(r, LambdaPermission):
         source_arn: Any = r.source_arn or (
             "arn:aws:execute-api:" + REGION + ":" + ACCOUNT + ":${" + r.source + "}/*"

@@ -27,6 +27,7 @@ from picops.stack.model import (
     BucketPolicy,
     Dashboard,
     EventSourceMapping,
+    FunctionInvokeConfig,
     FunctionSpec,
     HttpApi,
     KmsKey,
@@ -222,6 +223,13 @@ def delete_resource(
         _ignore_missing(
             lambda: ctx.client("lambda").remove_permission(
                 FunctionName=r.function_name, Qualifier=r.alias, StatementId=r.name
+            ),
+            *gone,
+        )
+    elif isinstance(r, FunctionInvokeConfig):
+        _ignore_missing(
+            lambda: ctx.client("lambda").delete_function_event_invoke_config(
+                FunctionName=r.function_name, Qualifier=r.alias
             ),
             *gone,
         )

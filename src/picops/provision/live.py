@@ -27,6 +27,7 @@ from picops.stack.model import (
     BucketPolicy,
     Dashboard,
     EventSourceMapping,
+    FunctionInvokeConfig,
     FunctionSpec,
     HttpApi,
     KmsKey,
@@ -444,6 +445,22 @@ def read_rule(r: ScheduleRule, ctx: Context) -> dict[str, Any] | None:
     }
 
 
+def read_invoke_config(r: FunctionInvokeConfig, ctx: Context) -> dict[str, Any] | None:
+    try:
+        config = ctx.client("lambda").get_function_event_invoke_config(
+            FunctionName=r.function_name, Qualifier=r.alias
+        )
+    except botocore.exceptions.ClientError as exc:
+        if is_missing(exc, SERVICE_MISSING):
+            return None
+        raise
+    return {
+        "MaximumRetryAttempts": config.get("MaximumRetryAttempts"),
+        "MaximumEventAgeInSeconds": config.get("MaximumEventAgeInSeconds"),
+        "OnFailureDestination": config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
+    }
+
+
 def read_permission(r: LambdaPermission, ctx: Context) -> dict[str, Any] | None:
     try:
         policy = ctx.client("lambda").get_policy(FunctionName=r.function_name, Qualifier=r.alias)["Policy"]
@@ -636,6 +653,7 @@ READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] =
     EventSourceMapping: read_mapping,
     ScheduleRule: read_rule,
     LambdaPermission: read_permission,
+    FunctionInvokeConfig: read_invoke_config,
     HttpApi: read_api,
     ApiIntegration: read_integration,
     ApiRoute: read_route,
