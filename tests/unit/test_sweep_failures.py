@@ -12,9 +12,9 @@ import boto3
 from botocore.stub import Stubber
 
 from picops.config import load_settings
-from picops.provision.apply import Executor
 from picops.provision.cloudformation import render, template_model
-from picops.provision.plan import Change, Plan
+from picops.provision.kinds import function_invoke_config
+from picops.provision.plan import Change
 from picops.stack.build import build_model
 from picops.stack.model import Alarm, FunctionInvokeConfig, Role, StackModel
 from picops.stack.operator_policy import operator_policy
@@ -89,10 +89,6 @@ def test_the_export_carries_the_invoke_config_on_the_live_alias() -> None:
     assert "ModerationSweepFunctionLiveAlias" in body["DependsOn"]
 
 
-def _no_bundle() -> Any:
-    raise AssertionError("no function code is involved")
-
-
 def _run(change_action: str, expected: list[tuple[str, dict[str, Any]]]) -> None:
     config = _config(_model())
     client = boto3.client("lambda", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
@@ -101,8 +97,7 @@ def _run(change_action: str, expected: list[tuple[str, dict[str, Any]]]) -> None
             stub.add_response(operation, {}, params)
         ctx: Any = SimpleNamespace(client=lambda service: client)
         change = Change(config, change_action)  # type: ignore[arg-type]
-        executor = Executor(Plan(ctx, [change]), load_settings(use_files=False), _no_bundle)
-        executor._functioninvokeconfig(config, change)
+        function_invoke_config.apply(config, change, ctx)
         stub.assert_no_pending_responses()
 
 

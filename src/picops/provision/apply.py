@@ -16,7 +16,7 @@ import botocore.exceptions
 from picops.aws_errors import error_code
 from picops.config import Settings
 from picops.errors import AwsError, UsageError
-from picops.provision import live
+from picops.provision import kinds, live
 from picops.provision.bundle import Bundle
 from picops.provision.plan import Change, Plan
 from picops.provision.propagation import wait_for_propagation
@@ -31,7 +31,6 @@ from picops.stack.model import (
     BucketPolicy,
     Dashboard,
     EventSourceMapping,
-    FunctionInvokeConfig,
     FunctionSpec,
     HttpApi,
     KmsKey,
@@ -90,6 +89,10 @@ class Executor:
         if change.action == "replace":
             destroy_one(resource, self.ctx)
             change = Change(resource, "create")
+        kind = kinds.kind_of(resource)
+        if kind is not None:
+            kind.apply(resource, change, self.ctx)
+            return
         handler = getattr(self, f"_{type(resource).__name__.lower()}")
         handler(resource, change)
 
@@ -409,21 +412,6 @@ class Executor:
                 events.remove_targets(Rule=r.name, Ids=stale)
             answer = events.put_targets(Rule=r.name, Targets=[r.target()])
             _raise_failed_entries(r.name, answer)
-
-    def _functioninvokeconfig(self, r: FunctionInvokeConfig, change: Change) -> None:
-        lam = self.ctx.client("lambda")
-        if change.action == "update":
-            # Put replaces the whole configuration on AWS; deleting first gives the same result on
-            # implementations that keep the first one put.
-            lam.delete_function_event_invoke_config(FunctionName=r.function_name, Qualifier=r.alias)
-        destination = {"OnFailure": {"Destination": r.on_failure_arn}} if r.on_failure_arn else {}
-        lam.put_function_event_invoke_config(
-            FunctionName=r.function_name,
-            Qualifier=r.alias,
-            MaximumRetryAttempts=r.max_retries,
-            MaximumEventAgeInSeconds=r.max_event_age_s,
-            DestinationConfig=destination,
-        )
 
     def _lambdapermission(self, r: LambdaPermission, change: Change) -> None:
         lam = self.ctx.client("lambda")

@@ -14,6 +14,7 @@ from typing import Any
 
 from picops.config import Settings
 from picops.errors import ConfigError
+from picops.provision import kinds
 from picops.stack.build import build_model
 from picops.stack.model import (
     Alarm,
@@ -211,7 +212,10 @@ def _references(value: Any) -> set[str]:
 
 def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
     props: dict[str, Any]
-    if isinstance(r, Bucket):
+    kind = kinds.kind_of(r)
+    if kind is not None:
+        props = kind.render(r, model)
+    elif isinstance(r, Bucket):
         d = r.desired()
         props = {
             "BucketName": r.name,
@@ -355,15 +359,6 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
         }
         if r.dead_letter:
             props["Targets"][0]["DeadLetterConfig"] = {"Arn": {"Fn::GetAtt": [r.dead_letter, "Arn"]}}
-    elif isinstance(r, FunctionInvokeConfig):
-        props = {
-            "FunctionName": {"Ref": r.function},
-            "Qualifier": r.alias,
-            "MaximumRetryAttempts": r.max_retries,
-            "MaximumEventAgeInSeconds": r.max_event_age_s,
-        }
-        if r.on_failure:
-            props["DestinationConfig"] = {"OnFailure": {"Destination": {"Fn::GetAtt": [r.on_failure, "Arn"]}}}
     elif isinstance(r, LambdaPermission):
         source_arn: Any = r.source_arn or (
             "arn:aws:execute-api:" + REGION + ":" + ACCOUNT + ":${" + r.source + "}/*"

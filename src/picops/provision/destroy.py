@@ -13,9 +13,10 @@ from typing import Any
 
 import botocore.exceptions
 
-from picops.aws_errors import MISSING_RESOURCE_CODES, error_code, http_status, is_missing
+from picops.aws_errors import MISSING_RESOURCE_CODES, error_code
 from picops.errors import AwsError, UsageError
-from picops.provision import live
+from picops.provision import kinds, live
+from picops.provision.kinds._common import ignore_missing as _ignore_missing
 from picops.stack.local_mappings import local_mapping_parameter
 from picops.stack.model import (
     Alarm,
@@ -27,7 +28,6 @@ from picops.stack.model import (
     BucketPolicy,
     Dashboard,
     EventSourceMapping,
-    FunctionInvokeConfig,
     FunctionSpec,
     HttpApi,
     KmsKey,
@@ -168,15 +168,6 @@ def destroy(
     return removals
 
 
-def _ignore_missing(call: Callable[[], Any], *codes: str) -> None:
-    try:
-        call()
-    except botocore.exceptions.ClientError as exc:
-        # Any 404 is "already gone" here, whatever the service calls it.
-        if not is_missing(exc, codes) and http_status(exc) != 404:
-            raise
-
-
 def delete_resource(
     resource: Resource, ctx: live.Context, *, delete_data: bool, on_empty: EmptyProgress | None = None
 ) -> None:
@@ -185,7 +176,10 @@ def delete_resource(
     gone = tuple(MISSING_RESOURCE_CODES)
     if isinstance(r, Table) and r.external:
         return
-    if isinstance(r, Alarm):
+    kind = kinds.kind_of(r)
+    if kind is not None:
+        kind.delete(r, ctx)
+    elif isinstance(r, Alarm):
         ctx.client("cloudwatch").delete_alarms(AlarmNames=[r.name])
     elif isinstance(r, KmsKey):
         _delete_key(r, ctx, gone)
@@ -223,13 +217,6 @@ def delete_resource(
         _ignore_missing(
             lambda: ctx.client("lambda").remove_permission(
                 FunctionName=r.function_name, Qualifier=r.alias, StatementId=r.name
-            ),
-            *gone,
-        )
-    elif isinstance(r, FunctionInvokeConfig):
-        _ignore_missing(
-            lambda: ctx.client("lambda").delete_function_event_invoke_config(
-                FunctionName=r.function_name, Qualifier=r.alias
             ),
             *gone,
         )

@@ -16,6 +16,7 @@ import botocore.exceptions
 
 from picops.aws import ClientFactory
 from picops.aws_errors import BUCKET_MISSING, QUEUE_MISSING, SERVICE_MISSING, is_missing
+from picops.provision import kinds
 from picops.stack.local_mappings import decode_record, local_mapping_parameter
 from picops.stack.model import (
     Alarm,
@@ -27,7 +28,6 @@ from picops.stack.model import (
     BucketPolicy,
     Dashboard,
     EventSourceMapping,
-    FunctionInvokeConfig,
     FunctionSpec,
     HttpApi,
     KmsKey,
@@ -445,22 +445,6 @@ def read_rule(r: ScheduleRule, ctx: Context) -> dict[str, Any] | None:
     }
 
 
-def read_invoke_config(r: FunctionInvokeConfig, ctx: Context) -> dict[str, Any] | None:
-    try:
-        config = ctx.client("lambda").get_function_event_invoke_config(
-            FunctionName=r.function_name, Qualifier=r.alias
-        )
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, SERVICE_MISSING):
-            return None
-        raise
-    return {
-        "MaximumRetryAttempts": config.get("MaximumRetryAttempts"),
-        "MaximumEventAgeInSeconds": config.get("MaximumEventAgeInSeconds"),
-        "OnFailureDestination": config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
-    }
-
-
 def read_permission(r: LambdaPermission, ctx: Context) -> dict[str, Any] | None:
     try:
         policy = ctx.client("lambda").get_policy(FunctionName=r.function_name, Qualifier=r.alias)["Policy"]
@@ -653,7 +637,6 @@ READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] =
     EventSourceMapping: read_mapping,
     ScheduleRule: read_rule,
     LambdaPermission: read_permission,
-    FunctionInvokeConfig: read_invoke_config,
     HttpApi: read_api,
     ApiIntegration: read_integration,
     ApiRoute: read_route,
@@ -665,6 +648,9 @@ READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] =
 
 
 def read(resource: Resource, ctx: Context) -> dict[str, Any] | None:
+    kind = kinds.kind_of(resource)
+    if kind is not None:
+        return kind.read(resource, ctx)
     return READERS[type(resource)](resource, ctx)
 
 
