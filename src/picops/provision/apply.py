@@ -15,7 +15,7 @@ import botocore.exceptions
 
 from picops.aws_errors import error_code
 from picops.config import Settings
-from picops.errors import AwsError, UsageError
+from picops.errors import UsageError
 from picops.provision import kinds, live
 from picops.provision.bundle import Bundle
 from picops.provision.plan import Change, Plan
@@ -40,7 +40,6 @@ from picops.stack.model import (
     QueuePolicy,
     Resource,
     Role,
-    ScheduleRule,
     Subscription,
     Table,
     Topic,
@@ -397,22 +396,6 @@ class Executor:
         function = self.ctx.model.get(logical)
         return function.handler if isinstance(function, FunctionSpec) else ""
 
-    def _schedulerule(self, r: ScheduleRule, change: Change) -> None:
-        events = self.ctx.client("events")
-        if change.action == "create" or {"ScheduleExpression", "State"} & set(change.diff):
-            events.put_rule(
-                Name=r.name,
-                ScheduleExpression=r.schedule,
-                State="ENABLED",
-                Description=f"picops {self.ctx.model.stack}: hourly moderation sweep",
-            )
-        if change.action == "create" or "Targets" in change.diff:
-            stale = [t["Id"] for t in (change.live or {}).get("Targets", []) if t["Id"] != r.target_id]
-            if stale:
-                events.remove_targets(Rule=r.name, Ids=stale)
-            answer = events.put_targets(Rule=r.name, Targets=[r.target()])
-            _raise_failed_entries(r.name, answer)
-
     def _lambdapermission(self, r: LambdaPermission, change: Change) -> None:
         lam = self.ctx.client("lambda")
         source_arn = live.permission_source_arn(r, self.ctx)
@@ -556,16 +539,3 @@ def apply_plan(
 
 
 __all__ = ["Executor", "apply_plan"]
-
-
-def _raise_failed_entries(rule: str, answer: dict[str, Any]) -> None:
-    """PutTargets answers 200 even when it refuses a target (FailedEntryCount, one entry per refusal); a
-    rule with no target would never run the sweep, so a refusal fails the apply like any AWS error."""
-    if not answer.get("FailedEntryCount"):
-        return
-    failed = answer.get("FailedEntries") or [{}]
-    first = failed[0]
-    raise AwsError(
-        f"events:PutTargets on rule {rule} refused target {first.get('TargetId', '?')}: "
-        f"{first.get('ErrorCode', 'unknown error')} ({first.get('ErrorMessage', 'no message')})"
-    )

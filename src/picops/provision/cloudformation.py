@@ -350,15 +350,6 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
             )
             if r.on_failure_arn:
                 props["DestinationConfig"] = {"OnFailure": {"Destination": r.on_failure_arn}}
-    elif isinstance(r, ScheduleRule):
-        props = {
-            "Name": r.name,
-            "ScheduleExpression": r.schedule,
-            "State": "ENABLED",
-            "Targets": [{**r.target(), "Arn": {"Ref": f"{r.function}LiveAlias"}}],
-        }
-        if r.dead_letter:
-            props["Targets"][0]["DeadLetterConfig"] = {"Arn": {"Fn::GetAtt": [r.dead_letter, "Arn"]}}
     elif isinstance(r, LambdaPermission):
         source_arn: Any = r.source_arn or (
             "arn:aws:execute-api:" + REGION + ":" + ACCOUNT + ":${" + r.source + "}/*"

@@ -37,7 +37,6 @@ from picops.stack.model import (
     QueuePolicy,
     Resource,
     Role,
-    ScheduleRule,
     Subscription,
     Table,
     Topic,
@@ -220,12 +219,6 @@ def delete_resource(
             ),
             *gone,
         )
-    elif isinstance(r, ScheduleRule):
-        events = ctx.client("events")
-        targets = [t["Id"] for t in live.paginated(events, "list_targets_by_rule", "Targets", Rule=r.name)]
-        if targets:
-            events.remove_targets(Rule=r.name, Ids=targets)
-        _ignore_missing(lambda: events.delete_rule(Name=r.name), *gone)
     elif isinstance(r, EventSourceMapping):
         if r.local:
             name = local_mapping_parameter(ctx.model.stack, r.logical)

@@ -37,7 +37,6 @@ from picops.stack.model import (
     QueuePolicy,
     Resource,
     Role,
-    ScheduleRule,
     StackModel,
     Subscription,
     Table,
@@ -428,23 +427,6 @@ def resolved_source_arn(r: EventSourceMapping, ctx: Context) -> str | None:
     return str(arn) if arn else None
 
 
-def read_rule(r: ScheduleRule, ctx: Context) -> dict[str, Any] | None:
-    events = ctx.client("events")
-    try:
-        rule = events.describe_rule(Name=r.name)
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, SERVICE_MISSING):
-            return None
-        raise
-    targets = paginated(events, "list_targets_by_rule", "Targets", Rule=r.name)
-    kept = ("Id", "Arn", "RetryPolicy", "DeadLetterConfig")
-    return {
-        "ScheduleExpression": rule.get("ScheduleExpression"),
-        "State": rule.get("State"),
-        "Targets": sorted(({k: t[k] for k in kept if t.get(k)} for t in targets), key=lambda t: str(t["Id"])),
-    }
-
-
 def read_permission(r: LambdaPermission, ctx: Context) -> dict[str, Any] | None:
     try:
         policy = ctx.client("lambda").get_policy(FunctionName=r.function_name, Qualifier=r.alias)["Policy"]
@@ -635,7 +617,6 @@ READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] =
     LogGroup: read_log_group,
     FunctionSpec: read_function,
     EventSourceMapping: read_mapping,
-    ScheduleRule: read_rule,
     LambdaPermission: read_permission,
     HttpApi: read_api,
     ApiIntegration: read_integration,
@@ -656,6 +637,9 @@ def read(resource: Resource, ctx: Context) -> dict[str, Any] | None:
 
 def resolved_desired(resource: Resource, ctx: Context) -> dict[str, Any]:
     """`desired()` with identifiers only live state knows filled in (stream ARN, API id, integration id)."""
+    kind = kinds.kind_of(resource)
+    if kind is not None:
+        return kind.desired(resource, ctx)
     desired = resource.desired()
     if isinstance(resource, EventSourceMapping) and not resource.source_arn:
         desired["EventSourceArn"] = resolved_source_arn(resource, ctx) or f"<{resource.source} stream>"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from picops.provision.kinds import function_invoke_config
+from picops.provision.kinds import function_invoke_config, schedule_rule
 from picops.stack.model import Resource, StackModel
 
 if TYPE_CHECKING:
@@ -20,6 +20,10 @@ class Kind(Protocol):
 
     def read(self, r: Any, ctx: Context) -> dict[str, Any] | None: ...
 
+    def desired(self, r: Any, ctx: Context) -> dict[str, Any]:
+        """The fields the plan compares with `read`: `r.desired()` with what only live state knows."""
+        ...
+
     def apply(self, r: Any, change: Change, ctx: Context) -> None: ...
 
     def delete(self, r: Any, ctx: Context) -> None: ...
@@ -29,6 +33,7 @@ class Kind(Protocol):
 
 KINDS: dict[type[Resource], Kind] = {
     function_invoke_config.MODEL: function_invoke_config,
+    schedule_rule.MODEL: schedule_rule,
 }
 
 

@@ -34,6 +34,10 @@ def read(r: FunctionInvokeConfig, ctx: Context) -> dict[str, Any] | None:
     }
 
 
+def desired(r: FunctionInvokeConfig, ctx: Context) -> dict[str, Any]:
+    return r.desired()
+
+
 def apply(r: FunctionInvokeConfig, change: Change, ctx: Context) -> None:
     lam = ctx.client("lambda")
     if change.action == "update":
