@@ -34,7 +34,6 @@ from picops.stack.model import (
     FunctionSpec,
     HttpApi,
     KmsKey,
-    LambdaPermission,
     LogGroup,
     Queue,
     QueuePolicy,
@@ -395,20 +394,6 @@ class Executor:
     def _handler_of(self, logical: str) -> str:
         function = self.ctx.model.get(logical)
         return function.handler if isinstance(function, FunctionSpec) else ""
-
-    def _lambdapermission(self, r: LambdaPermission, change: Change) -> None:
-        lam = self.ctx.client("lambda")
-        source_arn = live.permission_source_arn(r, self.ctx)
-        if change.action == "update":
-            lam.remove_permission(FunctionName=r.function_name, Qualifier=r.alias, StatementId=r.name)
-        lam.add_permission(
-            FunctionName=r.function_name,
-            Qualifier=r.alias,
-            StatementId=r.name,
-            Action="lambda:InvokeFunction",
-            Principal=r.principal,
-            SourceArn=source_arn,
-        )
 
     # -- API -------------------------------------------------------------------------------------------------
     def _httpapi(self, r: HttpApi, change: Change) -> None:

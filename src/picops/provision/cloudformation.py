@@ -15,6 +15,7 @@ from typing import Any
 from picops.config import Settings
 from picops.errors import ConfigError
 from picops.provision import kinds
+from picops.provision.kinds._common import CFN_ACCOUNT, CFN_REGION
 from picops.stack.build import build_model
 from picops.stack.model import (
     Alarm,
@@ -43,8 +44,7 @@ from picops.stack.model import (
     Topic,
 )
 
-ACCOUNT = "${AWS::AccountId}"
-REGION = "${AWS::Region}"
+ACCOUNT, REGION = CFN_ACCOUNT, CFN_REGION
 _PSEUDO = re.compile(r"\$\{([A-Za-z0-9:.]+)\}")
 
 
@@ -350,16 +350,6 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
             )
             if r.on_failure_arn:
                 props["DestinationConfig"] = {"OnFailure": {"Destination": r.on_failure_arn}}
-    elif isinstance(r, LambdaPermission):
-        source_arn: Any = r.source_arn or (
-            "arn:aws:execute-api:" + REGION + ":" + ACCOUNT + ":${" + r.source + "}/*"
-        )
-        props = {
-            "FunctionName": {"Ref": f"{r.function}LiveAlias"},
-            "Action": "lambda:InvokeFunction",
-            "Principal": r.principal,
-            "SourceArn": source_arn,
-        }
     elif isinstance(r, HttpApi):
         props = {"Name": r.name, "ProtocolType": "HTTP"}
     elif isinstance(r, ApiIntegration):

@@ -31,7 +31,6 @@ from picops.stack.model import (
     FunctionSpec,
     HttpApi,
     KmsKey,
-    LambdaPermission,
     LogGroup,
     Queue,
     QueuePolicy,
@@ -212,13 +211,6 @@ def delete_resource(
         api_id = ctx.fact(r.logical, "ApiId")
         if api_id:
             _ignore_missing(lambda: ctx.client("apigatewayv2").delete_api(ApiId=api_id), *gone)
-    elif isinstance(r, LambdaPermission):
-        _ignore_missing(
-            lambda: ctx.client("lambda").remove_permission(
-                FunctionName=r.function_name, Qualifier=r.alias, StatementId=r.name
-            ),
-            *gone,
-        )
     elif isinstance(r, EventSourceMapping):
         if r.local:
             name = local_mapping_parameter(ctx.model.stack, r.logical)

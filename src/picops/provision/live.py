@@ -31,7 +31,6 @@ from picops.stack.model import (
     FunctionSpec,
     HttpApi,
     KmsKey,
-    LambdaPermission,
     LogGroup,
     Queue,
     QueuePolicy,
@@ -43,7 +42,7 @@ from picops.stack.model import (
     Topic,
     canonical,
 )
-from picops.stack.names import StackNames, build_arn
+from picops.stack.names import StackNames
 
 # Bucket notification ids picops owns; other configurations on the bucket are left alone.
 NOTIFICATION_ID_PREFIX = "picops-"
@@ -427,38 +426,6 @@ def resolved_source_arn(r: EventSourceMapping, ctx: Context) -> str | None:
     return str(arn) if arn else None
 
 
-def read_permission(r: LambdaPermission, ctx: Context) -> dict[str, Any] | None:
-    try:
-        policy = ctx.client("lambda").get_policy(FunctionName=r.function_name, Qualifier=r.alias)["Policy"]
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, SERVICE_MISSING):
-            return None
-        raise
-    for statement in json.loads(policy).get("Statement", []):
-        if statement.get("Sid") != r.name:
-            continue
-        principal = statement.get("Principal", {})
-        condition = statement.get("Condition", {})
-        source = condition.get("ArnLike", {}).get("AWS:SourceArn") or condition.get("ArnEquals", {}).get(
-            "AWS:SourceArn"
-        )
-        return {
-            "Action": statement.get("Action"),
-            "Principal": principal.get("Service") if isinstance(principal, dict) else principal,
-            "SourceArn": source,
-        }
-    return None
-
-
-def permission_source_arn(r: LambdaPermission, ctx: Context) -> str | None:
-    if r.source_arn:
-        return r.source_arn
-    api_id = ctx.fact(r.source, "ApiId")
-    if not api_id:
-        return None
-    return build_arn(ctx.model.region, "execute-api", ctx.model.account, f"{api_id}/*")
-
-
 def read_api(r: HttpApi, ctx: Context) -> dict[str, Any] | None:
     api = ctx.client("apigatewayv2")
     found = next((a for a in paginated(api, "get_apis", "Items") if a.get("Name") == r.name), None)
@@ -617,7 +584,6 @@ READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] =
     LogGroup: read_log_group,
     FunctionSpec: read_function,
     EventSourceMapping: read_mapping,
-    LambdaPermission: read_permission,
     HttpApi: read_api,
     ApiIntegration: read_integration,
     ApiRoute: read_route,
@@ -643,8 +609,6 @@ def resolved_desired(resource: Resource, ctx: Context) -> dict[str, Any]:
     desired = resource.desired()
     if isinstance(resource, EventSourceMapping) and not resource.source_arn:
         desired["EventSourceArn"] = resolved_source_arn(resource, ctx) or f"<{resource.source} stream>"
-    elif isinstance(resource, LambdaPermission) and not resource.source_arn:
-        desired["SourceArn"] = permission_source_arn(resource, ctx) or f"<{resource.source} arn>/*"
     elif isinstance(resource, ApiRoute):
         integration = ctx.fact(resource.integration, "IntegrationId")
         desired["Target"] = f"integrations/{integration}" if integration else f"<{resource.integration}>"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from picops.provision.kinds import function_invoke_config, schedule_rule
+from picops.provision.kinds import function_invoke_config, lambda_permission, schedule_rule
 from picops.stack.model import Resource, StackModel
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ class Kind(Protocol):
 KINDS: dict[type[Resource], Kind] = {
     function_invoke_config.MODEL: function_invoke_config,
     schedule_rule.MODEL: schedule_rule,
+    lambda_permission.MODEL: lambda_permission,
 }
 
 

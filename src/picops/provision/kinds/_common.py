@@ -9,6 +9,10 @@ import botocore.exceptions
 
 from picops.aws_errors import MISSING_RESOURCE_CODES, http_status, is_missing
 
+# The export's account and region: CloudFormation pseudo parameters, resolved by Fn::Sub at deploy time.
+CFN_ACCOUNT = "${AWS::AccountId}"
+CFN_REGION = "${AWS::Region}"
+
 # The codes any service answers for a resource that is not there.
 GONE = tuple(MISSING_RESOURCE_CODES)
 
