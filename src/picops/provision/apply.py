@@ -22,7 +22,6 @@ from picops.provision.plan import Change, Plan
 from picops.provision.propagation import wait_for_propagation
 from picops.stack.local_mappings import encode_record, local_mapping_parameter
 from picops.stack.model import (
-    Alarm,
     ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
@@ -496,10 +495,6 @@ class Executor:
             self.ctx.remember(r.logical, RouteId=created["RouteId"])
             return
         api.update_route(ApiId=api_id, RouteId=self.ctx.fact(r.logical, "RouteId"), Target=target, **auth)
-
-    def _alarm(self, r: Alarm, change: Change) -> None:
-        # desired() carries AlarmDescription: what the alarm means and the first command to run.
-        self.ctx.client("cloudwatch").put_metric_alarm(AlarmName=r.name, ActionsEnabled=True, **r.desired())
 
     def _dashboard(self, r: Dashboard, change: Change) -> None:
         self.ctx.client("cloudwatch").put_dashboard(

@@ -18,7 +18,6 @@ from picops.provision import kinds
 from picops.provision.kinds._common import CFN_ACCOUNT, CFN_REGION
 from picops.stack.build import build_model
 from picops.stack.model import (
-    Alarm,
     ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
@@ -382,9 +381,6 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
             "EnableKeyRotation": True,
             "KeyPolicy": json.loads(r.document),
         }
-    elif isinstance(r, Alarm):
-        d = r.desired()
-        props = {"AlarmName": r.name, **d, "AlarmActions": [{"Ref": r.topic}]}
     elif isinstance(r, Dashboard):
         # `${BookingsApi}` in the body is the API's id: Fn::Sub resolves it (and the region) at deploy time.
         props = {"DashboardName": r.name, "DashboardBody": r.body}

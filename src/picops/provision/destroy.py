@@ -19,7 +19,6 @@ from picops.provision import kinds, live
 from picops.provision.kinds._common import ignore_missing as _ignore_missing
 from picops.stack.local_mappings import local_mapping_parameter
 from picops.stack.model import (
-    Alarm,
     ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
@@ -177,8 +176,6 @@ def delete_resource(
     kind = kinds.kind_of(r)
     if kind is not None:
         kind.delete(r, ctx)
-    elif isinstance(r, Alarm):
-        ctx.client("cloudwatch").delete_alarms(AlarmNames=[r.name])
     elif isinstance(r, KmsKey):
         _delete_key(r, ctx, gone)
     elif isinstance(r, ApiAuthorizer):

@@ -19,7 +19,6 @@ from picops.aws_errors import BUCKET_MISSING, QUEUE_MISSING, SERVICE_MISSING, is
 from picops.provision import kinds
 from picops.stack.local_mappings import decode_record, local_mapping_parameter
 from picops.stack.model import (
-    Alarm,
     ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
@@ -530,27 +529,6 @@ def read_route(r: ApiRoute, ctx: Context) -> dict[str, Any] | None:
     return None
 
 
-def read_alarm(r: Alarm, ctx: Context) -> dict[str, Any] | None:
-    alarms = ctx.client("cloudwatch").describe_alarms(AlarmNames=[r.name]).get("MetricAlarms", [])
-    if not alarms:
-        return None
-    a = alarms[0]
-    ctx.remember(r.logical, AlarmArn=a.get("AlarmArn"))
-    return {
-        "AlarmDescription": a.get("AlarmDescription", ""),
-        "Namespace": a.get("Namespace"),
-        "MetricName": a.get("MetricName"),
-        "Dimensions": [{"Name": d["Name"], "Value": d["Value"]} for d in a.get("Dimensions", [])],
-        "Statistic": a.get("Statistic"),
-        "Threshold": float(a.get("Threshold", 0)),
-        "ComparisonOperator": a.get("ComparisonOperator"),
-        "Period": a.get("Period"),
-        "EvaluationPeriods": a.get("EvaluationPeriods"),
-        "AlarmActions": list(a.get("AlarmActions", [])),
-        "TreatMissingData": a.get("TreatMissingData", "missing"),
-    }
-
-
 def read_dashboard(r: Dashboard, ctx: Context) -> dict[str, Any] | None:
     try:
         found = ctx.client("cloudwatch").get_dashboard(DashboardName=r.name)
@@ -587,7 +565,6 @@ READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] =
     HttpApi: read_api,
     ApiIntegration: read_integration,
     ApiRoute: read_route,
-    Alarm: read_alarm,
     KmsKey: read_key,
     ApiAuthorizer: read_authorizer,
     Dashboard: read_dashboard,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from picops.provision.kinds import function_invoke_config, lambda_permission, schedule_rule
+from picops.provision.kinds import alarm, function_invoke_config, lambda_permission, schedule_rule
 from picops.stack.model import Resource, StackModel
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ KINDS: dict[type[Resource], Kind] = {
     function_invoke_config.MODEL: function_invoke_config,
     schedule_rule.MODEL: schedule_rule,
     lambda_permission.MODEL: lambda_permission,
+    alarm.MODEL: alarm,
 }
 
 
