@@ -28,7 +28,6 @@ from picops.stack.model import (
     Bucket,
     BucketNotification,
     BucketPolicy,
-    Dashboard,
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
@@ -495,11 +494,6 @@ class Executor:
             self.ctx.remember(r.logical, RouteId=created["RouteId"])
             return
         api.update_route(ApiId=api_id, RouteId=self.ctx.fact(r.logical, "RouteId"), Target=target, **auth)
-
-    def _dashboard(self, r: Dashboard, change: Change) -> None:
-        self.ctx.client("cloudwatch").put_dashboard(
-            DashboardName=r.name, DashboardBody=live.dashboard_body(r, self.ctx)
-        )
 
 
 def destroy_one(resource: Resource, ctx: live.Context) -> None:

@@ -24,7 +24,6 @@ from picops.stack.model import (
     Bucket,
     BucketNotification,
     BucketPolicy,
-    Dashboard,
     EventSourceMapping,
     FunctionInvokeConfig,
     FunctionSpec,
@@ -381,9 +380,6 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
             "EnableKeyRotation": True,
             "KeyPolicy": json.loads(r.document),
         }
-    elif isinstance(r, Dashboard):
-        # `${BookingsApi}` in the body is the API's id: Fn::Sub resolves it (and the region) at deploy time.
-        props = {"DashboardName": r.name, "DashboardBody": r.body}
     else:  # pragma: no cover - every model type is handled above
         raise TypeError(f"no CloudFormation mapping for {type(r).__name__}")
     return {"Type": r.type, "Properties": _sub(props)}

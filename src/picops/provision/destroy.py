@@ -25,7 +25,6 @@ from picops.stack.model import (
     Bucket,
     BucketNotification,
     BucketPolicy,
-    Dashboard,
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
@@ -185,10 +184,6 @@ def delete_resource(
                 lambda: ctx.client("apigatewayv2").delete_authorizer(ApiId=api_id, AuthorizerId=authorizer),
                 *gone,
             )
-    elif isinstance(r, Dashboard):
-        cloudwatch = ctx.client("cloudwatch")
-        names = [r.name]
-        _ignore_missing(lambda: cloudwatch.delete_dashboards(DashboardNames=names), *gone)
     elif isinstance(r, ApiRoute):
         api_id, route_id = ctx.fact(r.api, "ApiId"), ctx.fact(r.logical, "RouteId")
         if api_id and route_id:

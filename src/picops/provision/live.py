@@ -25,7 +25,6 @@ from picops.stack.model import (
     Bucket,
     BucketNotification,
     BucketPolicy,
-    Dashboard,
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
@@ -529,26 +528,6 @@ def read_route(r: ApiRoute, ctx: Context) -> dict[str, Any] | None:
     return None
 
 
-def read_dashboard(r: Dashboard, ctx: Context) -> dict[str, Any] | None:
-    try:
-        found = ctx.client("cloudwatch").get_dashboard(DashboardName=r.name)
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, SERVICE_MISSING, also={"404"}):
-            return None
-        raise
-    ctx.remember(r.logical, DashboardArn=found.get("DashboardArn"))
-    return {"DashboardBody": canonical(found.get("DashboardBody") or "{}")}
-
-
-def dashboard_body(r: Dashboard, ctx: Context) -> str:
-    """The dashboard's JSON with `${Logical}` placeholders replaced by the ids live state knows."""
-    body = r.body
-    for logical in r.references:
-        value = ctx.fact(logical, "ApiId") if logical in ctx.model else None
-        body = body.replace("${" + logical + "}", str(value) if value else f"<{logical} id>")
-    return body
-
-
 READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] = {
     Bucket: read_bucket,
     BucketPolicy: read_bucket_policy,
@@ -567,7 +546,6 @@ READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] =
     ApiRoute: read_route,
     KmsKey: read_key,
     ApiAuthorizer: read_authorizer,
-    Dashboard: read_dashboard,
 }
 
 
@@ -594,6 +572,4 @@ def resolved_desired(resource: Resource, ctx: Context) -> dict[str, Any]:
             desired["AuthorizerId"] = authorizer or f"<{resource.authorizer}>"
     elif isinstance(resource, FunctionSpec):
         desired["Environment"] = resource.env
-    elif isinstance(resource, Dashboard):
-        desired["DashboardBody"] = canonical(dashboard_body(resource, ctx))
     return desired

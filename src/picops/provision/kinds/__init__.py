@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from picops.provision.kinds import alarm, function_invoke_config, lambda_permission, schedule_rule
+from picops.provision.kinds import (
+    alarm,
+    dashboard,
+    function_invoke_config,
+    lambda_permission,
+    schedule_rule,
+)
 from picops.stack.model import Resource, StackModel
 
 if TYPE_CHECKING:
@@ -36,6 +42,7 @@ KINDS: dict[type[Resource], Kind] = {
     schedule_rule.MODEL: schedule_rule,
     lambda_permission.MODEL: lambda_permission,
     alarm.MODEL: alarm,
+    dashboard.MODEL: dashboard,
 }
 
 
