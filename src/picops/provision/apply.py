@@ -32,7 +32,6 @@ from picops.stack.model import (
     FunctionSpec,
     HttpApi,
     KmsKey,
-    LogGroup,
     Queue,
     QueuePolicy,
     Resource,
@@ -313,17 +312,6 @@ class Executor:
             iam.update_assume_role_policy(RoleName=r.name, PolicyDocument=trust)
         if change.action == "create" or "Policy" in change.diff:
             iam.put_role_policy(RoleName=r.name, PolicyName=r.policy_name, PolicyDocument=r.document)
-
-    def _loggroup(self, r: LogGroup, change: Change) -> None:
-        logs = self.ctx.client("logs")
-        if change.action == "create":
-            try:
-                logs.create_log_group(logGroupName=r.name)
-            except botocore.exceptions.ClientError as exc:
-                # Lambda creates its log group on first invoke; adopt one that appeared meanwhile.
-                if error_code(exc) != "ResourceAlreadyExistsException":
-                    raise
-        logs.put_retention_policy(logGroupName=r.name, retentionInDays=r.retention_days)
 
     def _functionspec(self, r: FunctionSpec, change: Change) -> None:
         from picops.provision.deploy import ensure_function

@@ -30,7 +30,6 @@ from picops.stack.model import (
     HttpApi,
     KmsKey,
     LambdaPermission,
-    LogGroup,
     Queue,
     QueuePolicy,
     Resource,
@@ -302,8 +301,6 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
             "AssumeRolePolicyDocument": r.trust,
             "Policies": [{"PolicyName": r.policy_name, "PolicyDocument": json.loads(r.document)}],
         }
-    elif isinstance(r, LogGroup):
-        props = {"LogGroupName": r.name, "RetentionInDays": r.retention_days}
     elif isinstance(r, FunctionSpec):
         props = {
             "FunctionName": r.name,

@@ -29,7 +29,6 @@ from picops.stack.model import (
     FunctionSpec,
     HttpApi,
     KmsKey,
-    LogGroup,
     Queue,
     QueuePolicy,
     Resource,
@@ -219,8 +218,6 @@ def delete_resource(
             for policy in page["PolicyNames"]:
                 iam.delete_role_policy(RoleName=r.name, PolicyName=policy)
         _ignore_missing(lambda: iam.delete_role(RoleName=r.name), *gone)
-    elif isinstance(r, LogGroup):
-        _ignore_missing(lambda: ctx.client("logs").delete_log_group(logGroupName=r.name), *gone)
     elif isinstance(r, BucketNotification):
         s3 = ctx.client("s3")
         current = s3.get_bucket_notification_configuration(Bucket=r.name)

@@ -29,7 +29,6 @@ from picops.stack.model import (
     FunctionSpec,
     HttpApi,
     KmsKey,
-    LogGroup,
     Queue,
     QueuePolicy,
     Resource,
@@ -324,15 +323,6 @@ def _decode_policy(document: Any) -> Any:
     return document
 
 
-def read_log_group(r: LogGroup, ctx: Context) -> dict[str, Any] | None:
-    logs = ctx.client("logs")
-    for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=r.name):
-        for group in page["logGroups"]:
-            if group["logGroupName"] == r.name:
-                return {"RetentionInDays": group.get("retentionInDays")}
-    return None
-
-
 def read_function(r: FunctionSpec, ctx: Context) -> dict[str, Any] | None:
     lam = ctx.client("lambda")
     try:
@@ -538,7 +528,6 @@ READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] =
     Topic: read_topic,
     Subscription: read_subscription,
     Role: read_role,
-    LogGroup: read_log_group,
     FunctionSpec: read_function,
     EventSourceMapping: read_mapping,
     HttpApi: read_api,

@@ -12,6 +12,7 @@ from picops.provision.kinds import (
     dashboard,
     function_invoke_config,
     lambda_permission,
+    log_group,
     schedule_rule,
 )
 from picops.stack.model import Resource, StackModel
@@ -43,6 +44,7 @@ KINDS: dict[type[Resource], Kind] = {
     lambda_permission.MODEL: lambda_permission,
     alarm.MODEL: alarm,
     dashboard.MODEL: dashboard,
+    log_group.MODEL: log_group,
 }
 
 
