@@ -10,6 +10,7 @@ from botocore.stub import Stubber
 from picops.aws import ClientFactory
 from picops.config import AwsSettings, Settings
 from picops.provision import live
+from picops.provision.kinds import schedule_rule
 from picops.stack.build import build_model
 from picops.stack.model import ApiAuthorizer, ApiIntegration, ApiRoute, HttpApi, ScheduleRule
 from picops.stack.names import StackNames
@@ -117,7 +118,7 @@ def test_rule_targets_on_a_second_page_are_read() -> None:
         {"Rule": rule.name, "NextToken": "p2"},
     )
     with stub:
-        found = live.read_rule(rule, ctx)
+        found = schedule_rule.read(rule, ctx)
     stub.assert_no_pending_responses()
     assert found is not None
     assert {"Id": rule.target_id, "Arn": rule.target_arn} in found["Targets"]
@@ -158,9 +159,9 @@ def test_an_authorizer_on_a_later_page_of_routes_or_authorizers_is_found() -> No
 
 def test_a_target_eventbridge_refuses_fails_the_apply_naming_rule_target_and_code() -> None:
     from picops.errors import AwsError
-    from picops.provision.apply import _raise_failed_entries
+    from picops.provision.kinds.schedule_rule import raise_failed_entries
 
-    _raise_failed_entries("picops-sweep", {"FailedEntryCount": 0, "FailedEntries": []})
+    raise_failed_entries("picops-sweep", {"FailedEntryCount": 0, "FailedEntries": []})
     answer = {
         "FailedEntryCount": 1,
         "FailedEntries": [
@@ -168,7 +169,7 @@ def test_a_target_eventbridge_refuses_fails_the_apply_naming_rule_target_and_cod
         ],
     }
     with pytest.raises(AwsError) as info:
-        _raise_failed_entries("picops-sweep", answer)
+        raise_failed_entries("picops-sweep", answer)
     assert info.value.exit_code == 3
     assert "picops-sweep" in str(info.value)
     assert "target function" in str(info.value)

@@ -15,32 +15,28 @@ import botocore.exceptions
 
 from picops.aws_errors import error_code
 from picops.config import Settings
-from picops.errors import AwsError, UsageError
-from picops.provision import live
+from picops.errors import UsageError
+from picops.provision import kinds, live
 from picops.provision.bundle import Bundle
 from picops.provision.plan import Change, Plan
 from picops.provision.propagation import wait_for_propagation
 from picops.stack.local_mappings import encode_record, local_mapping_parameter
 from picops.stack.model import (
-    Alarm,
     ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
     Bucket,
     BucketNotification,
     BucketPolicy,
-    Dashboard,
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
     KmsKey,
-    LambdaPermission,
     LogGroup,
     Queue,
     QueuePolicy,
     Resource,
     Role,
-    ScheduleRule,
     Subscription,
     Table,
     Topic,
@@ -89,6 +85,10 @@ class Executor:
         if change.action == "replace":
             destroy_one(resource, self.ctx)
             change = Change(resource, "create")
+        kind = kinds.kind_of(resource)
+        if kind is not None:
+            kind.apply(resource, change, self.ctx)
+            return
         handler = getattr(self, f"_{type(resource).__name__.lower()}")
         handler(resource, change)
 
@@ -393,36 +393,6 @@ class Executor:
         function = self.ctx.model.get(logical)
         return function.handler if isinstance(function, FunctionSpec) else ""
 
-    def _schedulerule(self, r: ScheduleRule, change: Change) -> None:
-        events = self.ctx.client("events")
-        if change.action == "create" or {"ScheduleExpression", "State"} & set(change.diff):
-            events.put_rule(
-                Name=r.name,
-                ScheduleExpression=r.schedule,
-                State="ENABLED",
-                Description=f"picops {self.ctx.model.stack}: hourly moderation sweep",
-            )
-        if change.action == "create" or "Targets" in change.diff:
-            stale = [t["Id"] for t in (change.live or {}).get("Targets", []) if t["Id"] != r.target_id]
-            if stale:
-                events.remove_targets(Rule=r.name, Ids=stale)
-            answer = events.put_targets(Rule=r.name, Targets=[r.target()])
-            _raise_failed_entries(r.name, answer)
-
-    def _lambdapermission(self, r: LambdaPermission, change: Change) -> None:
-        lam = self.ctx.client("lambda")
-        source_arn = live.permission_source_arn(r, self.ctx)
-        if change.action == "update":
-            lam.remove_permission(FunctionName=r.function_name, Qualifier=r.alias, StatementId=r.name)
-        lam.add_permission(
-            FunctionName=r.function_name,
-            Qualifier=r.alias,
-            StatementId=r.name,
-            Action="lambda:InvokeFunction",
-            Principal=r.principal,
-            SourceArn=source_arn,
-        )
-
     # -- API -------------------------------------------------------------------------------------------------
     def _httpapi(self, r: HttpApi, change: Change) -> None:
         api = self.ctx.client("apigatewayv2")
@@ -525,15 +495,6 @@ class Executor:
             return
         api.update_route(ApiId=api_id, RouteId=self.ctx.fact(r.logical, "RouteId"), Target=target, **auth)
 
-    def _alarm(self, r: Alarm, change: Change) -> None:
-        # desired() carries AlarmDescription: what the alarm means and the first command to run.
-        self.ctx.client("cloudwatch").put_metric_alarm(AlarmName=r.name, ActionsEnabled=True, **r.desired())
-
-    def _dashboard(self, r: Dashboard, change: Change) -> None:
-        self.ctx.client("cloudwatch").put_dashboard(
-            DashboardName=r.name, DashboardBody=live.dashboard_body(r, self.ctx)
-        )
-
 
 def destroy_one(resource: Resource, ctx: live.Context) -> None:
     """Delete one resource (used for `replace`); full teardown lives in `picops.provision.destroy`."""
@@ -552,16 +513,3 @@ def apply_plan(
 
 
 __all__ = ["Executor", "apply_plan"]
-
-
-def _raise_failed_entries(rule: str, answer: dict[str, Any]) -> None:
-    """PutTargets answers 200 even when it refuses a target (FailedEntryCount, one entry per refusal); a
-    rule with no target would never run the sweep, so a refusal fails the apply like any AWS error."""
-    if not answer.get("FailedEntryCount"):
-        return
-    failed = answer.get("FailedEntries") or [{}]
-    first = failed[0]
-    raise AwsError(
-        f"events:PutTargets on rule {rule} refused target {first.get('TargetId', '?')}: "
-        f"{first.get('ErrorCode', 'unknown error')} ({first.get('ErrorMessage', 'no message')})"
-    )

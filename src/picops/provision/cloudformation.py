@@ -14,17 +14,18 @@ from typing import Any
 
 from picops.config import Settings
 from picops.errors import ConfigError
+from picops.provision import kinds
+from picops.provision.kinds._common import CFN_ACCOUNT, CFN_REGION
 from picops.stack.build import build_model
 from picops.stack.model import (
-    Alarm,
     ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
     Bucket,
     BucketNotification,
     BucketPolicy,
-    Dashboard,
     EventSourceMapping,
+    FunctionInvokeConfig,
     FunctionSpec,
     HttpApi,
     KmsKey,
@@ -41,8 +42,7 @@ from picops.stack.model import (
     Topic,
 )
 
-ACCOUNT = "${AWS::AccountId}"
-REGION = "${AWS::Region}"
+ACCOUNT, REGION = CFN_ACCOUNT, CFN_REGION
 _PSEUDO = re.compile(r"\$\{([A-Za-z0-9:.]+)\}")
 
 
@@ -154,7 +154,9 @@ def render(model: StackModel, settings: Settings) -> dict[str, Any]:
 
     # Things invoking a function's alias must wait for the alias.
     for r in model:
-        if isinstance(r, EventSourceMapping | LambdaPermission | ScheduleRule | ApiIntegration):
+        if isinstance(
+            r, EventSourceMapping | LambdaPermission | ScheduleRule | ApiIntegration | FunctionInvokeConfig
+        ):
             depends[r.logical].add(f"{r.function}LiveAlias")
             cfn_names[f"{r.function}LiveAlias"] = f"{r.function}LiveAlias"
 
@@ -208,7 +210,10 @@ def _references(value: Any) -> set[str]:
 
 def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
     props: dict[str, Any]
-    if isinstance(r, Bucket):
+    kind = kinds.kind_of(r)
+    if kind is not None:
+        props = kind.render(r, model)
+    elif isinstance(r, Bucket):
         d = r.desired()
         props = {
             "BucketName": r.name,
@@ -343,25 +348,6 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
             )
             if r.on_failure_arn:
                 props["DestinationConfig"] = {"OnFailure": {"Destination": r.on_failure_arn}}
-    elif isinstance(r, ScheduleRule):
-        props = {
-            "Name": r.name,
-            "ScheduleExpression": r.schedule,
-            "State": "ENABLED",
-            "Targets": [{**r.target(), "Arn": {"Ref": f"{r.function}LiveAlias"}}],
-        }
-        if r.dead_letter:
-            props["Targets"][0]["DeadLetterConfig"] = {"Arn": {"Fn::GetAtt": [r.dead_letter, "Arn"]}}
-    elif isinstance(r, LambdaPermission):
-        source_arn: Any = r.source_arn or (
-            "arn:aws:execute-api:" + REGION + ":" + ACCOUNT + ":${" + r.source + "}/*"
-        )
-        props = {
-            "FunctionName": {"Ref": f"{r.function}LiveAlias"},
-            "Action": "lambda:InvokeFunction",
-            "Principal": r.principal,
-            "SourceArn": source_arn,
-        }
     elif isinstance(r, HttpApi):
         props = {"Name": r.name, "ProtocolType": "HTTP"}
     elif isinstance(r, ApiIntegration):
@@ -394,12 +380,6 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
             "EnableKeyRotation": True,
             "KeyPolicy": json.loads(r.document),
         }
-    elif isinstance(r, Alarm):
-        d = r.desired()
-        props = {"AlarmName": r.name, **d, "AlarmActions": [{"Ref": r.topic}]}
-    elif isinstance(r, Dashboard):
-        # `${BookingsApi}` in the body is the API's id: Fn::Sub resolves it (and the region) at deploy time.
-        props = {"DashboardName": r.name, "DashboardBody": r.body}
     else:  # pragma: no cover - every model type is handled above
         raise TypeError(f"no CloudFormation mapping for {type(r).__name__}")
     return {"Type": r.type, "Properties": _sub(props)}

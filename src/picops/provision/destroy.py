@@ -13,30 +13,27 @@ from typing import Any
 
 import botocore.exceptions
 
-from picops.aws_errors import MISSING_RESOURCE_CODES, error_code, http_status, is_missing
+from picops.aws_errors import MISSING_RESOURCE_CODES, error_code
 from picops.errors import AwsError, UsageError
-from picops.provision import live
+from picops.provision import kinds, live
+from picops.provision.kinds._common import ignore_missing as _ignore_missing
 from picops.stack.local_mappings import local_mapping_parameter
 from picops.stack.model import (
-    Alarm,
     ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
     Bucket,
     BucketNotification,
     BucketPolicy,
-    Dashboard,
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
     KmsKey,
-    LambdaPermission,
     LogGroup,
     Queue,
     QueuePolicy,
     Resource,
     Role,
-    ScheduleRule,
     Subscription,
     Table,
     Topic,
@@ -167,15 +164,6 @@ def destroy(
     return removals
 
 
-def _ignore_missing(call: Callable[[], Any], *codes: str) -> None:
-    try:
-        call()
-    except botocore.exceptions.ClientError as exc:
-        # Any 404 is "already gone" here, whatever the service calls it.
-        if not is_missing(exc, codes) and http_status(exc) != 404:
-            raise
-
-
 def delete_resource(
     resource: Resource, ctx: live.Context, *, delete_data: bool, on_empty: EmptyProgress | None = None
 ) -> None:
@@ -184,8 +172,9 @@ def delete_resource(
     gone = tuple(MISSING_RESOURCE_CODES)
     if isinstance(r, Table) and r.external:
         return
-    if isinstance(r, Alarm):
-        ctx.client("cloudwatch").delete_alarms(AlarmNames=[r.name])
+    kind = kinds.kind_of(r)
+    if kind is not None:
+        kind.delete(r, ctx)
     elif isinstance(r, KmsKey):
         _delete_key(r, ctx, gone)
     elif isinstance(r, ApiAuthorizer):
@@ -195,10 +184,6 @@ def delete_resource(
                 lambda: ctx.client("apigatewayv2").delete_authorizer(ApiId=api_id, AuthorizerId=authorizer),
                 *gone,
             )
-    elif isinstance(r, Dashboard):
-        cloudwatch = ctx.client("cloudwatch")
-        names = [r.name]
-        _ignore_missing(lambda: cloudwatch.delete_dashboards(DashboardNames=names), *gone)
     elif isinstance(r, ApiRoute):
         api_id, route_id = ctx.fact(r.api, "ApiId"), ctx.fact(r.logical, "RouteId")
         if api_id and route_id:
@@ -218,19 +203,6 @@ def delete_resource(
         api_id = ctx.fact(r.logical, "ApiId")
         if api_id:
             _ignore_missing(lambda: ctx.client("apigatewayv2").delete_api(ApiId=api_id), *gone)
-    elif isinstance(r, LambdaPermission):
-        _ignore_missing(
-            lambda: ctx.client("lambda").remove_permission(
-                FunctionName=r.function_name, Qualifier=r.alias, StatementId=r.name
-            ),
-            *gone,
-        )
-    elif isinstance(r, ScheduleRule):
-        events = ctx.client("events")
-        targets = [t["Id"] for t in live.paginated(events, "list_targets_by_rule", "Targets", Rule=r.name)]
-        if targets:
-            events.remove_targets(Rule=r.name, Ids=targets)
-        _ignore_missing(lambda: events.delete_rule(Name=r.name), *gone)
     elif isinstance(r, EventSourceMapping):
         if r.local:
             name = local_mapping_parameter(ctx.model.stack, r.logical)

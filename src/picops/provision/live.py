@@ -16,34 +16,31 @@ import botocore.exceptions
 
 from picops.aws import ClientFactory
 from picops.aws_errors import BUCKET_MISSING, QUEUE_MISSING, SERVICE_MISSING, is_missing
+from picops.provision import kinds
 from picops.stack.local_mappings import decode_record, local_mapping_parameter
 from picops.stack.model import (
-    Alarm,
     ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
     Bucket,
     BucketNotification,
     BucketPolicy,
-    Dashboard,
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
     KmsKey,
-    LambdaPermission,
     LogGroup,
     Queue,
     QueuePolicy,
     Resource,
     Role,
-    ScheduleRule,
     StackModel,
     Subscription,
     Table,
     Topic,
     canonical,
 )
-from picops.stack.names import StackNames, build_arn
+from picops.stack.names import StackNames
 
 # Bucket notification ids picops owns; other configurations on the bucket are left alone.
 NOTIFICATION_ID_PREFIX = "picops-"
@@ -427,55 +424,6 @@ def resolved_source_arn(r: EventSourceMapping, ctx: Context) -> str | None:
     return str(arn) if arn else None
 
 
-def read_rule(r: ScheduleRule, ctx: Context) -> dict[str, Any] | None:
-    events = ctx.client("events")
-    try:
-        rule = events.describe_rule(Name=r.name)
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, SERVICE_MISSING):
-            return None
-        raise
-    targets = paginated(events, "list_targets_by_rule", "Targets", Rule=r.name)
-    kept = ("Id", "Arn", "RetryPolicy", "DeadLetterConfig")
-    return {
-        "ScheduleExpression": rule.get("ScheduleExpression"),
-        "State": rule.get("State"),
-        "Targets": sorted(({k: t[k] for k in kept if t.get(k)} for t in targets), key=lambda t: str(t["Id"])),
-    }
-
-
-def read_permission(r: LambdaPermission, ctx: Context) -> dict[str, Any] | None:
-    try:
-        policy = ctx.client("lambda").get_policy(FunctionName=r.function_name, Qualifier=r.alias)["Policy"]
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, SERVICE_MISSING):
-            return None
-        raise
-    for statement in json.loads(policy).get("Statement", []):
-        if statement.get("Sid") != r.name:
-            continue
-        principal = statement.get("Principal", {})
-        condition = statement.get("Condition", {})
-        source = condition.get("ArnLike", {}).get("AWS:SourceArn") or condition.get("ArnEquals", {}).get(
-            "AWS:SourceArn"
-        )
-        return {
-            "Action": statement.get("Action"),
-            "Principal": principal.get("Service") if isinstance(principal, dict) else principal,
-            "SourceArn": source,
-        }
-    return None
-
-
-def permission_source_arn(r: LambdaPermission, ctx: Context) -> str | None:
-    if r.source_arn:
-        return r.source_arn
-    api_id = ctx.fact(r.source, "ApiId")
-    if not api_id:
-        return None
-    return build_arn(ctx.model.region, "execute-api", ctx.model.account, f"{api_id}/*")
-
-
 def read_api(r: HttpApi, ctx: Context) -> dict[str, Any] | None:
     api = ctx.client("apigatewayv2")
     found = next((a for a in paginated(api, "get_apis", "Items") if a.get("Name") == r.name), None)
@@ -580,47 +528,6 @@ def read_route(r: ApiRoute, ctx: Context) -> dict[str, Any] | None:
     return None
 
 
-def read_alarm(r: Alarm, ctx: Context) -> dict[str, Any] | None:
-    alarms = ctx.client("cloudwatch").describe_alarms(AlarmNames=[r.name]).get("MetricAlarms", [])
-    if not alarms:
-        return None
-    a = alarms[0]
-    ctx.remember(r.logical, AlarmArn=a.get("AlarmArn"))
-    return {
-        "AlarmDescription": a.get("AlarmDescription", ""),
-        "Namespace": a.get("Namespace"),
-        "MetricName": a.get("MetricName"),
-        "Dimensions": [{"Name": d["Name"], "Value": d["Value"]} for d in a.get("Dimensions", [])],
-        "Statistic": a.get("Statistic"),
-        "Threshold": float(a.get("Threshold", 0)),
-        "ComparisonOperator": a.get("ComparisonOperator"),
-        "Period": a.get("Period"),
-        "EvaluationPeriods": a.get("EvaluationPeriods"),
-        "AlarmActions": list(a.get("AlarmActions", [])),
-        "TreatMissingData": a.get("TreatMissingData", "missing"),
-    }
-
-
-def read_dashboard(r: Dashboard, ctx: Context) -> dict[str, Any] | None:
-    try:
-        found = ctx.client("cloudwatch").get_dashboard(DashboardName=r.name)
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, SERVICE_MISSING, also={"404"}):
-            return None
-        raise
-    ctx.remember(r.logical, DashboardArn=found.get("DashboardArn"))
-    return {"DashboardBody": canonical(found.get("DashboardBody") or "{}")}
-
-
-def dashboard_body(r: Dashboard, ctx: Context) -> str:
-    """The dashboard's JSON with `${Logical}` placeholders replaced by the ids live state knows."""
-    body = r.body
-    for logical in r.references:
-        value = ctx.fact(logical, "ApiId") if logical in ctx.model else None
-        body = body.replace("${" + logical + "}", str(value) if value else f"<{logical} id>")
-    return body
-
-
 READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] = {
     Bucket: read_bucket,
     BucketPolicy: read_bucket_policy,
@@ -634,29 +541,29 @@ READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] =
     LogGroup: read_log_group,
     FunctionSpec: read_function,
     EventSourceMapping: read_mapping,
-    ScheduleRule: read_rule,
-    LambdaPermission: read_permission,
     HttpApi: read_api,
     ApiIntegration: read_integration,
     ApiRoute: read_route,
-    Alarm: read_alarm,
     KmsKey: read_key,
     ApiAuthorizer: read_authorizer,
-    Dashboard: read_dashboard,
 }
 
 
 def read(resource: Resource, ctx: Context) -> dict[str, Any] | None:
+    kind = kinds.kind_of(resource)
+    if kind is not None:
+        return kind.read(resource, ctx)
     return READERS[type(resource)](resource, ctx)
 
 
 def resolved_desired(resource: Resource, ctx: Context) -> dict[str, Any]:
     """`desired()` with identifiers only live state knows filled in (stream ARN, API id, integration id)."""
+    kind = kinds.kind_of(resource)
+    if kind is not None:
+        return kind.desired(resource, ctx)
     desired = resource.desired()
     if isinstance(resource, EventSourceMapping) and not resource.source_arn:
         desired["EventSourceArn"] = resolved_source_arn(resource, ctx) or f"<{resource.source} stream>"
-    elif isinstance(resource, LambdaPermission) and not resource.source_arn:
-        desired["SourceArn"] = permission_source_arn(resource, ctx) or f"<{resource.source} arn>/*"
     elif isinstance(resource, ApiRoute):
         integration = ctx.fact(resource.integration, "IntegrationId")
         desired["Target"] = f"integrations/{integration}" if integration else f"<{resource.integration}>"
@@ -665,6 +572,4 @@ def resolved_desired(resource: Resource, ctx: Context) -> dict[str, Any]:
             desired["AuthorizerId"] = authorizer or f"<{resource.authorizer}>"
     elif isinstance(resource, FunctionSpec):
         desired["Environment"] = resource.env
-    elif isinstance(resource, Dashboard):
-        desired["DashboardBody"] = canonical(dashboard_body(resource, ctx))
     return desired

@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "QueuePolicy": "picops.stack.model",
     "Role": "picops.stack.model",
     "ScheduleRule": "picops.stack.model",
+    "FunctionInvokeConfig": "picops.stack.model",
     "Subscription": "picops.stack.model",
     "Table": "picops.stack.model",
     "Topic": "picops.stack.model",

@@ -89,6 +89,7 @@ class StackArns:
     booking_topic: str
     alerts_topic: str
     log_group: dict[str, str]
+    sweep_dlq: str
 
 
 def function_grants(function: str, arns: StackArns, *, uploads_prefix: str) -> list[Grant]:
@@ -173,6 +174,8 @@ def function_grants(function: str, arns: StackArns, *, uploads_prefix: str) -> l
                 ("s3:GetObject", "s3:PutObject"),
                 (f"{arns.uploads_bucket}/{SWEEP_STATE_KEY}",),
             ),
+            # The async invoke config's on-failure destination: Lambda sends the record with this role.
+            Grant("OnFailureDestination", ("sqs:SendMessage",), (arns.sweep_dlq,)),
         ]
     elif function == "BookingApiFunction":
         # Accept (read the seat, one transaction: seat + line entry + pointer), publish, confirm the publish;

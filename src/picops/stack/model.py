@@ -519,6 +519,35 @@ class ScheduleRule(Resource):
 
 
 @dataclass(frozen=True)
+class FunctionInvokeConfig(Resource):
+    """How Lambda handles a function alias's asynchronous invocations: bounded retries, then the failed
+    invocation's record goes to `on_failure` (sent with the function's execution role). `name` is the
+    qualified function name. An EventBridge target's dead-letter queue only receives events that could not
+    be delivered; an invocation that raises is retried by Lambda and then dropped unless this is set."""
+
+    TYPE: ClassVar[str] = "AWS::Lambda::EventInvokeConfig"
+
+    function: str = ""
+    function_name: str = ""
+    alias: str = "live"
+    max_retries: int = 2
+    max_event_age_s: int = 21600
+    on_failure: str = ""
+    on_failure_arn: str = ""
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return (self.function, *((self.on_failure,) if self.on_failure else ()))
+
+    def desired(self) -> dict[str, Any]:
+        return {
+            "MaximumRetryAttempts": self.max_retries,
+            "MaximumEventAgeInSeconds": self.max_event_age_s,
+            "OnFailureDestination": self.on_failure_arn or None,
+        }
+
+
+@dataclass(frozen=True)
 class LambdaPermission(Resource):
     """Lets a service invoke a function alias; `name` is the policy statement id."""
 

@@ -143,6 +143,10 @@ FUNCTION_ACTIONS = (
     "lambda:GetFunctionConcurrency",
     "lambda:PutFunctionConcurrency",
     "lambda:DeleteFunctionConcurrency",
+    # Asynchronous invocation settings (the sweeper's on-failure destination): read, set and removed.
+    "lambda:GetFunctionEventInvokeConfig",
+    "lambda:PutFunctionEventInvokeConfig",
+    "lambda:DeleteFunctionEventInvokeConfig",
 )
 MAPPING_ACTIONS = (
     "lambda:GetEventSourceMapping",

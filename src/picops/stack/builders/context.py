@@ -148,6 +148,7 @@ class BuildContext:
                 )
                 for fn in HANDLERS
             },
+            sweep_dlq=arn("SweepDLQ"),
         )
 
     def role_arn(self, fn: str) -> str:

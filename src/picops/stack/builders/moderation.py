@@ -7,6 +7,7 @@ from picops.stack.builders.context import BuildContext, allow_send
 from picops.stack.model import (
     DLQ_RETENTION_S,
     EventSourceMapping,
+    FunctionInvokeConfig,
     LambdaPermission,
     Queue,
     QueuePolicy,
@@ -26,6 +27,8 @@ BATCH_OPERATIONS_SERVICE = "batchoperations.s3.amazonaws.com"
 # next hourly run supersedes an older one), then keep the event in SweepDLQ (alarmed, listed by `dlq list`).
 SWEEP_MAX_RETRIES = 4
 SWEEP_MAX_EVENT_AGE_S = 3600
+# Lambda's own retries of a sweep that raised (2 is the most it allows), then the record goes to SweepDLQ.
+SWEEP_ASYNC_MAX_RETRIES = 2
 
 
 def build(ctx: BuildContext) -> list[Resource]:
@@ -104,6 +107,20 @@ def build(ctx: BuildContext) -> list[Resource]:
             principal="events.amazonaws.com",
             source_arn=arn("SweepSchedule"),
             source="SweepSchedule",
+        )
+    )
+    # SweepDLQ as the target's DLQ receives only events EventBridge could not deliver; a sweep that raises is
+    # retried by Lambda and would then be dropped. The on-failure destination keeps its invocation record.
+    resources.append(
+        FunctionInvokeConfig(
+            "ModerationSweepFunctionInvokeConfig",
+            f"{sweep}:live",
+            function="ModerationSweepFunction",
+            function_name=sweep,
+            max_retries=SWEEP_ASYNC_MAX_RETRIES,
+            max_event_age_s=SWEEP_MAX_EVENT_AGE_S,
+            on_failure="SweepDLQ",
+            on_failure_arn=arn("SweepDLQ"),
         )
     )
 

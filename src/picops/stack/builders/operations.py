@@ -33,10 +33,12 @@ _ERRORS_NEXT: dict[str, str] = {
 
 def _dlq_alarm_description(dlq: str, source: str) -> str:
     if dlq == "SweepDLQ":
-        # Not a queue's DLQ: SweepSchedule's target dead-letters the events whose invocations kept failing.
+        # Not a queue's DLQ: two senders. Lambda's on-failure destination (a sweep that raised, after Lambda's
+        # retries) and SweepSchedule's target (an event EventBridge could not deliver to the function).
         return (
-            "SweepDLQ holds SweepSchedule events whose ModerationSweepFunction invocations failed after the "
-            "target's retries. First: picops dlq peek SweepDLQ and the function's logs; once fixed, "
+            "SweepDLQ holds failed hourly sweeps: records of ModerationSweepFunction invocations that raised "
+            "after Lambda's retries, and SweepSchedule events EventBridge could not deliver. "
+            "First: picops dlq peek SweepDLQ and the function's logs; once fixed, "
             "picops dlq purge SweepDLQ (the next hourly sweep repairs what was missed)."
         )
     return (
