@@ -22,6 +22,7 @@ from picops.local import LocalRuntime
 
 LATENCY_S = 0.020
 TARGET_SPEED_RATIO = 0.75
+STRICT_COST = 0.10  # strict local mode may cost at most 10% of the runtime's throughput
 
 
 def noop_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -60,6 +61,54 @@ def baseline(sqs: Any, url: str) -> int:
             Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
         )
         done += len(messages)
+
+
+def _drain(
+    factory: ClientFactory,
+    settings: Settings,
+    record: dict[str, Any],
+    sqs: Any,
+    queue: str,
+    n: int,
+    counter: Any,
+) -> tuple[float, int]:
+    runtime = LocalRuntime(factory, settings, mappings=[record])
+    runtime.prepare()
+    _fill(sqs, queue, n)
+    counter.count = 0
+    began = time.perf_counter()
+    try:
+        runtime.drain()
+    finally:
+        runtime.close()
+    elapsed, requests = time.perf_counter() - began, counter.count
+    stats = runtime.summary()["mappings"][0]
+    assert stats["records"] == n, stats
+    assert stats["failed_records"] == 0, stats
+    return elapsed, requests
+
+
+def _guard(queue_arn: str, factory: ClientFactory) -> Any:
+    """A guard whose operator and function role may use the bench queue (the role as provision grants it)."""
+    from picops.stack.iam import SQS_CONSUME
+    from picops.strict.guard import Guard, Principal
+
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [*SQS_CONSUME, "sqs:GetQueueUrl", "sqs:SendMessage"],
+                "Resource": queue_arn,
+            }
+        ],
+    }
+    return Guard(
+        operator_policy=lambda: policy,
+        operator_arn=lambda: "arn:aws:iam::123456789012:user/bench",
+        read_role=lambda name: Principal(f"arn:aws:sts::123456789012:assumed-role/bench/{name}", [policy]),
+        account=factory.account_id,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,19 +153,15 @@ def main(argv: list[str] | None = None) -> int:
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],
             },
         }
-        runtime = LocalRuntime(factory, settings, mappings=[record])
-        runtime.prepare()
-        _fill(sqs, queue, n)
-        counter.count = 0
-        began = time.perf_counter()
-        try:
-            runtime.drain()
-        finally:
-            runtime.close()
-        t_picops, r_picops = time.perf_counter() - began, counter.count
-        stats = runtime.summary()["mappings"][0]
-        assert stats["records"] == n, stats
-        assert stats["failed_records"] == 0, stats
+        t_picops, r_picops = _drain(factory, settings, record, sqs, queue, n, counter)
+        # The same run with strict local mode's guard on the runtime's clients (IAM and request limits).
+        guard = _guard(arn, factory)
+        strict = ClientFactory(settings.aws, installers=(guard.install,))
+        strict_sqs = strict.client("sqs")
+        strict_sqs.meta.events.register("before-send.sqs", counter)
+        t_strict, _ = _drain(strict, settings, record, strict_sqs, queue, n, counter)
+        assert guard.tally.checked >= r_picops, guard.tally  # every request went through the guard
+        assert guard.tally.denied == 0, guard.tally.denials
     finally:
         server.stop()
 
@@ -130,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"modelled at {LATENCY_S * 1000:.0f} ms/request: baseline {r_base * LATENCY_S:.2f} s, "
         f"picops {r_picops * LATENCY_S:.2f} s"
+    )
+    cost = t_strict / t_picops - 1
+    print(
+        f"strict local mode: {n / t_strict:,.0f} msg/s with every request authorised and checked, "
+        f"{cost:+.0%} time against the same drain without it (target <= +{STRICT_COST:.0%}: "
+        f"{'PASS' if cost <= STRICT_COST else 'MISS'})"
     )
     verdict = "PASS" if ratio >= TARGET_SPEED_RATIO else "MISS"
     print(f"{verdict}: >= {TARGET_SPEED_RATIO:.2f}x the baseline's speed")

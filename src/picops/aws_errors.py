@@ -65,3 +65,12 @@ __all__ = [
     "http_status",
     "is_missing",
 ]
+
+
+# Codes AWS answers when the caller's policy does not allow the request.
+ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"})
+
+
+def is_access_denied(exc: Any) -> bool:
+    """The caller may not do this: a grant is missing, which retrying or ignoring never fixes."""
+    return error_code(exc) in ACCESS_DENIED

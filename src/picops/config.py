@@ -316,6 +316,9 @@ class LocalSettings(_Section):
     # Every call on a local endpoint is authorised: the CLI's against the operator policy
     # (`provision --print-policy`), a handler's against its role's policies as the endpoint holds them.
     enforce_iam: bool = True
+    # Request values outside what AWS accepts (lengths, ranges, enums, FIFO ids, retention days...) are
+    # refused as AWS refuses them.
+    enforce_limits: bool = True
 
 
 class Settings(BaseSettings):

@@ -29,7 +29,7 @@ def test_step_order() -> None:
 
 
 def test_step_tags_through_the_stream_after_tag_backfill(
-    cli: Any, endpoint: str, server_factory: Any
+    cli: Any, endpoint: str, server_factory: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli("provision", "--yes", "--json", endpoint=endpoint).exit_code == 0
     ctx = _context(endpoint, server_factory)
@@ -41,6 +41,11 @@ def test_step_tags_through_the_stream_after_tag_backfill(
     assert mappings["IngestFunctionMapping"]["status"] == "ok"
     # The tag-backfill step's verdicts came after provision too: delivered, and left unchanged.
     assert mappings["ModerationStreamFunctionMapping"]["records"] > 1
+    # Handler logs are short lines and metrics are counted, not printed as EMF documents.
+    err = capsys.readouterr().err
+    assert "ModerationStreamFunction  object processed" in err
+    assert '"_aws"' not in err
+    assert result.data["runtime"]["metrics"]["ModerationTagged"] >= 1
 
 
 def test_step_fails_when_the_object_is_not_tagged(

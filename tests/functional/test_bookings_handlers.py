@@ -134,6 +134,23 @@ def test_bad_requests_get_400_with_field_errors(pipe: Harness) -> None:
             "x",
         ),
         (post_event([1, 2]), "body"),
+        # Wrong types are refused, never coerced into a booking.
+        (
+            post_event(
+                {"event_id": "g", "seat_id": "A1", "customer_id": "x", "payment_token": "t", "amount": True}
+            ),
+            "amount",
+        ),
+        (
+            post_event(
+                {"event_id": "g", "seat_id": "A1", "customer_id": "x", "payment_token": "t", "amount": "12"}
+            ),
+            "amount",
+        ),
+        (post_event({"event_id": 7, "seat_id": "A1", "customer_id": "x", "payment_token": "t"}), "event_id"),
+        # Nesting that would make a recursive parser fail (a 500) is refused before parsing.
+        (post_event(None, raw="[" * 5_000 + "]" * 5_000), "body"),
+        (post_event(None, raw='{"a":' * 2_500 + "1" + "}" * 2_500), "body"),
     ]
     for event, field in cases:
         response = pipe.h.api_handler(event, API_CONTEXT)
@@ -141,6 +158,14 @@ def test_bad_requests_get_400_with_field_errors(pipe: Harness) -> None:
         body = json.loads(response["body"])
         assert field in [e["field"] for e in body["errors"]], body
     # Nothing was accepted.
+    assert pipe.store.seat_keys() == []
+
+
+def test_an_oversized_body_is_413(pipe: Harness) -> None:
+    body = {"event_id": "g", "seat_id": "A1", "customer_id": "x", "payment_token": "t" * 20_000}
+    response = pipe.h.api_handler(post_event(body), API_CONTEXT)
+    assert response["statusCode"] == 413
+    assert json.loads(response["body"])["errors"][0]["field"] == "body"
     assert pipe.store.seat_keys() == []
 
 

@@ -77,3 +77,16 @@ def test_the_default_stack_s_service_is_picops_not_picops_picops() -> None:
     assert service_name("picops") == "picops"
     assert service_name("picops-staging") == "picops-staging"
     assert service_name("photos") == "picops-photos"
+
+
+def test_verbose_means_raw_json_unless_a_format_is_given() -> None:
+    import pytest
+
+    from picops.cli.local import _log_format
+    from picops.errors import UsageError
+
+    assert _log_format(None, verbose=False) == "human"
+    assert _log_format(None, verbose=True) == "json"
+    assert _log_format("human", verbose=True) == "human"
+    with pytest.raises(UsageError, match="--log-format 'xml'"):
+        _log_format("xml", verbose=False)

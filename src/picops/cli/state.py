@@ -57,7 +57,8 @@ class AppState:
             from picops.aws import ClientFactory
 
             factory = ClientFactory.from_settings(self.settings)
-            if factory.is_local and self.settings.local.enforce_iam:
+            local = self.settings.local
+            if factory.is_local and (local.enforce_iam or local.enforce_limits):
                 from picops.strict.guard import guard_for
 
                 self.guard = guard_for(self.settings, factory)

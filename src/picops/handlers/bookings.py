@@ -178,7 +178,7 @@ def api_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return _error(404, f"no booking {booking_id}")
         return _response(200, found)
     except InvalidRequest as exc:
-        return _error(400, str(exc), exc.errors)
+        return _error(exc.status, str(exc), exc.errors)
 
 
 # -- consumers -------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import dataclasses
 import functools
 from typing import Any, Literal
 
+import botocore.exceptions
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -338,7 +339,13 @@ def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         verdict = verdicts.get(candidate.key)
         if verdict is not None and verdict in engine.options.statuses:
             # The task names no ETag: ask S3 (before tagging) so the ledger can vouch for the object later.
-            candidate = with_identity(engine.s3, candidate)
+            try:
+                candidate = with_identity(engine.s3, candidate)
+            except botocore.exceptions.ClientError as exc:  # AccessDenied: a grant is missing, say which
+                reason = f"GetObjectAttributes refused ({exc}): needs s3:GetObject and s3:GetObjectAttributes"
+                logger.error("identity lookup refused", extra={"key": candidate.key, "error": str(exc)})
+                response.add_result(_task_result(task, "PermanentFailure", reason))
+                continue
         result = engine.tag_object(candidate, verdict)
         if verdict is not None:
             engine.remember(candidate, verdict, result)

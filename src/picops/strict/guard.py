@@ -24,6 +24,7 @@ from urllib.parse import unquote
 import botocore.exceptions
 
 from picops.strict.actions import UNAUTHORISED, Need, Request, UnknownOperation, context_of, needs
+from picops.strict.limits import check_request
 from picops.strict.policy import Check, Decision, evaluate
 
 # The function whose role the current call acts with (None: the operator, i.e. the CLI).
@@ -70,6 +71,14 @@ class Tally:
     denials: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    refused_values: int = 0
+
+    def refuse_value(self, what: str) -> None:
+        with self.lock:
+            self.refused_values += 1
+            if len(self.denials) < 20:
+                self.denials.append(what)
+
     def record(self, denied: str | None) -> None:
         with self.lock:
             self.checked += 1
@@ -89,7 +98,11 @@ class Guard:
         operator_arn: Callable[[], str],
         read_role: Callable[[str], Principal],
         account: Callable[[], str],
+        iam: bool = True,
+        limits: bool = True,
     ) -> None:
+        self.iam = iam
+        self.limits = limits
         self._operator_policy = operator_policy
         self._operator_arn = operator_arn
         self._read_role = read_role
@@ -160,7 +173,13 @@ class Guard:
 
     def _before_call(self, model: Any, context: dict[str, Any], region: str) -> None:
         service = model.service_model
-        if (service.service_name, model.name) in UNAUTHORISED:
+        if self.limits:
+            try:
+                check_request(model, context.get(_PARAMS_KEY, {}))
+            except botocore.exceptions.ClientError as exc:
+                self.tally.refuse_value(f"{service.service_name}:{model.name} {exc}")
+                raise
+        if not self.iam or (service.service_name, model.name) in UNAUTHORISED:
             return  # answered for anyone (and how the account is learnt: no principal needed)
         params = context.get(_PARAMS_KEY, {})
         if "ShardIterator" in params and "StreamArn" not in params:
@@ -266,6 +285,8 @@ def guard_for(settings: Any, factory: Any) -> Guard:
         return operator_policy(model, inventory_bucket=settings.moderation.inventory_bucket)
 
     return Guard(
+        iam=settings.local.enforce_iam,
+        limits=settings.local.enforce_limits,
         operator_policy=policy,
         operator_arn=lambda: f"arn:aws:iam::{factory.account_id()}:user/picops-operator",
         read_role=endpoint_role_reader(factory.session, factory.endpoint_url, factory.region),

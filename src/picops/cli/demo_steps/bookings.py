@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from picops.cli.bookings import QUEUES, call_api
 from picops.cli.demo_steps import DemoContext, DemoStep, StepResult
+from picops.cli.demo_steps.logview import demo_log_view
 from picops.core.bookings import BookingStore, QueueCount, inspect_table
 from picops.core.dlq import resolve_queue
 from picops.local.runtime import LocalRuntime
@@ -29,7 +30,12 @@ def run(ctx: DemoContext) -> StepResult:
     factory = ctx.factory
     names = StackNames(ctx.settings, factory.account_id(), factory.region)
     seat = f"seat-{uuid.uuid4().hex[:8]}"
-    runtime = LocalRuntime(factory, ctx.settings, progress=lambda line: ctx.out.status(f"  {escape(line)}"))
+    runtime = LocalRuntime(
+        factory,
+        ctx.settings,
+        progress=lambda line: ctx.out.status(f"  {escape(line)}"),
+        log_view=demo_log_view(ctx.out),
+    )
     receipts = []
     try:
         runtime.prepare()

@@ -19,6 +19,7 @@ from PIL import Image
 from rich.markup import escape
 
 from picops.cli.demo_steps import DemoContext, DemoStep, StepResult
+from picops.cli.demo_steps.logview import demo_log_view
 from picops.core.ingest import JobStore, thumbnail_key
 from picops.local.runtime import LocalRuntime
 from picops.stack.names import StackNames
@@ -118,7 +119,12 @@ def run(ctx: DemoContext) -> StepResult:
         s3.put_object(Bucket=names.uploads_bucket, Key=key, Body=bodies[name])
     ctx.out.status(f"  uploaded {len(keys)} objects under {escape(folder)}")
 
-    runtime = LocalRuntime(factory, ctx.settings, progress=lambda line: ctx.out.status(f"  {escape(line)}"))
+    runtime = LocalRuntime(
+        factory,
+        ctx.settings,
+        progress=lambda line: ctx.out.status(f"  {escape(line)}"),
+        log_view=demo_log_view(ctx.out),
+    )
     try:
         runtime.prepare()
         runtime.drain()

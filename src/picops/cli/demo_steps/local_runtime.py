@@ -14,6 +14,7 @@ import uuid
 from rich.markup import escape
 
 from picops.cli.demo_steps import DemoContext, DemoStep, StepResult
+from picops.cli.demo_steps.logview import demo_log_view
 from picops.local.runtime import LocalRuntime
 from picops.stack.names import StackNames
 
@@ -33,7 +34,12 @@ def run(ctx: DemoContext) -> StepResult:
         TableName=names.moderation_table,
         Item={moderation.key_attribute: {"S": key}, moderation.status_attribute: {"S": VERDICT}},
     )
-    runtime = LocalRuntime(factory, ctx.settings, progress=lambda line: ctx.out.status(f"  {escape(line)}"))
+    runtime = LocalRuntime(
+        factory,
+        ctx.settings,
+        progress=lambda line: ctx.out.status(f"  {escape(line)}"),
+        log_view=demo_log_view(ctx.out),
+    )
     try:
         runtime.prepare()
         runtime.drain()

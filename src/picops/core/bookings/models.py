@@ -21,6 +21,9 @@ IdText = Annotated[
 ]
 TokenText = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 MAX_BODY_BYTES = 16 * 1024
+# A booking is one flat object: anything nested deeper is refused before it is parsed (a parser recursing
+# through 15,000 `[` would otherwise fail with RecursionError, a 500).
+MAX_JSON_DEPTH = 8
 
 
 class SeatState(enum.StrEnum):
@@ -42,7 +45,8 @@ class BookingState(enum.StrEnum):
 class BookingRequest(BaseModel):
     """The body of `POST /bookings`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: `"amount": true` or `"amount": "12"` is a wrong type (400), never coerced into a booking.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     event_id: IdText
     seat_id: IdText
@@ -52,11 +56,36 @@ class BookingRequest(BaseModel):
 
 
 class InvalidRequest(ValueError):
-    """A request that cannot be accepted; `errors` lists each field's problem."""
+    """A request that cannot be accepted; `errors` lists each field's problem, `status` the HTTP answer."""
 
-    def __init__(self, message: str, errors: list[dict[str, str]] | None = None) -> None:
+    def __init__(
+        self, message: str, errors: list[dict[str, str]] | None = None, *, status: int = 400
+    ) -> None:
         super().__init__(message)
         self.errors = errors or []
+        self.status = status
+
+
+def json_depth(text: str | bytes) -> int:
+    """How deeply arrays and objects nest in `text`, counted without parsing (and without recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text.decode("utf-8", "replace") if isinstance(text, bytes) else text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -71,10 +100,17 @@ def parse_request(body: str | bytes | None) -> BookingRequest:
     if body is None or body == "" or body == b"":
         raise InvalidRequest("request body is required", [{"field": "body", "error": "missing"}])
     if len(body) > MAX_BODY_BYTES:
-        raise InvalidRequest("request body too large", [{"field": "body", "error": "over 16 KiB"}])
+        raise InvalidRequest(
+            "request body too large", [{"field": "body", "error": "over 16 KiB"}], status=413
+        )
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise InvalidRequest(
+            "body nests too deeply",
+            [{"field": "body", "error": f"more than {MAX_JSON_DEPTH} levels of nesting"}],
+        )
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidRequest("body is not valid JSON", [{"field": "body", "error": str(exc)}]) from None
     if not isinstance(data, dict):
         raise InvalidRequest("body must be a JSON object", [{"field": "body", "error": "not an object"}])

@@ -37,7 +37,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from picops.aws_errors import SERVICE_MISSING, error_code, is_missing
+from picops.aws_errors import SERVICE_MISSING, error_code, is_access_denied, is_missing
 from picops.stack.state_objects import LEDGER_KEY_PREFIX, LEDGER_SORT_KEY
 
 LEDGER_PREFIX = LEDGER_KEY_PREFIX
@@ -370,10 +370,12 @@ def in_verify_slice(bucket: str, key: str, *, cycle: int, slices: int) -> bool:
 
 
 def with_identity(s3: Any, candidate: Any) -> Any:
-    """`candidate` with the ETag and LastModified S3 reports for it now (GetObjectAttributes: needs
-    s3:GetObjectAttributes, not s3:GetObject, so the tagger still cannot read the photos). Asked before the
-    tag is read, so a re-upload racing the tagging yields an entry that no longer matches, never a wrong
-    one. Any failure leaves the candidate as it was (no identity: no ledger entry)."""
+    """`candidate` with the ETag and LastModified S3 reports for it now (GetObjectAttributes, which AWS
+    authorises with s3:GetObject and s3:GetObjectAttributes, or the Version pair for a named version). Asked
+    before the tag is read, so a re-upload racing the tagging yields an entry that no longer matches, never
+    a wrong one. A missing object or a passing failure leaves the candidate as it was (no identity: no ledger
+    entry, which only costs a later re-check); AccessDenied is a missing grant and is raised, so the run
+    reports it instead of silently never writing a ledger entry."""
     from dataclasses import replace
 
     version = {"VersionId": candidate.version_id} if candidate.version_id else {}
@@ -381,7 +383,11 @@ def with_identity(s3: Any, candidate: Any) -> Any:
         response = s3.get_object_attributes(
             Bucket=candidate.bucket, Key=candidate.key, ObjectAttributes=["ETag"], **version
         )
-    except Exception:
+    except botocore.exceptions.ClientError as exc:
+        if is_access_denied(exc):
+            raise
+        return candidate
+    except botocore.exceptions.BotoCoreError:
         return candidate
     return replace(
         candidate,
