@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import contextvars
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -267,8 +268,6 @@ def endpoint_role_reader(session: Any, endpoint_url: str, region: str) -> Callab
 
 def _document(document: Any) -> Mapping[str, Any]:
     if isinstance(document, str):
-        import json
-
         parsed: Mapping[str, Any] = json.loads(unquote(document))
         return parsed
     return dict(document)
