@@ -90,15 +90,21 @@ def _drain(
 
 def _guard(queue_arn: str, factory: ClientFactory) -> Any:
     """A guard whose operator and function role may use the bench queue (the role as provision grants it)."""
-    from picops.stack.iam import SQS_CONSUME
-    from picops.strict.guard import Guard, Principal
+    from picops.strict import Guard, Principal
+
+    consume = [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+    ]
 
     policy = {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
-                "Action": [*SQS_CONSUME, "sqs:GetQueueUrl", "sqs:SendMessage"],
+                "Action": [*consume, "sqs:GetQueueUrl", "sqs:SendMessage"],
                 "Resource": queue_arn,
             }
         ],

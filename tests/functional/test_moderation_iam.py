@@ -44,6 +44,7 @@ SERVICE_SIDE: dict[str, dict[str, str]] = {
     "ModerationSweepFunction": {
         "logs:CreateLogStream": "the runtime writes the function's logs",
         "logs:PutLogEvents": "the runtime writes the function's logs",
+        "sqs:SendMessage": "Lambda sends a raised sweep's record to SweepDLQ, its on-failure destination",
     },
     "IngestFunction": {
         "logs:CreateLogStream": "the runtime writes the function's logs",
