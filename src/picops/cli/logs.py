@@ -27,25 +27,11 @@ from picops.cli.state import get_state
 from picops.errors import UsageError
 from picops.local import logfiles
 from picops.local.event_kinds import find_function
+from picops.local.handler_logs import POWERTOOLS_KEYS
 
 DEFAULT_POLL_S = 2.0
 # Powertools' standard keys: shown in their own columns or too noisy for the table's key fields.
-_STANDARD_KEYS = frozenset(
-    {
-        "level",
-        "message",
-        "timestamp",
-        "location",
-        "service",
-        "cold_start",
-        "function_name",
-        "function_memory_size",
-        "function_arn",
-        "function_request_id",
-        "xray_trace_id",
-        "sampling_rate",
-    }
-)
+_STANDARD_KEYS = POWERTOOLS_KEYS
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 _PLAIN_LEVEL = re.compile(r"^\[(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\]\s*(.*)$", re.S)
 

@@ -17,8 +17,8 @@ from typing import Any, Literal
 LogFormat = Literal["human", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("human", "json")
 
-# Keys Powertools adds to every record: context, not what the record is about.
-_STANDARD_KEYS = frozenset(
+# Keys Powertools adds to every record: context, not what the record is about (`picops logs` shares them).
+POWERTOOLS_KEYS = frozenset(
     {
         "level",
         "location",
@@ -32,6 +32,11 @@ _STANDARD_KEYS = frozenset(
         "function_request_id",
         "xray_trace_id",
         "sampling_rate",
+    }
+)
+# On the terminal's short line, the error details and logger names are context too.
+_STANDARD_KEYS = POWERTOOLS_KEYS | frozenset(
+    {
         "exception",
         "exception_name",
         "stack_trace",
