@@ -294,12 +294,24 @@ class DeploySettings(_Section):
     @field_validator("functions")
     @classmethod
     def _functions(cls, value: dict[str, FunctionSettings]) -> dict[str, FunctionSettings]:
-        unknown = sorted(set(value) - set(FUNCTION_LOGICAL_NAMES))
+        # Environment variables arrive lower-cased (PICOPS_DEPLOY__FUNCTIONS__PAYMENTFUNCTION__...): a
+        # logical name is matched regardless of case and kept in its own spelling.
+        by_folded = {name.lower(): name for name in FUNCTION_LOGICAL_NAMES}
+        unknown = sorted(name for name in value if name.lower() not in by_folded)
         if unknown:
             raise ValueError(
                 f"unknown function {', '.join(unknown)} (expected one of {', '.join(FUNCTION_LOGICAL_NAMES)})"
             )
-        return value
+        resolved: dict[str, FunctionSettings] = {}
+        # The file's spelling first, then the environment's folded one, whose values win as they do for
+        # every other setting.
+        for name, settings in sorted(value.items(), key=lambda item: item[0] != by_folded[item[0].lower()]):
+            logical = by_folded[name.lower()]
+            earlier = resolved.get(logical)
+            if earlier is not None:
+                settings = earlier.model_copy(update=settings.model_dump(exclude_unset=True))
+            resolved[logical] = settings
+        return resolved
 
     @field_validator("log_retention_days")
     @classmethod

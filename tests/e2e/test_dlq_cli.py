@@ -56,6 +56,23 @@ def test_list_shows_the_stack_dlq_with_sources_and_counts(
     assert "picops-ingest" in human.stdout
 
 
+def test_list_all_skips_queues_outside_the_operator_policy(
+    cli: Any, endpoint: str, server_factory: Any
+) -> None:
+    # Another team's queue pair in the same region: the stack's operator policy may not read it (strict
+    # local mode refuses as AWS would), so --all lists what it can and names what it skipped.
+    sqs = server_factory.client("sqs")
+    _ingest_pair(sqs)
+    _src, _src_arn, other, _other_arn = make_pair(sqs, "billing-team")
+    result = cli("dlq", "list", "--all", "--json", endpoint=endpoint)
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()
+    assert [r["name"] for r in doc["dlqs"]] == ["picops-ingest-dlq"]
+    assert other in doc["unreadable"]
+    assert len(doc["unreadable"]) == 2
+    assert "skipped 2 queue(s) this identity may not read" in result.stderr
+
+
 def test_peek_leaves_messages_in_the_queue(cli: Any, endpoint: str, server_factory: Any) -> None:
     sqs = server_factory.client("sqs")
     _src, dlq = _ingest_pair(sqs)

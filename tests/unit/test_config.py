@@ -167,3 +167,16 @@ def test_function_overrides_are_keyed_by_the_model_s_logical_names(tmp_path: Pat
     config.write_text("[deploy.functions.SweepFunction]\ntimeout_s = 300\n")
     with pytest.raises(ConfigError, match="unknown function SweepFunction"):
         load_settings(config)
+
+
+def test_a_function_override_from_the_environment_finds_its_logical_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Environment variable names are case-insensitive: the key arrives as "paymentfunction".
+    monkeypatch.setenv("PICOPS_DEPLOY__FUNCTIONS__PAYMENTFUNCTION__RESERVED_CONCURRENCY", "5")
+    config = tmp_path / "picops.toml"
+    config.write_text("[deploy.functions.PaymentFunction]\nmemory_mb = 256\nreserved_concurrency = 2\n")
+    payment = load_settings(config).deploy.functions["PaymentFunction"]
+    # Merged with the file's section; the environment wins where both set a value.
+    assert (payment.memory_mb, payment.reserved_concurrency) == (256, 5)
+    assert set(load_settings(config).deploy.functions) == {"PaymentFunction"}

@@ -96,7 +96,8 @@ def test_a_ledger_only_grant_refuses_a_write_outside_the_ledger_prefix() -> None
             guard.authorise(mixed, protocol="json")
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
     assert "dynamodb:BatchWriteItem on resource: " + JOBS in str(refused.value)
-    assert guard.tally.denied == 1 and guard.tally.checked == 2
+    assert guard.tally.denied == 1
+    assert guard.tally.checked == 2
 
 
 def test_without_the_table_schema_no_leading_keys_are_known() -> None:
@@ -120,3 +121,29 @@ def test_a_recording_keeps_each_allowed_check_with_its_principal_and_label() -> 
     assert observed.check.context == {"dynamodb:LeadingKeys": ["LEDGER#a"]}
     assert observed.operation == "dynamodb:BatchWriteItem"
     assert recorded.by_label["sweep"] == {observed}
+
+
+def test_a_handler_s_worker_threads_act_with_its_role_not_the_operator_s() -> None:
+    # The tagging engine and the ledger writer work in threads: their calls are the handler's calls.
+    from picops.threads import ContextThreadPool, context_thread
+
+    guard = _guard()
+    outside = _request("BatchWriteItem", RequestItems={"picops-jobs": [_put("OBJ#b/k")]})
+    seen: list[str] = []
+
+    def attempt() -> None:
+        try:
+            guard.authorise(outside)
+            seen.append("allowed")
+        except botocore.exceptions.ClientError:
+            seen.append("refused")
+
+    with acting_as("picops-moderation-sweep"):
+        with ContextThreadPool(max_workers=2) as pool:
+            pool.submit(attempt).result()
+        thread = context_thread(attempt, name="ledger")
+        thread.start()
+        thread.join()
+    # The operator (empty policy here) would be refused too; the role's denial names the role.
+    assert seen == ["refused", "refused"]
+    assert all(ROLE in d for d in guard.tally.denials)

@@ -7,11 +7,21 @@ from typing import Any
 
 import pytest
 
-from picops.strict.actions import Request, UnknownOperation, context_of, known_action, needs
+from picops.strict.actions import (
+    ACCESS_LOG_DELIVERY,
+    Request,
+    UnknownOperation,
+    context_of,
+    known_action,
+    needs,
+)
 from picops.strict.policy import Check, Decision, evaluate
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 B = "arn:aws:s3:::photos"
+FN = "arn:aws:lambda:us-east-1:123456789012:function:"
+Q = "arn:aws:sqs:us-east-1:123456789012:picops-ingest"
+ROLE_ARN = "arn:aws:iam::123456789012:role/picops-ingest"
 
 
 def _needs(service: str, operation: str, **params: Any) -> list[tuple[str, str]]:
@@ -104,12 +114,56 @@ def _needs(service: str, operation: str, **params: Any) -> list[tuple[str, str]]
         ),
         ("lambda", "ListEventSourceMappings", {}, [("lambda:ListEventSourceMappings", "*")]),
         ("sts", "GetCallerIdentity", {}, []),
+        # Message move tasks are authorised on their source queue (a handle is base64 JSON naming it).
+        (
+            "sqs",
+            "StartMessageMoveTask",
+            {"SourceArn": f"{Q}-dlq", "DestinationArn": Q},
+            [("sqs:StartMessageMoveTask", f"{Q}-dlq")],
+        ),
+        (
+            "sqs",
+            "CancelMessageMoveTask",
+            # AWS's documented example handle, for MyDeadLetterQueue in account 111122223333.
+            {
+                "TaskHandle": "eyJ0YXNrSWQiOiJkYzE2OWUwNC0wZTU1LTQ0ZDItYWE5MC1jMDgwY2ExZjM2ZjciLCJzb3"
+                "VyY2VBcm4iOiJhcm46YXdzOnNxczp1cy1lYXN0LTE6MTExMTIyMjIzMzMzOk15RGVhZExldHRlclF1ZXVlIn0="
+            },
+            [("sqs:CancelMessageMoveTask", "arn:aws:sqs:us-east-1:111122223333:MyDeadLetterQueue")],
+        ),
+        # A request handing a role to a service needs iam:PassRole on that role too.
+        (
+            "lambda",
+            "CreateFunction",
+            {"FunctionName": "picops-ingest", "Role": ROLE_ARN},
+            [("lambda:CreateFunction", f"{FN}picops-ingest"), ("iam:PassRole", ROLE_ARN)],
+        ),
+        (
+            "lambda",
+            "UpdateFunctionConfiguration",
+            {"FunctionName": "picops-ingest", "MemorySize": 512},
+            [("lambda:UpdateFunctionConfiguration", f"{FN}picops-ingest")],
+        ),
     ],
 )
 def test_requests_map_to_the_actions_and_arns_aws_checks(
     service: str, operation: str, params: dict[str, Any], expected: list[tuple[str, str]]
 ) -> None:
     assert _needs(service, operation, **params) == expected
+
+
+def test_an_access_log_on_a_stage_needs_the_log_delivery_actions() -> None:
+    params = {"ApiId": "a1", "StageName": "$default", "AccessLogSettings": {"DestinationArn": "x"}}
+    uri = "/v2/apis/{ApiId}/stages/{StageName}"
+    request = Request(
+        "apigatewayv2", "UpdateStage", params, REGION, ACCOUNT, http_method="PATCH", request_uri=uri
+    )
+    assert [(n.action, n.resource) for n in needs(request)] == [
+        ("apigateway:PATCH", "arn:aws:apigateway:us-east-1::/apis/a1/stages/$default"),
+        *((action, "*") for action in ACCESS_LOG_DELIVERY),
+    ]
+    params.pop("AccessLogSettings")
+    assert len(needs(request)) == 1
 
 
 def test_an_operation_the_reference_does_not_know_is_refused_not_guessed() -> None:
@@ -129,6 +183,8 @@ def test_condition_keys_of_a_listing_and_a_mapping() -> None:
     assert context_of(mapping) == {
         "lambda:FunctionArn": ["arn:aws:lambda:us-east-1:123456789012:function:picops-ingest:live"]
     }
+    job = Request("s3control", "CreateJob", {"RoleArn": ROLE_ARN}, REGION, ACCOUNT)
+    assert context_of(job) == {"iam:PassedToService": ["batchoperations.s3.amazonaws.com"]}
 
 
 def _policy(*statements: dict[str, Any]) -> dict[str, Any]:

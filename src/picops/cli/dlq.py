@@ -94,13 +94,19 @@ def list_dlqs(
     state, out, sqs = _begin(ctx, json_mode)
     cloudwatch = state.factory.client("cloudwatch")
     missing: list[str] = []
+    unreadable: list[str] = []
     if all_queues:
-        queues = region_dlqs(sqs)
+        queues = region_dlqs(sqs, unreadable)
     else:
         queues, missing = stack_dlqs(sqs, _names(state))
     infos = [dlq_info(sqs, cloudwatch, q) for q in queues]
     for logical in missing:
         out.warn(f"{logical} does not exist (not provisioned?)")
+    if unreadable:
+        out.warn(
+            f"skipped {len(unreadable)} queue(s) this identity may not read (AccessDenied on "
+            f"GetQueueAttributes): {', '.join(unreadable[:3])}{' ...' if len(unreadable) > 3 else ''}"
+        )
 
     def render() -> None:
         if not infos:
@@ -127,6 +133,7 @@ def list_dlqs(
             "scope": "region" if all_queues else "stack",
             "dlqs": [i.as_dict() for i in infos],
             "missing": missing,
+            "unreadable": unreadable,
         },
         render,
     )

@@ -24,10 +24,11 @@ WILDCARD_ONLY_ACTIONS: frozenset[str] = frozenset(
     {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"}
 )
 
+# What Lambda's SQS poller needs of the function's role (AWSLambdaSQSQueueExecutionRole's actions). A
+# function that fails a message leaves its visibility to the queue: no ChangeMessageVisibility.
 SQS_CONSUME = (
     "sqs:ReceiveMessage",
     "sqs:DeleteMessage",
-    "sqs:ChangeMessageVisibility",
     "sqs:GetQueueAttributes",
 )
 STREAM_READ = (
@@ -169,11 +170,8 @@ def function_grants(function: str, arns: StackArns, *, uploads_prefix: str) -> l
             ),
             # The continuation point, one object. (A missing one reads as 404 rather than 403 because
             # ListBucket is granted above.)
-            Grant(
-                "SweepCheckpoint",
-                ("s3:GetObject", "s3:PutObject"),
-                (f"{arns.uploads_bucket}/{SWEEP_STATE_KEY}",),
-            ),
+            # (Reading it back is IdentifyUploads' s3:GetObject on every upload.)
+            Grant("SweepCheckpoint", ("s3:PutObject",), (f"{arns.uploads_bucket}/{SWEEP_STATE_KEY}",)),
             # The async invoke config's on-failure destination: Lambda sends the record with this role.
             Grant("OnFailureDestination", ("sqs:SendMessage",), (arns.sweep_dlq,)),
         ]

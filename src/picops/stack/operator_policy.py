@@ -53,12 +53,8 @@ BUCKET_ACTIONS = (
 )
 OBJECT_ACTIONS = (
     "s3:GetObject",
-    "s3:GetObjectVersion",
-    # GetObjectAttributes (tag-backfill's version check) needs the GetObject pair as well.
-    "s3:GetObjectAttributes",
-    "s3:GetObjectVersionAttributes",
     "s3:PutObject",
-    "s3:DeleteObject",
+    # destroy deletes every version by its id (an unversioned object's is "null"): no s3:DeleteObject.
     "s3:DeleteObjectVersion",
     "s3:GetObjectTagging",
     "s3:PutObjectTagging",
@@ -149,7 +145,6 @@ FUNCTION_ACTIONS = (
     "lambda:DeleteFunctionEventInvokeConfig",
 )
 MAPPING_ACTIONS = (
-    "lambda:GetEventSourceMapping",
     "lambda:UpdateEventSourceMapping",
     "lambda:DeleteEventSourceMapping",
 )
@@ -230,11 +225,7 @@ def _inventory_reports(model: StackModel, bucket: str | None) -> list[dict[str, 
     """`[moderation] inventory_bucket`: tag-backfill reads its S3 Inventory manifests and reports."""
     if not bucket:
         return []
-    return [
-        _statement(
-            "InventoryReports", ("s3:GetObject", "s3:GetObjectVersion"), [s3_arn(model.region, bucket, "*")]
-        )
-    ]
+    return [_statement("InventoryReports", ("s3:GetObject",), [s3_arn(model.region, bucket, "*")])]
 
 
 def _local_mapping_records(model: StackModel) -> list[dict[str, Any]]:
@@ -272,11 +263,6 @@ def operator_policy(model: StackModel, *, inventory_bucket: str | None = None) -
         _statement("StackObjects", OBJECT_ACTIONS, [s3_arn(region, b, "*") for b in buckets]),
         _statement("StackQueues", QUEUE_ACTIONS, queues),
         _statement("StackTables", TABLE_ACTIONS, tables),
-        _statement(
-            "TableStreams",
-            ("dynamodb:DescribeStream",),
-            [f"{t}/stream/*" for t in tables],
-        ),
         _statement("StackTopics", TOPIC_ACTIONS, topics),
         _statement("StackRoles", ROLE_ACTIONS, roles),
         _statement(

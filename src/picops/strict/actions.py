@@ -12,7 +12,9 @@ An operation whose action the reference does not know raises `UnknownOperation`:
 
 from __future__ import annotations
 
+import base64
 import functools
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -122,11 +124,44 @@ def needs(request: Request) -> list[Need]:
     if key in UNAUTHORISED:
         return []
     if request.service == "apigatewayv2":
-        return _api_gateway(request)
+        return _api_gateway(request) + _access_log_delivery(request)
     special = SPECIAL.get(key)
     if special is not None:
-        return special(request)
-    return _needs_for(request, action_of(request), request.params)
+        return special(request) + _passed_role(request)
+    return _needs_for(request, action_of(request), request.params) + _passed_role(request)
+
+
+# Requests that hand a role to a service: AWS authorises iam:PassRole on that role as well (the reference's
+# dependent action), with iam:PassedToService naming the service that will assume it.
+PASSES_ROLE: dict[tuple[str, str], tuple[str, str]] = {
+    ("lambda", "CreateFunction"): ("Role", "lambda.amazonaws.com"),
+    ("lambda", "UpdateFunctionConfiguration"): ("Role", "lambda.amazonaws.com"),
+    ("s3control", "CreateJob"): ("RoleArn", "batchoperations.s3.amazonaws.com"),
+}
+# Turning on an API Gateway stage's access log is a CloudWatch Logs "vended log" delivery: the caller needs
+# the delivery actions (on *: a delivery has no ARN) and the resource-policy actions that let the service
+# write to the group.
+ACCESS_LOG_DELIVERY = (
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+)
+
+
+def _passed_role(request: Request) -> list[Need]:
+    passes = PASSES_ROLE.get((request.service, request.operation))
+    role = request.params.get(passes[0]) if passes else None
+    return [Need("iam:PassRole", role)] if isinstance(role, str) and role else []
+
+
+def _access_log_delivery(request: Request) -> list[Need]:
+    if request.operation not in ("CreateStage", "UpdateStage") or not request.params.get("AccessLogSettings"):
+        return []
+    return [Need(action, "*") for action in ACCESS_LOG_DELIVERY]
 
 
 def action_of(request: Request) -> str:
@@ -175,10 +210,13 @@ _ARN_PARAMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("dynamodb", "stream"): ("StreamArn",),
     ("lambda", "function"): ("FunctionName",),
     ("cloudwatch", "alarm"): ("AlarmArn",),
+    ("sqs", "queue"): ("SourceArn",),  # message move tasks are authorised on their source queue
 }
 
 
 def _given_arn(prefix: str, resource_type: str, params: dict[str, Any]) -> str | None:
+    if prefix == "sqs" and isinstance(params.get("TaskHandle"), str):
+        return _move_task_source(params["TaskHandle"])
     for name in _ARN_PARAMS.get((prefix, resource_type), ()):
         value = params.get(name)
         if isinstance(value, str) and value.startswith("arn:"):
@@ -188,6 +226,16 @@ def _given_arn(prefix: str, resource_type: str, params: dict[str, Any]) -> str |
                 return ":".join(parts[:7])
             return value
     return None
+
+
+def _move_task_source(handle: str) -> str | None:
+    """A message move task's handle is base64 JSON naming its source queue, on which AWS authorises it."""
+    try:
+        decoded = json.loads(base64.b64decode(handle + "=" * (-len(handle) % 4)))
+    except (ValueError, TypeError):
+        return None
+    source = decoded.get("sourceArn") if isinstance(decoded, dict) else None
+    return source if isinstance(source, str) and source.startswith("arn:") else None
 
 
 def _variables(prefix: str, params: dict[str, Any]) -> dict[str, str]:
@@ -221,7 +269,7 @@ _PARAM_VARIABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "sqs": (("QueueName", "QueueName"),),
     "sns": (("Name", "TopicName"),),
     "dynamodb": (("TableName", "TableName"), ("IndexName", "IndexName")),
-    "lambda": (("FunctionName", "FunctionName"),),
+    "lambda": (("FunctionName", "FunctionName"), ("UUID", "UUID")),
     "logs": (("logGroupName", "LogGroupName"), ("logStreamName", "LogStreamName")),
     "iam": (("RoleName", "RoleNameWithPath"),),
     "cloudwatch": (("DashboardName", "DashboardName"), ("AlarmName", "AlarmName")),
@@ -322,6 +370,9 @@ def context_of(request: Request) -> dict[str, list[str]]:
     listing = request.operation in ("ListObjects", "ListObjectsV2", "ListObjectVersions")
     if request.service == "s3" and listing and isinstance(params.get("Prefix"), str):
         context["s3:prefix"] = [params["Prefix"]]
+    passes = PASSES_ROLE.get((request.service, request.operation))
+    if passes and request.params.get(passes[0]):
+        context["iam:PassedToService"] = [passes[1]]
     if request.service == "lambda" and "EventSourceMapping" in request.operation:
         function = params.get("FunctionName")
         if isinstance(function, str):

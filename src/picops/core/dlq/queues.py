@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 import botocore.exceptions
 
-from picops.aws_errors import QUEUE_MISSING, is_missing
+from picops.aws_errors import QUEUE_MISSING, is_access_denied, is_missing
 from picops.errors import ResourceMissing, UsageError
 from picops.stack.names import DLQ_SOURCES, StackNames, logical_names, logical_type
 
@@ -253,8 +253,10 @@ def stack_dlqs(sqs: Any, names: StackNames) -> tuple[list[QueueRef], list[str]]:
     return found, missing
 
 
-def region_dlqs(sqs: Any) -> list[QueueRef]:
-    """Every queue in the region that some queue's redrive policy names as its DLQ."""
+def region_dlqs(sqs: Any, unreadable: list[str] | None = None) -> list[QueueRef]:
+    """Every queue in the region that some queue's redrive policy names as its DLQ. A queue the caller
+    may not read (AccessDenied: another team's, outside the stack's policy) is skipped and its URL added
+    to `unreadable` when a list is given; without one, the refusal is raised."""
     urls: list[str] = []
     for page in sqs.get_paginator("list_queues").paginate(PaginationConfig=FULL_PAGES):
         urls.extend(str(u) for u in page.get("QueueUrls", []))
@@ -265,6 +267,11 @@ def region_dlqs(sqs: Any) -> list[QueueRef]:
             queue = describe_queue(sqs, url)
         except ResourceMissing:
             continue  # deleted between list and describe
+        except botocore.exceptions.ClientError as exc:
+            if unreadable is None or not is_access_denied(exc):
+                raise
+            unreadable.append(url)
+            continue
         by_arn[queue.arn] = queue
         policy = queue.redrive_policy
         if policy and policy.get("deadLetterTargetArn"):

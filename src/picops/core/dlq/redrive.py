@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from picops.core.dlq.messages import SYSTEM_ATTRIBUTES, QueueMessage
 from picops.core.dlq.queues import QueueRef, refresh
 from picops.core.dlq.sender import send_confirmed
 from picops.errors import UsageError
+from picops.threads import ContextThreadPool
 
 MAX_VISIBILITY_S = 43_200  # SQS's ceiling for a visibility timeout (12 hours)
 
@@ -226,7 +227,7 @@ class ManualRedrive:
         self.clock = clock
         self.held: list[_Held] = []
         self.blocked_groups: set[str] = set()
-        self._pool = None if dlq.fifo else ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlq-delete")
+        self._pool = None if dlq.fifo else ContextThreadPool(max_workers=1, thread_name_prefix="dlq-delete")
         self._pending_delete: Future[tuple[int, list[dict[str, str]]]] | None = None
         destination = (
             router.to.arn if router.to else (router.sources[0].arn if len(router.sources) == 1 else None)

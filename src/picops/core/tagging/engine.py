@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from picops.core.tagging.merge import MergeDecision, merge_tags, remove_tag
 from picops.core.tagging.model import Candidate, ObjectResult, Outcome, StreamDone
 from picops.core.tagging.tracker import Tracker
 from picops.core.tagging.verdicts import BATCH_SIZE, VerdictLookup
+from picops.threads import ContextThreadPool
 
 _TRANSIENT_CODES = frozenset(
     {
@@ -337,8 +338,8 @@ class TaggingEngine:
             if on_chunk is not None:
                 on_chunk()
 
-        pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="picops-tag")
-        lookups = ThreadPoolExecutor(max_workers=LOOKAHEAD, thread_name_prefix="picops-lookup")
+        pool = ContextThreadPool(max_workers=concurrency, thread_name_prefix="picops-tag")
+        lookups = ContextThreadPool(max_workers=LOOKAHEAD, thread_name_prefix="picops-lookup")
         in_flight: list[Future[None]] = []
         submitted = [0]
         iterator = iter(items)

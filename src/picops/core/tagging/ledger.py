@@ -39,6 +39,7 @@ import botocore.exceptions
 
 from picops.aws_errors import SERVICE_MISSING, error_code, is_access_denied, is_missing
 from picops.stack.state_objects import LEDGER_KEY_PREFIX, LEDGER_SORT_KEY
+from picops.threads import context_thread
 
 LEDGER_PREFIX = LEDGER_KEY_PREFIX
 LEDGER_SK = LEDGER_SORT_KEY
@@ -249,7 +250,7 @@ class Ledger:
     def _ensure_thread(self) -> None:
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._drain, name="picops-ledger", daemon=True)
+                self._thread = context_thread(self._drain, name="picops-ledger")
                 self._thread.start()
 
     def _drain(self) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from picops.core.tagging.ledger import normalise_etag, normalise_last_modified
 from picops.core.tagging.model import Candidate, StreamDone
 from picops.stack.state_objects import RESERVED_PREFIX
+from picops.threads import context_thread
 
 PAGE_SIZE = 1000
 _BOUNDARY_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -123,9 +124,7 @@ def _parallel(
         finally:
             put(_END)
 
-    threads = [
-        threading.Thread(target=lister, args=job, name=f"picops-list-{job[0]}", daemon=True) for job in todo
-    ]
+    threads = [context_thread(lister, args=job, name=f"picops-list-{job[0]}") for job in todo]
     for thread in threads:
         thread.start()
     running = len(threads)
