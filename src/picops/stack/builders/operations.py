@@ -9,7 +9,7 @@ from typing import Any
 from picops.stack.builders.context import BuildContext
 from picops.stack.metrics import NAMESPACE, SERVICE_DIMENSION, metrics_of, service_name
 from picops.stack.model import HANDLERS, Alarm, Dashboard, Resource
-from picops.stack.names import DLQ_SOURCES
+from picops.stack.names import DLQ_SOURCES, partition_of
 
 DASHBOARD_SUFFIX = "pipelines"
 # The stream mapping is this far behind the stream (IteratorAge is in milliseconds): verdicts arrive late.
@@ -51,14 +51,13 @@ def dashboard_name(stack: str) -> str:
     return f"{stack}-{DASHBOARD_SUFFIX}"
 
 
+# The console of each partition other than the commercial one (which is per region).
+_CONSOLE_HOSTS = {"aws-us-gov": "console.amazonaws-us-gov.com", "aws-cn": "console.amazonaws.cn"}
+
+
 def dashboard_url(region: str, name: str) -> str:
     """The console URL of a CloudWatch dashboard (per partition)."""
-    if region.startswith("us-gov-"):
-        host = "console.amazonaws-us-gov.com"
-    elif region.startswith("cn-"):
-        host = "console.amazonaws.cn"
-    else:
-        host = f"{region}.console.aws.amazon.com"
+    host = _CONSOLE_HOSTS.get(partition_of(region), f"{region}.console.aws.amazon.com")
     return f"https://{host}/cloudwatch/home?region={region}#dashboards/dashboard/{name}"
 
 
