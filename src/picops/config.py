@@ -27,6 +27,7 @@ from pydantic_settings import (
 )
 
 from picops.errors import ConfigError
+from picops.functions import LOGICAL_NAMES
 
 DEFAULT_CONFIG_FILE = "picops.toml"
 # picops's own local state (the recorded local endpoint and its log, tag-backfill checkpoints, the bundle
@@ -243,16 +244,9 @@ class BookingsSettings(_Section):
         return value.rstrip("/") if value else None
 
 
-# The stack's function logical names (contract; picops.stack.model.HANDLERS holds their entry points, and a
-# test keeps the two equal). Here so `[deploy.functions.<Logical>]` can be checked without the model.
-FUNCTION_LOGICAL_NAMES: tuple[str, ...] = (
-    "IngestFunction",
-    "ModerationStreamFunction",
-    "ModerationSweepFunction",
-    "BookingApiFunction",
-    "InventoryFunction",
-    "PaymentFunction",
-)
+# The stack's function logical names (contract; picops.functions.FUNCTIONS is the table). Here so
+# `[deploy.functions.<Logical>]` can be checked without the model.
+FUNCTION_LOGICAL_NAMES: tuple[str, ...] = LOGICAL_NAMES
 
 
 class FunctionSettings(_Section):

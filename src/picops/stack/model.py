@@ -18,15 +18,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-# Lambda handler entry points (contract: DESIGN.md section 5).
-HANDLERS: dict[str, str] = {
-    "IngestFunction": "picops.handlers.ingest.handler",
-    "ModerationStreamFunction": "picops.handlers.moderation.stream_handler",
-    "ModerationSweepFunction": "picops.handlers.moderation.sweep_handler",
-    "BookingApiFunction": "picops.handlers.bookings.api_handler",
-    "InventoryFunction": "picops.handlers.bookings.inventory_handler",
-    "PaymentFunction": "picops.handlers.bookings.payment_handler",
-}
+from picops.functions import FUNCTIONS
+
+# Lambda handler entry points by logical name (contracts; the table is picops.functions.FUNCTIONS).
+HANDLERS: dict[str, str] = {f.logical: f.handler for f in FUNCTIONS}
 
 # Queue visibility must outlast every retry of a batch by the consuming function (AWS's own guidance is 6x).
 VISIBILITY_FACTOR = 6

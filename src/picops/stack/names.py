@@ -10,6 +10,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from picops.functions import FUNCTIONS
+
 if TYPE_CHECKING:
     from picops.config import Settings
 
@@ -73,12 +75,7 @@ _NAMED: dict[str, tuple[str, str]] = {
     "PaymentQueue": ("AWS::SQS::Queue", "payment.fifo"),
     "PaymentDLQ": ("AWS::SQS::Queue", "payment-dlq.fifo"),
     "AlertsTopic": ("AWS::SNS::Topic", "alerts"),
-    "IngestFunction": ("AWS::Lambda::Function", "ingest"),
-    "ModerationStreamFunction": ("AWS::Lambda::Function", "moderation-stream"),
-    "ModerationSweepFunction": ("AWS::Lambda::Function", "moderation-sweep"),
-    "BookingApiFunction": ("AWS::Lambda::Function", "booking-api"),
-    "InventoryFunction": ("AWS::Lambda::Function", "inventory"),
-    "PaymentFunction": ("AWS::Lambda::Function", "payment"),
+    **{f.logical: ("AWS::Lambda::Function", f.name_suffix) for f in FUNCTIONS},
     "SweepSchedule": ("AWS::Events::Rule", "sweep-schedule"),
     "SweepDLQ": ("AWS::SQS::Queue", "sweep-dlq"),
     "BookingsApi": ("AWS::ApiGatewayV2::Api", "bookings-api"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from picops.functions import function_def
 from picops.stack.builders.context import BuildContext
 from picops.stack.metrics import NAMESPACE, SERVICE_DIMENSION, metrics_of, service_name
 from picops.stack.model import HANDLERS, Alarm, Dashboard, Resource
@@ -16,19 +17,6 @@ DASHBOARD_SUFFIX = "pipelines"
 ITERATOR_AGE_THRESHOLD_MS = 10 * 60 * 1000
 # Older than this, IngestQueue's oldest message means IngestFunction is not keeping up (or not consuming).
 INGEST_QUEUE_AGE_THRESHOLD_S = 15 * 60
-
-# What a function's errors most likely mean, and where to look after its logs.
-_ERRORS_NEXT: dict[str, str] = {
-    "IngestFunction": "then picops ingest failures (records that failed, with the error)",
-    "ModerationStreamFunction": "failed stream batches also reach AlertsTopic with their shard and sequence "
-    "numbers; the hourly sweep repairs the tags they missed",
-    "ModerationSweepFunction": "the next hourly run resumes from the saved continuation point",
-    "BookingApiFunction": "the API answered 5xx for these requests (see the dashboard's BookingsApi 5xx)",
-    "InventoryFunction": "FIFO: a failing message blocks its message group until it succeeds or reaches "
-    "InventoryDLQ",
-    "PaymentFunction": "FIFO: a failing message blocks its message group until it succeeds or reaches "
-    "PaymentDLQ",
-}
 
 
 def _dlq_alarm_description(dlq: str, source: str) -> str:
@@ -104,7 +92,7 @@ def alarms(ctx: BuildContext) -> list[Resource]:
                 period_s=300,
                 watches=fn,
                 description=f"{fn} failed whole invocations (raised, timed out or ran out of memory). "
-                f"First: picops logs {fn} --since 15m; {_ERRORS_NEXT[fn]}.",
+                f"First: picops logs {fn} --since 15m; {function_def(fn).errors_next}.",
             )
         )
     for fn in HANDLERS:
