@@ -22,16 +22,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from picops.core.ingest import (
-    FORCE_ATTRIBUTE,
-    TOKEN_ATTRIBUTE,
-    IngestConfig,
-    IngestPipeline,
-    NotS3Notification,
-    ObjectOutcome,
-    Outcome,
-    parse_body,
-)
+from picops.core.ingest.events import NotS3Notification, parse_body
+from picops.core.ingest.pipeline import IngestConfig, IngestPipeline, ObjectOutcome, Outcome
+from picops.core.ingest.reprocess import FORCE_ATTRIBUTE, TOKEN_ATTRIBUTE
 from picops.handlers import _env
 from picops.handlers._metrics import publish_by_kind
 from picops.stack.metrics import NAMESPACE, service_name

@@ -19,21 +19,23 @@ import contextlib
 import dataclasses
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import botocore.exceptions
 
 from picops import aws_errors
 from picops.aws_errors import OBJECT_MISSING, code_of, message_of
-from picops.config import IngestSettings
 from picops.core.ingest.drops import DropRejected, UnprocessedItems, parse_drop, write_items
 from picops.core.ingest.events import ObjectRef
 from picops.core.ingest.jobs import FAILED, FINISHED, PROCESSED, Job, JobStore
 from picops.core.ingest.notify import publish
 from picops.core.ingest.thumbnails import ImageRejected, make_thumbnail
-from picops.stack.names import StackNames
 from picops.stack.state_objects import INGEST_OUTPUT_PREFIX, RESERVED_PREFIX
+
+if TYPE_CHECKING:
+    from picops.config import IngestSettings
+    from picops.stack.names import StackNames
 
 THUMBNAIL_PREFIX = INGEST_OUTPUT_PREFIX
 # Object metadata on every output: the loop guard skips objects that carry it.
