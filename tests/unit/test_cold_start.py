@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
+
+import pytest
 
 
 def _loaded_after(statement: str) -> set[str]:
@@ -18,7 +21,33 @@ def test_thumbnails_come_without_the_pipeline_boto3_or_the_configuration() -> No
     assert {"picops.core.ingest.pipeline", "boto3", "botocore", "picops.config"} & loaded == set()
 
 
-def test_the_ingest_package_still_offers_every_name_it_lists() -> None:
-    import picops.core.ingest as ingest
+@pytest.mark.parametrize(
+    ("handler", "not_loaded"),
+    [
+        ("ingest", {"picops.core.tagging", "picops.core.bookings"}),
+        (
+            "moderation",
+            {
+                "picops.core.tagging.backfill",
+                "picops.core.tagging.checkpoint",
+                "picops.core.tagging.batch_ops",
+            },
+        ),
+        ("bookings", {"picops.core.bookings.checker", "picops.core.ingest", "picops.core.tagging"}),
+    ],
+)
+def test_a_handler_loads_neither_pydantic_settings_nor_other_paths(
+    handler: str, not_loaded: set[str]
+) -> None:
+    loaded = _loaded_after(f"import picops.handlers.{handler}")
+    assert not_loaded & loaded == set()
+    assert [m for m in loaded if m.startswith("pydantic_settings")] == []
+    assert [
+        m for m in loaded if m.startswith(("picops.cli", "picops.provision", "picops.local", "typer"))
+    ] == []
 
-    assert [name for name in ingest.__all__ if not hasattr(ingest, name)] == []
+
+@pytest.mark.parametrize("package", ["picops.core.ingest", "picops.core.tagging", "picops.core.bookings"])
+def test_lazy_packages_still_offer_every_name_they_list(package: str) -> None:
+    module = importlib.import_module(package)
+    assert [name for name in module.__all__ if getattr(module, name, None) is None] == []
