@@ -16,14 +16,13 @@ on first use, never at import.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import time
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -45,6 +44,10 @@ from picops.core.bookings import (
 from picops.handlers import _env
 from picops.handlers._metrics import publish_by_kind
 from picops.stack.metrics import service_name
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+    from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 logger = Logger(service="picops-bookings")
 
@@ -88,11 +91,27 @@ def _gateway(account: str) -> PaymentGateway:
 
 # BookingsApi's routes (stack/builders/bookings.API_ROUTES): path pattern -> methods.
 ROUTES = {"/bookings": ("POST",), "/bookings/{id}": ("GET",)}
-# Bodies as the API has always written them (sorted keys); Powertools' default drops the spaces.
-app = APIGatewayHttpResolver(serializer=lambda body: json.dumps(body, sort_keys=True))
+
+
+@functools.cache
+def _api() -> APIGatewayHttpResolver:
+    """The API's router, made on the API function's first request: the queue consumers, which share this
+    module, never load Powertools' event handler."""
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+    from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+
+    # Bodies as the API has always written them (sorted keys); Powertools' default drops the spaces.
+    app = APIGatewayHttpResolver(serializer=lambda body: json.dumps(body, sort_keys=True))
+    app.post("/bookings")(_create)
+    app.get("/bookings/<id>")(_describe)
+    app.exception_handler(InvalidRequest)(_invalid)
+    app.exception_handler(NotFoundError)(_no_route)
+    return app
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
+    from aws_lambda_powertools.event_handler import Response, content_types
+
     return Response(status, content_types.APPLICATION_JSON, body, headers=headers)
 
 
@@ -103,9 +122,8 @@ def _error(status: int, message: str, errors: list[dict[str, str]] | None = None
     return _json(status, body)
 
 
-@app.post("/bookings")
 def _create() -> Response[Any]:
-    event = app.current_event
+    event = _api().current_event
     request = parse_request(_body(event.raw_event))
     receipt = submit(
         _store(_api_account()),
@@ -119,26 +137,23 @@ def _create() -> Response[Any]:
     return _json(202, receipt.as_dict())
 
 
-@app.get("/bookings/<id>")
 def _describe(id: str) -> Response[Any]:
     # API Gateway's decoded path parameter is the id; the captured segment only when it sent none.
-    booking_id = check_booking_id((app.current_event.path_parameters or {}).get("id") or id)
+    booking_id = check_booking_id((_api().current_event.path_parameters or {}).get("id") or id)
     found = describe(_store(_api_account()), booking_id)
     if found is None:
         return _error(404, f"no booking {booking_id}")
     return _json(200, found)
 
 
-@app.exception_handler(InvalidRequest)  # type: ignore[untyped-decorator]
 def _invalid(exc: InvalidRequest) -> Response[Any]:
     return _error(exc.status, str(exc), exc.errors)
 
 
-@app.not_found
 def _no_route(_: NotFoundError) -> Response[Any]:
     # Behind API Gateway an unmatched method or path never reaches the function (API Gateway answers 404
     # itself); invoked directly, a known path with another method says which methods it has.
-    event = app.current_event
+    event = _api().current_event
     pattern = _pattern_of(event.path)
     if pattern is None:
         return _error(404, f"no route {event.path!r}")
@@ -185,12 +200,12 @@ def _body(event: dict[str, Any]) -> str | bytes | None:
 
 
 def _api_account() -> str:
-    return _env.account(app.lambda_context)
+    return _env.account(_api().lambda_context)
 
 
 def api_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Only the path changes; Powertools reads `rawPath` for HTTP API events, and the body stays encoded.
-    return dict(app.resolve({**event, "rawPath": _routed_path(event)}, context))
+    return dict(_api().resolve({**event, "rawPath": _routed_path(event)}, context))
 
 
 # -- consumers -------------------------------------------------------------------------------------------
