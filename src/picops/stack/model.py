@@ -2,9 +2,9 @@
 
 Nothing here talks to AWS. The planner reads live state for each resource and diffs it against `desired()`;
 the executor creates/updates in `depends_on` order; the CloudFormation exporter renders the same objects; IAM
-policies are generated from what each function is declared to use (`picops.stack.iam`). Logical names follow
-DESIGN.md section 3, and everything that hangs off a resource is named after it (`IngestFunctionRole`,
-`IngestQueuePolicy`, `IngestFunctionMapping`, `IngestDLQAlarm`).
+policies are generated from what each function is declared to use (`picops.stack.iam`). Logical names are
+the contract listed in docs/provision.md, and everything that hangs off a resource is named after it
+(`IngestFunctionRole`, `IngestQueuePolicy`, `IngestFunctionMapping`, `IngestDLQAlarm`).
 
 `desired()` returns the fields the planner compares, keyed by the AWS API's own field names (so a diff reads
 like the console: `VisibilityTimeout`, `RawMessageDelivery`). `replace_fields` lists those AWS cannot change
@@ -438,7 +438,7 @@ class EventSourceMapping(Resource):
     max_concurrency: int | None = None
     # Concurrent batches per shard (stream sources only; 1 keeps per-key order strictly sequential).
     parallelization_factor: int = 1
-    # On a local endpoint the mapping is recorded for `picops local run` instead of created (DESIGN.md 6).
+    # On a local endpoint the mapping is recorded for `picops local run` instead of created (docs/local.md).
     local: bool = False
 
     @property
@@ -792,7 +792,7 @@ class StackModel:
         return order
 
 
-# -- security resources (issue 11) --------------------------------------------------------------------------
+# -- security resources (docs/security.md) -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

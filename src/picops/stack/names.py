@@ -1,4 +1,4 @@
-"""Physical names derived from the stack name (contract: the logical names of DESIGN.md section 3).
+"""Physical names derived from the stack name (contract: the logical names in docs/provision.md).
 
 Kept free of boto3 so Lambdas, the CLI and the planner all agree on names without an AWS call; only bucket
 names need the account and region (S3 names are global), and configured names always win.
@@ -161,7 +161,7 @@ class StackNames:
     @property
     def moderation_batch_role(self) -> str:
         """The role S3 Batch Operations assumes for `tag-backfill --engine batch-operations` (the model's
-        ModerationBatchRole; not a DESIGN.md logical name, so it is not in `logical_names()`). IAM is global:
+        ModerationBatchRole; not a contract logical name, so it is not in `logical_names()`). IAM is global:
         the region keeps two regional stacks from overwriting (and destroying) each other's role."""
         return role_name(f"{self.stack}-moderation-batch", self.region)
 
