@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from picops.core.bookings import BookingMessage, BookingStore, SimulatedGateway
+from picops.handlers import _env
 from tests.conftest import load_event
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -177,7 +178,6 @@ class Harness:
     """The real handlers on moto DynamoDB; BookingTopic replaced by a fan-out into two FifoQueues."""
 
     def __init__(self, factory: Any, monkeypatch: Any, *, max_receive: int = 3) -> None:
-        from picops.aws import lambda_factory
         from picops.handlers import bookings
 
         self.factory = factory
@@ -195,18 +195,11 @@ class Harness:
         monkeypatch.setenv("AWS_REGION", REGION)
         monkeypatch.setenv("PICOPS_BOOKINGS__UNKNOWN_RETRIES", "0")
         monkeypatch.setattr(bookings, "clock", lambda: self.now)
-        self._clear = [lambda_factory.cache_clear, *self._caches()]
-        for clear in self._clear:
-            clear()
+        _env.reset()
         monkeypatch.setattr(bookings, "_publisher", lambda account: self.publish)
 
-    def _caches(self) -> list[Callable[[], None]]:
-        h = self.h
-        return [h._settings.cache_clear, h._names.cache_clear, h._store.cache_clear, h._gateway.cache_clear]
-
     def close(self) -> None:
-        for clear in self._clear:
-            clear()
+        _env.reset()
 
     def publish(self, message: BookingMessage) -> None:
         if self.fail_next_publish:

@@ -19,7 +19,17 @@ import botocore.exceptions
 from botocore.config import Config
 
 from picops import __version__
-from picops.aws_errors import MISSING_RESOURCE_CODES, OBJECT_MISSING
+from picops.aws_errors import (
+    ACCESS_DENIED,
+    CREDENTIALS_REJECTED,
+    MISSING_RESOURCE_CODES,
+    OBJECT_MISSING,
+    THROTTLING_CODES,
+    USER_INPUT_CODES,
+    code_of,
+    http_status,
+    message_of,
+)
 from picops.config import AwsSettings, Settings, settings_from_env
 from picops.errors import (
     AccessDenied,
@@ -38,68 +48,8 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 LOCAL_CREDENTIALS = ("testing", "testing")
 DEFAULT_REGION = "us-east-1"
 
-_ACCESS_DENIED_CODES = frozenset(
-    {
-        "AccessDenied",
-        "AccessDeniedException",
-        "UnauthorizedOperation",
-        "AuthorizationError",
-        "Forbidden",
-        # A bare 403 (HeadBucket, HeadObject carry no error body): no s3:ListBucket, or another account's.
-        "403",
-    }
-)
-_CREDENTIAL_CODES = frozenset(
-    {
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "InvalidClientTokenId",
-        "UnrecognizedClientException",
-        "SignatureDoesNotMatch",
-        "InvalidAccessKeyId",
-    }
-)
 # NoSuchKey: a missing object named by the user (an inventory manifest, an archive).
 _MISSING_CODES = MISSING_RESOURCE_CODES | (OBJECT_MISSING - {"MethodNotAllowed"})
-_THROTTLING_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "TransactionInProgressException",
-        "RequestLimitExceeded",
-        "SlowDown",
-        "BandwidthLimitExceeded",
-        "LimitExceededException",
-        "PriorRequestNotComplete",
-        "EC2ThrottledException",
-    }
-)
-# The request was refused because of what the user asked for (a name, a value, a combination): exit 2.
-_USER_INPUT_CODES = frozenset(
-    {
-        "ValidationError",
-        "ValidationException",
-        "InvalidParameterValue",
-        "InvalidParameterValueException",
-        "InvalidParameterCombination",
-        "InvalidParameterException",
-        "InvalidRequestContentException",
-        "InvalidArgument",
-        "InvalidBucketName",
-        "InvalidAttributeValue",
-        "InvalidAttributeName",
-        "MalformedPolicyDocument",
-        "MalformedPolicyDocumentException",
-        "InvalidInput",
-        "BadRequestException",
-        "AWS.SimpleQueueService.UnsupportedOperation",
-    }
-)
 # The parameter that names the resource a request is about, most specific first (see `_remember_params`).
 _RESOURCE_PARAMS = (
     "QueueUrl",
@@ -304,10 +254,8 @@ def _bucket_taken_hint(resource: str | None, code: str) -> str:
 
 def describe_client_error(exc: botocore.exceptions.ClientError) -> tuple[str, str, str, str]:
     """(operation, resource, code, message) of an AWS error; resource is "" when the request named none."""
-    error = exc.response.get("Error", {}) or {}
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    code = str(error.get("Code") or status or "Unknown")
-    message = str(error.get("Message") or "").strip()
+    code = code_of(exc) or str(http_status(exc) or "Unknown")
+    message = message_of(exc)
     resource = str(exc.response.get(_RESOURCE_KEY) or "")
     return exc.operation_name, resource, code, message
 
@@ -354,7 +302,7 @@ def _client_error(exc: botocore.exceptions.ClientError) -> PicopsError:
     on = f" on {resource}" if resource else ""
     detail = f": {message}" if message and message != code else ""
     line = f"calling {operation}{on}: {code}{detail}"
-    if code in _ACCESS_DENIED_CODES:
+    if code in ACCESS_DENIED:
         hint = "the caller's IAM policy must allow this action on this resource"
         if code == "403" and operation == "HeadBucket":
             hint = (
@@ -362,7 +310,7 @@ def _client_error(exc: botocore.exceptions.ClientError) -> PicopsError:
                 "`picops provision --print-policy` prints what picops needs"
             )
         return AccessDenied(f"access denied {line}", hint=hint)
-    if code in _CREDENTIAL_CODES:
+    if code in CREDENTIALS_REJECTED:
         return CredentialsMissing(
             f"credentials rejected {line}",
             hint="refresh them (`aws sso login`, new keys) or check --profile and the system clock",
@@ -378,12 +326,12 @@ def _client_error(exc: botocore.exceptions.ClientError) -> PicopsError:
             f"purge already in progress {line}",
             hint="SQS allows one PurgeQueue per queue every 60 seconds; wait a minute and run it again",
         )
-    if code in _THROTTLING_CODES:
+    if code in THROTTLING_CODES:
         return AwsError(
             f"throttled (still, after the retries) {line}",
             hint="retry later, lower the concurrency, or raise [aws] max_attempts / use retry_mode "
             '= "adaptive"',
         )
-    if code in _USER_INPUT_CODES:
+    if code in USER_INPUT_CODES:
         return UsageError(f"AWS refused the request {line}")
     return AwsError(f"AWS error {line}")

@@ -8,25 +8,22 @@ a Lambda from environment variables alone (provision sets them). Nested keys use
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import tomllib
+import types
 from collections.abc import Mapping
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
 
 from picops.errors import ConfigError
+from picops.functions import LOGICAL_NAMES
 
 DEFAULT_CONFIG_FILE = "picops.toml"
 # picops's own local state (the recorded local endpoint and its log, tag-backfill checkpoints, the bundle
@@ -243,16 +240,9 @@ class BookingsSettings(_Section):
         return value.rstrip("/") if value else None
 
 
-# The stack's function logical names (contract; picops.stack.model.HANDLERS holds their entry points, and a
-# test keeps the two equal). Here so `[deploy.functions.<Logical>]` can be checked without the model.
-FUNCTION_LOGICAL_NAMES: tuple[str, ...] = (
-    "IngestFunction",
-    "ModerationStreamFunction",
-    "ModerationSweepFunction",
-    "BookingApiFunction",
-    "InventoryFunction",
-    "PaymentFunction",
-)
+# The stack's function logical names (contract; picops.functions.FUNCTIONS is the table). Here so
+# `[deploy.functions.<Logical>]` can be checked without the model.
+FUNCTION_LOGICAL_NAMES: tuple[str, ...] = LOGICAL_NAMES
 
 
 class FunctionSettings(_Section):
@@ -333,15 +323,14 @@ class LocalSettings(_Section):
     enforce_limits: bool = True
 
 
-class Settings(BaseSettings):
-    """Every setting picops reads. Sections mirror the TOML file's tables."""
+class Settings(_Section):
+    """Every setting picops reads. Sections mirror the TOML file's tables.
 
-    model_config = SettingsConfigDict(
-        env_prefix="PICOPS_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        frozen=True,
-    )
+    A plain model: `load_settings` fills it from flags, the environment and the TOML file through
+    pydantic-settings (imported only then); `settings_from_env`, what a Lambda calls at cold start, reads the
+    environment itself (`env_sections`), because importing pydantic-settings costs more than the handler
+    needs (bench/startup.py). tests/unit/test_config.py keeps the two readings of the environment equal.
+    """
 
     aws: AwsSettings = AwsSettings()
     stack: StackSettings = StackSettings()
@@ -351,54 +340,128 @@ class Settings(BaseSettings):
     deploy: DeploySettings = DeploySettings()
     local: LocalSettings = LocalSettings()
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = settings_cls.model_config.get("toml_file")
-        toml_path = Path(toml_file) if isinstance(toml_file, str | Path) else None
-        sources: list[PydanticBaseSettingsSource] = [
-            init_settings,
-            _ShortcutEnvSource(settings_cls),
-            _SectionEnvSource(settings_cls),
-        ]
-        if toml_path is not None:
-            sources.append(_TomlSource(settings_cls, toml_file=toml_path))
-        return tuple(sources)
+
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings
 
 
-class _SectionEnvSource(EnvSettingsSource):
-    """PICOPS_<SECTION>__<KEY> variables. `PICOPS_STACK` is the short form of stack.name, not the JSON of
-    the whole [stack] section, so plain section-named variables are left to the shortcut source."""
+@functools.cache
+def _sourced_settings() -> type[BaseSettings]:
+    """`Settings` read through pydantic-settings: flags > shortcut env > PICOPS_<SECTION>__<KEY> > TOML."""
+    from pydantic_settings import (
+        BaseSettings,
+        EnvSettingsSource,
+        PydanticBaseSettingsSource,
+        SettingsConfigDict,
+        TomlConfigSettingsSource,
+    )
 
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        sections = {f"picops_{name}" for name in self.settings_cls.model_fields}
-        return {k: v for k, v in super()._load_env_vars().items() if k.lower() not in sections}
+    class SectionEnvSource(EnvSettingsSource):
+        """PICOPS_<SECTION>__<KEY> variables. `PICOPS_STACK` is the short form of stack.name, not the JSON
+        of the whole [stack] section, so plain section-named variables are left to the shortcut source."""
+
+        def _load_env_vars(self) -> Mapping[str, str | None]:
+            sections = {f"picops_{name}" for name in self.settings_cls.model_fields}
+            return {k: v for k, v in super()._load_env_vars().items() if k.lower() not in sections}
+
+    class ShortcutEnvSource(PydanticBaseSettingsSource):
+        def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+            return None, field_name, False
+
+        def __call__(self) -> dict[str, Any]:
+            return _shortcuts(os.environ)
+
+    class TomlSource(TomlConfigSettingsSource):
+        """pydantic-settings' TOML source, with errors that name the file (exit 2) instead of tracebacks."""
+
+        def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
+            return read_toml(Path(str(file_path)))
+
+    class SourcedSettings(Settings, BaseSettings):
+        model_config = SettingsConfigDict(
+            env_prefix="PICOPS_", env_nested_delimiter="__", extra="forbid", frozen=True
+        )
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            toml_file = settings_cls.model_config.get("toml_file")
+            sources = [init_settings, ShortcutEnvSource(settings_cls), SectionEnvSource(settings_cls)]
+            if isinstance(toml_file, str | Path):
+                sources.append(TomlSource(settings_cls, toml_file=Path(toml_file)))
+            return tuple(sources)
+
+    return SourcedSettings
 
 
-class _ShortcutEnvSource(PydanticBaseSettingsSource):
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        out: dict[str, dict[str, Any]] = {}
-        for env_name, (section, key) in ENV_SHORTCUTS.items():
-            value = os.environ.get(env_name)
-            if value:
-                out.setdefault(section, {})[key] = value
-        return dict(out)
+def _shortcuts(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, dict[str, Any]] = {}
+    for env_name, (section, key) in ENV_SHORTCUTS.items():
+        value = environ.get(env_name)
+        if value:
+            out.setdefault(section, {})[key] = value
+    return dict(out)
 
 
-class _TomlSource(TomlConfigSettingsSource):
-    """pydantic-settings' TOML source, with errors that name the file (exit 2) instead of tracebacks."""
+def _members(annotation: Any) -> tuple[Any, ...]:
+    """The members of a union (`X | None` -> (X, None)), else the annotation alone."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return get_args(annotation)
+    return (annotation,)
 
-    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
-        return read_toml(Path(str(file_path)))
+
+def _is_complex(annotation: Any) -> bool:
+    """Whether pydantic-settings reads this field's variable as JSON (a model, a collection)."""
+    for member in _members(annotation):
+        origin = get_origin(member) or member
+        if isinstance(origin, type) and (issubclass(origin, BaseModel) or origin in (list, tuple, set, dict)):
+            return True
+    return False
+
+
+def _child(annotation: Any, key: str) -> Any:
+    """The annotation of `key` inside a model or a dict's values (None when there is none)."""
+    for member in _members(annotation):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            field = member.model_fields.get(key)
+            return field.annotation if field is not None else None
+        if get_origin(member) is dict:
+            return get_args(member)[1]
+    return None
+
+
+def env_sections(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings the environment sets, as pydantic-settings' reading of it gives them: PICOPS_<SECTION>__
+    <KEY>[__<KEY>...] (names case-insensitive, JSON for models and collections), the shortcuts on top."""
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        parts = name.lower().split("__")
+        section = parts[0].removeprefix("picops_")
+        if len(parts) < 2 or not parts[0].startswith("picops_") or section not in Settings.model_fields:
+            continue
+        annotation: Any = Settings.model_fields[section].annotation
+        target = out.setdefault(section, {})
+        for key in parts[1:-1]:
+            annotation = _child(annotation, key)
+            target = target.setdefault(key, {})
+        annotation = _child(annotation, parts[-1])
+        target[parts[-1]] = _decoded(value) if _is_complex(annotation) else value
+    for section, values in _shortcuts(environ).items():
+        out.setdefault(section, {}).update(values)
+    return out
+
+
+def _decoded(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value  # validation names the field and what it wanted
 
 
 def state_dir() -> Path:
@@ -445,20 +508,25 @@ def load_settings(
     path = resolve_config_path(config_path) if use_files else None
     if path is not None:
         read_toml(path)  # fail early, naming the file, if it is missing or not TOML
-    cls: type[Settings] = Settings
+    cls = _sourced_settings()
     if path is not None:
-        cls = type(
-            "FileSettings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": path}}
-        )
+        cls = type("FileSettings", (cls,), {"model_config": {**cls.model_config, "toml_file": path}})
     try:
-        return cls(**flags)  # type: ignore[arg-type]
+        loaded = cls(**flags)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path, flags)) from None
+    # The plain model, with the sections as read (each keeps which of its fields were set).
+    return Settings.model_construct(
+        _fields_set=loaded.model_fields_set, **{name: getattr(loaded, name) for name in Settings.model_fields}
+    )
 
 
 def settings_from_env() -> Settings:
-    """What a Lambda uses: environment variables only, no files."""
-    return load_settings(use_files=False)
+    """What a Lambda uses: environment variables only, no files (and no pydantic-settings: see Settings)."""
+    try:
+        return Settings.model_validate(env_sections(os.environ))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, None, {})) from None
 
 
 def _describe(exc: ValidationError, path: Path | None, flags: Mapping[str, Mapping[str, Any]]) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from picops.core.bookings import check_seat, read_charges
+from picops.handlers import _env
 from tests.bookings_support import API_CONTEXT, PAYMENT_CONTEXT, Harness, get_event, post_event, sqs_event
 from tests.conftest import load_event
 
@@ -213,10 +214,10 @@ def test_a_crash_after_paying_is_reconciled_after_the_lease_not_charged_twice(pi
         original(*args)
         raise Crash("the function died after the gateway approved")
 
-    pipe.h._gateway(pipe.h._account(PAYMENT_CONTEXT)).charge = crash_after_charge  # type: ignore[method-assign]
+    pipe.h._gateway(_env.account(PAYMENT_CONTEXT)).charge = crash_after_charge  # type: ignore[method-assign]
     pipe.deliver(pipe.payment, limit=1)
     assert pipe.get(a)[1]["status"] == "PAYING"
-    pipe.h._gateway.cache_clear()
+    _env.reset()  # a new container: the gateway is built again
     # Within the lease nobody interferes; after it, the retry charges again with the same key.
     pipe.deliver(pipe.payment, limit=1)
     assert pipe.get(a)[1]["status"] == "PAYING"

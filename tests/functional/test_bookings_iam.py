@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from picops.aws import ClientFactory
+from picops.handlers import _env
 from picops.stack.build import build_model
 from picops.stack.iam import SQS_CONSUME
 from tests import bookings_support as bs
@@ -40,8 +41,6 @@ SERVICE_SIDE: dict[str, dict[str, str]] = {
 
 @pytest.fixture
 def recorder(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[mi.Recorder]:
-    from picops.aws import lambda_factory
-    from picops.handlers import bookings
 
     for fn, reasons in SERVICE_SIDE.items():
         monkeypatch.setitem(mi.SERVICE_SIDE, fn, reasons)
@@ -55,23 +54,18 @@ def recorder(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[mi.Recorder]
 
     monkeypatch.setattr(ClientFactory, "client", client)
     monkeypatch.setenv("AWS_REGION", bs.REGION)
-    caches = [lambda_factory, bookings._settings, bookings._names, bookings._store, bookings._publisher]
-    caches.append(bookings._gateway)
-    for c in caches:
-        c.cache_clear()
+    _env.reset()
     bs.create_table(aws.client("dynamodb"))
     aws.client("sns").create_topic(
         Name="picops-booking.fifo", Attributes={"FifoTopic": "true", "ContentBasedDeduplication": "false"}
     )
     yield recording
-    for c in caches:
-        c.cache_clear()
+    _env.reset()
 
 
 def _policy(function: str) -> dict[str, Any]:
-    from picops.handlers import bookings
 
-    model = build_model(bookings._settings(), bs.ACCOUNT, bs.REGION)
+    model = build_model(_env.settings(), bs.ACCOUNT, bs.REGION)
     document: dict[str, Any] = json.loads(model.get(f"{function}Role").document)  # type: ignore[attr-defined]
     return document
 

@@ -11,6 +11,7 @@ import botocore.exceptions
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from picops.handlers import _env
 from tests import ingest_support as ins
 from tests.conftest import load_event
 
@@ -18,17 +19,12 @@ from tests.conftest import load_event
 @pytest.fixture
 def ingest(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The handler module with per-container caches cleared (each test is a fresh container)."""
-    from picops.aws import lambda_factory
     from picops.handlers import ingest as module
 
     monkeypatch.setenv("AWS_REGION", ins.REGION)
-    lambda_factory.cache_clear()
-    module._settings.cache_clear()
-    module._pipeline.cache_clear()
+    _env.reset()
     yield module
-    lambda_factory.cache_clear()
-    module._settings.cache_clear()
-    module._pipeline.cache_clear()
+    _env.reset()
 
 
 @pytest.fixture
@@ -142,7 +138,7 @@ def test_duplicate_delivery_of_one_version_does_the_work_once(
 ) -> None:
     obj = ins.put(aws, stack, "incoming/dup.jpg", ins.jpeg())
     twice = ins.sqs_event([{"Records": ins.s3_records([obj], stack.uploads)}] * 2)
-    s3 = ingest._factory().client("s3")
+    s3 = _env.factory().client("s3")
     with ins.count_calls_context(s3) as calls:
         assert _run(ingest, twice) == {"batchItemFailures": []}
         # An SQS redelivery of the first message later: still nothing new.
@@ -159,7 +155,7 @@ def test_a_crash_between_job_write_and_publish_still_ends_with_exactly_one_notif
     monkeypatch.setenv("PICOPS_AWS__MAX_ATTEMPTS", "1")
     obj = ins.put(aws, stack, "incoming/crash.jpg", ins.jpeg())
     event = ins.event_for([obj], stack)
-    sns = ingest._factory().client("sns")
+    sns = _env.factory().client("sns")
 
     def down(**_: Any) -> None:
         raise botocore.exceptions.EndpointConnectionError(endpoint_url="https://sns.us-east-1.amazonaws.com")
@@ -174,7 +170,7 @@ def test_a_crash_between_job_write_and_publish_still_ends_with_exactly_one_notif
     assert (job["status"], job["notified"]) == ("PROCESSED", False)
     assert ins.notifications(aws, stack) == []
     # Lambda retries the message: no second thumbnail, one notification, then nothing more.
-    s3 = ingest._factory().client("s3")
+    s3 = _env.factory().client("s3")
     with ins.count_calls_context(s3) as calls:
         assert _run(ingest, event) == {"batchItemFailures": []}
         assert _run(ingest, event) == {"batchItemFailures": []}
@@ -264,7 +260,7 @@ def test_throttling_puts_exactly_the_affected_messages_in_batch_item_failures(
     monkeypatch.setenv("PICOPS_AWS__MAX_ATTEMPTS", "1")
     objects = [ins.put(aws, stack, f"incoming/t{i}.jpg", ins.jpeg(64, 64)) for i in range(4)]
     event = ins.event_for(objects, stack)
-    s3 = ingest._factory().client("s3")
+    s3 = _env.factory().client("s3")
     throttled = {"incoming/t1.jpg", "incoming/t3.jpg"}
 
     def slow_down(request: Any, **_: Any) -> AWSResponse | None:
@@ -295,7 +291,7 @@ def test_a_transient_error_after_the_claim_releases_it_for_the_retry(
     monkeypatch.setenv("PICOPS_AWS__MAX_ATTEMPTS", "1")
     obj = ins.put(aws, stack, "incoming/put-fails.jpg", ins.jpeg(64, 64))
     event = ins.event_for([obj], stack)
-    s3 = ingest._factory().client("s3")
+    s3 = _env.factory().client("s3")
 
     def unavailable(request: Any, **_: Any) -> AWSResponse:
         body = b"<Error><Code>ServiceUnavailable</Code><Message>busy</Message></Error>"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from picops.handlers import _env
 from tests import ingest_support as ins
 from tests.functional.test_moderation_iam import (
     Call,
@@ -27,8 +28,7 @@ __all__ = ["recorder"]  # the fixture, re-used
 def _ingest_calls(recorder: Recorder, aws: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     from picops.handlers import ingest
 
-    ingest._settings.cache_clear()
-    ingest._pipeline.cache_clear()
+    _env.reset()
     stack = ins.create_stack(aws)
     photo = ins.put(aws, stack, "incoming/with space.jpg", ins.jpeg(300, 200, orientation=6))
     drop = ins.put(aws, stack, "incoming/drop.json", json.dumps([{"id": 1}, {"id": "b"}]).encode())
@@ -38,8 +38,7 @@ def _ingest_calls(recorder: Recorder, aws: Any, monkeypatch: pytest.MonkeyPatch)
     try:
         response = recorder.run(ingest.handler, event, ins.FakeContext())
     finally:
-        ingest._settings.cache_clear()
-        ingest._pipeline.cache_clear()
+        _env.reset()
     assert response == {"batchItemFailures": []}
     assert len(ins.notifications(aws, stack)) == 4
     return recorder.calls + _missing_object_checks(recorder.calls, {gone["key"]})
@@ -99,15 +98,13 @@ def test_a_missing_upload_is_a_404_so_its_job_fails_once_and_is_not_retried(
 ) -> None:
     from picops.handlers import ingest
 
-    ingest._settings.cache_clear()
-    ingest._pipeline.cache_clear()
+    _env.reset()
     stack = ins.create_stack(aws)
     gone = _deleted(aws, stack, "incoming/gone photo.jpg")
     try:
         response = recorder.run(ingest.handler, ins.event_for([gone], stack), ins.FakeContext())
     finally:
-        ingest._settings.cache_clear()
-        ingest._pipeline.cache_clear()
+        _env.reset()
     # Acknowledged (not in batchItemFailures), so SQS never redelivers it towards IngestDLQ.
     assert response == {"batchItemFailures": []}
     (job,) = ins.job_items(aws, stack, gone["key"])

@@ -22,22 +22,18 @@ from picops.core.ingest import (
     make_thumbnail,
     parse_drop,
 )
+from picops.handlers import _env
 from tests import ingest_support as ins
 
 
 @pytest.fixture
 def ingest(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from picops.aws import lambda_factory
     from picops.handlers import ingest as module
 
     monkeypatch.setenv("AWS_REGION", ins.REGION)
-    lambda_factory.cache_clear()
-    module._settings.cache_clear()
-    module._pipeline.cache_clear()
+    _env.reset()
     yield module
-    lambda_factory.cache_clear()
-    module._settings.cache_clear()
-    module._pipeline.cache_clear()
+    _env.reset()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from picops.core.tagging.sweep import SWEEP_STATE_KEY, load_continuation
+from picops.handlers import _env
 from picops.stack.names import StackNames
 from tests import tagging_support as ts
 from tests.conftest import load_event
@@ -33,15 +34,12 @@ class FakeContext:
 @pytest.fixture
 def handlers(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The handler module with per-container caches cleared (each test is a fresh container)."""
-    from picops.aws import lambda_factory
     from picops.handlers import moderation
 
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    lambda_factory.cache_clear()
-    moderation._settings.cache_clear()
+    _env.reset()
     yield moderation
-    lambda_factory.cache_clear()
-    moderation._settings.cache_clear()
+    _env.reset()
 
 
 def _stack(aws: Any) -> StackNames:
@@ -107,7 +105,7 @@ def test_stream_transient_errors_are_reported_by_sequence_number(
 ) -> None:
     monkeypatch.setenv("PICOPS_AWS__MAX_ATTEMPTS", "1")
     stack = _stack(aws)
-    s3 = handlers._factory().client("s3", concurrency=1)
+    s3 = _env.factory().client("s3", concurrency=1)
 
     def slow_down(request: Any, **_: Any) -> AWSResponse | None:
         # S3 answers 503 SlowDown for one object: a transient error once botocore's attempts are spent.
@@ -218,7 +216,7 @@ def test_stream_whole_batch_transient_is_still_a_partial_response(
 ) -> None:
     monkeypatch.setenv("PICOPS_AWS__MAX_ATTEMPTS", "1")
     _stack(aws)
-    s3 = handlers._factory().client("s3", concurrency=1)
+    s3 = _env.factory().client("s3", concurrency=1)
 
     def unavailable(request: Any, **_: Any) -> AWSResponse:
         body = b"<Error><Code>ServiceUnavailable</Code><Message>try again</Message></Error>"

@@ -21,6 +21,7 @@ from urllib.parse import unquote_plus
 import pytest
 
 from picops.aws import ClientFactory
+from picops.handlers import _env
 from picops.stack.build import build_model
 from picops.stack.iam import SQS_CONSUME, STREAM_LIST, STREAM_READ
 from picops.strict.actions import Need, Request, UnknownOperation, context_of, needs
@@ -122,8 +123,6 @@ class FakeContext:
 
 @pytest.fixture
 def recorder(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
-    from picops.aws import lambda_factory
-    from picops.handlers import moderation
 
     recording = Recorder()
     original = ClientFactory.client
@@ -135,17 +134,14 @@ def recorder(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
 
     monkeypatch.setattr(ClientFactory, "client", client)
     monkeypatch.setenv("AWS_REGION", REGION)
-    lambda_factory.cache_clear()
-    moderation._settings.cache_clear()
+    _env.reset()
     yield recording
-    lambda_factory.cache_clear()
-    moderation._settings.cache_clear()
+    _env.reset()
 
 
 def _policy(function: str) -> dict[str, Any]:
-    from picops.handlers import moderation
 
-    model = build_model(moderation._settings(), ACCOUNT, REGION)
+    model = build_model(_env.settings(), ACCOUNT, REGION)
     document: dict[str, Any] = json.loads(model.get(f"{function}Role").document)  # type: ignore[attr-defined]
     return document
 
@@ -232,7 +228,7 @@ def _stream_calls(recorder: Recorder, aws: Any, monkeypatch: pytest.MonkeyPatch)
     assert recorder.run(moderation.stream_handler, event, context) == {"batchItemFailures": []}
     # `[moderation] on_remove = "remove"`: the REMOVE record rewrites the tag set without the verdict.
     monkeypatch.setenv("PICOPS_MODERATION__ON_REMOVE", "remove")
-    moderation._settings.cache_clear()
+    _env.reset()
     assert recorder.run(moderation.stream_handler, event, context) == {"batchItemFailures": []}
     assert ts.tags_of(aws, stack.uploads_bucket, "incoming/plus+sign.jpg") == {"owner": "ana"}
     return recorder.calls

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from picops.handlers import _env
 from picops.stack.metrics import NAMESPACE, metrics_of
 from tests.conftest import load_event
 from tests.functional.test_moderation_handlers import FakeContext, _stack
@@ -16,17 +17,14 @@ from tests.functional.test_moderation_handlers import FakeContext, _stack
 
 @pytest.fixture
 def handlers(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from picops.aws import lambda_factory
     from picops.handlers import moderation
 
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    lambda_factory.cache_clear()
-    moderation._settings.cache_clear()
+    _env.reset()
     moderation.metrics.clear_metrics()
     yield moderation
     moderation.metrics.clear_metrics()
-    lambda_factory.cache_clear()
-    moderation._settings.cache_clear()
+    _env.reset()
 
 
 def _emf(out: str) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from picops.aws import ClientFactory
+from picops.handlers import _env
 from picops.stack.state_objects import SWEEP_STATE_KEY
 from tests import tagging_support as ts
 from tests.conftest import load_event
@@ -18,15 +19,12 @@ from tests.functional.test_moderation_handlers import FakeContext, _stack
 
 @pytest.fixture
 def handlers(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from picops.aws import lambda_factory
     from picops.handlers import moderation
 
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    lambda_factory.cache_clear()
-    moderation._settings.cache_clear()
+    _env.reset()
     yield moderation
-    lambda_factory.cache_clear()
-    moderation._settings.cache_clear()
+    _env.reset()
 
 
 def test_stream_handler_takes_the_account_from_the_context_not_sts(

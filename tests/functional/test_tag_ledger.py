@@ -24,6 +24,7 @@ from picops.core.tagging import (
     verify_slices,
 )
 from picops.core.tagging.checkpoint import STATE_VERSION
+from picops.handlers import _env
 from picops.stack.names import StackNames
 from tests import tagging_support as ts
 from tests.conftest import load_event
@@ -429,15 +430,12 @@ class FakeContext:
 
 @pytest.fixture
 def handlers(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from picops.aws import lambda_factory
     from picops.handlers import moderation
 
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    lambda_factory.cache_clear()
-    moderation._settings.cache_clear()
+    _env.reset()
     yield moderation
-    lambda_factory.cache_clear()
-    moderation._settings.cache_clear()
+    _env.reset()
 
 
 def test_the_sweep_handler_writes_the_ledger_and_then_skips(handlers: Any, aws: Any) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import botocore.exceptions
 import typer
 
+from picops.aws_errors import code_of
 from picops.cli import costs
 from picops.cli.confirm import confirm
 from picops.cli.output import Output
@@ -333,7 +334,7 @@ def _run_native(
                 on_progress=on_progress,
             )
         except botocore.exceptions.ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
+            code = code_of(exc)
             if exc.operation_name == "StartMessageMoveTask" and code in _NO_MOVE_TASK_API:
                 out.warn(f"this endpoint has no message move task API ({code}): using the manual path")
                 return None

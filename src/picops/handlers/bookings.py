@@ -1,8 +1,9 @@
-"""Bookings Lambdas (contract entry points, DESIGN.md section 5; the logic is in picops.core.bookings).
+"""Bookings Lambdas (contract entry points, picops.functions; the logic is in picops.core.bookings).
 
 - `api_handler`: BookingsApi (API Gateway HTTP API, payload v2). `POST /bookings` accepts a booking
-  (202 `{booking_id, status, position}`, 400 with field errors); `GET /bookings/{id}` describes one (200/404);
-  other routes 404, other methods 405.
+  (202 `{booking_id, status, position}`, 400 with field errors); `GET /bookings/{id}` describes one (200/404).
+  Routed by Powertools' `APIGatewayHttpResolver`; invoked directly, other paths are 404 and other methods on a
+  known path 405 (through API Gateway neither reaches the function: docs/bookings.md).
 - `inventory_handler`: InventoryQueue (SQS FIFO). `advance(seat)` for each message's seat.
 - `payment_handler`: PaymentQueue (SQS FIFO). `settle(seat)`: charge the holder, pass a declined seat on.
 
@@ -19,14 +20,12 @@ import functools
 import json
 import time
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from picops.aws import ClientFactory, lambda_factory
-from picops.config import Settings, settings_from_env
 from picops.core.bookings import (
     BookingMessage,
     BookingStore,
@@ -42,10 +41,13 @@ from picops.core.bookings import (
     settle,
     submit,
 )
-from picops.handlers._context import account_from_context
+from picops.handlers import _env
 from picops.handlers._metrics import publish_by_kind
 from picops.stack.metrics import service_name
-from picops.stack.names import StackNames
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+    from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 logger = Logger(service="picops-bookings")
 
@@ -61,79 +63,128 @@ class MalformedMessage(ValueError):
     pass
 
 
-@functools.cache
-def _settings() -> Settings:
-    return settings_from_env()
-
-
-def _factory() -> ClientFactory:
-    return lambda_factory()
-
-
-def _account(context: Any) -> str:
-    return account_from_context(context) or _factory().account_id()
-
-
-@functools.cache
-def _names(account: str) -> StackNames:
-    return StackNames(_settings(), account, _factory().region)
-
-
-@functools.cache
 def _store(account: str) -> BookingStore:
-    return BookingStore(_factory().client("dynamodb"), _names(account).physical("BookingsTable"), clock=_now)
+    return _env.once(
+        ("store", account),
+        lambda: BookingStore(
+            _env.factory().client("dynamodb"), _env.names(account).physical("BookingsTable"), clock=_now
+        ),
+    )
 
 
-@functools.cache
 def _publisher(account: str) -> Publisher:
-    return SnsPublisher(_factory().client("sns"), _names(account).arn("BookingTopic"))
+    return _env.once(
+        ("publisher", account),
+        lambda: SnsPublisher(_env.factory().client("sns"), _env.names(account).arn("BookingTopic")),
+    )
 
 
-@functools.cache
 def _gateway(account: str) -> PaymentGateway:
-    store = _store(account)
-    return load_gateway(_settings().bookings.gateway, store.ddb, store.table)
+    def build() -> PaymentGateway:
+        store = _store(account)
+        return load_gateway(_env.settings().bookings.gateway, store.ddb, store.table)
+
+    return _env.once(("gateway", account), build)
 
 
 # -- API ---------------------------------------------------------------------------------------------------
 
-
-def _response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "statusCode": status,
-        "headers": {"content-type": "application/json", **(headers or {})},
-        "body": json.dumps(body, sort_keys=True),
-        "isBase64Encoded": False,
-    }
-
-
-def _error(status: int, message: str, errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"message": message}
-    if errors is not None:
-        body["errors"] = errors
-    return _response(status, body)
-
-
+# BookingsApi's routes (stack/builders/bookings.API_ROUTES): path pattern -> methods.
 ROUTES = {"/bookings": ("POST",), "/bookings/{id}": ("GET",)}
 
 
-def _route(event: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
-    http = (event.get("requestContext") or {}).get("http") or {}
-    method = str(http.get("method") or "").upper()
-    # API Gateway names the matched route (rawPath may carry a stage prefix); the path is the fallback.
-    route_key = str(event.get("routeKey") or "")
-    _, _, pattern = route_key.partition(" ")
-    if pattern in ROUTES:
-        params = event.get("pathParameters") or {}
-        return pattern, method, ({"id": str(params.get("id") or "")} if "{id}" in pattern else {})
-    path = str(event.get("rawPath") or http.get("path") or "")
-    params = event.get("pathParameters") or {}
+@functools.cache
+def _api() -> APIGatewayHttpResolver:
+    """The API's router, made on the API function's first request: the queue consumers, which share this
+    module, never load Powertools' event handler."""
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+    from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+
+    # Bodies as the API has always written them (sorted keys); Powertools' default drops the spaces.
+    app = APIGatewayHttpResolver(serializer=lambda body: json.dumps(body, sort_keys=True))
+    app.post("/bookings")(_create)
+    app.get("/bookings/<id>")(_describe)
+    app.exception_handler(InvalidRequest)(_invalid)
+    app.exception_handler(NotFoundError)(_no_route)
+    return app
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
+    from aws_lambda_powertools.event_handler import Response, content_types
+
+    return Response(status, content_types.APPLICATION_JSON, body, headers=headers)
+
+
+def _error(status: int, message: str, errors: list[dict[str, str]] | None = None) -> Response[Any]:
+    body: dict[str, Any] = {"message": message}
+    if errors is not None:
+        body["errors"] = errors
+    return _json(status, body)
+
+
+def _create() -> Response[Any]:
+    event = _api().current_event
+    request = parse_request(_body(event.raw_event))
+    receipt = submit(
+        _store(_api_account()),
+        _publisher(_api_account()),
+        request,
+        default_amount=_env.settings().bookings.default_amount,
+    )
+    if not receipt.published:
+        logger.warning("publish failed; left for the outbox sweep", extra={"booking_id": receipt.booking_id})
+    logger.info("booking accepted", extra=receipt.as_dict())
+    return _json(202, receipt.as_dict())
+
+
+def _describe(id: str) -> Response[Any]:
+    # API Gateway's decoded path parameter is the id; the captured segment only when it sent none.
+    booking_id = check_booking_id((_api().current_event.path_parameters or {}).get("id") or id)
+    found = describe(_store(_api_account()), booking_id)
+    if found is None:
+        return _error(404, f"no booking {booking_id}")
+    return _json(200, found)
+
+
+def _invalid(exc: InvalidRequest) -> Response[Any]:
+    return _error(exc.status, str(exc), exc.errors)
+
+
+def _no_route(_: NotFoundError) -> Response[Any]:
+    # Behind API Gateway an unmatched method or path never reaches the function (API Gateway answers 404
+    # itself); invoked directly, a known path with another method says which methods it has.
+    event = _api().current_event
+    pattern = _pattern_of(event.path)
+    if pattern is None:
+        return _error(404, f"no route {event.path!r}")
+    allowed = ROUTES[pattern]
+    return _json(
+        405, {"message": f"{event.http_method} not allowed on {pattern}"}, {"allow": ", ".join(allowed)}
+    )
+
+
+def _pattern_of(path: str) -> str | None:
+    """The route pattern `path` fits whatever the method (`{...}` matches any one segment)."""
     parts = [p for p in path.split("/") if p]
-    if parts == ["bookings"]:
-        return "/bookings", method, {}
-    if len(parts) == 2 and parts[0] == "bookings":
-        return "/bookings/{id}", method, {"id": str(params.get("id") or parts[1])}
-    return "", method, {}
+    for pattern in ROUTES:
+        want = [p for p in pattern.split("/") if p]
+        if len(want) == len(parts) and all(
+            w.startswith("{") or w == p for w, p in zip(want, parts, strict=True)
+        ):
+            return pattern
+    return None
+
+
+def _routed_path(event: dict[str, Any]) -> str:
+    """The path to route by: API Gateway names the route it matched (routeKey), and a named stage prefixes
+    rawPath (`/prod/bookings`), so the route's own trailing segments of rawPath are kept."""
+    http = (event.get("requestContext") or {}).get("http") or {}
+    path = str(event.get("rawPath") or http.get("path") or "/")
+    _, _, pattern = str(event.get("routeKey") or "").partition(" ")
+    if pattern not in ROUTES:
+        return path
+    depth = len([p for p in pattern.split("/") if p])
+    return "/" + "/".join([p for p in path.split("/") if p][-depth:])
 
 
 def _body(event: dict[str, Any]) -> str | bytes | None:
@@ -148,37 +199,13 @@ def _body(event: dict[str, Any]) -> str | bytes | None:
     return body if isinstance(body, str | bytes) or body is None else str(body)
 
 
+def _api_account() -> str:
+    return _env.account(_api().lambda_context)
+
+
 def api_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    route, method, params = _route(event)
-    if not route:
-        return _error(404, f"no route {event.get('rawPath')!r}")
-    if method not in ROUTES[route]:
-        return _response(
-            405, {"message": f"{method} not allowed on {route}"}, {"allow": ", ".join(ROUTES[route])}
-        )
-    account = _account(context)
-    try:
-        if method == "POST":
-            request = parse_request(_body(event))
-            receipt = submit(
-                _store(account),
-                _publisher(account),
-                request,
-                default_amount=_settings().bookings.default_amount,
-            )
-            if not receipt.published:
-                logger.warning(
-                    "publish failed; left for the outbox sweep", extra={"booking_id": receipt.booking_id}
-                )
-            logger.info("booking accepted", extra=receipt.as_dict())
-            return _response(202, receipt.as_dict())
-        booking_id = check_booking_id(params.get("id"))
-        found = describe(_store(account), booking_id)
-        if found is None:
-            return _error(404, f"no booking {booking_id}")
-        return _response(200, found)
-    except InvalidRequest as exc:
-        return _error(exc.status, str(exc), exc.errors)
+    # Only the path changes; Powertools reads `rawPath` for HTTP API events, and the body stays encoded.
+    return dict(_api().resolve({**event, "rawPath": _routed_path(event)}, context))
 
 
 # -- consumers -------------------------------------------------------------------------------------------
@@ -221,11 +248,11 @@ def _consume(event: dict[str, Any], context: Any, one: Any, kind: str) -> dict[s
     try:
         return dict(process_partial_response(event, record_handler, processor, context))
     finally:
-        publish_by_kind(counts, service_name(_settings().stack.name))
+        publish_by_kind(counts, service_name(_env.settings().stack.name))
 
 
 def inventory_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    store = _store(_account(context))
+    store = _store(_env.account(context))
 
     def one(message: BookingMessage) -> None:
         seat = advance(store, message.event_id, message.seat_id)
@@ -238,9 +265,9 @@ def inventory_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def payment_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    account = _account(context)
+    account = _env.account(context)
     store, gateway = _store(account), _gateway(account)
-    bookings = _settings().bookings
+    bookings = _env.settings().bookings
 
     def one(message: BookingMessage) -> None:
         result = settle(

@@ -1,4 +1,4 @@
-"""Ingest Lambda (contract entry point `picops.handlers.ingest.handler`, DESIGN.md section 5).
+"""Ingest Lambda (contract entry point `picops.handlers.ingest.handler`, docs/architecture.md).
 
 IngestQueue delivers S3 event notifications for uploads under `[ingest] prefix`; each becomes a thumbnail in
 ProcessedBucket or records in JobsTable, a job item, and one notification (`picops.core.ingest`). Powertools'
@@ -14,7 +14,6 @@ and message id, never object contents. Metrics (EMF, namespace `PicOps`, the tab
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from typing import Any
 
@@ -23,22 +22,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from picops.aws import ClientFactory, lambda_factory
-from picops.config import Settings, settings_from_env
-from picops.core.ingest import (
-    FORCE_ATTRIBUTE,
-    TOKEN_ATTRIBUTE,
-    IngestConfig,
-    IngestPipeline,
-    NotS3Notification,
-    ObjectOutcome,
-    Outcome,
-    parse_body,
-)
-from picops.handlers._context import account_from_context
+from picops.core.ingest.events import NotS3Notification, parse_body
+from picops.core.ingest.pipeline import IngestConfig, IngestPipeline, ObjectOutcome, Outcome
+from picops.core.ingest.reprocess import FORCE_ATTRIBUTE, TOKEN_ATTRIBUTE
+from picops.handlers import _env
 from picops.handlers._metrics import publish_by_kind
 from picops.stack.metrics import NAMESPACE, service_name
-from picops.stack.names import StackNames
 
 logger = Logger(service="picops-ingest")
 # EMF in the stack's namespace (picops.stack.metrics, what the dashboard reads): per-kind counts carry the
@@ -56,28 +45,17 @@ class TransientIngestError(Exception):
     """A message worth retrying: Powertools reports it in batchItemFailures."""
 
 
-@functools.cache
-def _settings() -> Settings:
-    return settings_from_env()
-
-
-def _factory() -> ClientFactory:
-    return lambda_factory()
-
-
-def _account(context: Any) -> str:
-    return account_from_context(context) or _factory().account_id()
-
-
-@functools.cache
 def _pipeline(account: str) -> IngestPipeline:
-    factory = _factory()
-    names = StackNames(_settings(), account, factory.region)
+    return _env.once(("pipeline", account), lambda: _make_pipeline(account))
+
+
+def _make_pipeline(account: str) -> IngestPipeline:
+    factory, settings = _env.factory(), _env.settings()
     return IngestPipeline(
         s3=factory.client("s3"),
         dynamodb=factory.client("dynamodb"),
         sns=factory.client("sns"),
-        config=IngestConfig.from_settings(_settings().ingest, names),
+        config=IngestConfig.from_settings(settings.ingest, _env.names(account)),
     )
 
 
@@ -110,7 +88,7 @@ def _record(record: SQSRecord, lambda_context: Any = None) -> None:
         return
     for ignored in parsed.ignored:
         logger.info("not an ObjectCreated event; ignored", extra={"message_id": message_id, "event": ignored})
-    pipeline = _pipeline(_account(lambda_context))
+    pipeline = _pipeline(_env.account(lambda_context))
     token = _attribute(record, TOKEN_ATTRIBUTE)
     force = _attribute(record, FORCE_ATTRIBUTE) == "true"
     retry: list[str] = []
@@ -159,7 +137,7 @@ def _observe(outcome: ObjectOutcome, message_id: str) -> None:
 
 
 def _publish_metrics() -> None:
-    service = service_name(_settings().stack.name)
+    service = service_name(_env.settings().stack.name)
     if metrics.metric_set:
         metrics.add_dimension(name="service", value=service)
         metrics.flush_metrics()

@@ -1,4 +1,4 @@
-"""Moderation Lambdas: tag S3 objects with their vendor verdict (contract entry points, DESIGN.md section 5).
+"""Moderation Lambdas: tag S3 objects with their vendor verdict (contract entry points, picops.functions).
 
 - `stream_handler`: ModerationTable's DynamoDB stream. INSERT/MODIFY with a verdict in NewImage tags that
   object now; REMOVE keeps the tag (or removes it with `[moderation] on_remove = "remove"`). Transient errors
@@ -18,7 +18,6 @@ first invocation, once per container.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, Literal
 
 import botocore.exceptions
@@ -37,8 +36,6 @@ from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event impor
     S3BatchOperationTask,
 )
 
-from picops.aws import ClientFactory, lambda_factory
-from picops.config import Settings, settings_from_env
 from picops.core.tagging import (
     Candidate,
     EngineOptions,
@@ -50,7 +47,7 @@ from picops.core.tagging import (
     run_sweep,
     with_identity,
 )
-from picops.handlers._context import account_from_context
+from picops.handlers import _env
 from picops.stack.metrics import NAMESPACE, service_name
 from picops.stack.names import StackNames
 
@@ -72,27 +69,14 @@ class MalformedRecord(ValueError):
     pass
 
 
-@functools.cache
-def _settings() -> Settings:
-    return settings_from_env()
-
-
-def _factory() -> ClientFactory:
-    return lambda_factory()
-
-
-def _account(context: Any) -> str:
-    return account_from_context(context) or _factory().account_id()
-
-
 def _names(context: Any) -> StackNames:
-    return StackNames(_settings(), _account(context), _factory().region)
+    return _env.names(_env.account(context))
 
 
 def _ledger(names: StackNames, concurrency: int, writer: str) -> Ledger:
     # The tag ledger lives in JobsTable, whose name derives from the stack name (in the environment).
     return Ledger(
-        _factory().client("dynamodb", concurrency=concurrency),
+        _env.factory().client("dynamodb", concurrency=concurrency),
         names.jobs_table,
         writer=writer,
         on_error=lambda message: logger.warning(message),
@@ -107,8 +91,8 @@ def _engine(
     overwrite: bool = True,
     ledger: Ledger | None = None,
 ) -> TaggingEngine:
-    moderation = _settings().moderation
-    factory = _factory()
+    moderation = _env.settings().moderation
+    factory = _env.factory()
     lookup = None
     if with_lookup:
         lookup = VerdictLookup(
@@ -153,7 +137,7 @@ def _publish(kind: str) -> None:
     """Flush what this invocation counted (nothing counted: nothing printed)."""
     if metrics.metric_set:
         # Named here, not at import: the local runtime applies a function's environment per call.
-        metrics.add_dimension(name="service", value=service_name(_settings().stack.name))
+        metrics.add_dimension(name="service", value=service_name(_env.settings().stack.name))
         metrics.add_dimension(name="kind", value=kind)
         metrics.flush_metrics()
 
@@ -171,7 +155,7 @@ def _string_attr(image: dict[str, Any], name: str, what: str) -> str:
 def _stream_record(record: DynamoDBRecord, lambda_context: Any = None) -> None:
     # Powertools hands the Lambda context only to a parameter named `lambda_context`; the account comes from
     # its invoked_function_arn, so a cold start needs no STS call (which stalls in a VPC without STS).
-    moderation = _settings().moderation
+    moderation = _env.settings().moderation
     try:
         event_name = record.event_name
         stream = record.dynamodb
@@ -243,9 +227,9 @@ def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if isinstance(event, dict) and "invocationSchemaVersion" in event and "tasks" in event:
         return batch_handler(event, context)
     names = _names(context)
-    moderation = _settings().moderation
+    moderation = _env.settings().moderation
     concurrency = moderation.sweep_concurrency
-    factory = _factory()
+    factory = _env.factory()
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     result = run_sweep(
         factory.client("s3", concurrency=concurrency),
@@ -269,7 +253,7 @@ def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "function's timeout ([deploy.functions.ModerationSweepFunction] timeout_s) or lower the margin",
             extra={"schedule_event_id": event.get("id"), "margin_s": moderation.sweep_margin_s, **summary},
         )
-        _starved_metric(_settings().stack.name)
+        _starved_metric(_env.settings().stack.name)
     else:
         logger.info("sweep finished", extra={"schedule_event_id": event.get("id"), **summary})
     _count(Outcome.TAGGED, int(summary.get("tagged", 0)))
@@ -317,7 +301,7 @@ def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         except (KeyError, TypeError, ValueError) as exc:
             response.add_result(_task_result(task, "PermanentFailure", f"malformed task: {exc}"))
     names = _names(context)
-    concurrency = _settings().moderation.sweep_concurrency
+    concurrency = _env.settings().moderation.sweep_concurrency
     ledger = _ledger(names, concurrency, "batch-operations")
     engine = _engine(
         concurrency,

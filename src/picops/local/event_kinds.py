@@ -43,7 +43,7 @@ from picops.stack.model import (
     StackModel,
     Table,
 )
-from picops.stack.names import StackNames
+from picops.stack.names import StackNames, partition_of
 
 S3_PUT = "s3-put"
 SQS_S3 = "sqs-s3"
@@ -467,7 +467,7 @@ class EventGenerator:
 
     @property
     def _partition(self) -> str:
-        return "aws-us-gov" if self.model.region.startswith("us-gov-") else "aws"
+        return partition_of(self.model.region)
 
 
 def with_defaults(options: EventOptions, **overrides: Any) -> EventOptions:

@@ -249,8 +249,11 @@ def stdout_to_stderr(
 
 
 def clear_container_caches(module: ModuleType | None) -> None:
-    """Forget what a "container" cached: the shared client factory and the module's cached settings."""
-    lambda_factory.cache_clear()
+    """Forget what a "container" cached: the handlers' container state (settings, client factory, what was
+    built from them) and any cache of the module's own."""
+    from picops.handlers import _env
+
+    _env.reset()
     if module is None:
         return
     for value in vars(module).values():

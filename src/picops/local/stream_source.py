@@ -31,7 +31,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from picops.aws_errors import SERVICE_MISSING, is_missing
+from picops.aws_errors import SERVICE_MISSING, code_of, is_missing
 from picops.local.batches import stream_outcome
 from picops.local.events import dynamodb_event
 from picops.local.invoke import FunctionTarget, Handler, Invocation
@@ -205,7 +205,7 @@ class StreamSource:
         try:
             return str(self.streams.get_shard_iterator(**kwargs)["ShardIterator"])
         except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "TrimmedDataAccessException":
+            if code_of(exc) == "TrimmedDataAccessException":
                 # The checkpoint fell out of the 24 h retention: continue from the oldest record kept.
                 self.progress(f"{self.mapping.logical}: records after {state.checkpoint} were trimmed")
                 kwargs = {k: v for k, v in kwargs.items() if k != "SequenceNumber"}

@@ -28,7 +28,7 @@ from picops.stack.model import (
     Table,
     Topic,
 )
-from picops.stack.names import s3_arn
+from picops.stack.names import partition_of, s3_arn
 from picops.stack.security import CLOUDWATCH_SERVICE, key_allows
 from picops.stack.state_objects import RESERVED_PREFIX
 
@@ -64,7 +64,7 @@ def _topic_keys(model: StackModel) -> list[str]:
         )
 
     for role in model.of_type(Role):
-        role_arn = f"arn:{_partition(model)}:iam::{model.account}:role/{role.name}"
+        role_arn = f"arn:{partition_of(model.region)}:iam::{model.account}:role/{role.name}"
         for statement in json.loads(role.document).get("Statement", []):
             if "sns:Publish" not in _as_list(statement.get("Action")):
                 continue
@@ -85,18 +85,8 @@ def _topic_keys(model: StackModel) -> list[str]:
     return problems
 
 
-def _partition(model: StackModel) -> str:
-    return (
-        "aws-us-gov"
-        if model.region.startswith("us-gov-")
-        else "aws-cn"
-        if model.region.startswith("cn-")
-        else "aws"
-    )
-
-
 def _topic_arn(model: StackModel, topic: Topic) -> str:
-    return f"arn:{_partition(model)}:sns:{model.region}:{model.account}:{topic.name}"
+    return f"arn:{partition_of(model.region)}:sns:{model.region}:{model.account}:{topic.name}"
 
 
 def _fifo_pairs(model: StackModel) -> list[str]:

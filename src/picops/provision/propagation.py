@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import botocore.exceptions
 
-from picops.aws_errors import error_code
+from picops.aws_errors import error_code, message_of
 
 T = TypeVar("T")
 
@@ -39,7 +39,7 @@ NOT_YET: tuple[tuple[str, str], ...] = (
 
 def is_not_yet(exc: botocore.exceptions.ClientError) -> bool:
     code = error_code(exc)
-    message = str(exc.response.get("Error", {}).get("Message", ""))
+    message = message_of(exc)
     return any(code == c and text in message for c, text in NOT_YET)
 
 

@@ -9,6 +9,7 @@ plus the actions in `WILDCARD_ONLY_ACTIONS`, which AWS authorises only on `Resou
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,109 +95,132 @@ class StackArns:
 
 
 def function_grants(function: str, arns: StackArns, *, uploads_prefix: str) -> list[Grant]:
-    """What `function`'s code does (see the handler modules named in `picops.stack.model.HANDLERS`)."""
+    """What `function`'s code does (its handler is picops.functions.FUNCTIONS' entry point)."""
+    try:
+        own = FUNCTION_GRANTS[function]
+    except KeyError:
+        raise KeyError(f"no IAM grants defined for {function!r}") from None
     # Lambda writes its own logs; the log group is created by provision, so CreateLogGroup is not granted.
-    grants = [
-        Grant("Logs", ("logs:CreateLogStream", "logs:PutLogEvents"), (f"{arns.log_group[function]}:*",)),
+    logs = Grant("Logs", ("logs:CreateLogStream", "logs:PutLogEvents"), (f"{arns.log_group[function]}:*",))
+    return [logs, *own(arns, uploads_prefix)]
+
+
+def _ingest(arns: StackArns, uploads_prefix: str) -> list[Grant]:
+    return [
+        Grant("ConsumeIngestQueue", SQS_CONSUME, (arns.ingest_queue,)),
+        # The notified version (GetObject with VersionId needs GetObjectVersion too).
+        Grant(
+            "ReadUploads",
+            ("s3:GetObject", "s3:GetObjectVersion"),
+            (f"{arns.uploads_bucket}/{uploads_prefix}*",),
+        ),
+        # Not for listing: without it S3 answers a GET of a deleted object 403 AccessDenied (retried into
+        # IngestDLQ) instead of 404, and it checks this grant with the object key as s3:prefix.
+        Grant(
+            "MissingUploadsAre404",
+            ("s3:ListBucket",),
+            (arns.uploads_bucket,),
+            {"StringLike": {"s3:prefix": [f"{uploads_prefix}*"]}},
+        ),
+        # Thumbnails only (picops.core.ingest.pipeline.THUMBNAIL_PREFIX); never UploadsBucket.
+        Grant("WriteProcessed", ("s3:PutObject",), (f"{arns.processed_bucket}/{INGEST_OUTPUT_PREFIX}*",)),
+        # Claims and job records (UpdateItem), the failure index (PutItem), the claim's read-back
+        # (GetItem), JSON drop records (BatchWriteItem).
+        Grant(
+            "RecordJobs",
+            ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"),
+            (arns.jobs_table,),
+        ),
+        Grant("Notify", ("sns:Publish",), (arns.notify_topic,)),
     ]
-    if function == "IngestFunction":
-        grants += [
-            Grant("ConsumeIngestQueue", SQS_CONSUME, (arns.ingest_queue,)),
-            # The notified version (GetObject with VersionId needs GetObjectVersion too).
-            Grant(
-                "ReadUploads",
-                ("s3:GetObject", "s3:GetObjectVersion"),
-                (f"{arns.uploads_bucket}/{uploads_prefix}*",),
+
+
+def _moderation_stream(arns: StackArns, uploads_prefix: str) -> list[Grant]:
+    # The verdict arrives in the record's NewImage: no table read. The handler tags (or, with
+    # `on_remove = "remove"`, rewrites without the moderation tag: PutObjectTagging too) the object's
+    # current version, never a named one.
+    return [
+        # Read by the Lambda service for the event source mapping, with the function's role.
+        Grant("ReadVerdictStream", STREAM_READ, (f"{arns.moderation_table}/stream/*",)),
+        Grant("ListVerdictStreams", STREAM_LIST, ("*",)),
+        Grant("TagUploads", TAGGING_CURRENT, (f"{arns.uploads_bucket}/*",)),
+        # A tag it changes loses its tag-ledger entry (DeleteRequest), ledger items only.
+        Grant("ForgetLedgerEntries", ("dynamodb:BatchWriteItem",), (arns.jobs_table,), LEDGER_ONLY),
+        # The mapping's on-failure destination is sent with the function's role.
+        Grant("OnFailureDestination", ("sns:Publish",), (arns.alerts_topic,)),
+    ]
+
+
+def _moderation_sweep(arns: StackArns, uploads_prefix: str) -> list[Grant]:
+    # The hourly sweep (ListObjectsV2, BatchGetItem, tagging) and, through the same handler, S3 Batch
+    # Operations tasks, which may name object versions.
+    return [
+        Grant("ListUploads", ("s3:ListBucket",), (arns.uploads_bucket,)),
+        Grant("TagUploads", TAGGING_VERSIONS, (f"{arns.uploads_bucket}/*",)),
+        Grant("ReadVerdicts", ("dynamodb:BatchGetItem",), (arns.moderation_table,)),
+        # The tag ledger in JobsTable: read entries per chunk, write them in batches; ledger items only.
+        Grant(
+            "TagLedger",
+            ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"),
+            (arns.jobs_table,),
+            LEDGER_ONLY,
+        ),
+        # Batch Operations tasks carry no ETag: the object's identity for the ledger. AWS authorises
+        # GetObjectAttributes only with s3:GetObject as well (s3:GetObjectVersion with
+        # s3:GetObjectVersionAttributes when a version is named), so both pairs are granted.
+        Grant(
+            "IdentifyUploads",
+            (
+                "s3:GetObject",
+                "s3:GetObjectAttributes",
+                "s3:GetObjectVersion",
+                "s3:GetObjectVersionAttributes",
             ),
-            # Not for listing: without it S3 answers a GET of a deleted object 403 AccessDenied (retried into
-            # IngestDLQ) instead of 404, and it checks this grant with the object key as s3:prefix.
-            Grant(
-                "MissingUploadsAre404",
-                ("s3:ListBucket",),
-                (arns.uploads_bucket,),
-                {"StringLike": {"s3:prefix": [f"{uploads_prefix}*"]}},
-            ),
-            # Thumbnails only (picops.core.ingest.pipeline.THUMBNAIL_PREFIX); never UploadsBucket.
-            Grant("WriteProcessed", ("s3:PutObject",), (f"{arns.processed_bucket}/{INGEST_OUTPUT_PREFIX}*",)),
-            # Claims and job records (UpdateItem), the failure index (PutItem), the claim's read-back
-            # (GetItem), JSON drop records (BatchWriteItem).
-            Grant(
-                "RecordJobs",
-                ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"),
-                (arns.jobs_table,),
-            ),
-            Grant("Notify", ("sns:Publish",), (arns.notify_topic,)),
-        ]
-    elif function == "ModerationStreamFunction":
-        # The verdict arrives in the record's NewImage: no table read. The handler tags (or, with
-        # `on_remove = "remove"`, rewrites without the moderation tag: PutObjectTagging too) the object's
-        # current version, never a named one.
-        grants += [
-            # Read by the Lambda service for the event source mapping, with the function's role.
-            Grant("ReadVerdictStream", STREAM_READ, (f"{arns.moderation_table}/stream/*",)),
-            Grant("ListVerdictStreams", STREAM_LIST, ("*",)),
-            Grant("TagUploads", TAGGING_CURRENT, (f"{arns.uploads_bucket}/*",)),
-            # A tag it changes loses its tag-ledger entry (DeleteRequest), ledger items only.
-            Grant("ForgetLedgerEntries", ("dynamodb:BatchWriteItem",), (arns.jobs_table,), LEDGER_ONLY),
-            # The mapping's on-failure destination is sent with the function's role.
-            Grant("OnFailureDestination", ("sns:Publish",), (arns.alerts_topic,)),
-        ]
-    elif function == "ModerationSweepFunction":
-        # The hourly sweep (ListObjectsV2, BatchGetItem, tagging) and, through the same handler, S3 Batch
-        # Operations tasks, which may name object versions.
-        grants += [
-            Grant("ListUploads", ("s3:ListBucket",), (arns.uploads_bucket,)),
-            Grant("TagUploads", TAGGING_VERSIONS, (f"{arns.uploads_bucket}/*",)),
-            Grant("ReadVerdicts", ("dynamodb:BatchGetItem",), (arns.moderation_table,)),
-            # The tag ledger in JobsTable: read entries per chunk, write them in batches; ledger items only.
-            Grant(
-                "TagLedger",
-                ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"),
-                (arns.jobs_table,),
-                LEDGER_ONLY,
-            ),
-            # Batch Operations tasks carry no ETag: the object's identity for the ledger. AWS authorises
-            # GetObjectAttributes only with s3:GetObject as well (s3:GetObjectVersion with
-            # s3:GetObjectVersionAttributes when a version is named), so both pairs are granted.
-            Grant(
-                "IdentifyUploads",
-                (
-                    "s3:GetObject",
-                    "s3:GetObjectAttributes",
-                    "s3:GetObjectVersion",
-                    "s3:GetObjectVersionAttributes",
-                ),
-                (f"{arns.uploads_bucket}/*",),
-            ),
-            # The continuation point, one object. (A missing one reads as 404 rather than 403 because
-            # ListBucket is granted above.)
-            # (Reading it back is IdentifyUploads' s3:GetObject on every upload.)
-            Grant("SweepCheckpoint", ("s3:PutObject",), (f"{arns.uploads_bucket}/{SWEEP_STATE_KEY}",)),
-            # The async invoke config's on-failure destination: Lambda sends the record with this role.
-            Grant("OnFailureDestination", ("sqs:SendMessage",), (arns.sweep_dlq,)),
-        ]
-    elif function == "BookingApiFunction":
-        # Accept (read the seat, one transaction: seat + line entry + pointer), publish, confirm the publish;
-        # describe (pointer, the seat's item collection, the booking's ledger).
-        grants += [
-            Grant("Bookings", BOOKINGS_API_TABLE, (arns.bookings_table,)),
-            Grant("PublishBookings", ("sns:Publish",), (arns.booking_topic,)),
-        ]
-    elif function == "InventoryFunction":
-        # advance(seat): read the seat's item collection, one conditional update of the seat.
-        grants += [
-            Grant("ConsumeInventoryQueue", SQS_CONSUME, (arns.inventory_queue,)),
-            Grant("Bookings", BOOKINGS_INVENTORY_TABLE, (arns.bookings_table,)),
-        ]
-    elif function == "PaymentFunction":
-        # settle(seat): advance, conditional seat updates, the decline transaction, the gateway's ledger.
-        grants += [
-            Grant("ConsumePaymentQueue", SQS_CONSUME, (arns.payment_queue,)),
-            Grant("Bookings", BOOKINGS_PAYMENT_TABLE, (arns.bookings_table,)),
-        ]
-    else:
-        raise KeyError(f"no IAM grants defined for {function!r}")
-    return grants
+            (f"{arns.uploads_bucket}/*",),
+        ),
+        # The continuation point, one object. (A missing one reads as 404 rather than 403 because
+        # ListBucket is granted above.)
+        # (Reading it back is IdentifyUploads' s3:GetObject on every upload.)
+        Grant("SweepCheckpoint", ("s3:PutObject",), (f"{arns.uploads_bucket}/{SWEEP_STATE_KEY}",)),
+        # The async invoke config's on-failure destination: Lambda sends the record with this role.
+        Grant("OnFailureDestination", ("sqs:SendMessage",), (arns.sweep_dlq,)),
+    ]
+
+
+def _booking_api(arns: StackArns, uploads_prefix: str) -> list[Grant]:
+    # Accept (read the seat, one transaction: seat + line entry + pointer), publish, confirm the publish;
+    # describe (pointer, the seat's item collection, the booking's ledger).
+    return [
+        Grant("Bookings", BOOKINGS_API_TABLE, (arns.bookings_table,)),
+        Grant("PublishBookings", ("sns:Publish",), (arns.booking_topic,)),
+    ]
+
+
+def _inventory(arns: StackArns, uploads_prefix: str) -> list[Grant]:
+    # advance(seat): read the seat's item collection, one conditional update of the seat.
+    return [
+        Grant("ConsumeInventoryQueue", SQS_CONSUME, (arns.inventory_queue,)),
+        Grant("Bookings", BOOKINGS_INVENTORY_TABLE, (arns.bookings_table,)),
+    ]
+
+
+def _payment(arns: StackArns, uploads_prefix: str) -> list[Grant]:
+    # settle(seat): advance, conditional seat updates, the decline transaction, the gateway's ledger.
+    return [
+        Grant("ConsumePaymentQueue", SQS_CONSUME, (arns.payment_queue,)),
+        Grant("Bookings", BOOKINGS_PAYMENT_TABLE, (arns.bookings_table,)),
+    ]
+
+
+# Each function's own grants, by logical name (a test keeps the keys equal to picops.functions.LOGICAL_NAMES).
+FUNCTION_GRANTS: dict[str, Callable[[StackArns, str], list[Grant]]] = {
+    "IngestFunction": _ingest,
+    "ModerationStreamFunction": _moderation_stream,
+    "ModerationSweepFunction": _moderation_sweep,
+    "BookingApiFunction": _booking_api,
+    "InventoryFunction": _inventory,
+    "PaymentFunction": _payment,
+}
 
 
 def batch_operations_grants(

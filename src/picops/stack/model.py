@@ -2,9 +2,9 @@
 
 Nothing here talks to AWS. The planner reads live state for each resource and diffs it against `desired()`;
 the executor creates/updates in `depends_on` order; the CloudFormation exporter renders the same objects; IAM
-policies are generated from what each function is declared to use (`picops.stack.iam`). Logical names follow
-DESIGN.md section 3, and everything that hangs off a resource is named after it (`IngestFunctionRole`,
-`IngestQueuePolicy`, `IngestFunctionMapping`, `IngestDLQAlarm`).
+policies are generated from what each function is declared to use (`picops.stack.iam`). Logical names are
+the contract listed in docs/provision.md, and everything that hangs off a resource is named after it
+(`IngestFunctionRole`, `IngestQueuePolicy`, `IngestFunctionMapping`, `IngestDLQAlarm`).
 
 `desired()` returns the fields the planner compares, keyed by the AWS API's own field names (so a diff reads
 like the console: `VisibilityTimeout`, `RawMessageDelivery`). `replace_fields` lists those AWS cannot change
@@ -18,15 +18,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-# Lambda handler entry points (contract: DESIGN.md section 5).
-HANDLERS: dict[str, str] = {
-    "IngestFunction": "picops.handlers.ingest.handler",
-    "ModerationStreamFunction": "picops.handlers.moderation.stream_handler",
-    "ModerationSweepFunction": "picops.handlers.moderation.sweep_handler",
-    "BookingApiFunction": "picops.handlers.bookings.api_handler",
-    "InventoryFunction": "picops.handlers.bookings.inventory_handler",
-    "PaymentFunction": "picops.handlers.bookings.payment_handler",
-}
+from picops.functions import FUNCTIONS
+
+# Lambda handler entry points by logical name (contracts; the table is picops.functions.FUNCTIONS).
+HANDLERS: dict[str, str] = {f.logical: f.handler for f in FUNCTIONS}
 
 # Queue visibility must outlast every retry of a batch by the consuming function (AWS's own guidance is 6x).
 VISIBILITY_FACTOR = 6
@@ -443,7 +438,7 @@ class EventSourceMapping(Resource):
     max_concurrency: int | None = None
     # Concurrent batches per shard (stream sources only; 1 keeps per-key order strictly sequential).
     parallelization_factor: int = 1
-    # On a local endpoint the mapping is recorded for `picops local run` instead of created (DESIGN.md 6).
+    # On a local endpoint the mapping is recorded for `picops local run` instead of created (docs/local.md).
     local: bool = False
 
     @property
@@ -797,7 +792,7 @@ class StackModel:
         return order
 
 
-# -- security resources (issue 11) --------------------------------------------------------------------------
+# -- security resources (docs/security.md) -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

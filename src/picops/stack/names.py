@@ -1,4 +1,4 @@
-"""Physical names derived from the stack name (contract: the logical names of DESIGN.md section 3).
+"""Physical names derived from the stack name (contract: the logical names in docs/provision.md).
 
 Kept free of boto3 so Lambdas, the CLI and the planner all agree on names without an AWS call; only bucket
 names need the account and region (S3 names are global), and configured names always win.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from picops.functions import FUNCTIONS
 
 if TYPE_CHECKING:
     from picops.config import Settings
@@ -73,12 +75,7 @@ _NAMED: dict[str, tuple[str, str]] = {
     "PaymentQueue": ("AWS::SQS::Queue", "payment.fifo"),
     "PaymentDLQ": ("AWS::SQS::Queue", "payment-dlq.fifo"),
     "AlertsTopic": ("AWS::SNS::Topic", "alerts"),
-    "IngestFunction": ("AWS::Lambda::Function", "ingest"),
-    "ModerationStreamFunction": ("AWS::Lambda::Function", "moderation-stream"),
-    "ModerationSweepFunction": ("AWS::Lambda::Function", "moderation-sweep"),
-    "BookingApiFunction": ("AWS::Lambda::Function", "booking-api"),
-    "InventoryFunction": ("AWS::Lambda::Function", "inventory"),
-    "PaymentFunction": ("AWS::Lambda::Function", "payment"),
+    **{f.logical: ("AWS::Lambda::Function", f.name_suffix) for f in FUNCTIONS},
     "SweepSchedule": ("AWS::Events::Rule", "sweep-schedule"),
     "SweepDLQ": ("AWS::SQS::Queue", "sweep-dlq"),
     "BookingsApi": ("AWS::ApiGatewayV2::Api", "bookings-api"),
@@ -164,7 +161,7 @@ class StackNames:
     @property
     def moderation_batch_role(self) -> str:
         """The role S3 Batch Operations assumes for `tag-backfill --engine batch-operations` (the model's
-        ModerationBatchRole; not a DESIGN.md logical name, so it is not in `logical_names()`). IAM is global:
+        ModerationBatchRole; not a contract logical name, so it is not in `logical_names()`). IAM is global:
         the region keeps two regional stacks from overwriting (and destroying) each other's role."""
         return role_name(f"{self.stack}-moderation-batch", self.region)
 

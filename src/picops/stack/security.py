@@ -1,5 +1,5 @@
-"""Key policies and log-bucket policies of the stack's security resources (issue 11), built from the model's
-own grants so that who may publish to an encrypted topic can never drift from who the key lets encrypt.
+"""Key policies and log-bucket policies of the stack's security resources (docs/security.md), built from the
+model's own grants so that who may publish to an encrypted topic never drifts from who the key lets encrypt.
 
 SNS server-side encryption: a publisher needs `kms:GenerateDataKey` and `kms:Decrypt` on the topic's key,
 through SNS, for that topic (SNS passes the topic ARN as the `aws:sns:topicArn` encryption context). The

@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import botocore.exceptions
 
+from picops.aws_errors import is_conditional_failure
 from picops.core.bookings.ids import new_id
 from picops.core.bookings.models import Seat, SeatState
 from picops.core.bookings.seats import advance
@@ -124,7 +125,7 @@ class SimulatedGateway:
                     ConditionExpression="attribute_not_exists(pk)",
                 )
             except botocore.exceptions.ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                if not is_conditional_failure(exc):
                     raise
                 # A concurrent attempt decided first: its outcome stands.
                 again = {i["sk"]["S"].rsplit("#", 1)[-1] for i in self._ledger(booking_id, idempotency_key)}

@@ -19,6 +19,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from picops import aws_errors
 from picops.core.bookings.ids import new_id
 from picops.core.bookings.models import BookingRequest, LineEntry, Seat, SeatState
 
@@ -45,8 +46,8 @@ def line_sk(position: int) -> str:
 
 
 def is_conditional_failure(exc: botocore.exceptions.ClientError) -> bool:
-    code = exc.response.get("Error", {}).get("Code", "")
-    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
+    # The store's transactions are cancelled only by their own conditions.
+    return aws_errors.is_conditional_failure(exc, transaction=True)
 
 
 @dataclass(frozen=True)

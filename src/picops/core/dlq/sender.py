@@ -15,6 +15,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from picops.aws_errors import code_of, message_of
 from picops.core.dlq.messages import QueueMessage, pack_batches
 
 DEFAULT_ATTEMPTS = 5
@@ -35,7 +36,7 @@ _MESSAGE_ERRORS = frozenset(
 
 
 def _message_error(exc: botocore.exceptions.ClientError) -> str | None:
-    code = str(exc.response.get("Error", {}).get("Code", "")).removeprefix("AWS.SimpleQueueService.")
+    code = code_of(exc).removeprefix("AWS.SimpleQueueService.")
     return code if code in _MESSAGE_ERRORS else None
 
 
@@ -89,7 +90,7 @@ def _send_batch(
                 raise
             if len(pending) == 1:
                 (only,) = pending.values()
-                text = str(exc.response.get("Error", {}).get("Message", ""))
+                text = message_of(exc)
                 outcome.failed.append((only, code, text))
                 return
             # One message spoils the batch: send each on its own (in order) to find which.

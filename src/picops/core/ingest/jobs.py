@@ -29,6 +29,7 @@ from typing import Any
 import botocore.exceptions
 from boto3.dynamodb.types import TypeDeserializer
 
+from picops.aws_errors import is_conditional_failure
 from picops.core.ingest.events import ObjectRef
 
 JOB_PREFIX = "OBJ#"
@@ -235,7 +236,7 @@ class JobStore:
                 ExpressionAttributeValues=values,
             )
         except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not is_conditional_failure(exc):
                 raise
             return Claim(acquired=False, job=self.get(ref))
         return Claim(acquired=True, claim=claim)
@@ -280,7 +281,7 @@ class JobStore:
                 ReturnValues="ALL_NEW",
             )
         except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not is_conditional_failure(exc):
                 raise
             return None
         return Job.from_item(response["Attributes"])
@@ -301,7 +302,7 @@ class JobStore:
                 },
             )
         except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not is_conditional_failure(exc):
                 raise
 
     def mark_notified(self, job: Job, *, now: dt.datetime | None = None) -> None:

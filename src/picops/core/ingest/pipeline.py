@@ -19,20 +19,23 @@ import contextlib
 import dataclasses
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import botocore.exceptions
 
-from picops.aws_errors import OBJECT_MISSING
-from picops.config import IngestSettings
+from picops import aws_errors
+from picops.aws_errors import OBJECT_MISSING, code_of, message_of
 from picops.core.ingest.drops import DropRejected, UnprocessedItems, parse_drop, write_items
 from picops.core.ingest.events import ObjectRef
 from picops.core.ingest.jobs import FAILED, FINISHED, PROCESSED, Job, JobStore
 from picops.core.ingest.notify import publish
 from picops.core.ingest.thumbnails import ImageRejected, make_thumbnail
-from picops.stack.names import StackNames
 from picops.stack.state_objects import INGEST_OUTPUT_PREFIX, RESERVED_PREFIX
+
+if TYPE_CHECKING:
+    from picops.config import IngestSettings
+    from picops.stack.names import StackNames
 
 THUMBNAIL_PREFIX = INGEST_OUTPUT_PREFIX
 # Object metadata on every output: the loop guard skips objects that carry it.
@@ -40,28 +43,6 @@ SOURCE_KEY_META = "picops-source-key"
 SOURCE_BUCKET_META = "picops-source-bucket"
 SOURCE_VERSION_META = "picops-source-version"
 
-TRANSIENT_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "SlowDown",
-        "InternalError",
-        "InternalFailure",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "TransactionConflictException",
-        "KMSThrottlingException",
-    }
-)
 # Deleted before processing (a delete marker answers GET with MethodNotAllowed): permanent, never retried.
 _GONE_CODES = OBJECT_MISSING
 _REPLACED_CODES = frozenset({"PreconditionFailed", "412"})
@@ -157,24 +138,8 @@ class Permanent(Exception):
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, botocore.exceptions.ClientError):
-        error = exc.response.get("Error", {})
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        return str(error.get("Code", "")) in TRANSIENT_CODES or status >= 500
-    return isinstance(
-        exc,
-        botocore.exceptions.ConnectionError
-        | botocore.exceptions.HTTPClientError
-        | botocore.exceptions.IncompleteReadError
-        | botocore.exceptions.ResponseStreamingError
-        | UnprocessedItems
-        | TimeoutError
-        | ConnectionError,
-    )
-
-
-def _code(exc: botocore.exceptions.ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+    # UnprocessedItems is this package's own "DynamoDB left part of the batch": retried like a throttle.
+    return aws_errors.is_transient(exc) or isinstance(exc, UnprocessedItems)
 
 
 @dataclass
@@ -241,7 +206,7 @@ class IngestPipeline:
         try:
             return self.s3.get_object(**params), None
         except botocore.exceptions.ClientError as exc:
-            code = _code(exc)
+            code = code_of(exc)
             if code in _GONE_CODES:
                 return None, "object deleted before processing"
             if code in _REPLACED_CODES:
@@ -352,5 +317,5 @@ class IngestPipeline:
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, botocore.exceptions.ClientError):
-        return f"{exc.operation_name}: {_code(exc)}: {exc.response.get('Error', {}).get('Message', '')}"
+        return f"{exc.operation_name}: {code_of(exc)}: {message_of(exc)}"
     return f"{type(exc).__name__}: {exc}"

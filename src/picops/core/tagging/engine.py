@@ -24,32 +24,13 @@ from typing import Any
 
 import botocore.exceptions
 
-from picops.aws_errors import OBJECT_MISSING
+from picops.aws_errors import OBJECT_MISSING, TRANSIENT_EXCEPTIONS, code_of, is_transient, message_of
 from picops.core.tagging.ledger import Ledger
 from picops.core.tagging.merge import MergeDecision, merge_tags, remove_tag
 from picops.core.tagging.model import Candidate, ObjectResult, Outcome, StreamDone
 from picops.core.tagging.tracker import Tracker
 from picops.core.tagging.verdicts import BATCH_SIZE, VerdictLookup
 from picops.threads import ContextThreadPool
-
-_TRANSIENT_CODES = frozenset(
-    {
-        "SlowDown",
-        "Throttling",
-        "ThrottlingException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "ServiceUnavailable",
-        "InternalError",
-        "RequestLimitExceeded",
-    }
-)
-_TRANSIENT_EXCEPTIONS = (
-    botocore.exceptions.EndpointConnectionError,
-    botocore.exceptions.ConnectionClosedError,
-    botocore.exceptions.ReadTimeoutError,
-    botocore.exceptions.ConnectTimeoutError,
-)
 
 ResultCallback = Callable[[ObjectResult], None]
 # Chunks whose lookups may be in flight at once.
@@ -183,20 +164,17 @@ class TaggingEngine:
             return self._result(candidate, Outcome.TAGGED, old=decision.old, new=decision.new)
         except botocore.exceptions.ClientError as exc:
             return self._client_error(candidate, exc)
-        except _TRANSIENT_EXCEPTIONS as exc:
+        except TRANSIENT_EXCEPTIONS as exc:
             return self._result(candidate, Outcome.FAILED, error=str(exc), transient=True)
         except Exception as exc:  # a per-object failure must never crash the run
             return self._result(candidate, Outcome.FAILED, error=f"{type(exc).__name__}: {exc}")
 
     def _client_error(self, candidate: Candidate, exc: botocore.exceptions.ClientError) -> ObjectResult:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        code = code_of(exc)
         if code in OBJECT_MISSING:
             return self._result(candidate, Outcome.MISSING, error=code)
-        message = f"{exc.operation_name}: {code}: {error.get('Message', '')}".rstrip(": ")
-        transient = code in _TRANSIENT_CODES or status >= 500
-        return self._result(candidate, Outcome.FAILED, error=message, transient=transient)
+        message = f"{exc.operation_name}: {code}: {message_of(exc)}".rstrip(": ")
+        return self._result(candidate, Outcome.FAILED, error=message, transient=is_transient(exc))
 
     @staticmethod
     def _result(

@@ -14,6 +14,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from picops.aws_errors import code_of, message_of
 from picops.errors import AwsError, ConfigError
 
 BATCH_SIZE = 100
@@ -61,11 +62,10 @@ class VerdictLookup:
             try:
                 response = self.dynamodb.batch_get_item(RequestItems=request)
             except botocore.exceptions.ClientError as exc:
-                error = exc.response.get("Error", {})
-                if error.get("Code") == "ValidationException":
+                if code_of(exc) == "ValidationException":
                     # The usual cause is configuration, not data: say which setting to check.
                     raise ConfigError(
-                        f"{self.table} rejected the verdict lookup: {error.get('Message', '')}",
+                        f"{self.table} rejected the verdict lookup: {message_of(exc)}",
                         hint=f"[moderation] key_attribute ({self.key_attribute!r}) must be the table's "
                         "partition key, of type string",
                     ) from None

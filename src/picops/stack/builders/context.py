@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from picops.config import Settings
+from picops.functions import FUNCTIONS
 from picops.stack import iam, metrics
 from picops.stack.model import (
     DLQ_RETENTION_S,
@@ -23,34 +24,10 @@ from picops.stack.model import (
 )
 from picops.stack.names import StackNames, build_arn, partition_of, role_name
 
-# The configuration sections each function's handler reads, besides [stack]. The whole of each section goes
-# into the function's environment (not a hand-picked subset), so a setting added to a section reaches the
-# deployed handler without anyone remembering to wire it.
-FUNCTION_SECTIONS: dict[str, tuple[str, ...]] = {
-    "IngestFunction": ("ingest",),
-    "ModerationStreamFunction": ("ingest", "moderation"),
-    "ModerationSweepFunction": ("ingest", "moderation"),
-    "BookingApiFunction": ("bookings",),
-    "InventoryFunction": ("bookings",),
-    "PaymentFunction": ("bookings",),
-}
-
-
-# Per-function (timeout s, memory MB) that fit each job. `[deploy] timeout_s` / `memory_mb`, when set
-# explicitly, apply to every function; `[deploy.functions.<Logical>]` beats both.
-FUNCTION_DEFAULTS: dict[str, tuple[int, int]] = {
-    # A batch of photos, each fetched, decoded, thumbnailed and written (Pillow wants memory, and Lambda
-    # gives CPU in proportion to it).
-    "IngestFunction": (120, 1024),
-    # One tagging call per record; bounded retries and bisecting keep a slow batch short.
-    "ModerationStreamFunction": (60, 256),
-    # The hourly sweep works until `sweep_margin_s` before its timeout: give it minutes, not seconds.
-    "ModerationSweepFunction": (600, 512),
-    # Behind API Gateway, whose HTTP API integrations give up after 30 s.
-    "BookingApiFunction": (10, 256),
-    "InventoryFunction": (30, 256),
-    "PaymentFunction": (30, 256),
-}
+# The configuration sections each function's handler reads besides [stack], and its (timeout s, memory MB)
+# defaults: views of picops.functions.FUNCTIONS, where each is explained.
+FUNCTION_SECTIONS: dict[str, tuple[str, ...]] = {f.logical: f.sections for f in FUNCTIONS}
+FUNCTION_DEFAULTS: dict[str, tuple[int, int]] = {f.logical: (f.timeout_s, f.memory_mb) for f in FUNCTIONS}
 
 
 def function_timeout_s(settings: Settings, fn: str) -> int:

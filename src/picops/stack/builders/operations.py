@@ -6,29 +6,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from picops.functions import function_def
 from picops.stack.builders.context import BuildContext
 from picops.stack.metrics import NAMESPACE, SERVICE_DIMENSION, metrics_of, service_name
 from picops.stack.model import HANDLERS, Alarm, Dashboard, Resource
-from picops.stack.names import DLQ_SOURCES
+from picops.stack.names import DLQ_SOURCES, partition_of
 
 DASHBOARD_SUFFIX = "pipelines"
 # The stream mapping is this far behind the stream (IteratorAge is in milliseconds): verdicts arrive late.
 ITERATOR_AGE_THRESHOLD_MS = 10 * 60 * 1000
 # Older than this, IngestQueue's oldest message means IngestFunction is not keeping up (or not consuming).
 INGEST_QUEUE_AGE_THRESHOLD_S = 15 * 60
-
-# What a function's errors most likely mean, and where to look after its logs.
-_ERRORS_NEXT: dict[str, str] = {
-    "IngestFunction": "then picops ingest failures (records that failed, with the error)",
-    "ModerationStreamFunction": "failed stream batches also reach AlertsTopic with their shard and sequence "
-    "numbers; the hourly sweep repairs the tags they missed",
-    "ModerationSweepFunction": "the next hourly run resumes from the saved continuation point",
-    "BookingApiFunction": "the API answered 5xx for these requests (see the dashboard's BookingsApi 5xx)",
-    "InventoryFunction": "FIFO: a failing message blocks its message group until it succeeds or reaches "
-    "InventoryDLQ",
-    "PaymentFunction": "FIFO: a failing message blocks its message group until it succeeds or reaches "
-    "PaymentDLQ",
-}
 
 
 def _dlq_alarm_description(dlq: str, source: str) -> str:
@@ -51,14 +39,13 @@ def dashboard_name(stack: str) -> str:
     return f"{stack}-{DASHBOARD_SUFFIX}"
 
 
+# The console of each partition other than the commercial one (which is per region).
+_CONSOLE_HOSTS = {"aws-us-gov": "console.amazonaws-us-gov.com", "aws-cn": "console.amazonaws.cn"}
+
+
 def dashboard_url(region: str, name: str) -> str:
     """The console URL of a CloudWatch dashboard (per partition)."""
-    if region.startswith("us-gov-"):
-        host = "console.amazonaws-us-gov.com"
-    elif region.startswith("cn-"):
-        host = "console.amazonaws.cn"
-    else:
-        host = f"{region}.console.aws.amazon.com"
+    host = _CONSOLE_HOSTS.get(partition_of(region), f"{region}.console.aws.amazon.com")
     return f"https://{host}/cloudwatch/home?region={region}#dashboards/dashboard/{name}"
 
 
@@ -105,7 +92,7 @@ def alarms(ctx: BuildContext) -> list[Resource]:
                 period_s=300,
                 watches=fn,
                 description=f"{fn} failed whole invocations (raised, timed out or ran out of memory). "
-                f"First: picops logs {fn} --since 15m; {_ERRORS_NEXT[fn]}.",
+                f"First: picops logs {fn} --since 15m; {function_def(fn).errors_next}.",
             )
         )
     for fn in HANDLERS:

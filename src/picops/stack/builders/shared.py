@@ -8,7 +8,8 @@ from picops.stack.builders.context import BuildContext, deny_insecure_transport
 from picops.stack.model import HANDLERS, Bucket, BucketPolicy, KmsKey, Resource, Table, Topic, frozen_json
 from picops.stack.names import BUCKET_NAME_MAX, bounded_name
 
-# Logical names of the security resources (not DESIGN.md section 3 names: they hang off the stack).
+# Logical names of the security resources (not among the contract names of docs/provision.md: they hang
+# off the stack).
 ACCESS_LOGS_BUCKET = "AccessLogsBucket"
 TOPICS_KEY = "TopicsKey"
 ALERTS_KEY = "AlertsKey"

@@ -1,0 +1,56 @@
+"""A Lambda's cold start loads only what its path needs (bench/startup.py measures the time)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def _loaded_after(statement: str) -> set[str]:
+    code = f"import sys, json; {statement}; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return set(json.loads(out.stdout))
+
+
+def test_thumbnails_come_without_the_pipeline_boto3_or_the_configuration() -> None:
+    loaded = _loaded_after("from picops.core.ingest import make_thumbnail")
+    assert {"picops.core.ingest.pipeline", "boto3", "botocore", "picops.config"} & loaded == set()
+
+
+@pytest.mark.parametrize(
+    ("handler", "not_loaded"),
+    [
+        ("ingest", {"picops.core.tagging", "picops.core.bookings"}),
+        (
+            "moderation",
+            {
+                "picops.core.tagging.backfill",
+                "picops.core.tagging.checkpoint",
+                "picops.core.tagging.batch_ops",
+            },
+        ),
+        (
+            "bookings",  # the queue consumers share the module: the API's router loads on its first request
+            {"picops.core.bookings.checker", "picops.core.ingest", "aws_lambda_powertools.event_handler"},
+        ),
+    ],
+)
+def test_a_handler_loads_neither_pydantic_settings_nor_other_paths(
+    handler: str, not_loaded: set[str]
+) -> None:
+    loaded = _loaded_after(f"import picops.handlers.{handler}")
+    assert not_loaded & loaded == set()
+    assert [m for m in loaded if m.startswith("pydantic_settings")] == []
+    assert [
+        m for m in loaded if m.startswith(("picops.cli", "picops.provision", "picops.local", "typer"))
+    ] == []
+
+
+@pytest.mark.parametrize("package", ["picops.core.ingest", "picops.core.tagging", "picops.core.bookings"])
+def test_lazy_packages_still_offer_every_name_they_list(package: str) -> None:
+    module = importlib.import_module(package)
+    assert [name for name in module.__all__ if getattr(module, name, None) is None] == []
