@@ -25,9 +25,6 @@ from picops.stack.model import (
     ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
-    Bucket,
-    BucketNotification,
-    BucketPolicy,
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
@@ -90,104 +87,6 @@ class Executor:
             return
         handler = getattr(self, f"_{type(resource).__name__.lower()}")
         handler(resource, change)
-
-    # -- storage ---------------------------------------------------------------------------------------------
-    def _bucket(self, r: Bucket, change: Change) -> None:
-        s3 = self.ctx.client("s3")
-        diff = change.diff
-        if change.action == "create":
-            kwargs: dict[str, Any] = {"Bucket": r.name}
-            if self.ctx.model.region != "us-east-1":
-                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.ctx.model.region}
-            s3.create_bucket(**kwargs)
-            s3.get_waiter("bucket_exists").wait(Bucket=r.name)
-            diff = {k: {} for k in r.desired()}
-            if not r.versioned:
-                diff.pop("Versioning")
-        desired = r.desired()
-        if "PublicAccessBlock" in diff:
-            s3.put_public_access_block(
-                Bucket=r.name, PublicAccessBlockConfiguration=desired["PublicAccessBlock"]
-            )
-        if "SSEAlgorithm" in diff:
-            s3.put_bucket_encryption(
-                Bucket=r.name,
-                ServerSideEncryptionConfiguration={
-                    "Rules": [
-                        {
-                            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": desired["SSEAlgorithm"]},
-                            "BucketKeyEnabled": True,
-                        }
-                    ]
-                },
-            )
-        if "Versioning" in diff:
-            status = "Enabled" if r.versioned else "Suspended"
-            s3.put_bucket_versioning(Bucket=r.name, VersioningConfiguration={"Status": status})
-        if "Logging" in diff and (change.action == "update" or desired["Logging"] is not None):
-            status_doc: dict[str, Any] = {}
-            if desired["Logging"] is not None:
-                status_doc = {"LoggingEnabled": desired["Logging"]}
-            wait_for_propagation(lambda: s3.put_bucket_logging(Bucket=r.name, BucketLoggingStatus=status_doc))
-        if "ExpirationDays" in diff and r.expire_days is not None:
-            self._expiry(r)
-
-    def _expiry(self, r: Bucket) -> None:
-        s3 = self.ctx.client("s3")
-        try:
-            rules = s3.get_bucket_lifecycle_configuration(Bucket=r.name).get("Rules", [])
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) != "NoSuchLifecycleConfiguration":
-                raise
-            rules = []
-        # PutBucketLifecycleConfiguration replaces every rule: keep other tools' rules.
-        kept = [rule for rule in rules if rule.get("ID") != live.EXPIRY_RULE_ID]
-        ours = {
-            "ID": live.EXPIRY_RULE_ID,
-            "Status": "Enabled",
-            "Filter": {"Prefix": ""},
-            "Expiration": {"Days": r.expire_days},
-            "NoncurrentVersionExpiration": {"NoncurrentDays": r.expire_days},
-            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
-        }
-        s3.put_bucket_lifecycle_configuration(Bucket=r.name, LifecycleConfiguration={"Rules": [*kept, ours]})
-
-    def _bucketpolicy(self, r: BucketPolicy, change: Change) -> None:
-        self.ctx.client("s3").put_bucket_policy(Bucket=r.name, Policy=r.document)
-
-    def _bucketnotification(self, r: BucketNotification, change: Change) -> None:
-        s3 = self.ctx.client("s3")
-        current = s3.get_bucket_notification_configuration(Bucket=r.name)
-        current.pop("ResponseMetadata", None)
-        # PutBucketNotificationConfiguration replaces everything: keep other tools' configurations.
-        kept = [
-            c
-            for c in current.get("QueueConfigurations", [])
-            if not str(c.get("Id", "")).startswith(live.NOTIFICATION_ID_PREFIX)
-        ]
-        ours = [
-            {
-                "Id": c.id,
-                "QueueArn": c.queue_arn,
-                "Events": list(c.events),
-                # An empty prefix means "any key": S3 wants the rule left out, not given an empty value.
-                "Filter": {
-                    "Key": {
-                        "FilterRules": [
-                            {"Name": name, "Value": value}
-                            for name, value in (("prefix", c.prefix), ("suffix", c.suffix))
-                            if value
-                        ]
-                    }
-                },
-            }
-            for c in r.configurations
-        ]
-        config = {k: v for k, v in current.items() if k != "QueueConfigurations"}
-        config["QueueConfigurations"] = kept + ours
-        wait_for_propagation(
-            lambda: s3.put_bucket_notification_configuration(Bucket=r.name, NotificationConfiguration=config)
-        )
 
     def _table(self, r: Table, change: Change) -> None:
         ddb = self.ctx.client("dynamodb")

@@ -21,9 +21,6 @@ from picops.stack.model import (
     ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
-    Bucket,
-    BucketNotification,
-    BucketPolicy,
     EventSourceMapping,
     FunctionInvokeConfig,
     FunctionSpec,
@@ -87,6 +84,8 @@ def render(model: StackModel, settings: Settings) -> dict[str, Any]:
 
     external_stream = False
     for r in model.ordered():
+        for logical, extra in kinds.template_depends(r).items():
+            depends.setdefault(logical, set()).update(extra)
         body = _resource(r, model)
         if body is None:
             cfn_names[r.logical] = ""
@@ -95,7 +94,7 @@ def render(model: StackModel, settings: Settings) -> dict[str, Any]:
             continue
         cfn_names[r.logical] = r.logical
         resources[r.logical] = body
-        depends[r.logical] = set(r.depends_on)
+        depends.setdefault(r.logical, set()).update(r.depends_on)
         if r.HOLDS_DATA:
             body["DeletionPolicy"] = "Retain"
             body["UpdateReplacePolicy"] = "Retain"
@@ -127,29 +126,6 @@ def render(model: StackModel, settings: Settings) -> dict[str, Any]:
                 "Type": "AWS::KMS::Alias",
                 "Properties": {"AliasName": _sub(r.name), "TargetKeyId": {"Ref": r.logical}},
             }
-
-    # Notifications are a property of the bucket in CloudFormation: fold them in, keep their dependencies.
-    for n in model.of_type(BucketNotification):
-        resources[n.bucket]["Properties"]["NotificationConfiguration"] = {
-            "QueueConfigurations": [
-                {
-                    "Event": event,
-                    "Queue": _sub(c.queue_arn),
-                    "Filter": {
-                        "S3Key": {
-                            "Rules": [
-                                {"Name": name, "Value": value}
-                                for name, value in (("prefix", c.prefix), ("suffix", c.suffix))
-                                if value
-                            ]
-                        }
-                    },
-                }
-                for c in n.configurations
-                for event in c.events
-            ]
-        }
-        depends[n.bucket] |= {n.queue, n.queue_policy}
 
     # Things invoking a function's alias must wait for the alias.
     for r in model:
@@ -211,44 +187,10 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
     props: dict[str, Any]
     kind = kinds.kind_of(r)
     if kind is not None:
-        props = kind.render(r, model)
-    elif isinstance(r, Bucket):
-        d = r.desired()
-        props = {
-            "BucketName": r.name,
-            "PublicAccessBlockConfiguration": d["PublicAccessBlock"],
-            "BucketEncryption": {
-                "ServerSideEncryptionConfiguration": [
-                    {
-                        "ServerSideEncryptionByDefault": {"SSEAlgorithm": d["SSEAlgorithm"]},
-                        "BucketKeyEnabled": True,
-                    }
-                ]
-            },
-        }
-        if r.versioned:
-            props["VersioningConfiguration"] = {"Status": "Enabled"}
-        if r.log_bucket:
-            props["LoggingConfiguration"] = {
-                "DestinationBucketName": {"Ref": r.log_bucket},
-                "LogFilePrefix": r.log_prefix,
-            }
-        if r.expire_days is not None:
-            props["LifecycleConfiguration"] = {
-                "Rules": [
-                    {
-                        "Id": "picops-expire",
-                        "Status": "Enabled",
-                        "ExpirationInDays": r.expire_days,
-                        "NoncurrentVersionExpiration": {"NoncurrentDays": r.expire_days},
-                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
-                    }
-                ]
-            }
-    elif isinstance(r, BucketPolicy):
-        props = {"Bucket": {"Ref": r.bucket}, "PolicyDocument": json.loads(r.document)}
-    elif isinstance(r, BucketNotification):
-        return None
+        rendered = kind.render(r, model)
+        if rendered is None:
+            return None
+        props = rendered
     elif isinstance(r, Queue):
         props = {
             "QueueName": r.name,

@@ -15,16 +15,14 @@ from typing import Any
 import botocore.exceptions
 
 from picops.aws import ClientFactory
-from picops.aws_errors import BUCKET_MISSING, QUEUE_MISSING, SERVICE_MISSING, is_missing
+from picops.aws_errors import QUEUE_MISSING, SERVICE_MISSING, is_missing
 from picops.provision import kinds
+from picops.provision.kinds._common import paginated
 from picops.stack.local_mappings import decode_record, local_mapping_parameter
 from picops.stack.model import (
     ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
-    Bucket,
-    BucketNotification,
-    BucketPolicy,
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
@@ -41,15 +39,6 @@ from picops.stack.model import (
 )
 from picops.stack.names import StackNames
 
-# Bucket notification ids picops owns; other configurations on the bucket are left alone.
-NOTIFICATION_ID_PREFIX = "picops-"
-
-
-def paginated(client: Any, operation: str, key: str, **params: Any) -> list[Any]:
-    """Every item of a listing whose pages botocore knows how to follow (NextToken), read whole: a large
-    account has more APIs, stages, routes or rule targets than one page holds."""
-    return [item for page in client.get_paginator(operation).paginate(**params) for item in page.get(key, [])]
-
 
 @dataclass
 class Context:
@@ -59,6 +48,9 @@ class Context:
     model: StackModel
     names: StackNames
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Set by destroy for its run: empty data-holding resources first, and report each emptied page.
+    delete_data: bool = False
+    on_empty: Callable[[str, int], None] | None = None
 
     def client(self, service: str) -> Any:
         return self.factory.client(service)
@@ -68,121 +60,6 @@ class Context:
 
     def remember(self, logical: str, **values: Any) -> None:
         self.facts.setdefault(logical, {}).update(values)
-
-
-def read_bucket(r: Bucket, ctx: Context) -> dict[str, Any] | None:
-    s3 = ctx.client("s3")
-    try:
-        s3.head_bucket(Bucket=r.name)
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, BUCKET_MISSING):
-            return None
-        raise
-    try:
-        pab = s3.get_public_access_block(Bucket=r.name)["PublicAccessBlockConfiguration"]
-    except botocore.exceptions.ClientError as exc:
-        if not is_missing(exc, {"NoSuchPublicAccessBlockConfiguration"}):
-            raise
-        pab = {}
-    try:
-        rules = s3.get_bucket_encryption(Bucket=r.name)["ServerSideEncryptionConfiguration"]["Rules"]
-        algorithm = rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] if rules else None
-    except botocore.exceptions.ClientError as exc:
-        if not is_missing(exc, {"ServerSideEncryptionConfigurationNotFoundError"}):
-            raise
-        algorithm = None
-    versioning = s3.get_bucket_versioning(Bucket=r.name).get("Status")
-    if versioning == "Suspended" and not r.versioned:
-        # Versioning can never be switched off again, only suspended: for an unversioned bucket, same thing.
-        versioning = None
-    logging = s3.get_bucket_logging(Bucket=r.name).get("LoggingEnabled")
-    out: dict[str, Any] = {
-        "PublicAccessBlock": {
-            key: bool(pab.get(key, False))
-            for key in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
-        },
-        "SSEAlgorithm": algorithm,
-        "Versioning": versioning,
-        "Logging": (
-            {"TargetBucket": logging.get("TargetBucket"), "TargetPrefix": logging.get("TargetPrefix", "")}
-            if logging
-            else None
-        ),
-    }
-    if r.expire_days is not None:
-        out["ExpirationDays"] = _expiration_days(s3, r.name)
-    return out
-
-
-# The id of the lifecycle rule picops owns on a bucket it expires (other rules are left alone).
-EXPIRY_RULE_ID = "picops-expire"
-
-
-def _expiration_days(s3: Any, bucket: str) -> int | None:
-    try:
-        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, {"NoSuchLifecycleConfiguration"}):
-            return None
-        raise
-    for rule in rules:
-        if rule.get("ID") == EXPIRY_RULE_ID and rule.get("Status") == "Enabled":
-            days = rule.get("Expiration", {}).get("Days")
-            return int(days) if days is not None else None
-    return None
-
-
-def read_bucket_policy(r: BucketPolicy, ctx: Context) -> dict[str, Any] | None:
-    try:
-        policy = ctx.client("s3").get_bucket_policy(Bucket=r.name)["Policy"]
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, BUCKET_MISSING, also={"NoSuchBucketPolicy"}):
-            return None
-        raise
-    return {"Policy": canonical(policy)}
-
-
-def read_bucket_notification(r: BucketNotification, ctx: Context) -> dict[str, Any] | None:
-    try:
-        config = ctx.client("s3").get_bucket_notification_configuration(Bucket=r.name)
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, BUCKET_MISSING):
-            return None
-        raise
-    ours: list[dict[str, Any]] = []
-    foreign: list[dict[str, Any]] = []
-    for item in config.get("QueueConfigurations", []):
-        rules = {
-            rule["Name"].lower(): rule["Value"]
-            for rule in item.get("Filter", {}).get("Key", {}).get("FilterRules", [])
-        }
-        entry = {
-            "Id": item.get("Id", ""),
-            "QueueArn": item["QueueArn"],
-            "Events": sorted(item.get("Events", [])),
-            "Prefix": rules.get("prefix", ""),
-            "Suffix": rules.get("suffix", ""),
-        }
-        (ours if entry["Id"].startswith(NOTIFICATION_ID_PREFIX) else foreign).append(entry)
-    for kind in ("TopicConfigurations", "LambdaFunctionConfigurations"):
-        for item in config.get(kind, []):
-            rules = {
-                rule["Name"].lower(): rule["Value"]
-                for rule in item.get("Filter", {}).get("Key", {}).get("FilterRules", [])
-            }
-            foreign.append(
-                {
-                    "Id": item.get("Id", ""),
-                    "Events": sorted(item.get("Events", [])),
-                    "Prefix": rules.get("prefix", ""),
-                    "Suffix": rules.get("suffix", ""),
-                }
-            )
-    # Other tools' configurations are kept on update and checked for overlap by preflight.
-    ctx.remember(r.logical, Foreign=foreign)
-    if not ours:
-        return None
-    return {"QueueConfigurations": sorted(ours, key=lambda c: str(c["Id"]))}
 
 
 def _queue_attributes(name: str, logical: str, ctx: Context) -> dict[str, str] | None:
@@ -519,9 +396,6 @@ def read_route(r: ApiRoute, ctx: Context) -> dict[str, Any] | None:
 
 
 READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] = {
-    Bucket: read_bucket,
-    BucketPolicy: read_bucket_policy,
-    BucketNotification: read_bucket_notification,
     Queue: read_queue,
     QueuePolicy: read_queue_policy,
     Table: read_table,

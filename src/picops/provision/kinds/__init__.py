@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from picops.provision.kinds import (
     alarm,
+    bucket,
+    bucket_notification,
+    bucket_policy,
     dashboard,
     function_invoke_config,
     lambda_permission,
@@ -35,10 +38,15 @@ class Kind(Protocol):
 
     def delete(self, r: Any, ctx: Context) -> None: ...
 
-    def render(self, r: Any, model: StackModel) -> dict[str, Any]: ...
+    def render(self, r: Any, model: StackModel) -> dict[str, Any] | None:
+        """The resource's CloudFormation Properties; None when it has no resource of its own."""
+        ...
 
 
 KINDS: dict[type[Resource], Kind] = {
+    bucket.MODEL: bucket,
+    bucket_policy.MODEL: bucket_policy,
+    bucket_notification.MODEL: bucket_notification,
     function_invoke_config.MODEL: function_invoke_config,
     schedule_rule.MODEL: schedule_rule,
     lambda_permission.MODEL: lambda_permission,
@@ -53,4 +61,25 @@ def kind_of(resource: Resource) -> Kind | None:
     return KINDS.get(type(resource))
 
 
-__all__ = ["KINDS", "Kind", "kind_of"]
+# Optional parts of a kind module, each with the answer a kind without it gives:
+#   contents(r, ctx) -> str              what destroy would lose ("" = nothing; data-holding kinds)
+#   template_depends(r) -> {logical: {logical}}   DependsOn the export adds to other template resources
+#   companions(r, model) -> {logical: body}       template resources the kind adds beside its own
+
+
+def contents(resource: Resource, ctx: Context) -> str:
+    hook = getattr(kind_of(resource), "contents", None)
+    return str(hook(resource, ctx)) if hook is not None else ""
+
+
+def template_depends(resource: Resource) -> dict[str, set[str]]:
+    hook = getattr(kind_of(resource), "template_depends", None)
+    return dict(hook(resource)) if hook is not None else {}
+
+
+def companions(resource: Resource, model: StackModel) -> dict[str, dict[str, Any]]:
+    hook = getattr(kind_of(resource), "companions", None)
+    return dict(hook(resource, model)) if hook is not None else {}
+
+
+__all__ = ["KINDS", "Kind", "companions", "contents", "kind_of", "template_depends"]
