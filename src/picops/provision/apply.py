@@ -29,13 +29,9 @@ from picops.stack.model import (
     FunctionSpec,
     HttpApi,
     KmsKey,
-    Queue,
-    QueuePolicy,
     Resource,
     Role,
-    Subscription,
     Table,
-    Topic,
 )
 
 Progress = Callable[[Change, str], None]
@@ -136,64 +132,6 @@ class Executor:
                 TableName=r.name,
                 PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": r.point_in_time_recovery},
             )
-        )
-
-    def _queue(self, r: Queue, change: Change) -> None:
-        sqs = self.ctx.client("sqs")
-        attrs = r.attributes()
-        if change.action == "create":
-            url = sqs.create_queue(QueueName=r.name, Attributes=attrs)["QueueUrl"]
-            self.ctx.remember(r.logical, QueueUrl=url, Attributes=None)
-            return
-        update = {k: attrs.get(k, "") for k in change.diff if k != "FifoQueue"}
-        policy = next((p for p in self.ctx.model.of_type(QueuePolicy) if p.queue == r.logical), None)
-        if policy is not None:
-            # Sent along so an emulator that resets unspecified attributes (moto drops the policy) keeps it;
-            # on AWS it re-states the value the policy step would set anyway.
-            update["Policy"] = policy.document
-        sqs.set_queue_attributes(QueueUrl=self._queue_url(r.logical, r.name), Attributes=update)
-
-    def _queue_url(self, logical: str, name: str) -> str:
-        url = self.ctx.fact(logical, "QueueUrl")
-        if url:
-            return str(url)
-        found = str(self.ctx.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
-        self.ctx.remember(logical, QueueUrl=found)
-        return found
-
-    def _queuepolicy(self, r: QueuePolicy, change: Change) -> None:
-        self.ctx.client("sqs").set_queue_attributes(
-            QueueUrl=self._queue_url(r.queue, r.name), Attributes={"Policy": r.document}
-        )
-
-    # -- messaging -------------------------------------------------------------------------------------------
-    def _topic(self, r: Topic, change: Change) -> None:
-        sns = self.ctx.client("sns")
-        if change.action == "create":
-            sns.create_topic(Name=r.name, Attributes=r.attributes())
-            return
-        arn = self.ctx.names.arn(r.logical)
-        for key in change.diff:
-            if key != "FifoTopic":
-                sns.set_topic_attributes(TopicArn=arn, AttributeName=key, AttributeValue=r.attributes()[key])
-
-    def _subscription(self, r: Subscription, change: Change) -> None:
-        sns = self.ctx.client("sns")
-        raw = "true" if r.raw else "false"
-        if change.action == "create":
-            arn = sns.subscribe(
-                TopicArn=r.topic_arn,
-                Protocol="sqs",
-                Endpoint=r.queue_arn,
-                Attributes={"RawMessageDelivery": raw},
-                ReturnSubscriptionArn=True,
-            )["SubscriptionArn"]
-            self.ctx.remember(r.logical, SubscriptionArn=arn)
-            return
-        sns.set_subscription_attributes(
-            SubscriptionArn=self.ctx.fact(r.logical, "SubscriptionArn"),
-            AttributeName="RawMessageDelivery",
-            AttributeValue=raw,
         )
 
     # -- functions -------------------------------------------------------------------------------------------

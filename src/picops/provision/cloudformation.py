@@ -27,15 +27,11 @@ from picops.stack.model import (
     HttpApi,
     KmsKey,
     LambdaPermission,
-    Queue,
-    QueuePolicy,
     Resource,
     Role,
     ScheduleRule,
     StackModel,
-    Subscription,
     Table,
-    Topic,
 )
 
 ACCOUNT, REGION = CFN_ACCOUNT, CFN_REGION
@@ -191,22 +187,6 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
         if rendered is None:
             return None
         props = rendered
-    elif isinstance(r, Queue):
-        props = {
-            "QueueName": r.name,
-            "VisibilityTimeout": r.visibility_timeout_s,
-            "MessageRetentionPeriod": r.retention_s,
-            "SqsManagedSseEnabled": True,
-        }
-        if r.fifo:
-            props.update(FifoQueue=True, ContentBasedDeduplication=True)
-        if r.dlq:
-            props["RedrivePolicy"] = {
-                "deadLetterTargetArn": {"Fn::GetAtt": [r.dlq, "Arn"]},
-                "maxReceiveCount": r.max_receive_count,
-            }
-    elif isinstance(r, QueuePolicy):
-        props = {"Queues": [{"Ref": r.queue}], "PolicyDocument": json.loads(r.document)}
     elif isinstance(r, Table):
         if r.external:
             return None
@@ -223,19 +203,6 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
         }
         if r.stream_view:
             props["StreamSpecification"] = {"StreamViewType": r.stream_view}
-    elif isinstance(r, Topic):
-        props = {"TopicName": r.name}
-        if r.fifo:
-            props.update(FifoTopic=True, ContentBasedDeduplication=True)
-        if r.kms_key:
-            props["KmsMasterKeyId"] = {"Ref": r.kms_key}
-    elif isinstance(r, Subscription):
-        props = {
-            "TopicArn": {"Ref": r.topic},
-            "Protocol": "sqs",
-            "Endpoint": {"Fn::GetAtt": [r.queue, "Arn"]},
-            "RawMessageDelivery": r.raw,
-        }
     elif isinstance(r, Role):
         props = {
             "RoleName": r.name,

@@ -26,12 +26,9 @@ from picops.stack.model import (
     HttpApi,
     KmsKey,
     Queue,
-    QueuePolicy,
     Resource,
     Role,
-    Subscription,
     Table,
-    Topic,
 )
 
 
@@ -76,21 +73,9 @@ def _data_detail(resource: Resource, ctx: live.Context) -> str:
     kind_says = kinds.contents(resource, ctx)
     if kind_says:
         return kind_says
-    if isinstance(resource, Table):
-        if ctx.client("dynamodb").scan(TableName=resource.name, Limit=1, Select="COUNT").get("Count"):
-            return "holds items"
-    elif isinstance(resource, Queue):
-        attrs = live._queue_attributes(resource.name, resource.logical, ctx) or {}
-        count = sum(
-            int(attrs.get(k, 0))
-            for k in (
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            )
-        )
-        if count:
-            return f"holds about {count} messages"
+    table = isinstance(resource, Table)
+    if table and ctx.client("dynamodb").scan(TableName=resource.name, Limit=1, Select="COUNT").get("Count"):
+        return "holds items"
     return ""
 
 
@@ -203,22 +188,6 @@ def delete_resource(
             for policy in page["PolicyNames"]:
                 iam.delete_role_policy(RoleName=r.name, PolicyName=policy)
         _ignore_missing(lambda: iam.delete_role(RoleName=r.name), *gone)
-    elif isinstance(r, Subscription):
-        arn = ctx.fact(r.logical, "SubscriptionArn")
-        if arn:
-            _ignore_missing(lambda: ctx.client("sns").unsubscribe(SubscriptionArn=arn), *gone)
-    elif isinstance(r, QueuePolicy):
-        url = ctx.fact(r.queue, "QueueUrl")
-        if url:
-            _ignore_missing(
-                lambda: ctx.client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": ""}), *gone
-            )
-    elif isinstance(r, Queue):
-        url = ctx.fact(r.logical, "QueueUrl")
-        if url:
-            _ignore_missing(lambda: ctx.client("sqs").delete_queue(QueueUrl=url), *gone)
-    elif isinstance(r, Topic):
-        ctx.client("sns").delete_topic(TopicArn=ctx.names.arn(r.logical))
     elif isinstance(r, Table):
         ddb = ctx.client("dynamodb")
         _ignore_missing(lambda: ddb.delete_table(TableName=r.name), *gone)

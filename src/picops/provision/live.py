@@ -15,7 +15,7 @@ from typing import Any
 import botocore.exceptions
 
 from picops.aws import ClientFactory
-from picops.aws_errors import QUEUE_MISSING, SERVICE_MISSING, is_missing
+from picops.aws_errors import SERVICE_MISSING, is_missing
 from picops.provision import kinds
 from picops.provision.kinds._common import paginated
 from picops.stack.local_mappings import decode_record, local_mapping_parameter
@@ -27,14 +27,10 @@ from picops.stack.model import (
     FunctionSpec,
     HttpApi,
     KmsKey,
-    Queue,
-    QueuePolicy,
     Resource,
     Role,
     StackModel,
-    Subscription,
     Table,
-    Topic,
     canonical,
 )
 from picops.stack.names import StackNames
@@ -60,45 +56,6 @@ class Context:
 
     def remember(self, logical: str, **values: Any) -> None:
         self.facts.setdefault(logical, {}).update(values)
-
-
-def _queue_attributes(name: str, logical: str, ctx: Context) -> dict[str, str] | None:
-    cached = ctx.fact(logical, "Attributes")
-    if cached is not None:
-        return dict(cached)
-    sqs = ctx.client("sqs")
-    try:
-        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, QUEUE_MISSING):
-            return None
-        raise
-    attrs: dict[str, str] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    ctx.remember(logical, QueueUrl=url, Attributes=attrs)
-    return dict(attrs)
-
-
-def read_queue(r: Queue, ctx: Context) -> dict[str, Any] | None:
-    attrs = _queue_attributes(r.name, r.logical, ctx)
-    if attrs is None:
-        return None
-    live: dict[str, Any] = {key: attrs.get(key) for key in r.desired()}
-    live["FifoQueue"] = attrs.get("FifoQueue", "false")
-    if live.get("RedrivePolicy"):
-        live["RedrivePolicy"] = canonical(live["RedrivePolicy"])
-        # SQS may return maxReceiveCount as a string.
-        policy = live["RedrivePolicy"]
-        policy["maxReceiveCount"] = int(policy["maxReceiveCount"])
-    if "SqsManagedSseEnabled" in live and live["SqsManagedSseEnabled"] is None:
-        live["SqsManagedSseEnabled"] = "false"
-    return live
-
-
-def read_queue_policy(r: QueuePolicy, ctx: Context) -> dict[str, Any] | None:
-    attrs = _queue_attributes(r.name, r.queue, ctx)
-    if attrs is None or not attrs.get("Policy"):
-        return None
-    return {"Policy": canonical(attrs["Policy"])}
 
 
 def read_table(r: Table, ctx: Context) -> dict[str, Any] | None:
@@ -128,45 +85,6 @@ def read_table(r: Table, ctx: Context) -> dict[str, Any] | None:
         "SSEEnabled": table.get("SSEDescription", {}).get("Status") in ("ENABLED", "ENABLING", "UPDATING"),
         "PointInTimeRecovery": pitr_status == "ENABLED",
     }
-
-
-def read_topic(r: Topic, ctx: Context) -> dict[str, Any] | None:
-    arn = ctx.names.arn(r.logical)
-    try:
-        attrs = ctx.client("sns").get_topic_attributes(TopicArn=arn)["Attributes"]
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, SERVICE_MISSING):
-            return None
-        raise
-    ctx.remember(r.logical, TopicArn=arn)
-    live = {"FifoTopic": attrs.get("FifoTopic", "false")}
-    if r.fifo:
-        live["ContentBasedDeduplication"] = attrs.get("ContentBasedDeduplication", "false")
-    if r.kms_key:
-        live["KmsMasterKeyId"] = attrs.get("KmsMasterKeyId", "")
-    return live
-
-
-def read_subscription(r: Subscription, ctx: Context) -> dict[str, Any] | None:
-    sns = ctx.client("sns")
-    try:
-        for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=r.topic_arn):
-            for sub in page["Subscriptions"]:
-                arn = sub["SubscriptionArn"]
-                if sub["Protocol"] != "sqs" or sub["Endpoint"] != r.queue_arn or not arn.startswith("arn:"):
-                    continue
-                attrs = sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
-                ctx.remember(r.logical, SubscriptionArn=arn)
-                return {
-                    "Protocol": "sqs",
-                    "Endpoint": sub["Endpoint"],
-                    "RawMessageDelivery": attrs.get("RawMessageDelivery", "false"),
-                }
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, SERVICE_MISSING):
-            return None
-        raise
-    return None
 
 
 def read_role(r: Role, ctx: Context) -> dict[str, Any] | None:
@@ -396,11 +314,7 @@ def read_route(r: ApiRoute, ctx: Context) -> dict[str, Any] | None:
 
 
 READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] = {
-    Queue: read_queue,
-    QueuePolicy: read_queue_policy,
     Table: read_table,
-    Topic: read_topic,
-    Subscription: read_subscription,
     Role: read_role,
     FunctionSpec: read_function,
     EventSourceMapping: read_mapping,

@@ -16,7 +16,11 @@ from picops.provision.kinds import (
     function_invoke_config,
     lambda_permission,
     log_group,
+    queue,
+    queue_policy,
     schedule_rule,
+    subscription,
+    topic,
 )
 from picops.stack.model import Resource, StackModel
 
@@ -44,6 +48,10 @@ class Kind(Protocol):
 
 
 KINDS: dict[type[Resource], Kind] = {
+    subscription.MODEL: subscription,
+    topic.MODEL: topic,
+    queue_policy.MODEL: queue_policy,
+    queue.MODEL: queue,
     bucket.MODEL: bucket,
     bucket_policy.MODEL: bucket_policy,
     bucket_notification.MODEL: bucket_notification,
