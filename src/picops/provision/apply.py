@@ -7,13 +7,9 @@ Resources that hold data (buckets, tables, queues) are never replaced automatica
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-import botocore.exceptions
-
-from picops.aws_errors import error_code
 from picops.config import Settings
 from picops.errors import UsageError
 from picops.provision import kinds, live
@@ -28,10 +24,7 @@ from picops.stack.model import (
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
-    KmsKey,
     Resource,
-    Role,
-    Table,
 )
 
 Progress = Callable[[Change, str], None]
@@ -72,8 +65,6 @@ class Executor:
 
     def apply(self, change: Change) -> None:
         resource = change.resource
-        if isinstance(resource, Table) and resource.external:
-            return  # never touched (preflight already required it to exist)
         if change.action == "replace":
             destroy_one(resource, self.ctx)
             change = Change(resource, "create")
@@ -84,72 +75,7 @@ class Executor:
         handler = getattr(self, f"_{type(resource).__name__.lower()}")
         handler(resource, change)
 
-    def _table(self, r: Table, change: Change) -> None:
-        ddb = self.ctx.client("dynamodb")
-        if change.action == "create":
-            attributes = [{"AttributeName": r.hash_key, "AttributeType": "S"}]
-            if r.range_key:
-                attributes.append({"AttributeName": r.range_key, "AttributeType": "S"})
-            kwargs: dict[str, Any] = {
-                "TableName": r.name,
-                "KeySchema": r.key_schema(),
-                "AttributeDefinitions": attributes,
-                "BillingMode": "PAY_PER_REQUEST",
-                "SSESpecification": {"Enabled": True, "SSEType": "KMS"},
-            }
-            if r.stream_view:
-                kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": r.stream_view}
-            table = ddb.create_table(**kwargs)["TableDescription"]
-            ddb.get_waiter("table_exists").wait(TableName=r.name)
-            self.ctx.remember(r.logical, StreamArn=table.get("LatestStreamArn"))
-            if r.point_in_time_recovery:
-                self._pitr(r)
-            return
-        diff = change.diff
-        if "BillingMode" in diff:
-            ddb.update_table(TableName=r.name, BillingMode="PAY_PER_REQUEST")
-            ddb.get_waiter("table_exists").wait(TableName=r.name)
-        if "StreamEnabled" in diff or "StreamViewType" in diff:
-            if change.live and change.live.get("StreamEnabled"):
-                # The view type of an enabled stream cannot change in place: disable, then re-enable.
-                ddb.update_table(TableName=r.name, StreamSpecification={"StreamEnabled": False})
-                ddb.get_waiter("table_exists").wait(TableName=r.name)
-            spec: dict[str, Any] = {"StreamEnabled": bool(r.stream_view)}
-            if r.stream_view:
-                spec["StreamViewType"] = r.stream_view
-                table = ddb.update_table(TableName=r.name, StreamSpecification=spec)["TableDescription"]
-                self.ctx.remember(r.logical, StreamArn=table.get("LatestStreamArn"))
-            ddb.get_waiter("table_exists").wait(TableName=r.name)
-        if "SSEEnabled" in diff:
-            ddb.update_table(TableName=r.name, SSESpecification={"Enabled": True, "SSEType": "KMS"})
-        if "PointInTimeRecovery" in diff:
-            self._pitr(r)
-
-    def _pitr(self, r: Table) -> None:
-        ddb = self.ctx.client("dynamodb")
-        wait_for_propagation(
-            lambda: ddb.update_continuous_backups(
-                TableName=r.name,
-                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": r.point_in_time_recovery},
-            )
-        )
-
     # -- functions -------------------------------------------------------------------------------------------
-    def _role(self, r: Role, change: Change) -> None:
-        iam = self.ctx.client("iam")
-        trust = json.dumps(r.trust)
-        if change.action == "create":
-            arn = iam.create_role(
-                RoleName=r.name,
-                AssumeRolePolicyDocument=trust,
-                Description=f"picops {self.ctx.model.stack}: {r.description}",
-            )["Role"]["Arn"]
-            self.ctx.remember(r.logical, RoleArn=arn)
-        elif "AssumeRolePolicyDocument" in change.diff:
-            iam.update_assume_role_policy(RoleName=r.name, PolicyDocument=trust)
-        if change.action == "create" or "Policy" in change.diff:
-            iam.put_role_policy(RoleName=r.name, PolicyName=r.policy_name, PolicyDocument=r.document)
-
     def _functionspec(self, r: FunctionSpec, change: Change) -> None:
         from picops.provision.deploy import ensure_function
 
@@ -251,45 +177,6 @@ class Executor:
             self.ctx.remember(r.logical, AuthorizerId=created["AuthorizerId"])
             return
         api.update_authorizer(ApiId=api_id, AuthorizerId=self.ctx.fact(r.logical, "AuthorizerId"), **fields)
-
-    # -- keys ------------------------------------------------------------------------------------------------
-    def _kmskey(self, r: KmsKey, change: Change) -> None:
-        kms = self.ctx.client("kms")
-        if change.action == "create":
-            # The policy names roles created moments ago: KMS refuses principals it cannot see yet.
-            key = wait_for_propagation(
-                lambda: kms.create_key(
-                    Description=r.description,
-                    KeyUsage="ENCRYPT_DECRYPT",
-                    KeySpec="SYMMETRIC_DEFAULT",
-                    Policy=r.document,
-                    Tags=[{"TagKey": "picops:stack", "TagValue": self.ctx.model.stack}],
-                )
-            )["KeyMetadata"]
-            key_id = key["KeyId"]
-            self.ctx.remember(r.logical, KeyId=key_id, KeyArn=key.get("Arn"))
-            self._alias(r, key_id)
-            kms.enable_key_rotation(KeyId=key_id)
-            return
-        key_id = self.ctx.fact(r.logical, "KeyId")
-        if "KeyPolicy" in change.diff:
-            wait_for_propagation(
-                lambda: kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=r.document)
-            )
-        if "KeyRotationEnabled" in change.diff:
-            kms.enable_key_rotation(KeyId=key_id)
-        if "Enabled" in change.diff:
-            kms.enable_key(KeyId=key_id)
-
-    def _alias(self, r: KmsKey, key_id: str) -> None:
-        kms = self.ctx.client("kms")
-        try:
-            kms.create_alias(AliasName=r.name, TargetKeyId=key_id)
-        except botocore.exceptions.ClientError as exc:
-            # The alias outlived its key (scheduled for deletion by `destroy`): point it at the new one.
-            if error_code(exc) != "AlreadyExistsException":
-                raise
-            kms.update_alias(AliasName=r.name, TargetKeyId=key_id)
 
     def _apiintegration(self, r: ApiIntegration, change: Change) -> None:
         api = self.ctx.client("apigatewayv2")

@@ -15,6 +15,7 @@ from typing import Any
 from picops.config import Settings
 from picops.errors import ConfigError
 from picops.provision import kinds
+from picops.provision.kinds import referenced_table
 from picops.provision.kinds._common import CFN_ACCOUNT, CFN_REGION
 from picops.stack.build import build_model
 from picops.stack.model import (
@@ -25,13 +26,11 @@ from picops.stack.model import (
     FunctionInvokeConfig,
     FunctionSpec,
     HttpApi,
-    KmsKey,
     LambdaPermission,
+    ReferencedTable,
     Resource,
-    Role,
     ScheduleRule,
     StackModel,
-    Table,
 )
 
 ACCOUNT, REGION = CFN_ACCOUNT, CFN_REGION
@@ -78,15 +77,14 @@ def render(model: StackModel, settings: Settings) -> dict[str, Any]:
     depends: dict[str, set[str]] = {}
     cfn_names: dict[str, str] = {}  # model logical -> template logical (or "" when folded/omitted)
 
-    external_stream = False
+    parameters: dict[str, dict[str, str]] = {}
     for r in model.ordered():
         for logical, extra in kinds.template_depends(r).items():
             depends.setdefault(logical, set()).update(extra)
+        parameters.update(kinds.template_parameters(r))
         body = _resource(r, model)
         if body is None:
             cfn_names[r.logical] = ""
-            if isinstance(r, Table) and r.external:
-                external_stream = True
             continue
         cfn_names[r.logical] = r.logical
         resources[r.logical] = body
@@ -117,11 +115,8 @@ def render(model: StackModel, settings: Settings) -> dict[str, Any]:
             resources[f"{r.logical}DefaultStage"] = {"Type": "AWS::ApiGatewayV2::Stage", "Properties": stage}
             if r.access_log_group:
                 resources[f"{r.logical}DefaultStage"]["DependsOn"] = [r.access_log_group]
-        if isinstance(r, KmsKey):
-            resources[f"{r.logical}Alias"] = {
-                "Type": "AWS::KMS::Alias",
-                "Properties": {"AliasName": _sub(r.name), "TargetKeyId": {"Ref": r.logical}},
-            }
+        for logical, companion in kinds.companions(r, model).items():
+            resources[logical] = {**companion, "Properties": _sub(companion["Properties"])}
 
     # Things invoking a function's alias must wait for the alias.
     for r in model:
@@ -154,11 +149,7 @@ def render(model: StackModel, settings: Settings) -> dict[str, Any]:
             }
         },
     }
-    if external_stream:
-        template["Parameters"]["ModerationTableStreamArn"] = {
-            "Type": "String",
-            "Description": "stream ARN of the vendor-owned ModerationTable ([moderation] external = true)",
-        }
+    template["Parameters"].update(parameters)
     return template
 
 
@@ -187,29 +178,6 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
         if rendered is None:
             return None
         props = rendered
-    elif isinstance(r, Table):
-        if r.external:
-            return None
-        attrs = [{"AttributeName": r.hash_key, "AttributeType": "S"}]
-        if r.range_key:
-            attrs.append({"AttributeName": r.range_key, "AttributeType": "S"})
-        props = {
-            "TableName": r.name,
-            "KeySchema": r.key_schema(),
-            "AttributeDefinitions": attrs,
-            "BillingMode": "PAY_PER_REQUEST",
-            "SSESpecification": {"SSEEnabled": True},
-            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": r.point_in_time_recovery},
-        }
-        if r.stream_view:
-            props["StreamSpecification"] = {"StreamViewType": r.stream_view}
-    elif isinstance(r, Role):
-        props = {
-            "RoleName": r.name,
-            "Description": f"picops {model.stack}: {r.description}",
-            "AssumeRolePolicyDocument": r.trust,
-            "Policies": [{"PolicyName": r.policy_name, "PolicyDocument": json.loads(r.document)}],
-        }
     elif isinstance(r, FunctionSpec):
         props = {
             "FunctionName": r.name,
@@ -229,9 +197,10 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
         source: Any = r.source_arn
         if not source:
             table = model.get(r.source)
-            external = isinstance(table, Table) and table.external
             source = (
-                {"Ref": "ModerationTableStreamArn"} if external else {"Fn::GetAtt": [r.source, "StreamArn"]}
+                {"Ref": referenced_table.stream_parameter(table)}
+                if isinstance(table, ReferencedTable)
+                else {"Fn::GetAtt": [r.source, "StreamArn"]}
             )
         props = {
             "FunctionName": f"{r.function_name}:{r.alias}",
@@ -279,12 +248,6 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
             "AuthorizerType": "JWT",
             "IdentitySource": [r.identity_source],
             "JwtConfiguration": {"Issuer": r.issuer, "Audience": list(r.audience)},
-        }
-    elif isinstance(r, KmsKey):
-        props = {
-            "Description": r.description,
-            "EnableKeyRotation": True,
-            "KeyPolicy": json.loads(r.document),
         }
     else:  # pragma: no cover - every model type is handled above
         raise TypeError(f"no CloudFormation mapping for {type(r).__name__}")

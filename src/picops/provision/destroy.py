@@ -24,11 +24,8 @@ from picops.stack.model import (
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
-    KmsKey,
     Queue,
     Resource,
-    Role,
-    Table,
 )
 
 
@@ -58,8 +55,8 @@ def plan_destroy(ctx: live.Context) -> list[tuple[Resource, str, str]]:
         present[resource.logical] = live.read(resource, ctx) is not None
     out: list[tuple[Resource, str, str]] = []
     for resource in reversed(ctx.model.ordered()):
-        if isinstance(resource, Table) and resource.external:
-            out.append((resource, "skip", "external: owned by the vendor, never deleted"))
+        if kinds.referenced(resource):
+            out.append((resource, "skip", kinds.referenced(resource)))
         elif not present[resource.logical]:
             out.append((resource, "absent", ""))
         else:
@@ -70,13 +67,7 @@ def plan_destroy(ctx: live.Context) -> list[tuple[Resource, str, str]]:
 def _data_detail(resource: Resource, ctx: live.Context) -> str:
     if not resource.HOLDS_DATA:
         return ""
-    kind_says = kinds.contents(resource, ctx)
-    if kind_says:
-        return kind_says
-    table = isinstance(resource, Table)
-    if table and ctx.client("dynamodb").scan(TableName=resource.name, Limit=1, Select="COUNT").get("Count"):
-        return "holds items"
-    return ""
+    return kinds.contents(resource, ctx)
 
 
 # Emptying a bucket reports (bucket, objects and versions deleted so far) after every page.
@@ -139,13 +130,9 @@ def delete_resource(
     """Delete one resource; already-gone is success (an interrupted destroy re-runs cleanly)."""
     r = resource
     gone = tuple(MISSING_RESOURCE_CODES)
-    if isinstance(r, Table) and r.external:
-        return
     kind = kinds.kind_of(r)
     if kind is not None:
         kind.delete(r, replace(ctx, delete_data=delete_data, on_empty=on_empty))
-    elif isinstance(r, KmsKey):
-        _delete_key(r, ctx, gone)
     elif isinstance(r, ApiAuthorizer):
         api_id, authorizer = ctx.fact(r.api, "ApiId"), ctx.fact(r.logical, "AuthorizerId")
         if api_id and authorizer:
@@ -182,35 +169,8 @@ def delete_resource(
                 _ignore_missing(lambda: ctx.client("lambda").delete_event_source_mapping(UUID=uuid), *gone)
     elif isinstance(r, FunctionSpec):
         _ignore_missing(lambda: ctx.client("lambda").delete_function(FunctionName=r.name), *gone)
-    elif isinstance(r, Role):
-        iam = ctx.client("iam")
-        for page in iam.get_paginator("list_role_policies").paginate(RoleName=r.name):
-            for policy in page["PolicyNames"]:
-                iam.delete_role_policy(RoleName=r.name, PolicyName=policy)
-        _ignore_missing(lambda: iam.delete_role(RoleName=r.name), *gone)
-    elif isinstance(r, Table):
-        ddb = ctx.client("dynamodb")
-        _ignore_missing(lambda: ddb.delete_table(TableName=r.name), *gone)
-        ddb.get_waiter("table_not_exists").wait(TableName=r.name)
     else:  # pragma: no cover - every model type is handled above
         raise TypeError(f"no delete for {type(r).__name__}")
-
-
-# KMS never deletes a key at once: the shortest waiting period, during which `provision` can make a new one.
-KEY_DELETION_WINDOW_DAYS = 7
-
-
-def _delete_key(r: KmsKey, ctx: live.Context, gone: tuple[str, ...]) -> None:
-    kms = ctx.client("kms")
-    key_id = ctx.fact(r.logical, "KeyId")
-    _ignore_missing(lambda: kms.delete_alias(AliasName=r.name), *gone, "NotFoundException")
-    if key_id:
-        _ignore_missing(
-            lambda: kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=KEY_DELETION_WINDOW_DAYS),
-            *gone,
-            "NotFoundException",
-            "KMSInvalidStateException",  # already pending deletion
-        )
 
 
 __all__ = ["Removal", "check_data", "delete_resource", "destroy", "holding_data", "own_logs", "plan_destroy"]

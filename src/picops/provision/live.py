@@ -7,7 +7,6 @@ in `ctx.facts` so later resources (and the executor) can use them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,12 +25,8 @@ from picops.stack.model import (
     EventSourceMapping,
     FunctionSpec,
     HttpApi,
-    KmsKey,
     Resource,
-    Role,
     StackModel,
-    Table,
-    canonical,
 )
 from picops.stack.names import StackNames
 
@@ -56,66 +51,6 @@ class Context:
 
     def remember(self, logical: str, **values: Any) -> None:
         self.facts.setdefault(logical, {}).update(values)
-
-
-def read_table(r: Table, ctx: Context) -> dict[str, Any] | None:
-    ddb = ctx.client("dynamodb")
-    try:
-        table = ddb.describe_table(TableName=r.name)["Table"]
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, SERVICE_MISSING):
-            return None
-        raise
-    stream = table.get("StreamSpecification") or {}
-    enabled = bool(stream.get("StreamEnabled"))
-    ctx.remember(
-        r.logical, StreamArn=table.get("LatestStreamArn") if enabled else None, Status=table["TableStatus"]
-    )
-    keys = sorted(table["KeySchema"], key=lambda k: 0 if k["KeyType"] == "HASH" else 1)
-    if r.external:
-        # StreamViewType is read for preflight only: not desired, so never planned as a change.
-        return {"KeySchema": keys, "StreamEnabled": enabled, "StreamViewType": stream.get("StreamViewType")}
-    pitr = ddb.describe_continuous_backups(TableName=r.name)["ContinuousBackupsDescription"]
-    pitr_status = pitr.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
-    return {
-        "KeySchema": keys,
-        "BillingMode": table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED"),
-        "StreamEnabled": enabled,
-        "StreamViewType": stream.get("StreamViewType") if enabled else None,
-        "SSEEnabled": table.get("SSEDescription", {}).get("Status") in ("ENABLED", "ENABLING", "UPDATING"),
-        "PointInTimeRecovery": pitr_status == "ENABLED",
-    }
-
-
-def read_role(r: Role, ctx: Context) -> dict[str, Any] | None:
-    iam = ctx.client("iam")
-    try:
-        role = iam.get_role(RoleName=r.name)["Role"]
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, SERVICE_MISSING):
-            return None
-        raise
-    ctx.remember(r.logical, RoleArn=role["Arn"])
-    try:
-        policy: Any = iam.get_role_policy(RoleName=r.name, PolicyName=r.policy_name)["PolicyDocument"]
-    except botocore.exceptions.ClientError as exc:
-        if not is_missing(exc, SERVICE_MISSING):
-            raise
-        policy = None
-    return {
-        "AssumeRolePolicyDocument": canonical(_decode_policy(role["AssumeRolePolicyDocument"])),
-        "Policy": canonical(_decode_policy(policy)) if policy is not None else None,
-    }
-
-
-def _decode_policy(document: Any) -> Any:
-    """IAM returns policy documents URL-encoded on the wire; boto3 usually decodes them, moto may not."""
-    if isinstance(document, str):
-        from urllib.parse import unquote
-
-        text = document if document.lstrip().startswith("{") else unquote(document)
-        return json.loads(text)
-    return document
 
 
 def read_function(r: FunctionSpec, ctx: Context) -> dict[str, Any] | None:
@@ -256,28 +191,6 @@ def read_authorizer(r: ApiAuthorizer, ctx: Context) -> dict[str, Any] | None:
     }
 
 
-def read_key(r: KmsKey, ctx: Context) -> dict[str, Any] | None:
-    """A stack key is found by its alias; one pending deletion (after `destroy`) counts as gone."""
-    kms = ctx.client("kms")
-    try:
-        meta = kms.describe_key(KeyId=r.name)["KeyMetadata"]
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, {"NotFoundException"}):
-            return None
-        raise
-    if meta.get("KeyState") in ("PendingDeletion", "PendingReplicaDeletion"):
-        return None
-    key_id = meta["KeyId"]
-    ctx.remember(r.logical, KeyId=key_id, KeyArn=meta.get("Arn"))
-    policy = kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]
-    rotation = kms.get_key_rotation_status(KeyId=key_id).get("KeyRotationEnabled", False)
-    return {
-        "KeyPolicy": canonical(policy),
-        "KeyRotationEnabled": bool(rotation),
-        "Enabled": bool(meta.get("Enabled")),
-    }
-
-
 def read_integration(r: ApiIntegration, ctx: Context) -> dict[str, Any] | None:
     api_id = ctx.fact(r.api, "ApiId")
     if not api_id:
@@ -314,14 +227,11 @@ def read_route(r: ApiRoute, ctx: Context) -> dict[str, Any] | None:
 
 
 READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] = {
-    Table: read_table,
-    Role: read_role,
     FunctionSpec: read_function,
     EventSourceMapping: read_mapping,
     HttpApi: read_api,
     ApiIntegration: read_integration,
     ApiRoute: read_route,
-    KmsKey: read_key,
     ApiAuthorizer: read_authorizer,
 }
 

@@ -14,12 +14,16 @@ from picops.provision.kinds import (
     bucket_policy,
     dashboard,
     function_invoke_config,
+    kms_key,
     lambda_permission,
     log_group,
     queue,
     queue_policy,
+    referenced_table,
+    role,
     schedule_rule,
     subscription,
+    table,
     topic,
 )
 from picops.stack.model import Resource, StackModel
@@ -48,6 +52,10 @@ class Kind(Protocol):
 
 
 KINDS: dict[type[Resource], Kind] = {
+    kms_key.MODEL: kms_key,
+    role.MODEL: role,
+    referenced_table.MODEL: referenced_table,
+    table.MODEL: table,
     subscription.MODEL: subscription,
     topic.MODEL: topic,
     queue_policy.MODEL: queue_policy,
@@ -73,6 +81,18 @@ def kind_of(resource: Resource) -> Kind | None:
 #   contents(r, ctx) -> str              what destroy would lose ("" = nothing; data-holding kinds)
 #   template_depends(r) -> {logical: {logical}}   DependsOn the export adds to other template resources
 #   companions(r, model) -> {logical: body}       template resources the kind adds beside its own
+#   template_parameters(r) -> {name: parameter}   template parameters it needs (what the template can't know)
+#   REFERENCED: str      the kind is owned elsewhere: plan never changes it, destroy passes it by (the reason)
+
+
+def referenced(resource: Resource) -> str:
+    """Why picops never changes or deletes `resource` ("" for the resources it manages)."""
+    return str(getattr(kind_of(resource), "REFERENCED", ""))
+
+
+def template_parameters(resource: Resource) -> dict[str, dict[str, str]]:
+    hook = getattr(kind_of(resource), "template_parameters", None)
+    return dict(hook(resource)) if hook is not None else {}
 
 
 def contents(resource: Resource, ctx: Context) -> str:
@@ -90,4 +110,13 @@ def companions(resource: Resource, model: StackModel) -> dict[str, dict[str, Any
     return dict(hook(resource, model)) if hook is not None else {}
 
 
-__all__ = ["KINDS", "Kind", "companions", "contents", "kind_of", "template_depends"]
+__all__ = [
+    "KINDS",
+    "Kind",
+    "companions",
+    "contents",
+    "kind_of",
+    "referenced",
+    "template_depends",
+    "template_parameters",
+]
