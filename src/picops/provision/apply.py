@@ -8,6 +8,7 @@ Resources that hold data (buckets, tables, queues) are never replaced automatica
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from picops.config import Settings
@@ -15,14 +16,10 @@ from picops.errors import UsageError
 from picops.provision import kinds, live
 from picops.provision.bundle import Bundle
 from picops.provision.plan import Change, Plan
-from picops.provision.propagation import wait_for_propagation
-from picops.stack.local_mappings import encode_record, local_mapping_parameter
 from picops.stack.model import (
     ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
-    EventSourceMapping,
-    FunctionSpec,
     HttpApi,
     Resource,
 )
@@ -33,10 +30,11 @@ Progress = Callable[[Change, str], None]
 class Executor:
     def __init__(self, plan: Plan, settings: Settings, bundle: Callable[[], Bundle]) -> None:
         self.plan = plan
-        self.ctx = plan.ctx
         self.settings = settings
         self._bundle_source = bundle
         self._bundle: Bundle | None = None
+        # The plan's facts, plus what a function's apply needs.
+        self.ctx = replace(plan.ctx, settings=settings, bundle=self.bundle)
 
     def bundle(self) -> Bundle:
         # Built once, and only when a function is created or updated.
@@ -74,75 +72,6 @@ class Executor:
             return
         handler = getattr(self, f"_{type(resource).__name__.lower()}")
         handler(resource, change)
-
-    # -- functions -------------------------------------------------------------------------------------------
-    def _functionspec(self, r: FunctionSpec, change: Change) -> None:
-        from picops.provision.deploy import ensure_function
-
-        if change.action == "create" or set(change.diff) - {"ReservedConcurrentExecutions"}:
-            ensure_function(self.ctx.factory, self.settings, r, self.bundle(), r.role_arn)
-        live_reserved = (change.live or {}).get("ReservedConcurrentExecutions")
-        if live_reserved != r.reserved_concurrency:
-            lam = self.ctx.client("lambda")
-            if r.reserved_concurrency is None:
-                lam.delete_function_concurrency(FunctionName=r.name)
-            else:
-                lam.put_function_concurrency(
-                    FunctionName=r.name, ReservedConcurrentExecutions=r.reserved_concurrency
-                )
-
-    def _eventsourcemapping(self, r: EventSourceMapping, change: Change) -> None:
-        desired = live.resolved_desired(r, self.ctx)
-        if r.local:
-            record = encode_record(
-                logical=r.logical,
-                function=r.function,
-                function_name=r.function_name,
-                handler=self._handler_of(r.function),
-                source=r.source,
-                mapping=desired,
-            )
-            self.ctx.client("ssm").put_parameter(
-                Name=local_mapping_parameter(self.ctx.model.stack, r.logical),
-                Value=record,
-                Type="String",
-                Overwrite=True,
-                Description=f"picops local runtime: {r.name}",
-            )
-            return
-        lam = self.ctx.client("lambda")
-        kwargs: dict[str, Any] = {
-            "FunctionName": r.qualified_function,
-            "BatchSize": r.batch_size,
-            "FunctionResponseTypes": desired["FunctionResponseTypes"],
-            "Enabled": True,
-        }
-        if r.batching_window_s is not None:
-            kwargs["MaximumBatchingWindowInSeconds"] = r.batching_window_s
-        if "ScalingConfig" in desired:
-            kwargs["ScalingConfig"] = desired["ScalingConfig"]
-        if r.starting_position:
-            kwargs["ParallelizationFactor"] = r.parallelization_factor
-            kwargs.update(
-                BisectBatchOnFunctionError=r.bisect_on_error,
-                MaximumRetryAttempts=r.max_retries,
-            )
-            if r.on_failure_arn:
-                kwargs["DestinationConfig"] = {"OnFailure": {"Destination": r.on_failure_arn}}
-        if change.action == "create":
-            extra = {"StartingPosition": r.starting_position} if r.starting_position else {}
-            created = wait_for_propagation(
-                lambda: lam.create_event_source_mapping(
-                    EventSourceArn=desired["EventSourceArn"], **kwargs, **extra
-                )
-            )
-            self.ctx.remember(r.logical, UUID=created["UUID"])
-            return
-        lam.update_event_source_mapping(UUID=self.ctx.fact(r.logical, "UUID"), **kwargs)
-
-    def _handler_of(self, logical: str) -> str:
-        function = self.ctx.model.get(logical)
-        return function.handler if isinstance(function, FunctionSpec) else ""
 
     # -- API -------------------------------------------------------------------------------------------------
     def _httpapi(self, r: HttpApi, change: Change) -> None:

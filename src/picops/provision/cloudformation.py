@@ -15,21 +15,14 @@ from typing import Any
 from picops.config import Settings
 from picops.errors import ConfigError
 from picops.provision import kinds
-from picops.provision.kinds import referenced_table
 from picops.provision.kinds._common import CFN_ACCOUNT, CFN_REGION
 from picops.stack.build import build_model
 from picops.stack.model import (
     ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
-    EventSourceMapping,
-    FunctionInvokeConfig,
-    FunctionSpec,
     HttpApi,
-    LambdaPermission,
-    ReferencedTable,
     Resource,
-    ScheduleRule,
     StackModel,
 )
 
@@ -92,19 +85,6 @@ def render(model: StackModel, settings: Settings) -> dict[str, Any]:
         if r.HOLDS_DATA:
             body["DeletionPolicy"] = "Retain"
             body["UpdateReplacePolicy"] = "Retain"
-        if isinstance(r, FunctionSpec):
-            resources[f"{r.logical}Version"] = {
-                "Type": "AWS::Lambda::Version",
-                "Properties": {"FunctionName": {"Ref": r.logical}},
-            }
-            resources[f"{r.logical}LiveAlias"] = {
-                "Type": "AWS::Lambda::Alias",
-                "Properties": {
-                    "FunctionName": {"Ref": r.logical},
-                    "FunctionVersion": {"Fn::GetAtt": [f"{r.logical}Version", "Version"]},
-                    "Name": r.alias,
-                },
-            }
         if isinstance(r, HttpApi):
             stage: dict[str, Any] = {"ApiId": {"Ref": r.logical}, "StageName": "$default", "AutoDeploy": True}
             stage_settings = r.stage_settings()
@@ -117,14 +97,6 @@ def render(model: StackModel, settings: Settings) -> dict[str, Any]:
                 resources[f"{r.logical}DefaultStage"]["DependsOn"] = [r.access_log_group]
         for logical, companion in kinds.companions(r, model).items():
             resources[logical] = {**companion, "Properties": _sub(companion["Properties"])}
-
-    # Things invoking a function's alias must wait for the alias.
-    for r in model:
-        if isinstance(
-            r, EventSourceMapping | LambdaPermission | ScheduleRule | ApiIntegration | FunctionInvokeConfig
-        ):
-            depends[r.logical].add(f"{r.function}LiveAlias")
-            cfn_names[f"{r.function}LiveAlias"] = f"{r.function}LiveAlias"
 
     for logical, deps in depends.items():
         body = resources[logical]
@@ -178,51 +150,6 @@ def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
         if rendered is None:
             return None
         props = rendered
-    elif isinstance(r, FunctionSpec):
-        props = {
-            "FunctionName": r.name,
-            "Handler": r.handler,
-            "Runtime": r.runtime,
-            "Timeout": r.timeout_s,
-            "MemorySize": r.memory_mb,
-            "Architectures": [r.architecture],
-            "Role": {"Fn::GetAtt": [r.role, "Arn"]},
-            "Environment": {"Variables": r.env},
-            "Code": {"S3Bucket": {"Ref": "CodeS3Bucket"}, "S3Key": {"Ref": "CodeS3Key"}},
-            "LoggingConfig": {"LogGroup": {"Ref": r.log_group}},
-        }
-        if r.reserved_concurrency is not None:
-            props["ReservedConcurrentExecutions"] = r.reserved_concurrency
-    elif isinstance(r, EventSourceMapping):
-        source: Any = r.source_arn
-        if not source:
-            table = model.get(r.source)
-            source = (
-                {"Ref": referenced_table.stream_parameter(table)}
-                if isinstance(table, ReferencedTable)
-                else {"Fn::GetAtt": [r.source, "StreamArn"]}
-            )
-        props = {
-            "FunctionName": f"{r.function_name}:{r.alias}",
-            "EventSourceArn": source,
-            "BatchSize": r.batch_size,
-            "Enabled": True,
-        }
-        if r.report_batch_item_failures:
-            props["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
-        if r.batching_window_s is not None:
-            props["MaximumBatchingWindowInSeconds"] = r.batching_window_s
-        if r.max_concurrency is not None:
-            props["ScalingConfig"] = {"MaximumConcurrency": r.max_concurrency}
-        if r.starting_position:
-            props["ParallelizationFactor"] = r.parallelization_factor
-            props.update(
-                StartingPosition=r.starting_position,
-                BisectBatchOnFunctionError=r.bisect_on_error,
-                MaximumRetryAttempts=r.max_retries,
-            )
-            if r.on_failure_arn:
-                props["DestinationConfig"] = {"OnFailure": {"Destination": r.on_failure_arn}}
     elif isinstance(r, HttpApi):
         props = {"Name": r.name, "ProtocolType": "HTTP"}
     elif isinstance(r, ApiIntegration):

@@ -16,13 +16,10 @@ from picops.errors import UsageError
 from picops.provision import kinds, live
 from picops.provision.kinds._common import ignore_missing as _ignore_missing
 from picops.provision.kinds.bucket import own_logs
-from picops.stack.local_mappings import local_mapping_parameter
 from picops.stack.model import (
     ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
-    EventSourceMapping,
-    FunctionSpec,
     HttpApi,
     Queue,
     Resource,
@@ -159,16 +156,6 @@ def delete_resource(
         api_id = ctx.fact(r.logical, "ApiId")
         if api_id:
             _ignore_missing(lambda: ctx.client("apigatewayv2").delete_api(ApiId=api_id), *gone)
-    elif isinstance(r, EventSourceMapping):
-        if r.local:
-            name = local_mapping_parameter(ctx.model.stack, r.logical)
-            _ignore_missing(lambda: ctx.client("ssm").delete_parameter(Name=name), *gone)
-        else:
-            uuid = ctx.fact(r.logical, "UUID")
-            if uuid:
-                _ignore_missing(lambda: ctx.client("lambda").delete_event_source_mapping(UUID=uuid), *gone)
-    elif isinstance(r, FunctionSpec):
-        _ignore_missing(lambda: ctx.client("lambda").delete_function(FunctionName=r.name), *gone)
     else:  # pragma: no cover - every model type is handled above
         raise TypeError(f"no delete for {type(r).__name__}")
 

@@ -9,26 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import botocore.exceptions
+from typing import TYPE_CHECKING, Any
 
 from picops.aws import ClientFactory
-from picops.aws_errors import SERVICE_MISSING, is_missing
+from picops.config import Settings
 from picops.provision import kinds
 from picops.provision.kinds._common import paginated
-from picops.stack.local_mappings import decode_record, local_mapping_parameter
 from picops.stack.model import (
     ApiAuthorizer,
     ApiIntegration,
     ApiRoute,
-    EventSourceMapping,
-    FunctionSpec,
     HttpApi,
     Resource,
     StackModel,
 )
 from picops.stack.names import StackNames
+
+if TYPE_CHECKING:
+    from picops.provision.bundle import Bundle
 
 
 @dataclass
@@ -42,6 +40,9 @@ class Context:
     # Set by destroy for its run: empty data-holding resources first, and report each emptied page.
     delete_data: bool = False
     on_empty: Callable[[str, int], None] | None = None
+    # Set by the executor for its run: what creating or updating a function's code needs.
+    settings: Settings | None = None
+    bundle: Callable[[], Bundle] | None = None
 
     def client(self, service: str) -> Any:
         return self.factory.client(service)
@@ -49,99 +50,13 @@ class Context:
     def fact(self, logical: str, key: str) -> Any:
         return self.facts.get(logical, {}).get(key)
 
+    def deploy_inputs(self) -> tuple[Settings, Bundle]:
+        if self.settings is None or self.bundle is None:
+            raise RuntimeError("a function is applied only by the executor, which sets settings and bundle")
+        return self.settings, self.bundle()
+
     def remember(self, logical: str, **values: Any) -> None:
         self.facts.setdefault(logical, {}).update(values)
-
-
-def read_function(r: FunctionSpec, ctx: Context) -> dict[str, Any] | None:
-    lam = ctx.client("lambda")
-    try:
-        config = lam.get_function_configuration(FunctionName=r.name)
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, SERVICE_MISSING):
-            return None
-        raise
-    try:
-        lam.get_alias(FunctionName=r.name, Name=r.alias)
-        alias: str | None = r.alias
-    except botocore.exceptions.ClientError as exc:
-        if not is_missing(exc, SERVICE_MISSING):
-            raise
-        alias = None
-    ctx.remember(r.logical, FunctionArn=config["FunctionArn"], CodeSha256=config.get("CodeSha256"))
-    reserved = lam.get_function_concurrency(FunctionName=r.name).get("ReservedConcurrentExecutions")
-    return {
-        "Handler": config.get("Handler"),
-        "Runtime": config.get("Runtime"),
-        "Timeout": config.get("Timeout"),
-        "MemorySize": config.get("MemorySize"),
-        "Architectures": config.get("Architectures") or ["x86_64"],
-        "Role": config.get("Role"),
-        "Environment": config.get("Environment", {}).get("Variables", {}),
-        "Alias": alias,
-        "ReservedConcurrentExecutions": reserved,
-    }
-
-
-def read_mapping(r: EventSourceMapping, ctx: Context) -> dict[str, Any] | None:
-    if r.local:
-        return _read_local_mapping(r, ctx)
-    source_arn = resolved_source_arn(r, ctx)
-    if not source_arn:
-        return None
-    lam = ctx.client("lambda")
-    try:
-        pages = lam.get_paginator("list_event_source_mappings").paginate(
-            FunctionName=r.qualified_function, EventSourceArn=source_arn
-        )
-        found = [m for page in pages for m in page["EventSourceMappings"]]
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, SERVICE_MISSING):
-            return None
-        raise
-    if not found:
-        return None
-    mapping = found[0]
-    ctx.remember(r.logical, UUID=mapping["UUID"])
-    live: dict[str, Any] = {
-        "EventSourceArn": mapping["EventSourceArn"],
-        "FunctionName": r.qualified_function,
-        "BatchSize": mapping.get("BatchSize"),
-        "FunctionResponseTypes": sorted(mapping.get("FunctionResponseTypes", [])),
-        "Enabled": mapping.get("State") in ("Enabled", "Enabling", "Creating", "Updating"),
-        "ScalingConfig": mapping.get("ScalingConfig") or None,
-    }
-    if r.batching_window_s is not None:
-        live["MaximumBatchingWindowInSeconds"] = mapping.get("MaximumBatchingWindowInSeconds", 0)
-    if r.starting_position:
-        live["ParallelizationFactor"] = mapping.get("ParallelizationFactor")
-        live["StartingPosition"] = mapping.get("StartingPosition")
-        live["BisectBatchOnFunctionError"] = mapping.get("BisectBatchOnFunctionError", False)
-        live["MaximumRetryAttempts"] = mapping.get("MaximumRetryAttempts")
-        live["OnFailureDestination"] = (
-            mapping.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-        )
-    return live
-
-
-def _read_local_mapping(r: EventSourceMapping, ctx: Context) -> dict[str, Any] | None:
-    try:
-        value = ctx.client("ssm").get_parameter(Name=local_mapping_parameter(ctx.model.stack, r.logical))
-    except botocore.exceptions.ClientError as exc:
-        if is_missing(exc, SERVICE_MISSING):
-            return None
-        raise
-    record = decode_record(value["Parameter"]["Value"])
-    fields: dict[str, Any] = record.get("mapping", {})
-    return fields
-
-
-def resolved_source_arn(r: EventSourceMapping, ctx: Context) -> str | None:
-    """Queues have name-derived ARNs; a table's stream ARN is known only once the table exists."""
-    if r.source_arn:
-        return r.source_arn
-    arn = ctx.fact(r.source, "StreamArn")
-    return str(arn) if arn else None
 
 
 def read_api(r: HttpApi, ctx: Context) -> dict[str, Any] | None:
@@ -227,8 +142,6 @@ def read_route(r: ApiRoute, ctx: Context) -> dict[str, Any] | None:
 
 
 READERS: dict[type[Resource], Callable[[Any, Context], dict[str, Any] | None]] = {
-    FunctionSpec: read_function,
-    EventSourceMapping: read_mapping,
     HttpApi: read_api,
     ApiIntegration: read_integration,
     ApiRoute: read_route,
@@ -249,14 +162,10 @@ def resolved_desired(resource: Resource, ctx: Context) -> dict[str, Any]:
     if kind is not None:
         return kind.desired(resource, ctx)
     desired = resource.desired()
-    if isinstance(resource, EventSourceMapping) and not resource.source_arn:
-        desired["EventSourceArn"] = resolved_source_arn(resource, ctx) or f"<{resource.source} stream>"
-    elif isinstance(resource, ApiRoute):
+    if isinstance(resource, ApiRoute):
         integration = ctx.fact(resource.integration, "IntegrationId")
         desired["Target"] = f"integrations/{integration}" if integration else f"<{resource.integration}>"
         if resource.authorizer:
             authorizer = ctx.fact(resource.authorizer, "AuthorizerId")
             desired["AuthorizerId"] = authorizer or f"<{resource.authorizer}>"
-    elif isinstance(resource, FunctionSpec):
-        desired["Environment"] = resource.env
     return desired

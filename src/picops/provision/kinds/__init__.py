@@ -13,6 +13,8 @@ from picops.provision.kinds import (
     bucket_notification,
     bucket_policy,
     dashboard,
+    event_source_mapping,
+    function,
     function_invoke_config,
     kms_key,
     lambda_permission,
@@ -52,6 +54,8 @@ class Kind(Protocol):
 
 
 KINDS: dict[type[Resource], Kind] = {
+    event_source_mapping.MODEL: event_source_mapping,
+    function.MODEL: function,
     kms_key.MODEL: kms_key,
     role.MODEL: role,
     referenced_table.MODEL: referenced_table,

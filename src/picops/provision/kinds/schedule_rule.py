@@ -9,6 +9,7 @@ import botocore.exceptions
 from picops.aws_errors import SERVICE_MISSING, is_missing
 from picops.errors import AwsError
 from picops.provision.kinds._common import GONE, ignore_missing, paginated
+from picops.provision.kinds.function import live_alias
 from picops.stack.model import ScheduleRule, StackModel
 
 if TYPE_CHECKING:
@@ -83,8 +84,13 @@ def render(r: ScheduleRule, model: StackModel) -> dict[str, Any]:
         "Name": r.name,
         "ScheduleExpression": r.schedule,
         "State": "ENABLED",
-        "Targets": [{**r.target(), "Arn": {"Ref": f"{r.function}LiveAlias"}}],
+        "Targets": [{**r.target(), "Arn": {"Ref": live_alias(r.function)}}],
     }
     if r.dead_letter:
         props["Targets"][0]["DeadLetterConfig"] = {"Arn": {"Fn::GetAtt": [r.dead_letter, "Arn"]}}
     return props
+
+
+def template_depends(r: ScheduleRule) -> dict[str, set[str]]:
+    """It names the function's alias, so waits for it."""
+    return {r.logical: {live_alias(r.function)}}
