@@ -11,19 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from picops.aws_errors import MISSING_RESOURCE_CODES
 from picops.errors import UsageError
 from picops.provision import kinds, live
-from picops.provision.kinds._common import ignore_missing as _ignore_missing
 from picops.provision.kinds.bucket import own_logs
-from picops.stack.model import (
-    ApiAuthorizer,
-    ApiIntegration,
-    ApiRoute,
-    HttpApi,
-    Queue,
-    Resource,
-)
+from picops.stack.model import Queue, Resource
 
 
 @dataclass(frozen=True)
@@ -125,39 +116,7 @@ def delete_resource(
     resource: Resource, ctx: live.Context, *, delete_data: bool, on_empty: EmptyProgress | None = None
 ) -> None:
     """Delete one resource; already-gone is success (an interrupted destroy re-runs cleanly)."""
-    r = resource
-    gone = tuple(MISSING_RESOURCE_CODES)
-    kind = kinds.kind_of(r)
-    if kind is not None:
-        kind.delete(r, replace(ctx, delete_data=delete_data, on_empty=on_empty))
-    elif isinstance(r, ApiAuthorizer):
-        api_id, authorizer = ctx.fact(r.api, "ApiId"), ctx.fact(r.logical, "AuthorizerId")
-        if api_id and authorizer:
-            _ignore_missing(
-                lambda: ctx.client("apigatewayv2").delete_authorizer(ApiId=api_id, AuthorizerId=authorizer),
-                *gone,
-            )
-    elif isinstance(r, ApiRoute):
-        api_id, route_id = ctx.fact(r.api, "ApiId"), ctx.fact(r.logical, "RouteId")
-        if api_id and route_id:
-            _ignore_missing(
-                lambda: ctx.client("apigatewayv2").delete_route(ApiId=api_id, RouteId=route_id), *gone
-            )
-    elif isinstance(r, ApiIntegration):
-        api_id, integration = ctx.fact(r.api, "ApiId"), ctx.fact(r.logical, "IntegrationId")
-        if api_id and integration:
-            _ignore_missing(
-                lambda: ctx.client("apigatewayv2").delete_integration(
-                    ApiId=api_id, IntegrationId=integration
-                ),
-                *gone,
-            )
-    elif isinstance(r, HttpApi):
-        api_id = ctx.fact(r.logical, "ApiId")
-        if api_id:
-            _ignore_missing(lambda: ctx.client("apigatewayv2").delete_api(ApiId=api_id), *gone)
-    else:  # pragma: no cover - every model type is handled above
-        raise TypeError(f"no delete for {type(r).__name__}")
+    kinds.kind_of(resource).delete(resource, replace(ctx, delete_data=delete_data, on_empty=on_empty))
 
 
 __all__ = ["Removal", "check_data", "delete_resource", "destroy", "holding_data", "own_logs", "plan_destroy"]

@@ -45,7 +45,7 @@ class Change:
             "diff": self.diff,
         }
         if self.local:
-            # Not created in the emulator: recorded for `picops local run` (DESIGN.md section 6).
+            # Not created in the emulator: recorded for `picops local run` (docs/local.md).
             doc["local"] = True
         return doc
 

@@ -1,7 +1,6 @@
 """One module per resource kind: how provision reads it (live state in the shape of `desired()`), applies a
 change, deletes it and renders it for the CloudFormation export. plan/apply/destroy/cloudformation/live
-dispatch through `kind_of`; a kind not yet listed here is still handled in those modules
-(docs/architecture.md)."""
+dispatch through `kind_of` only (docs/architecture.md, "Adding a resource kind")."""
 
 from __future__ import annotations
 
@@ -9,6 +8,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from picops.provision.kinds import (
     alarm,
+    api_authorizer,
+    api_integration,
+    api_route,
     bucket,
     bucket_notification,
     bucket_policy,
@@ -16,6 +18,7 @@ from picops.provision.kinds import (
     event_source_mapping,
     function,
     function_invoke_config,
+    http_api,
     kms_key,
     lambda_permission,
     log_group,
@@ -54,6 +57,10 @@ class Kind(Protocol):
 
 
 KINDS: dict[type[Resource], Kind] = {
+    api_authorizer.MODEL: api_authorizer,
+    api_route.MODEL: api_route,
+    api_integration.MODEL: api_integration,
+    http_api.MODEL: http_api,
     event_source_mapping.MODEL: event_source_mapping,
     function.MODEL: function,
     kms_key.MODEL: kms_key,
@@ -76,9 +83,15 @@ KINDS: dict[type[Resource], Kind] = {
 }
 
 
-def kind_of(resource: Resource) -> Kind | None:
-    """The module handling `resource`'s model type, or None while that type is still handled inline."""
-    return KINDS.get(type(resource))
+def kind_of(resource: Resource) -> Kind:
+    """The module handling `resource`'s model type, matched exactly: a referenced table is not a managed
+    one."""
+    kind = KINDS.get(type(resource))
+    if kind is None:
+        raise TypeError(
+            f"no resource kind registered for {type(resource).__name__} (provision/kinds/__init__.py)"
+        )
+    return kind
 
 
 # Optional parts of a kind module, each with the answer a kind without it gives:
