@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import botocore.exceptions
 import pytest
+from botocore.stub import Stubber
 
-from picops.config import load_settings
-from picops.provision import kinds
+from picops.aws import ClientFactory
+from picops.config import AwsSettings, Settings, load_settings
+from picops.provision import kinds, live
 from picops.stack.build import build_model
 from picops.stack.model import ReferencedTable, Resource, Table
+from picops.stack.names import StackNames
 
 
 def _model_types(**overrides: Any) -> set[type[Resource]]:
@@ -45,3 +49,31 @@ def test_a_type_with_no_kind_is_refused_by_name() -> None:
 
     with pytest.raises(TypeError, match="Unknown"):
         kinds.kind_of(Unknown("X", "x"))
+
+
+def _ctx_with(service: str) -> tuple[Any, Stubber]:
+    settings = Settings()
+    model = build_model(settings, "123456789012", "us-east-1")
+    factory = ClientFactory(AwsSettings(region="us-east-1"))
+    client = factory.client(service)
+    stubber = Stubber(client)
+    stubber.activate()
+    ctx = live.Context(factory=factory, model=model, names=StackNames(settings, "123456789012", "us-east-1"))
+    return ctx, stubber
+
+
+def test_a_missing_resource_reads_as_none_so_the_plan_creates_it() -> None:
+    ctx, stubber = _ctx_with("s3")
+    policy = ctx.model.get("UploadsBucketPolicy")
+    stubber.add_client_error("get_bucket_policy", "NoSuchBucketPolicy", http_status_code=404)
+    assert kinds.kind_of(policy).read(policy, ctx) is None
+    stubber.assert_no_pending_responses()
+
+
+def test_a_refused_read_is_an_error_not_a_missing_resource() -> None:
+    # Read as "missing", AccessDenied would plan a create over a resource that exists but is not readable.
+    ctx, stubber = _ctx_with("s3")
+    policy = ctx.model.get("UploadsBucketPolicy")
+    stubber.add_client_error("get_bucket_policy", "AccessDenied", http_status_code=403)
+    with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
+        kinds.kind_of(policy).read(policy, ctx)
