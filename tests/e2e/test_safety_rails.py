@@ -160,7 +160,7 @@ def test_destroy_delete_data_shows_progress_and_counts(cli: Any, endpoint: str, 
 
 
 def test_a_bucket_that_cannot_be_emptied_is_an_aws_failure_exit_3() -> None:
-    from picops.provision import destroy
+    from picops.provision.kinds import bucket
 
     class S3:
         def list_object_versions(self, **kwargs: Any) -> dict[str, Any]:
@@ -169,13 +169,17 @@ def test_a_bucket_that_cannot_be_emptied_is_an_aws_failure_exit_3() -> None:
         def delete_objects(self, **kwargs: Any) -> dict[str, Any]:
             return {"Errors": [{"Key": "b", "Code": "AccessDenied", "Message": "Access Denied"}]}
 
+    seen: list[int] = []
+
     class Ctx:
+        def on_empty(self, name: str, n: int) -> None:
+            seen.append(n)
+
         def client(self, service: str) -> Any:
             return S3()
 
-    seen: list[int] = []
     with pytest.raises(AwsError) as failed:
-        destroy._empty_bucket("bkt", Ctx(), lambda bucket, n: seen.append(n))  # type: ignore[arg-type]
+        bucket.empty_bucket("bkt", Ctx())  # type: ignore[arg-type]
     assert failed.value.exit_code == 3
     assert "DeleteObjects on bkt" in failed.value.message
     assert "AccessDenied" in failed.value.message

@@ -11,6 +11,7 @@ from picops.provision import live
 from picops.provision.apply import Executor
 from picops.provision.bundle import Bundle
 from picops.provision.destroy import delete_resource
+from picops.provision.kinds import bucket
 from picops.provision.plan import Plan, context_for, make_plan
 
 JWT = {"authorizer": "jwt", "jwt_issuer": "https://idp.example.com/pool", "jwt_audience": ("app",)}
@@ -80,7 +81,7 @@ def test_security_resources_converge_and_drift_is_found(aws: ClientFactory) -> N
     assert logging["TargetPrefix"] == "uploads/"
     log_bucket = logging["TargetBucket"]
     rules = s3.get_bucket_lifecycle_configuration(Bucket=log_bucket)["Rules"]
-    assert [r["Expiration"]["Days"] for r in rules if r["ID"] == live.EXPIRY_RULE_ID] == [90]
+    assert [r["Expiration"]["Days"] for r in rules if r["ID"] == bucket.EXPIRY_RULE_ID] == [90]
     alerts_arn = names.arn("AlertsTopic")
     assert (
         sns.get_topic_attributes(TopicArn=alerts_arn)["Attributes"]["KmsMasterKeyId"] == "alias/picops-alerts"

@@ -72,10 +72,11 @@ def test_the_wait_is_bounded_and_backs_off(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_deploy_and_provision_share_the_one_helper() -> None:
-    from picops.provision import apply, deploy
+    from picops.provision import deploy
+    from picops.provision.kinds import bucket, bucket_notification, event_source_mapping, kms_key, table
 
-    assert apply.wait_for_propagation is propagation.wait_for_propagation
-    assert deploy.wait_for_propagation is propagation.wait_for_propagation
+    for waiter in (bucket, bucket_notification, event_source_mapping, kms_key, table, deploy):
+        assert waiter.wait_for_propagation is propagation.wait_for_propagation, waiter.__name__
 
 
 def test_a_stream_mapping_made_before_its_role_propagates_is_retried() -> None:

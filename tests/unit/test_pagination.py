@@ -10,7 +10,8 @@ from botocore.stub import Stubber
 from picops.aws import ClientFactory
 from picops.config import AwsSettings, Settings
 from picops.provision import live
-from picops.provision.kinds import schedule_rule
+from picops.provision.kinds import api_authorizer, api_integration, api_route, schedule_rule
+from picops.provision.kinds import http_api as http_api_kind
 from picops.stack.build import build_model
 from picops.stack.model import ApiAuthorizer, ApiIntegration, ApiRoute, HttpApi, ScheduleRule
 from picops.stack.names import StackNames
@@ -78,7 +79,7 @@ def test_the_api_on_a_later_page_is_found_with_its_stage_integration_and_route_o
         {"ApiId": "ours", "NextToken": "r1"},
     )
     with stub:
-        found = live.read_api(http_api, ctx)
+        found = http_api_kind.read(http_api, ctx)
         assert found is not None
         # the API, its $default stage and what the stage says were all on later pages
         assert {k: found[k] for k in ("ProtocolType", "Stage", "AutoDeploy")} == {
@@ -86,8 +87,8 @@ def test_the_api_on_a_later_page_is_found_with_its_stage_integration_and_route_o
             "Stage": "$default",
             "AutoDeploy": True,
         }
-        assert live.read_integration(integration, ctx)["IntegrationUri"] == integration.function_arn  # type: ignore[index]
-        found_route = live.read_route(route, ctx)
+        assert api_integration.read(integration, ctx)["IntegrationUri"] == integration.function_arn  # type: ignore[index]
+        found_route = api_route.read(route, ctx)
         assert found_route is not None
         assert found_route["RouteKey"] == route.name
         assert found_route["Target"] == "integrations/i1"
@@ -150,7 +151,7 @@ def test_an_authorizer_on_a_later_page_of_routes_or_authorizers_is_found() -> No
     stub.add_response("get_authorizers", {"Items": [_authorizer("other", "a0")], "NextToken": "p2"}, first)
     stub.add_response("get_authorizers", {"Items": [_authorizer("picops-jwt", "a9")]}, then)
     with stub:
-        found = live.read_authorizer(authorizer, ctx)
+        found = api_authorizer.read(authorizer, ctx)
     stub.assert_no_pending_responses()
     assert found is not None
     assert found["AuthorizerType"] == "JWT"

@@ -17,29 +17,7 @@ from picops.errors import ConfigError
 from picops.provision import kinds
 from picops.provision.kinds._common import CFN_ACCOUNT, CFN_REGION
 from picops.stack.build import build_model
-from picops.stack.model import (
-    ApiAuthorizer,
-    ApiIntegration,
-    ApiRoute,
-    Bucket,
-    BucketNotification,
-    BucketPolicy,
-    EventSourceMapping,
-    FunctionInvokeConfig,
-    FunctionSpec,
-    HttpApi,
-    KmsKey,
-    LambdaPermission,
-    Queue,
-    QueuePolicy,
-    Resource,
-    Role,
-    ScheduleRule,
-    StackModel,
-    Subscription,
-    Table,
-    Topic,
-)
+from picops.stack.model import Resource, StackModel
 
 ACCOUNT, REGION = CFN_ACCOUNT, CFN_REGION
 _PSEUDO = re.compile(r"\$\{([A-Za-z0-9:.]+)\}")
@@ -83,96 +61,44 @@ def render(model: StackModel, settings: Settings) -> dict[str, Any]:
     _check_names(model)
     resources: dict[str, dict[str, Any]] = {}
     depends: dict[str, set[str]] = {}
-    cfn_names: dict[str, str] = {}  # model logical -> template logical (or "" when folded/omitted)
-
-    external_stream = False
+    parameters: dict[str, dict[str, str]] = {}
     for r in model.ordered():
+        for logical, extra in kinds.template_depends(r).items():
+            depends.setdefault(logical, set()).update(extra)
+        parameters.update(kinds.template_parameters(r))
         body = _resource(r, model)
         if body is None:
-            cfn_names[r.logical] = ""
-            if isinstance(r, Table) and r.external:
-                external_stream = True
-            continue
-        cfn_names[r.logical] = r.logical
+            continue  # folded into another resource, or a template parameter
         resources[r.logical] = body
-        depends[r.logical] = set(r.depends_on)
-        if r.HOLDS_DATA:
-            body["DeletionPolicy"] = "Retain"
-            body["UpdateReplacePolicy"] = "Retain"
-        if isinstance(r, FunctionSpec):
-            resources[f"{r.logical}Version"] = {
-                "Type": "AWS::Lambda::Version",
-                "Properties": {"FunctionName": {"Ref": r.logical}},
-            }
-            resources[f"{r.logical}LiveAlias"] = {
-                "Type": "AWS::Lambda::Alias",
-                "Properties": {
-                    "FunctionName": {"Ref": r.logical},
-                    "FunctionVersion": {"Fn::GetAtt": [f"{r.logical}Version", "Version"]},
-                    "Name": r.alias,
-                },
-            }
-        if isinstance(r, HttpApi):
-            stage: dict[str, Any] = {"ApiId": {"Ref": r.logical}, "StageName": "$default", "AutoDeploy": True}
-            stage_settings = r.stage_settings()
-            if "AccessLogSettings" in stage_settings:
-                stage["AccessLogSettings"] = _sub(stage_settings["AccessLogSettings"])
-            if "DefaultRouteSettings" in stage_settings:
-                stage["DefaultRouteSettings"] = stage_settings["DefaultRouteSettings"]
-            resources[f"{r.logical}DefaultStage"] = {"Type": "AWS::ApiGatewayV2::Stage", "Properties": stage}
-            if r.access_log_group:
-                resources[f"{r.logical}DefaultStage"]["DependsOn"] = [r.access_log_group]
-        if isinstance(r, KmsKey):
-            resources[f"{r.logical}Alias"] = {
-                "Type": "AWS::KMS::Alias",
-                "Properties": {"AliasName": _sub(r.name), "TargetKeyId": {"Ref": r.logical}},
-            }
+        depends.setdefault(r.logical, set()).update(r.depends_on)
+        for logical, companion in kinds.companions(r, model).items():
+            resources[logical] = {**companion, "Properties": _sub(companion["Properties"])}
+    _add_depends(resources, depends)
+    return _template(model, resources, parameters)
 
-    # Notifications are a property of the bucket in CloudFormation: fold them in, keep their dependencies.
-    for n in model.of_type(BucketNotification):
-        resources[n.bucket]["Properties"]["NotificationConfiguration"] = {
-            "QueueConfigurations": [
-                {
-                    "Event": event,
-                    "Queue": _sub(c.queue_arn),
-                    "Filter": {
-                        "S3Key": {
-                            "Rules": [
-                                {"Name": name, "Value": value}
-                                for name, value in (("prefix", c.prefix), ("suffix", c.suffix))
-                                if value
-                            ]
-                        }
-                    },
-                }
-                for c in n.configurations
-                for event in c.events
-            ]
-        }
-        depends[n.bucket] |= {n.queue, n.queue_policy}
 
-    # Things invoking a function's alias must wait for the alias.
-    for r in model:
-        if isinstance(
-            r, EventSourceMapping | LambdaPermission | ScheduleRule | ApiIntegration | FunctionInvokeConfig
-        ):
-            depends[r.logical].add(f"{r.function}LiveAlias")
-            cfn_names[f"{r.function}LiveAlias"] = f"{r.function}LiveAlias"
-
+def _add_depends(resources: dict[str, dict[str, Any]], depends: dict[str, set[str]]) -> None:
+    """DependsOn for what a resource needs but does not reference (a reference already orders it); a
+    dependency with no template resource of its own (folded, or a parameter) is dropped."""
     for logical, deps in depends.items():
         body = resources[logical]
         implicit = _references(body.get("Properties", {}))
-        wanted = sorted({cfn_names.get(d, d) for d in deps} - {"", logical} - implicit)
+        wanted = sorted({d for d in deps if d in resources} - {logical} - implicit)
         if wanted:
             body["DependsOn"] = wanted
 
-    template: dict[str, Any] = {
+
+def _template(
+    model: StackModel, resources: dict[str, dict[str, Any]], parameters: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"picops stack {model.stack} (generated by `picops provision --export "
         "cloudformation`)",
         "Parameters": {
             "CodeS3Bucket": {"Type": "String", "Description": "bucket holding the Lambda bundle zip"},
             "CodeS3Key": {"Type": "String", "Description": "key of the Lambda bundle zip"},
+            **parameters,
         },
         "Resources": resources,
         "Outputs": {
@@ -182,12 +108,6 @@ def render(model: StackModel, settings: Settings) -> dict[str, Any]:
             }
         },
     }
-    if external_stream:
-        template["Parameters"]["ModerationTableStreamArn"] = {
-            "Type": "String",
-            "Description": "stream ARN of the vendor-owned ModerationTable ([moderation] external = true)",
-        }
-    return template
 
 
 def _references(value: Any) -> set[str]:
@@ -208,178 +128,15 @@ def _references(value: Any) -> set[str]:
 
 
 def _resource(r: Resource, model: StackModel) -> dict[str, Any] | None:
-    props: dict[str, Any]
-    kind = kinds.kind_of(r)
-    if kind is not None:
-        props = kind.render(r, model)
-    elif isinstance(r, Bucket):
-        d = r.desired()
-        props = {
-            "BucketName": r.name,
-            "PublicAccessBlockConfiguration": d["PublicAccessBlock"],
-            "BucketEncryption": {
-                "ServerSideEncryptionConfiguration": [
-                    {
-                        "ServerSideEncryptionByDefault": {"SSEAlgorithm": d["SSEAlgorithm"]},
-                        "BucketKeyEnabled": True,
-                    }
-                ]
-            },
-        }
-        if r.versioned:
-            props["VersioningConfiguration"] = {"Status": "Enabled"}
-        if r.log_bucket:
-            props["LoggingConfiguration"] = {
-                "DestinationBucketName": {"Ref": r.log_bucket},
-                "LogFilePrefix": r.log_prefix,
-            }
-        if r.expire_days is not None:
-            props["LifecycleConfiguration"] = {
-                "Rules": [
-                    {
-                        "Id": "picops-expire",
-                        "Status": "Enabled",
-                        "ExpirationInDays": r.expire_days,
-                        "NoncurrentVersionExpiration": {"NoncurrentDays": r.expire_days},
-                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
-                    }
-                ]
-            }
-    elif isinstance(r, BucketPolicy):
-        props = {"Bucket": {"Ref": r.bucket}, "PolicyDocument": json.loads(r.document)}
-    elif isinstance(r, BucketNotification):
+    """The resource's template body; data-holding resources are retained on deletion and replacement."""
+    props = kinds.kind_of(r).render(r, model)
+    if props is None:
         return None
-    elif isinstance(r, Queue):
-        props = {
-            "QueueName": r.name,
-            "VisibilityTimeout": r.visibility_timeout_s,
-            "MessageRetentionPeriod": r.retention_s,
-            "SqsManagedSseEnabled": True,
-        }
-        if r.fifo:
-            props.update(FifoQueue=True, ContentBasedDeduplication=True)
-        if r.dlq:
-            props["RedrivePolicy"] = {
-                "deadLetterTargetArn": {"Fn::GetAtt": [r.dlq, "Arn"]},
-                "maxReceiveCount": r.max_receive_count,
-            }
-    elif isinstance(r, QueuePolicy):
-        props = {"Queues": [{"Ref": r.queue}], "PolicyDocument": json.loads(r.document)}
-    elif isinstance(r, Table):
-        if r.external:
-            return None
-        attrs = [{"AttributeName": r.hash_key, "AttributeType": "S"}]
-        if r.range_key:
-            attrs.append({"AttributeName": r.range_key, "AttributeType": "S"})
-        props = {
-            "TableName": r.name,
-            "KeySchema": r.key_schema(),
-            "AttributeDefinitions": attrs,
-            "BillingMode": "PAY_PER_REQUEST",
-            "SSESpecification": {"SSEEnabled": True},
-            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": r.point_in_time_recovery},
-        }
-        if r.stream_view:
-            props["StreamSpecification"] = {"StreamViewType": r.stream_view}
-    elif isinstance(r, Topic):
-        props = {"TopicName": r.name}
-        if r.fifo:
-            props.update(FifoTopic=True, ContentBasedDeduplication=True)
-        if r.kms_key:
-            props["KmsMasterKeyId"] = {"Ref": r.kms_key}
-    elif isinstance(r, Subscription):
-        props = {
-            "TopicArn": {"Ref": r.topic},
-            "Protocol": "sqs",
-            "Endpoint": {"Fn::GetAtt": [r.queue, "Arn"]},
-            "RawMessageDelivery": r.raw,
-        }
-    elif isinstance(r, Role):
-        props = {
-            "RoleName": r.name,
-            "Description": f"picops {model.stack}: {r.description}",
-            "AssumeRolePolicyDocument": r.trust,
-            "Policies": [{"PolicyName": r.policy_name, "PolicyDocument": json.loads(r.document)}],
-        }
-    elif isinstance(r, FunctionSpec):
-        props = {
-            "FunctionName": r.name,
-            "Handler": r.handler,
-            "Runtime": r.runtime,
-            "Timeout": r.timeout_s,
-            "MemorySize": r.memory_mb,
-            "Architectures": [r.architecture],
-            "Role": {"Fn::GetAtt": [r.role, "Arn"]},
-            "Environment": {"Variables": r.env},
-            "Code": {"S3Bucket": {"Ref": "CodeS3Bucket"}, "S3Key": {"Ref": "CodeS3Key"}},
-            "LoggingConfig": {"LogGroup": {"Ref": r.log_group}},
-        }
-        if r.reserved_concurrency is not None:
-            props["ReservedConcurrentExecutions"] = r.reserved_concurrency
-    elif isinstance(r, EventSourceMapping):
-        source: Any = r.source_arn
-        if not source:
-            table = model.get(r.source)
-            external = isinstance(table, Table) and table.external
-            source = (
-                {"Ref": "ModerationTableStreamArn"} if external else {"Fn::GetAtt": [r.source, "StreamArn"]}
-            )
-        props = {
-            "FunctionName": f"{r.function_name}:{r.alias}",
-            "EventSourceArn": source,
-            "BatchSize": r.batch_size,
-            "Enabled": True,
-        }
-        if r.report_batch_item_failures:
-            props["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
-        if r.batching_window_s is not None:
-            props["MaximumBatchingWindowInSeconds"] = r.batching_window_s
-        if r.max_concurrency is not None:
-            props["ScalingConfig"] = {"MaximumConcurrency": r.max_concurrency}
-        if r.starting_position:
-            props["ParallelizationFactor"] = r.parallelization_factor
-            props.update(
-                StartingPosition=r.starting_position,
-                BisectBatchOnFunctionError=r.bisect_on_error,
-                MaximumRetryAttempts=r.max_retries,
-            )
-            if r.on_failure_arn:
-                props["DestinationConfig"] = {"OnFailure": {"Destination": r.on_failure_arn}}
-    elif isinstance(r, HttpApi):
-        props = {"Name": r.name, "ProtocolType": "HTTP"}
-    elif isinstance(r, ApiIntegration):
-        props = {
-            "ApiId": {"Ref": r.api},
-            "IntegrationType": "AWS_PROXY",
-            "IntegrationUri": {"Ref": f"{r.function}LiveAlias"},
-            "PayloadFormatVersion": "2.0",
-        }
-    elif isinstance(r, ApiRoute):
-        props = {
-            "ApiId": {"Ref": r.api},
-            "RouteKey": r.name,
-            "Target": "integrations/${" + r.integration + "}",
-            "AuthorizationType": r.authorization_type,
-        }
-        if r.authorizer:
-            props["AuthorizerId"] = {"Ref": r.authorizer}
-    elif isinstance(r, ApiAuthorizer):
-        props = {
-            "ApiId": {"Ref": r.api},
-            "Name": r.name,
-            "AuthorizerType": "JWT",
-            "IdentitySource": [r.identity_source],
-            "JwtConfiguration": {"Issuer": r.issuer, "Audience": list(r.audience)},
-        }
-    elif isinstance(r, KmsKey):
-        props = {
-            "Description": r.description,
-            "EnableKeyRotation": True,
-            "KeyPolicy": json.loads(r.document),
-        }
-    else:  # pragma: no cover - every model type is handled above
-        raise TypeError(f"no CloudFormation mapping for {type(r).__name__}")
-    return {"Type": r.type, "Properties": _sub(props)}
+    body: dict[str, Any] = {"Type": r.type, "Properties": _sub(props)}
+    if r.HOLDS_DATA:
+        body["DeletionPolicy"] = "Retain"
+        body["UpdateReplacePolicy"] = "Retain"
+    return body
 
 
 def render_template(model: StackModel, settings: Settings) -> str:

@@ -8,35 +8,13 @@ touched.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-import botocore.exceptions
-
-from picops.aws_errors import MISSING_RESOURCE_CODES, error_code
-from picops.errors import AwsError, UsageError
+from picops.errors import UsageError
 from picops.provision import kinds, live
-from picops.provision.kinds._common import ignore_missing as _ignore_missing
-from picops.stack.local_mappings import local_mapping_parameter
-from picops.stack.model import (
-    ApiAuthorizer,
-    ApiIntegration,
-    ApiRoute,
-    Bucket,
-    BucketNotification,
-    BucketPolicy,
-    EventSourceMapping,
-    FunctionSpec,
-    HttpApi,
-    KmsKey,
-    Queue,
-    QueuePolicy,
-    Resource,
-    Role,
-    Subscription,
-    Table,
-    Topic,
-)
+from picops.provision.kinds.bucket import own_logs
+from picops.stack.model import Queue, Resource
 
 
 @dataclass(frozen=True)
@@ -65,8 +43,8 @@ def plan_destroy(ctx: live.Context) -> list[tuple[Resource, str, str]]:
         present[resource.logical] = live.read(resource, ctx) is not None
     out: list[tuple[Resource, str, str]] = []
     for resource in reversed(ctx.model.ordered()):
-        if isinstance(resource, Table) and resource.external:
-            out.append((resource, "skip", "external: owned by the vendor, never deleted"))
+        if kinds.referenced(resource):
+            out.append((resource, "skip", kinds.referenced(resource)))
         elif not present[resource.logical]:
             out.append((resource, "absent", ""))
         else:
@@ -77,40 +55,11 @@ def plan_destroy(ctx: live.Context) -> list[tuple[Resource, str, str]]:
 def _data_detail(resource: Resource, ctx: live.Context) -> str:
     if not resource.HOLDS_DATA:
         return ""
-    if isinstance(resource, Bucket):
-        s3 = ctx.client("s3")
-        listed = s3.list_object_versions(Bucket=resource.name, MaxKeys=1)
-        if listed.get("Versions") or listed.get("DeleteMarkers"):
-            return "holds objects"
-    elif isinstance(resource, Table):
-        if ctx.client("dynamodb").scan(TableName=resource.name, Limit=1, Select="COUNT").get("Count"):
-            return "holds items"
-    elif isinstance(resource, Queue):
-        attrs = live._queue_attributes(resource.name, resource.logical, ctx) or {}
-        count = sum(
-            int(attrs.get(k, 0))
-            for k in (
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            )
-        )
-        if count:
-            return f"holds about {count} messages"
-    return ""
+    return kinds.contents(resource, ctx)
 
 
 # Emptying a bucket reports (bucket, objects and versions deleted so far) after every page.
 EmptyProgress = Callable[[str, int], None]
-
-
-def own_logs(resource: Resource, model: Any) -> bool:
-    """The stack's access-log bucket: what it holds is the stack's record of its own requests, not data a
-    user put there, so it is deleted with the stack without --delete-data (a fresh, unused stack already
-    holds access logs)."""
-    return isinstance(resource, Bucket) and any(
-        b.log_bucket == resource.logical for b in model.of_type(Bucket)
-    )
 
 
 def holding_data(steps: list[tuple[Resource, str, str]], model: Any) -> list[tuple[Resource, str]]:
@@ -167,169 +116,7 @@ def delete_resource(
     resource: Resource, ctx: live.Context, *, delete_data: bool, on_empty: EmptyProgress | None = None
 ) -> None:
     """Delete one resource; already-gone is success (an interrupted destroy re-runs cleanly)."""
-    r = resource
-    gone = tuple(MISSING_RESOURCE_CODES)
-    if isinstance(r, Table) and r.external:
-        return
-    kind = kinds.kind_of(r)
-    if kind is not None:
-        kind.delete(r, ctx)
-    elif isinstance(r, KmsKey):
-        _delete_key(r, ctx, gone)
-    elif isinstance(r, ApiAuthorizer):
-        api_id, authorizer = ctx.fact(r.api, "ApiId"), ctx.fact(r.logical, "AuthorizerId")
-        if api_id and authorizer:
-            _ignore_missing(
-                lambda: ctx.client("apigatewayv2").delete_authorizer(ApiId=api_id, AuthorizerId=authorizer),
-                *gone,
-            )
-    elif isinstance(r, ApiRoute):
-        api_id, route_id = ctx.fact(r.api, "ApiId"), ctx.fact(r.logical, "RouteId")
-        if api_id and route_id:
-            _ignore_missing(
-                lambda: ctx.client("apigatewayv2").delete_route(ApiId=api_id, RouteId=route_id), *gone
-            )
-    elif isinstance(r, ApiIntegration):
-        api_id, integration = ctx.fact(r.api, "ApiId"), ctx.fact(r.logical, "IntegrationId")
-        if api_id and integration:
-            _ignore_missing(
-                lambda: ctx.client("apigatewayv2").delete_integration(
-                    ApiId=api_id, IntegrationId=integration
-                ),
-                *gone,
-            )
-    elif isinstance(r, HttpApi):
-        api_id = ctx.fact(r.logical, "ApiId")
-        if api_id:
-            _ignore_missing(lambda: ctx.client("apigatewayv2").delete_api(ApiId=api_id), *gone)
-    elif isinstance(r, EventSourceMapping):
-        if r.local:
-            name = local_mapping_parameter(ctx.model.stack, r.logical)
-            _ignore_missing(lambda: ctx.client("ssm").delete_parameter(Name=name), *gone)
-        else:
-            uuid = ctx.fact(r.logical, "UUID")
-            if uuid:
-                _ignore_missing(lambda: ctx.client("lambda").delete_event_source_mapping(UUID=uuid), *gone)
-    elif isinstance(r, FunctionSpec):
-        _ignore_missing(lambda: ctx.client("lambda").delete_function(FunctionName=r.name), *gone)
-    elif isinstance(r, Role):
-        iam = ctx.client("iam")
-        for page in iam.get_paginator("list_role_policies").paginate(RoleName=r.name):
-            for policy in page["PolicyNames"]:
-                iam.delete_role_policy(RoleName=r.name, PolicyName=policy)
-        _ignore_missing(lambda: iam.delete_role(RoleName=r.name), *gone)
-    elif isinstance(r, BucketNotification):
-        s3 = ctx.client("s3")
-        current = s3.get_bucket_notification_configuration(Bucket=r.name)
-        current.pop("ResponseMetadata", None)
-        current["QueueConfigurations"] = [
-            c
-            for c in current.get("QueueConfigurations", [])
-            if not str(c.get("Id", "")).startswith(live.NOTIFICATION_ID_PREFIX)
-        ]
-        s3.put_bucket_notification_configuration(Bucket=r.name, NotificationConfiguration=current)
-    elif isinstance(r, Subscription):
-        arn = ctx.fact(r.logical, "SubscriptionArn")
-        if arn:
-            _ignore_missing(lambda: ctx.client("sns").unsubscribe(SubscriptionArn=arn), *gone)
-    elif isinstance(r, QueuePolicy):
-        url = ctx.fact(r.queue, "QueueUrl")
-        if url:
-            _ignore_missing(
-                lambda: ctx.client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": ""}), *gone
-            )
-    elif isinstance(r, Queue):
-        url = ctx.fact(r.logical, "QueueUrl")
-        if url:
-            _ignore_missing(lambda: ctx.client("sqs").delete_queue(QueueUrl=url), *gone)
-    elif isinstance(r, Topic):
-        ctx.client("sns").delete_topic(TopicArn=ctx.names.arn(r.logical))
-    elif isinstance(r, Table):
-        ddb = ctx.client("dynamodb")
-        _ignore_missing(lambda: ddb.delete_table(TableName=r.name), *gone)
-        ddb.get_waiter("table_not_exists").wait(TableName=r.name)
-    elif isinstance(r, BucketPolicy):
-        _ignore_missing(lambda: ctx.client("s3").delete_bucket_policy(Bucket=r.name), *gone)
-    elif isinstance(r, Bucket):
-        empty = delete_data or own_logs(r, ctx.model)
-        _delete_bucket(r, ctx, delete_data=empty, on_empty=on_empty)
-    else:  # pragma: no cover - every model type is handled above
-        raise TypeError(f"no delete for {type(r).__name__}")
-
-
-# KMS never deletes a key at once: the shortest waiting period, during which `provision` can make a new one.
-KEY_DELETION_WINDOW_DAYS = 7
-
-
-def _delete_key(r: KmsKey, ctx: live.Context, gone: tuple[str, ...]) -> None:
-    kms = ctx.client("kms")
-    key_id = ctx.fact(r.logical, "KeyId")
-    _ignore_missing(lambda: kms.delete_alias(AliasName=r.name), *gone, "NotFoundException")
-    if key_id:
-        _ignore_missing(
-            lambda: kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=KEY_DELETION_WINDOW_DAYS),
-            *gone,
-            "NotFoundException",
-            "KMSInvalidStateException",  # already pending deletion
-        )
-
-
-# ListObjectVersions and DeleteObjects both stop at 1,000 keys.
-S3_BATCH = 1000
-
-
-def _empty_bucket(bucket: str, ctx: live.Context, on_empty: EmptyProgress | None = None) -> int:
-    """Delete every object version and delete marker; returns how many were deleted.
-
-    Each pass lists from the start instead of following the listing's markers: a marker names a key this
-    loop has just deleted, and continuing from it skips what follows on some S3 implementations (the embedded
-    endpoint answers an empty page), which left thousands of versions behind, one destroy run per page.
-    Listing what is left is right everywhere and costs the same number of requests."""
-    s3 = ctx.client("s3")
-    deleted = 0
-    while True:
-        page = s3.list_object_versions(Bucket=bucket, MaxKeys=S3_BATCH)
-        doomed = [
-            {"Key": v["Key"], "VersionId": v["VersionId"]}
-            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
-        ]
-        if not doomed:
-            return deleted
-        result = s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
-        errors = result.get("Errors") or []
-        deleted += len(doomed) - len(errors)
-        if on_empty is not None:
-            on_empty(bucket, deleted)
-        if errors:
-            first = errors[0]
-            # A per-object failure is AWS refusing (AccessDenied, an object lock...): exit 3, not 2.
-            raise AwsError(
-                f"DeleteObjects on {bucket}: {len(errors)} object version(s) not deleted; first "
-                f"{first.get('Key')}: {first.get('Code', 'error')}: {first.get('Message', '')}",
-                hint="check the bucket's object lock and your s3:DeleteObjectVersion permission, then "
-                "run the same destroy again (it continues where it stopped)",
-            )
-
-
-def _delete_bucket(
-    r: Bucket, ctx: live.Context, *, delete_data: bool, on_empty: EmptyProgress | None
-) -> None:
-    s3 = ctx.client("s3")
-    gone = tuple(MISSING_RESOURCE_CODES)
-    if delete_data and r.log_bucket:
-        # Emptying a logged bucket writes an access-log object per request into the log bucket, which is
-        # deleted next: stop the logging first so the log bucket can stay empty.
-        _ignore_missing(lambda: s3.put_bucket_logging(Bucket=r.name, BucketLoggingStatus={}), *gone)
-    for attempt in range(2):
-        if delete_data:
-            _empty_bucket(r.name, ctx, on_empty)
-        try:
-            _ignore_missing(lambda: s3.delete_bucket(Bucket=r.name), *gone)
-            return
-        except botocore.exceptions.ClientError as exc:
-            # Log objects delivered while it was being emptied (S3 delivers access logs late): empty it again.
-            if not delete_data or attempt or error_code(exc) != "BucketNotEmpty":
-                raise
+    kinds.kind_of(resource).delete(resource, replace(ctx, delete_data=delete_data, on_empty=on_empty))
 
 
 __all__ = ["Removal", "check_data", "delete_resource", "destroy", "holding_data", "own_logs", "plan_destroy"]

@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 from picops.aws import ClientFactory
 from picops.config import Settings
-from picops.provision import live
+from picops.provision import kinds, live
 from picops.stack.build import build_model
-from picops.stack.model import EventSourceMapping, Resource, StackModel, Table
+from picops.stack.model import EventSourceMapping, Resource, StackModel
 from picops.stack.names import StackNames
 
 Action = Literal["create", "update", "replace", "noop"]
@@ -45,7 +45,7 @@ class Change:
             "diff": self.diff,
         }
         if self.local:
-            # Not created in the emulator: recorded for `picops local run` (DESIGN.md section 6).
+            # Not created in the emulator: recorded for `picops local run` (docs/local.md).
             doc["local"] = True
         return doc
 
@@ -108,7 +108,7 @@ def make_plan(ctx: live.Context) -> Plan:
     changes: list[Change] = []
     for resource in ctx.model.ordered():
         change = plan_resource(resource, ctx)
-        if isinstance(resource, Table) and resource.external:
+        if kinds.referenced(resource):
             # Referenced, never managed: provision reports it but the executor never touches it.
             change = Change(resource, "noop", live=change.live) if change.action != "create" else change
         changes.append(change)

@@ -248,8 +248,11 @@ class Table(Resource):
     range_key: str | None = None
     stream_view: str | None = None
     point_in_time_recovery: bool = False
-    # Owned by a vendor: referenced (stream required), never created, changed or deleted.
-    external: bool = False
+
+    @property
+    def external(self) -> bool:
+        """Owned by someone else (a `ReferencedTable`): never created, changed or deleted."""
+        return False
 
     @property
     def replace_fields(self) -> frozenset[str]:
@@ -262,9 +265,6 @@ class Table(Resource):
         return keys
 
     def desired(self) -> dict[str, Any]:
-        if self.external:
-            # Only what picops relies on: the key and a stream carrying images.
-            return {"KeySchema": self.key_schema(), "StreamEnabled": True}
         return {
             "KeySchema": self.key_schema(),
             "BillingMode": "PAY_PER_REQUEST",
@@ -273,6 +273,20 @@ class Table(Resource):
             "SSEEnabled": True,
             "PointInTimeRecovery": self.point_in_time_recovery,
         }
+
+
+@dataclass(frozen=True)
+class ReferencedTable(Table):
+    """A table owned by a vendor (`[moderation] external = true`): referenced (its stream required), never
+    created, changed or deleted by picops."""
+
+    @property
+    def external(self) -> bool:
+        return True
+
+    def desired(self) -> dict[str, Any]:
+        # Only what picops relies on: the key and a stream carrying images.
+        return {"KeySchema": self.key_schema(), "StreamEnabled": True}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import botocore.exceptions
 
 from picops.aws_errors import SERVICE_MISSING, is_missing
 from picops.provision.kinds._common import GONE, ignore_missing
+from picops.provision.kinds.function import live_alias
 from picops.stack.model import FunctionInvokeConfig, StackModel
 
 if TYPE_CHECKING:
@@ -73,3 +74,8 @@ def render(r: FunctionInvokeConfig, model: StackModel) -> dict[str, Any]:
     if r.on_failure:
         props["DestinationConfig"] = {"OnFailure": {"Destination": {"Fn::GetAtt": [r.on_failure, "Arn"]}}}
     return props
+
+
+def template_depends(r: FunctionInvokeConfig) -> dict[str, set[str]]:
+    """It names the function's alias, so waits for it."""
+    return {r.logical: {live_alias(r.function)}}

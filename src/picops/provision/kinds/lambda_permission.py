@@ -10,6 +10,7 @@ import botocore.exceptions
 
 from picops.aws_errors import SERVICE_MISSING, is_missing
 from picops.provision.kinds._common import CFN_ACCOUNT, CFN_REGION, GONE, ignore_missing
+from picops.provision.kinds.function import live_alias
 from picops.stack.model import LambdaPermission, StackModel
 from picops.stack.names import build_arn
 
@@ -87,8 +88,13 @@ def render(r: LambdaPermission, model: StackModel) -> dict[str, Any]:
         "arn:aws:execute-api:" + CFN_REGION + ":" + CFN_ACCOUNT + ":${" + r.source + "}/*"
     )
     return {
-        "FunctionName": {"Ref": f"{r.function}LiveAlias"},
+        "FunctionName": {"Ref": live_alias(r.function)},
         "Action": "lambda:InvokeFunction",
         "Principal": r.principal,
         "SourceArn": arn,
     }
+
+
+def template_depends(r: LambdaPermission) -> dict[str, set[str]]:
+    """It names the function's alias, so waits for it."""
+    return {r.logical: {live_alias(r.function)}}

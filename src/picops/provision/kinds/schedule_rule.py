@@ -8,17 +8,18 @@ import botocore.exceptions
 
 from picops.aws_errors import SERVICE_MISSING, is_missing
 from picops.errors import AwsError
-from picops.provision import live
-from picops.provision.kinds._common import GONE, ignore_missing
+from picops.provision.kinds._common import GONE, ignore_missing, paginated
+from picops.provision.kinds.function import live_alias
 from picops.stack.model import ScheduleRule, StackModel
 
 if TYPE_CHECKING:
+    from picops.provision.live import Context
     from picops.provision.plan import Change
 
 MODEL = ScheduleRule
 
 
-def read(r: ScheduleRule, ctx: live.Context) -> dict[str, Any] | None:
+def read(r: ScheduleRule, ctx: Context) -> dict[str, Any] | None:
     events = ctx.client("events")
     try:
         rule = events.describe_rule(Name=r.name)
@@ -26,7 +27,7 @@ def read(r: ScheduleRule, ctx: live.Context) -> dict[str, Any] | None:
         if is_missing(exc, SERVICE_MISSING):
             return None
         raise
-    targets = live.paginated(events, "list_targets_by_rule", "Targets", Rule=r.name)
+    targets = paginated(events, "list_targets_by_rule", "Targets", Rule=r.name)
     kept = ("Id", "Arn", "RetryPolicy", "DeadLetterConfig")
     return {
         "ScheduleExpression": rule.get("ScheduleExpression"),
@@ -35,11 +36,11 @@ def read(r: ScheduleRule, ctx: live.Context) -> dict[str, Any] | None:
     }
 
 
-def desired(r: ScheduleRule, ctx: live.Context) -> dict[str, Any]:
+def desired(r: ScheduleRule, ctx: Context) -> dict[str, Any]:
     return r.desired()
 
 
-def apply(r: ScheduleRule, change: Change, ctx: live.Context) -> None:
+def apply(r: ScheduleRule, change: Change, ctx: Context) -> None:
     events = ctx.client("events")
     if change.action == "create" or {"ScheduleExpression", "State"} & set(change.diff):
         events.put_rule(
@@ -69,9 +70,9 @@ def raise_failed_entries(rule: str, answer: dict[str, Any]) -> None:
     )
 
 
-def delete(r: ScheduleRule, ctx: live.Context) -> None:
+def delete(r: ScheduleRule, ctx: Context) -> None:
     events = ctx.client("events")
-    targets = [t["Id"] for t in live.paginated(events, "list_targets_by_rule", "Targets", Rule=r.name)]
+    targets = [t["Id"] for t in paginated(events, "list_targets_by_rule", "Targets", Rule=r.name)]
     if targets:
         events.remove_targets(Rule=r.name, Ids=targets)
     ignore_missing(lambda: events.delete_rule(Name=r.name), *GONE)
@@ -83,8 +84,13 @@ def render(r: ScheduleRule, model: StackModel) -> dict[str, Any]:
         "Name": r.name,
         "ScheduleExpression": r.schedule,
         "State": "ENABLED",
-        "Targets": [{**r.target(), "Arn": {"Ref": f"{r.function}LiveAlias"}}],
+        "Targets": [{**r.target(), "Arn": {"Ref": live_alias(r.function)}}],
     }
     if r.dead_letter:
         props["Targets"][0]["DeadLetterConfig"] = {"Arn": {"Fn::GetAtt": [r.dead_letter, "Arn"]}}
     return props
+
+
+def template_depends(r: ScheduleRule) -> dict[str, set[str]]:
+    """It names the function's alias, so waits for it."""
+    return {r.logical: {live_alias(r.function)}}

@@ -11,6 +11,7 @@ from picops.stack.model import (
     LambdaPermission,
     Queue,
     QueuePolicy,
+    ReferencedTable,
     Resource,
     Role,
     ScheduleRule,
@@ -34,12 +35,11 @@ SWEEP_ASYNC_MAX_RETRIES = 2
 def build(ctx: BuildContext) -> list[Resource]:
     settings, names, arn = ctx.settings, ctx.names, ctx.arn
     resources: list[Resource] = [
-        Table(
+        (ReferencedTable if settings.moderation.external else Table)(
             "ModerationTable",
             names.moderation_table,
             hash_key=settings.moderation.key_attribute,
             stream_view="NEW_AND_OLD_IMAGES",
-            external=settings.moderation.external,
             # Every tag comes from this table: recoverable to any second of the last 35 days.
             point_in_time_recovery=not settings.moderation.external,
         )
