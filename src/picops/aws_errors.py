@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import botocore.exceptions
+
 # SQS: the JSON protocol's code, and the query protocol's (older endpoints, moto).
 QUEUE_MISSING = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 # S3 buckets: GetBucket* says NoSuchBucket; HeadBucket has no body, so its code is the status ("404",
@@ -74,3 +76,57 @@ ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "Unauthorize
 def is_access_denied(exc: Any) -> bool:
     """The caller may not do this: a grant is missing, which retrying or ignoring never fixes."""
     return error_code(exc) in ACCESS_DENIED
+
+
+def code_of(exc: Any) -> str:
+    """The error code of a botocore ClientError ("" when there is none)."""
+    return error_code(exc)
+
+
+# Codes that say "not now" rather than "never": throttling, the service's own failures and timeouts. A retry
+# of the same request can succeed, so callers back off and try again instead of recording a failure.
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "SlowDown",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "TransactionConflictException",
+        "KMSThrottlingException",
+    }
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: throttling, a 5xx (or 429), a timeout or a connection error. Every other AWS error
+    (access denied, validation, a missing resource, a limit) answers the same way on every retry."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        status = http_status(exc)
+        return code_of(exc) in TRANSIENT_CODES or status >= 500 or status == 429
+    return isinstance(
+        exc,
+        botocore.exceptions.ConnectionError
+        | botocore.exceptions.HTTPClientError
+        | botocore.exceptions.IncompleteReadError
+        | botocore.exceptions.ResponseStreamingError
+        | TimeoutError
+        | ConnectionError,
+    )
+
+
+def error_message(exc: Any) -> str:
+    """The message of a botocore ClientError ("" when there is none)."""
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Message", ""))
