@@ -250,3 +250,12 @@ def test_a_forged_notification_naming_a_key_longer_than_s3_allows_fails_with_the
     assert job["reason"] == "object key is 3,013 bytes, over S3's 1,024-byte key limit"
     (note,) = ins.notifications(aws, stack)
     assert note["body"]["key"] == key
+
+
+def test_a_message_body_nested_too_deeply_to_parse_is_acknowledged_as_unrecognised(
+    ingest: Any, aws: Any, stack: ins.IngestStack
+) -> None:
+    # Not an S3 notification and never will be: acknowledged (and counted), not retried into IngestDLQ.
+    event = ins.sqs_event(["[" * 100_000 + "]" * 100_000])
+    assert _run(ingest, event) == {"batchItemFailures": []}
+    assert aws.client("dynamodb").scan(TableName=stack.table)["Count"] == 0
