@@ -101,7 +101,9 @@ def moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
     from picops.local.endpoint import free_port
+    from picops.local.s3_events import install
 
+    install()  # S3 notifications as `picops local up` serves them (versionId, sequencer)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -166,7 +166,8 @@ def run(
         bool,
         typer.Option(
             "--until-idle",
-            help="Drain until every mapping's source has stayed empty for 2 s, then exit (a bounded --once).",
+            help="Drain until every mapping's source has stayed empty for 2 s with no message in flight, "
+            "then exit (a bounded --once); exit 4 if messages stay in flight past their visibility timeout.",
         ),
     ] = False,
     timeout: Annotated[
@@ -204,9 +205,10 @@ def run(
     is recorded so `picops bookings book` finds it.
 
     Only on a local endpoint (exit 2 otherwise); one runtime per endpoint and stack (a second exits 2
-    naming the first's pid). Exit 1 when an invocation raised. Ctrl-C or SIGTERM stops cleanly: the
-    messages handlers had received and not finished are made visible again at once, stream positions are
-    saved, the summary is printed, exit 130.
+    naming the first's pid). Exit 1 when an invocation raised; 4 when --until-idle finds the queues not
+    drained (messages stayed in flight). Ctrl-C or SIGTERM stops cleanly: the messages handlers had
+    received and not finished are made visible again at once, stream positions are saved, the summary is
+    printed, exit 130.
     """
     from rich.markup import escape
 
@@ -266,6 +268,7 @@ def run(
     doc["iam"] = summary_of(guard)
     if pending is not None:
         doc["idle"] = not pending
+        doc["drained"] = not runtime.undrained
         doc["pending"] = pending
 
     def render() -> None:
@@ -293,6 +296,8 @@ def run(
             out.info("metrics: " + ", ".join(f"{name} {value:g}" for name, value in doc["metrics"].items()))
         for p in doc.get("pending") or []:
             out.info(f"[red]pending[/] {p['logical']}: {escape(_pending_text(p))}")
+        if runtime.undrained:
+            out.info("[red]not drained[/]: messages stayed in flight past their visibility timeout")
         if doc["interrupted"]:
             out.info(
                 f"[yellow]interrupted[/]: {doc['released']} message(s) in hand given back to their queues; "
@@ -303,8 +308,14 @@ def run(
     if stop.is_set():
         # Interrupted (state left resumable): what was in hand is visible again, stream positions saved.
         raise typer.Exit(130)
+    if runtime.undrained:
+        # Distinct from a handler error or --timeout: the queues hold messages nobody has handled.
+        raise typer.Exit(UNDRAINED_EXIT)
     if runtime.failed or pending:
         raise typer.Exit(1)
+
+
+UNDRAINED_EXIT = 4
 
 
 def _log_format(value: str | None, *, verbose: bool) -> LogFormat:

@@ -164,6 +164,62 @@ def response_parts(response: Any) -> tuple[int, dict[str, str], bytes]:
     return 200, {"content-type": "application/json"}, json.dumps(response).encode("utf-8")
 
 
+_REASONS = {400: "Bad Request", 413: "Request Entity Too Large", 431: "Request Header Fields Too Large"}
+_DIGITS = re.compile(r"[0-9]+")
+
+
+class BadRequest(Exception):
+    """A request the API answers with a 4xx before any route is looked at."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def read_body(req: BaseHTTPRequestHandler) -> bytes:
+    """The request body, as API Gateway frames it: Content-Length or chunked, at most MAX_BODY bytes.
+
+    Raises BadRequest for header lines that are not `name: value`, a Content-Length that is not one
+    non-negative integer, both Content-Length and Transfer-Encoding (a request smuggling shape), or a
+    malformed chunk; 413 over MAX_BODY."""
+    if req.headers.defects:
+        raise BadRequest(400, "Bad Request: malformed header line")
+    lengths = {v.strip() for v in req.headers.get_all("content-length") or []}
+    encoding = (req.headers.get("transfer-encoding") or "").strip().lower()
+    if encoding and lengths:
+        raise BadRequest(400, "Bad Request: both Content-Length and Transfer-Encoding")
+    if encoding:
+        if encoding != "chunked":
+            raise BadRequest(400, f"Bad Request: Transfer-Encoding {encoding!r} is not supported")
+        return _read_chunked(req)
+    if not lengths:
+        return b""
+    if len(lengths) > 1 or not _DIGITS.fullmatch(next(iter(lengths))):
+        raise BadRequest(400, "Bad Request: Content-Length is not one non-negative integer")
+    length = int(next(iter(lengths)))
+    if length > MAX_BODY:
+        raise BadRequest(413, "Request Entity Too Large")
+    return req.rfile.read(length) if length else b""
+
+
+def _read_chunked(req: BaseHTTPRequestHandler) -> bytes:
+    body = bytearray()
+    while True:
+        line = req.rfile.readline(1024).split(b";", 1)[0].strip()
+        if not re.fullmatch(rb"[0-9A-Fa-f]{1,8}", line):
+            raise BadRequest(400, "Bad Request: malformed chunk size")
+        size = int(line, 16)
+        if len(body) + size > MAX_BODY:
+            raise BadRequest(413, "Request Entity Too Large")
+        if size == 0:
+            while req.rfile.readline(1024).strip():  # trailer fields, up to the blank line
+                pass
+            return bytes(body)
+        body += req.rfile.read(size)
+        if req.rfile.readline(1024).strip():
+            raise BadRequest(400, "Bad Request: malformed chunk")
+
+
 class LocalApi:
     """A threaded HTTP server in front of one function's handler."""
 
@@ -196,7 +252,29 @@ class LocalApi:
             def _serve(self) -> None:
                 api._handle(self)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+                # The standard library's answer to a request it cannot parse (request line, header lines,
+                # version, method) is an HTML page, with no status line at all when the request line did not
+                # name a version; API Gateway answers JSON. The connection closes after it either way.
+                if self.request_version == "HTTP/0.9":
+                    self.request_version = self.protocol_version
+                if code >= 500:  # an unsupported HTTP version is the client's request too
+                    code, message = 400, None
+                self.close_connection = True
+                text = message or _REASONS.get(code, "Error")
+                api._reply(
+                    self,
+                    code,
+                    {"content-type": "application/json", "connection": "close"},
+                    json.dumps({"message": text}).encode(),
+                )
+
+            def __getattr__(self, name: str) -> Any:
+                # Any method token reaches the routes (API Gateway answers 404 for a method no route has),
+                # not the standard library's 501.
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
 
         try:
             self.server = ThreadingHTTPServer((HOST, port), RequestHandler)
@@ -238,13 +316,11 @@ class LocalApi:
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         split = urlsplit(req.path)
         method = req.command.upper()
-        length = int(req.headers.get("content-length") or 0)
-        if length > MAX_BODY:
-            self._reply(
-                req, 413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}'
-            )
+        try:
+            body = read_body(req)
+        except BadRequest as exc:
+            req.send_error(exc.status, exc.message)
             return
-        body = req.rfile.read(length) if length > 0 else b""
         route_key, params, _path_known = match_route(method, split.path)
         if route_key is None:
             # What API Gateway answers for a request no route matches (the function is not invoked).

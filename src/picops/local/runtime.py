@@ -71,6 +71,11 @@ def require_local(factory: ClientFactory) -> str:
     return url
 
 
+@dataclass(frozen=True)
+class _InFlightWait:
+    give_up_at: float  # clock time after which messages still in flight mean "not drained"
+
+
 @dataclass
 class SweepStats:
     sweeps: int = 0
@@ -121,6 +126,8 @@ class LocalRuntime:
         # Receipt handles of the batch a handler is working on, by queue URL: what a stop hands back.
         self._in_hand: dict[str, list[str]] = {}
         self.released = 0
+        # `--until-idle` gave up on messages that stayed in flight: the queues are not drained.
+        self.undrained = False
 
     # -- setup -------------------------------------------------------------------------------------------
 
@@ -326,18 +333,32 @@ class LocalRuntime:
         clock: Callable[[], float] = time.monotonic,
         stop: threading.Event | None = None,
     ) -> list[dict[str, Any]]:
-        """Poll every mapping until each source has stayed empty for `idle_s` (`--until-idle`).
+        """Poll every mapping until each source has stayed empty for `idle_s` with nothing in flight
+        (`--until-idle`).
 
-        Returns what was still pending when `timeout_s` ran out (empty when the run went idle): per mapping,
-        the records its last poll brought and, for a queue, SQS's approximate counts."""
+        A queue that answers empty may still hold messages in flight: received by a run that was killed, or
+        failed by this one and waiting out the visibility timeout. Idle would then be a lie, so the run keeps
+        polling until they come back and are handled, reporting how many there are and by when they are
+        visible again; if they are still in flight once the queue's visibility timeout (or delay) has passed,
+        it gives up with `undrained` set. Returns what was still pending (empty: idle and drained)."""
         began = clock()
+        self.undrained = False
         empty_since: dict[int, float] = {}
         last_read: dict[int, int] = {}
+        waiting: _InFlightWait | None = None
         while stop is None or not stop.is_set():
             now = clock()
             live = list(self.sources)
             if all(now - empty_since.get(id(src), now + 1) >= idle_s for _, src in live):
-                return []
+                in_flight = self._in_flight(live)
+                if not in_flight:
+                    return []
+                if any(q["visible"] for q in in_flight):
+                    empty_since.clear()  # they came back: poll them before any idle verdict
+                waiting = waiting or self._announce_wait(in_flight, now, idle_s)
+                if now >= waiting.give_up_at:
+                    self.undrained = True
+                    return self._pending(live, last_read)
             if timeout_s is not None and now - began >= timeout_s:
                 return self._pending(live, last_read)
             for stats, source in live:
@@ -345,12 +366,63 @@ class LocalRuntime:
                 last_read[id(source)] = n
                 if n:
                     empty_since.pop(id(source), None)
+                    waiting = None  # messages came back: a later wait is a new one
                 else:
                     empty_since.setdefault(id(source), clock())
             if not any(last_read.get(id(src)) for _, src in live):
                 # Everything was empty: wait a little rather than spin (a stop ends the wait).
                 (stop or threading.Event()).wait(IDLE_POLL_S)
         return []
+
+    def _announce_wait(self, in_flight: list[dict[str, Any]], now: float, idle_s: float) -> _InFlightWait:
+        longest = max(q["visible_within_s"] for q in in_flight)
+        by = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=longest)
+        for q in in_flight:
+            if not q["in_flight"]:
+                continue
+            self.progress(
+                f"{q['logical']}: {q['in_flight']} message(s) in flight on {q['source']}, visible again "
+                f"within {q['visible_within_s']} s (by {by:%H:%M:%S}Z): waiting for them"
+            )
+        return _InFlightWait(give_up_at=now + longest + idle_s + 1)
+
+    def _in_flight(self, live: list[tuple[MappingStats, Source]]) -> list[dict[str, Any]]:
+        """Per SQS mapping whose queue is not empty: the messages visible (they came back since the last
+        poll), those nobody can receive now (in flight or delayed), and the longest these can stay so (the
+        queue's visibility timeout, or its delay)."""
+        found: list[dict[str, Any]] = []
+        for stats, source in live:
+            if not isinstance(source, SqsSource):
+                continue
+            try:
+                attrs = self.factory.client("sqs").get_queue_attributes(
+                    QueueUrl=source.queue_url,
+                    AttributeNames=[
+                        "ApproximateNumberOfMessages",
+                        "ApproximateNumberOfMessagesNotVisible",
+                        "ApproximateNumberOfMessagesDelayed",
+                        "VisibilityTimeout",
+                        "DelaySeconds",
+                    ],
+                )["Attributes"]
+            except botocore.exceptions.ClientError as exc:
+                self.progress(f"{stats.logical}: cannot count the messages in flight: {exc}")
+                continue
+            visible = int(attrs.get("ApproximateNumberOfMessages", 0))
+            hidden = int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0))
+            delayed = int(attrs.get("ApproximateNumberOfMessagesDelayed", 0))
+            if visible or hidden or delayed:
+                within = max(int(attrs.get("VisibilityTimeout", 30)), int(attrs.get("DelaySeconds", 0)))
+                found.append(
+                    {
+                        "logical": stats.logical,
+                        "source": stats.source,
+                        "visible": visible,
+                        "in_flight": hidden + delayed,
+                        "visible_within_s": within,
+                    }
+                )
+        return found
 
     def _pending(
         self, live: list[tuple[MappingStats, Source]], last_read: dict[int, int]

@@ -20,6 +20,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeSerializer
 
 from picops.core.ingest.jobs import RESERVED_PK_PREFIXES
+from picops.core.ingest.limits import PARTITION_KEY_BYTES, utf8_len
 
 ITEM_LIMIT = 400 * 1024
 # DynamoDB refuses an item nested deeper than this, the item itself being level 1 (a ValidationException that
@@ -114,6 +115,12 @@ def _item(record: dict[str, Any], index: int, key: str, source: str, *, many: bo
         pk, sk = str(ident), RECORD_SK
         if not pk:
             raise DropRejected(f"record {index}: id is an empty string")
+    pk_bytes = utf8_len(pk)
+    if pk_bytes > PARTITION_KEY_BYTES:
+        raise DropRejected(
+            f"record {index}: id is {pk_bytes:,} bytes, over DynamoDB's {PARTITION_KEY_BYTES:,}-byte "
+            "partition key limit"
+        )
     if pk.startswith(RESERVED_PK_PREFIXES):
         raise DropRejected(f"record {index}: id {pk!r} starts with a prefix picops reserves")
     if too_deep(record):

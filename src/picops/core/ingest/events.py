@@ -56,6 +56,8 @@ def parse_body(body: str | None) -> ParsedBody:
         document = json.loads(body)
     except (TypeError, ValueError) as exc:
         raise NotS3Notification(f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise NotS3Notification("body is nested too deeply to be an S3 notification") from None
     if not isinstance(document, dict):
         raise NotS3Notification("body is not a JSON object")
     if document.get("Event") == "s3:TestEvent" and "Records" not in document:

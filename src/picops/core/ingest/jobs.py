@@ -31,6 +31,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from picops.aws_errors import is_conditional_failure
 from picops.core.ingest.events import ObjectRef
+from picops.core.ingest.limits import PARTITION_KEY_BYTES, SORT_KEY_BYTES, fitted
 
 JOB_PREFIX = "OBJ#"
 VERSION_PREFIX = "V#"
@@ -44,11 +45,20 @@ _deserializer = TypeDeserializer()
 
 
 def job_pk(bucket: str, key: str) -> str:
-    return f"{JOB_PREFIX}{bucket}/{key}"
+    """`OBJ#<bucket>/<key>`; a key too long for DynamoDB's partition key (only a forged notification can
+    name one: S3 keys stop at 1,024 bytes) is hashed, the readable key kept in the `key` attribute."""
+    return fitted(JOB_PREFIX, f"{bucket}/{key}", PARTITION_KEY_BYTES)
 
 
 def job_sk(ref: ObjectRef) -> str:
-    return f"{VERSION_PREFIX}{ref.version_label}"
+    return fitted(VERSION_PREFIX, ref.version_label, SORT_KEY_BYTES)
+
+
+def failure_sk(stamp: str, pk: str, sk: str) -> str:
+    """The failure index's sort key, `<failed_at>#<job pk>#<job sk>`: for an object key over about 920
+    bytes that passes DynamoDB's 1,024-byte sort key limit, so the job part is hashed (the index item's
+    `job_pk` and `job_sk` attributes keep it readable, and the reader uses only those)."""
+    return fitted(f"{stamp}#", f"{pk}#{sk}", SORT_KEY_BYTES)
 
 
 def now_iso(now: dt.datetime | None = None) -> str:
@@ -321,7 +331,7 @@ class JobStore:
             TableName=self.table,
             Item={
                 "pk": {"S": f"{FAILURE_PREFIX}{moment.astimezone(dt.UTC):%Y-%m-%d}"},
-                "sk": {"S": f"{stamp}#{job_pk(ref.bucket, ref.key)}#{job_sk(ref)}"},
+                "sk": {"S": failure_sk(stamp, job_pk(ref.bucket, ref.key), job_sk(ref))},
                 "job_pk": {"S": job_pk(ref.bucket, ref.key)},
                 "job_sk": {"S": job_sk(ref)},
                 "failed_at": {"S": stamp},

@@ -5,12 +5,13 @@ headers give the size and picops's own output marker before the body is read), t
 work (PutObject of the thumbnail, or BatchWriteItem of the records), the job write (UpdateItem), Publish, and
 the `notified` mark (UpdateItem). A duplicate costs the GetObject, a failed claim and a GetItem.
 
-Failure policy: an error worth retrying (throttling, 5xx, timeouts, connection errors, and AWS errors that are
-about our configuration rather than the object, such as access denied) leaves the job unfinished, releases
-the lease and reports `transient`: the handler puts that message in batchItemFailures, and after
-maxReceiveCount it lands in IngestDLQ. Content that can never work (corrupt, not an image, unsupported,
-too many pixels, too large, invalid JSON, the object gone) finishes the job FAILED with the reason and
-sends a `failed` notification: the message is acknowledged, nothing loops.
+Failure policy (docs/ingest.md): an error worth retrying (`picops.aws_errors.is_transient`: throttling, 5xx,
+timeouts, connection errors) leaves the job unfinished, releases the lease and reports `retry`: the handler
+puts that message in batchItemFailures. Every other AWS error, content that can never work and every AWS
+limit the object would pass finish the job FAILED with the reason (an AWS error as operation, code and
+message) and send a `failed` notification: the message is acknowledged, nothing loops. Only an error
+writing the job record itself cannot be recorded there, so it is retried (and lands in IngestDLQ if the
+set-up stays broken).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from picops.aws_errors import OBJECT_MISSING, code_of, message_of
 from picops.core.ingest.drops import DropRejected, UnprocessedItems, parse_drop, write_items
 from picops.core.ingest.events import ObjectRef
 from picops.core.ingest.jobs import FAILED, FINISHED, PROCESSED, Job, JobStore
+from picops.core.ingest.limits import S3_KEY_BYTES, S3_METADATA_BYTES, digest, metadata_bytes, utf8_len
 from picops.core.ingest.notify import publish
 from picops.core.ingest.thumbnails import ImageRejected, make_thumbnail
 from picops.stack.state_objects import INGEST_OUTPUT_PREFIX, RESERVED_PREFIX
@@ -133,13 +135,41 @@ class IngestConfig:
         return None
 
 
+def output_metadata(ref: ObjectRef) -> dict[str, str]:
+    """The thumbnail's metadata: where it came from, and the loop guard's marker.
+
+    Metadata is ASCII on the wire, so the key is percent-encoded (unquote() gives it back); a non-ASCII key
+    triples in size that way and can pass S3's 2 KB user-metadata limit. Such a key is carried by the job
+    record only, and the metadata holds `sha256:<hex digest of the key>` (a percent-encoded key never
+    contains `:`, so the two forms cannot be confused)."""
+    metadata = {
+        SOURCE_BUCKET_META: ref.bucket,
+        SOURCE_KEY_META: quote(ref.key, safe="/"),
+        SOURCE_VERSION_META: ref.version_label,
+    }
+    if metadata_bytes(metadata) > S3_METADATA_BYTES:
+        metadata[SOURCE_KEY_META] = f"sha256:{digest(ref.key)}"
+    size = metadata_bytes(metadata)
+    if size > S3_METADATA_BYTES:
+        raise Permanent(
+            f"thumbnail metadata would be {size:,} bytes, over S3's {S3_METADATA_BYTES:,}-byte user "
+            "metadata limit"
+        )
+    return metadata
+
+
 class Permanent(Exception):
     """The object can never be ingested: the job fails with this reason."""
 
 
 def is_transient(exc: BaseException) -> bool:
-    # UnprocessedItems is this package's own "DynamoDB left part of the batch": retried like a throttle.
+    """Worth retrying the message: what aws_errors calls transient, or DynamoDB holding back items."""
     return aws_errors.is_transient(exc) or isinstance(exc, UnprocessedItems)
+
+
+def is_permanent_aws_error(exc: BaseException) -> bool:
+    """An AWS error that answers the same on every retry (access denied, validation, a missing resource)."""
+    return isinstance(exc, botocore.exceptions.ClientError) and not is_transient(exc)
 
 
 @dataclass
@@ -163,8 +193,13 @@ class IngestPipeline:
         try:
             return self._process(ref, kind, lease_s=lease_s, token=token, force=force)
         except Exception as exc:
-            if is_transient(exc) or isinstance(exc, botocore.exceptions.ClientError):
+            if is_transient(exc):
                 return ObjectOutcome(ref, Outcome.RETRY, kind=kind, reason=_describe(exc))
+            if is_permanent_aws_error(exc):
+                # Only the job record's own writes (claim, finish) or the notification get here: a failure
+                # that cannot be recorded as FAILED is retried, and lands in IngestDLQ if it persists.
+                reason = f"cannot record the outcome: {_describe(exc)}"
+                return ObjectOutcome(ref, Outcome.RETRY, kind=kind, reason=reason)
             raise
 
     def _process(
@@ -186,7 +221,9 @@ class IngestPipeline:
                 outputs, extra, millis = self._work(ref, kind, obj, gone)
             except Permanent as exc:
                 return self._finish(ref, claim.claim, kind, FAILED, reason=str(exc))
-            except Exception:
+            except Exception as exc:
+                if is_permanent_aws_error(exc):
+                    return self._finish(ref, claim.claim, kind, FAILED, reason=_describe(exc))
                 self._release(ref, claim.claim)
                 raise
             return self._finish(
@@ -198,6 +235,9 @@ class IngestPipeline:
 
     def _get(self, ref: ObjectRef) -> tuple[dict[str, Any] | None, str | None]:
         """The object's GET response (body not read yet), or why it is gone."""
+        size = utf8_len(ref.key)
+        if size > S3_KEY_BYTES:
+            return None, f"object key is {size:,} bytes, over S3's {S3_KEY_BYTES:,}-byte key limit"
         params: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
         if ref.version_id and ref.version_id != "null":
             params["VersionId"] = ref.version_id
@@ -211,6 +251,8 @@ class IngestPipeline:
                 return None, "object deleted before processing"
             if code in _REPLACED_CODES:
                 return None, "object was overwritten before processing (its new version is ingested)"
+            if is_permanent_aws_error(exc):
+                return None, _describe(exc)
             raise
 
     def _not_acquired(self, ref: ObjectRef, kind: str, job: Job | None) -> ObjectOutcome:
@@ -239,19 +281,17 @@ class IngestPipeline:
         if size > limit:
             setting = "max_json_bytes" if kind == "json" else "max_bytes"
             raise Permanent(f"object is {size:,} bytes, over [ingest] {setting} {limit:,}")
-        data = obj["Body"].read()
         if kind == "json":
-            try:
-                drop = parse_drop(
-                    data,
-                    key=ref.key,
-                    source=f"{ref.bucket}/{ref.key}#{ref.version_label}",
-                    max_bytes=self.config.max_json_bytes,
-                )
-            except DropRejected as exc:
-                raise Permanent(str(exc)) from None
-            write_items(self.dynamodb, self.config.jobs_table, drop.items)
-            return drop.count, {}, None
+            return self._store_drop(ref, obj["Body"].read())
+        target = thumbnail_key(ref.key)
+        target_bytes = utf8_len(target)
+        if target_bytes > S3_KEY_BYTES:
+            raise Permanent(
+                f"thumbnail key {THUMBNAIL_PREFIX}<key>.jpg would be {target_bytes:,} bytes, over S3's "
+                f"{S3_KEY_BYTES:,}-byte key limit"
+            )
+        metadata = output_metadata(ref)
+        data = obj["Body"].read()
         try:
             thumb = make_thumbnail(
                 data,
@@ -262,18 +302,12 @@ class IngestPipeline:
         except ImageRejected as exc:
             raise Permanent(str(exc)) from None
         del data
-        target = thumbnail_key(ref.key)
         self.s3.put_object(
             Bucket=self.config.processed_bucket,
             Key=target,
             Body=thumb.data,
             ContentType="image/jpeg",
-            Metadata={
-                SOURCE_BUCKET_META: ref.bucket,
-                # Metadata is ASCII on the wire: the key is percent-encoded (unquote() gives it back).
-                SOURCE_KEY_META: quote(ref.key, safe="/"),
-                SOURCE_VERSION_META: ref.version_label,
-            },
+            Metadata=metadata,
         )
         extra = {
             "width": thumb.width,
@@ -282,6 +316,19 @@ class IngestPipeline:
             "source_pixels": thumb.source_width * thumb.source_height,
         }
         return target, extra, thumb.milliseconds
+
+    def _store_drop(self, ref: ObjectRef, data: bytes) -> tuple[Any, dict[str, Any], float | None]:
+        try:
+            drop = parse_drop(
+                data,
+                key=ref.key,
+                source=f"{ref.bucket}/{ref.key}#{ref.version_label}",
+                max_bytes=self.config.max_json_bytes,
+            )
+        except DropRejected as exc:
+            raise Permanent(str(exc)) from None
+        write_items(self.dynamodb, self.config.jobs_table, drop.items)
+        return drop.count, {}, None
 
     def _finish(
         self,
