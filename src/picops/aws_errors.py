@@ -182,9 +182,11 @@ def is_throttled(exc: Any) -> bool:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Worth another try later: a throttle, a 5xx, a timeout, or a connection that failed or broke off."""
+    """Worth another try later: a throttle (a 429 whatever its code), a 5xx, a timeout, or a connection that
+    failed or broke off."""
     if isinstance(exc, botocore.exceptions.ClientError):
-        return code_of(exc) in TRANSIENT_CODES or http_status(exc) >= 500
+        status = http_status(exc)
+        return code_of(exc) in TRANSIENT_CODES or status >= 500 or status == 429
     return isinstance(exc, TRANSIENT_EXCEPTIONS)
 
 

@@ -16,6 +16,7 @@ import botocore.exceptions
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from picops.handlers import _env
 from tests import ingest_support as ins
 
 
@@ -23,17 +24,16 @@ from tests import ingest_support as ins
 def ingest(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The handler module with per-container caches cleared; one attempt per AWS call (no SDK retries)."""
     from picops.aws import lambda_factory
+    from picops.handlers import _env
     from picops.handlers import ingest as module
 
     monkeypatch.setenv("AWS_REGION", ins.REGION)
     monkeypatch.setenv("PICOPS_AWS__MAX_ATTEMPTS", "1")
     lambda_factory.cache_clear()
-    module._settings.cache_clear()
-    module._pipeline.cache_clear()
+    _env.reset()
     yield module
     lambda_factory.cache_clear()
-    module._settings.cache_clear()
-    module._pipeline.cache_clear()
+    _env.reset()
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def _run(ingest: Any, event: dict[str, Any]) -> dict[str, Any]:
 def _inject(
     ingest: Any, service: str, operation: str, send: Callable[..., Any], event: dict[str, Any]
 ) -> Any:
-    client = ingest._factory().client(service)
+    client = _env.factory().client(service)
     name = f"before-call.{client.meta.service_model.service_id.hyphenize()}.{operation}"
     client.meta.events.register(name, send)
     try:

@@ -88,16 +88,15 @@ uploads = st.one_of(
 @pytest.fixture
 def ingest(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, ins.IngestStack]]:
     from picops.aws import lambda_factory
+    from picops.handlers import _env
     from picops.handlers import ingest as module
 
     monkeypatch.setenv("AWS_REGION", ins.REGION)
     lambda_factory.cache_clear()
-    module._settings.cache_clear()
-    module._pipeline.cache_clear()
+    _env.reset()
     yield module, ins.create_stack(aws)
     lambda_factory.cache_clear()
-    module._settings.cache_clear()
-    module._pipeline.cache_clear()
+    _env.reset()
 
 
 @HOSTILE
