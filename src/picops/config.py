@@ -101,7 +101,18 @@ class StackSettings(_Section):
 
 class IngestSettings(_Section):
     prefix: str = "incoming/"
-    suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".json")
+    # S3's suffix filters are case-sensitive: add ".JPG", ".HEIC" etc. for uploaders that write them so.
+    suffixes: tuple[str, ...] = (
+        ".jpg",
+        ".jpeg",
+        ".png",
+        ".webp",
+        ".gif",
+        ".heic",
+        ".heif",
+        ".avif",
+        ".json",
+    )
     max_receive_count: int = Field(default=5, ge=1, le=1000)
     batch_size: int = Field(default=10, ge=1, le=10000)
     # MaximumBatchingWindowInSeconds of the IngestQueue mapping: how long Lambda gathers a batch. AWS refuses
@@ -279,7 +290,14 @@ class DeploySettings(_Section):
     artifacts_bucket: str | None = None
     # The Lambda bundle (picops.provision.bundle): third-party distributions the handlers need; a bare name
     # is pinned to the version installed next to picops. boto3 & co. come with the Lambda runtime.
-    dependencies: tuple[str, ...] = ("pydantic", "pydantic-settings", "aws-lambda-powertools", "pillow")
+    # pillow-heif (libheif with libde265) reads HEIC; Pillow's own wheel carries libwebp and libavif.
+    dependencies: tuple[str, ...] = (
+        "pydantic",
+        "pydantic-settings",
+        "aws-lambda-powertools",
+        "pillow",
+        "pillow-heif",
+    )
     dependency_source: Literal["auto", "pip", "environment"] = "auto"
     find_links: str | None = Field(default=None, description="local wheel directory; pip runs --no-index")
     cache_dir: str | None = Field(
