@@ -13,6 +13,7 @@ The order matters for speed and memory (docs/ingest.md):
 
 from __future__ import annotations
 
+import functools
 import io
 import time
 from dataclasses import dataclass
@@ -150,8 +151,15 @@ def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
 def _convert_profile(image: Image.Image, icc: bytes) -> Image.Image:
     """Convert from the embedded profile to sRGB; an unusable profile leaves the pixels as they are."""
     try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
+        transform = _transform_to_srgb(icc, image.mode)
+        return ImageCms.applyTransform(image, transform) or image
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return image
-    return converted if converted is not None else image
+
+
+@functools.lru_cache(maxsize=16)
+def _transform_to_srgb(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform:
+    """Building a LittleCMS transform costs more than applying it to a thumbnail; a warm container sees the
+    same few camera profiles (Display P3, sRGB, Adobe RGB) again and again."""
+    source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    return ImageCms.buildTransform(source, _SRGB, mode, "RGB")

@@ -180,6 +180,9 @@ def decode_scaled(data: bytes, size: tuple[int, int]) -> Image.Image:
     # External memory: libwebp writes into a buffer we own, so nothing of libwebp's needs freeing after.
     pixels = ctypes.create_string_buffer(width * height * channels)
     config.options.use_scaling = 1
+    # libwebp's in-loop filter in a second thread, as libvips runs it: ~1.3x faster on two cores, and no more
+    # memory than a few rows.
+    config.options.use_threads = 1
     config.options.scaled_width, config.options.scaled_height = width, height
     config.output.colorspace = _MODE_RGBA if channels == 4 else _MODE_RGB
     config.output.is_external_memory = 1
