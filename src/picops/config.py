@@ -99,6 +99,15 @@ class StackSettings(_Section):
         return value
 
 
+class RenditionSettings(_Section):
+    """One image ingest writes per upload (docs/ingest.md, "Renditions")."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    max_size: int = Field(ge=16, le=8192, description="longest edge in pixels")
+    format: Literal["jpeg", "webp", "avif"] = "jpeg"
+    quality: int = Field(default=85, ge=1, le=100)
+
+
 class IngestSettings(_Section):
     prefix: str = "incoming/"
     # S3's suffix filters are case-sensitive: add ".JPG", ".HEIC" etc. for uploaders that write them so.
@@ -132,6 +141,24 @@ class IngestSettings(_Section):
     max_bytes: int = Field(default=50 * 1024 * 1024, ge=1, le=5 * 1024**3)
     # Refuse JSON drops larger than this.
     max_json_bytes: int = Field(default=1024 * 1024, ge=1, le=50 * 1024 * 1024)
+    # The images written per upload; unset: one rendition named "thumbnail", thumbnail_size px, JPEG at
+    # thumbnail_quality, at thumbnails/<key>.jpg (picops.core.ingest.renditions).
+    renditions: tuple[RenditionSettings, ...] | None = None
+
+    @model_validator(mode="after")
+    def _renditions(self) -> IngestSettings:
+        if self.renditions is None:
+            return self
+        if not self.renditions:
+            raise ValueError("renditions: list at least one, or leave it unset for the single thumbnail")
+        names = [r.name for r in self.renditions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"renditions: names must be unique ({', '.join(names)})")
+        # thumbnails/<name>/... must never be mistaken for the default rendition's thumbnails/<prefix>...
+        first = self.prefix.split("/", 1)[0]
+        if first in names:
+            raise ValueError(f"renditions: a rendition must not be named {first!r}, like [ingest] prefix")
+        return self
 
     @field_validator("suffixes")
     @classmethod

@@ -20,7 +20,6 @@ import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 import botocore.exceptions
 
@@ -30,15 +29,23 @@ from picops.core.ingest.drops import DropRejected, UnprocessedItems, parse_drop,
 from picops.core.ingest.events import ObjectRef
 from picops.core.ingest.jobs import FAILED, FINISHED, PROCESSED, Job, JobStore
 from picops.core.ingest.notify import publish
-from picops.core.ingest.thumbnails import ImageRejected, make_thumbnail
+
+# The outputs' metadata (the loop guard below reads it) is defined with the renditions that write it.
+from picops.core.ingest.renditions import SOURCE_BUCKET_META as SOURCE_BUCKET_META
+from picops.core.ingest.renditions import SOURCE_KEY_META as SOURCE_KEY_META
+from picops.core.ingest.renditions import SOURCE_VERSION_META as SOURCE_VERSION_META
+from picops.core.ingest.renditions import (
+    Rendition,
+    default_renditions,
+    make_renditions,
+    renditions_from,
+)
+from picops.core.ingest.renditions import store as store_renditions
+from picops.core.ingest.thumbnails import ImageRejected
 from picops.stack.names import StackNames
 from picops.stack.state_objects import INGEST_OUTPUT_PREFIX, RESERVED_PREFIX
 
 THUMBNAIL_PREFIX = INGEST_OUTPUT_PREFIX
-# Object metadata on every output: the loop guard skips objects that carry it.
-SOURCE_KEY_META = "picops-source-key"
-SOURCE_BUCKET_META = "picops-source-bucket"
-SOURCE_VERSION_META = "picops-source-version"
 
 TRANSIENT_CODES = frozenset(
     {
@@ -122,6 +129,10 @@ class IngestConfig:
     max_pixels: int = 50_000_000
     max_bytes: int = 50 * 1024 * 1024
     max_json_bytes: int = 1024 * 1024
+    renditions: tuple[Rendition, ...] = ()  # empty: the single thumbnail (thumbnail_size, thumbnail_quality)
+
+    def rendition_set(self) -> tuple[Rendition, ...]:
+        return self.renditions or default_renditions(self.thumbnail_size, self.thumbnail_quality)
 
     @classmethod
     def from_settings(cls, ingest: IngestSettings, names: StackNames) -> IngestConfig:
@@ -137,6 +148,7 @@ class IngestConfig:
             max_pixels=ingest.max_pixels,
             max_bytes=ingest.max_bytes,
             max_json_bytes=ingest.max_json_bytes,
+            renditions=renditions_from(ingest),
         )
 
     def skip_reason(self, ref: ObjectRef) -> str | None:
@@ -288,35 +300,27 @@ class IngestPipeline:
             write_items(self.dynamodb, self.config.jobs_table, drop.items)
             return drop.count, {}, None
         try:
-            thumb = make_thumbnail(
-                data,
-                size=self.config.thumbnail_size,
-                quality=self.config.thumbnail_quality,
-                max_pixels=self.config.max_pixels,
-            )
+            rendered = make_renditions(data, self.config.rendition_set(), max_pixels=self.config.max_pixels)
         except ImageRejected as exc:
             raise Permanent(str(exc)) from None
         del data
-        target = thumbnail_key(ref.key)
-        self.s3.put_object(
-            Bucket=self.config.processed_bucket,
-            Key=target,
-            Body=thumb.data,
-            ContentType="image/jpeg",
-            Metadata={
-                SOURCE_BUCKET_META: ref.bucket,
-                # Metadata is ASCII on the wire: the key is percent-encoded (unquote() gives it back).
-                SOURCE_KEY_META: quote(ref.key, safe="/"),
-                SOURCE_VERSION_META: ref.version_label,
-            },
+        listed = store_renditions(
+            self.s3,
+            self.config.processed_bucket,
+            rendered,
+            source_bucket=ref.bucket,
+            source_key=ref.key,
+            version=ref.version_label,
         )
+        first, source = listed[0], rendered.source
         extra = {
-            "width": thumb.width,
-            "height": thumb.height,
-            "source_format": thumb.source_format.lower(),
-            "source_pixels": thumb.source_width * thumb.source_height,
+            "width": first["width"],
+            "height": first["height"],
+            "source_format": source.format.lower(),
+            "source_pixels": source.width * source.height,
+            "renditions": listed,
         }
-        return target, extra, thumb.milliseconds
+        return first["key"], extra, rendered.milliseconds
 
     def _finish(
         self,

@@ -33,7 +33,7 @@ from picops.core.ingest.decode import (
     read_source,
 )
 
-__all__ = ["FORMATS", "REDUCING_GAP", "ImageRejected", "Thumbnail", "make_thumbnail"]
+__all__ = ["FORMATS", "REDUCING_GAP", "ImageRejected", "Thumbnail", "make_thumbnail", "prepare"]
 
 _ORIENTATION_TAG = 0x0112
 _TRANSPOSE: dict[int, Image.Transpose] = {
@@ -78,13 +78,9 @@ def make_thumbnail(
     `budget`: the bytes one decode may use; None sizes it to this function's memory (decode.memory_budget).
     """
     began = time.perf_counter()
-    data = read_bytes(fp)
-    with open_image(data) as image:
-        source = read_source(image, _orientation(image))
-        check_pixels(source, max_pixels)
-        small = _reduce(image, data, source, size, memory_budget() if budget is None else budget)
-        out = io.BytesIO()
-        small.save(out, "JPEG", quality=quality, optimize=True)
+    source, small = prepare(read_bytes(fp), size=size, max_pixels=max_pixels, budget=budget)
+    out = io.BytesIO()
+    small.save(out, "JPEG", quality=quality, optimize=True)
     return Thumbnail(
         data=out.getvalue(),
         width=small.width,
@@ -95,6 +91,16 @@ def make_thumbnail(
         orientation=source.orientation,
         milliseconds=(time.perf_counter() - began) * 1000,
     )
+
+
+def prepare(data: bytes, *, size: int, max_pixels: int, budget: int | None) -> tuple[Source, Image.Image]:
+    """What the header said, and the image upright, in sRGB RGB, at most `size` on its longest edge."""
+    with open_image(data) as image:
+        source = read_source(image, _orientation(image))
+        check_pixels(source, max_pixels)
+        small = _reduce(image, data, source, size, memory_budget() if budget is None else budget)
+        # Closing the opened file also drops its pixels: an image that needed no change must be copied out.
+        return source, small.copy() if small is image else small
 
 
 def _reduce(image: Image.Image, data: bytes, source: Source, size: int, budget: int | None) -> Image.Image:
