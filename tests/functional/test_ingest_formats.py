@@ -276,3 +276,27 @@ def ingest(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 @pytest.fixture
 def stack(aws: Any) -> ins.IngestStack:
     return ins.create_stack(aws)
+
+
+def test_an_animated_webp_becomes_its_first_frame_and_a_lossless_one_decodes_scaled() -> None:
+    frames = [Image.new("RGB", (300, 200), RED), Image.new("RGB", (300, 200), BLUE)]
+    animated = _encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=100)
+    image = ins.open_image(make_thumbnail(animated, size=150).data)
+    assert image.size == (150, 100)
+    assert _close(_pixel(image, 0.5, 0.5), RED, 30)
+    lossless = _encode(_halves(1200, 800), "WEBP", lossless=True)
+    # libwebp keeps a lossless image's 32-bit pixels whatever the output size: ~4 MiB here, not Pillow's ~16.
+    thumb = make_thumbnail(lossless, size=64, budget=6 * 1024 * 1024)
+    assert (thumb.width, thumb.height) == (64, 43)
+
+
+def test_without_libwebp_a_webp_decodes_through_pillow_within_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from picops.core.ingest import webp
+
+    monkeypatch.setattr(webp, "available", lambda: False)
+    source = _encode(_halves(1200, 800), "WEBP", quality=60, method=0)
+    assert make_thumbnail(source, size=64).width == 64
+    with pytest.raises(ImageRejected, match=r"^WebP image of 1200x800 needs ~15 MiB to decode"):
+        make_thumbnail(source, size=64, budget=4 * 1024 * 1024)

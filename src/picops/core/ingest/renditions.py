@@ -21,7 +21,7 @@ from PIL import Image
 
 from picops.config import IngestSettings
 from picops.core.ingest.decode import Source
-from picops.core.ingest.thumbnails import REDUCING_GAP, prepare
+from picops.core.ingest.thumbnails import fit_within, fitted, prepare
 from picops.stack.state_objects import INGEST_OUTPUT_PREFIX
 
 DEFAULT_NAME = "thumbnail"
@@ -85,12 +85,9 @@ def make_renditions(
     largest_first = sorted(renditions, key=lambda r: -r.max_size)
     source, current = prepare(data, size=largest_first[0].max_size, max_pixels=max_pixels, budget=budget)
     made: dict[str, Rendered] = {}
+    upright = (source.height, source.width) if source.orientation >= 5 else (source.width, source.height)
     for rendition in largest_first:
-        if max(current.size) > rendition.max_size:
-            current = current.copy()
-            current.thumbnail(
-                (rendition.max_size, rendition.max_size), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP
-            )
+        current = fit_within(current, fitted(*upright, rendition.max_size))
         made[rendition.name] = Rendered(rendition, encode(current, rendition), current.width, current.height)
     outputs = tuple(made[r.name] for r in renditions)
     return RenderedSet(outputs, source, (time.perf_counter() - began) * 1000)

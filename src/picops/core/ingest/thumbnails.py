@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import time
 from dataclasses import dataclass
 from typing import IO
@@ -103,6 +104,28 @@ def prepare(data: bytes, *, size: int, max_pixels: int, budget: int | None) -> t
         return source, small.copy() if small is image else small
 
 
+def fitted(width: int, height: int, size: int) -> tuple[int, int]:
+    """The source's aspect-preserving size within `size` x `size` (never larger), rounded as Pillow's
+    thumbnail() rounds. Computed from the source, not from the reduced decode, whose own rounding (a DCT
+    scale, libwebp's scaled size, a HEIC's stored thumbnail) would move the output by a pixel per format."""
+    if width <= size and height <= size:
+        return width, height
+    aspect = width / height
+    if aspect >= 1:
+        candidates = (math.floor(size / aspect), math.ceil(size / aspect))
+        best = min(candidates, key=lambda n: abs(aspect - size / n) if n else math.inf)
+        return size, max(best, 1)
+    candidates = (math.floor(size * aspect), math.ceil(size * aspect))
+    best = min(candidates, key=lambda n: abs(aspect - n / size))
+    return max(best, 1), size
+
+
+def fit_within(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    if image.size == size:
+        return image
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+
+
 def _reduce(image: Image.Image, data: bytes, source: Source, size: int, budget: int | None) -> Image.Image:
     """Upright, sRGB, at most `size` on its longest edge."""
     # The reduced decode's box is the output's own aspect-preserving size times the reducing gap: a square box
@@ -111,8 +134,7 @@ def _reduce(image: Image.Image, data: bytes, source: Source, size: int, budget: 
     gap = 1.0 if source.format == "HEIF" else REDUCING_GAP
     box = (max(1, int(source.width * scale * gap)), max(1, int(source.height * scale * gap)))
     decoded = decode_reduced(image, data, source, box, budget)
-    decoded.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
-    small: Image.Image = decoded
+    small = fit_within(decoded, fitted(source.width, source.height, size))
     transpose = _TRANSPOSE.get(source.orientation)
     if transpose is not None:
         small = small.transpose(transpose)
