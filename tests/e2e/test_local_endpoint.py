@@ -109,7 +109,8 @@ def test_demo_starts_and_stops_its_own_endpoint(tmp_path: Path) -> None:
     assert document["kept"] is False
     # Every call of every step, the handlers' included, was authorised as AWS would (strict local mode).
     iam = document["iam"]
-    assert iam["enforced"] and iam["limits_enforced"]
+    assert iam["enforced"]
+    assert iam["limits_enforced"]
     assert iam["checked"] > 100
     assert (iam["denied"], iam["refused_values"]) == (0, 0)
     port = int(document["endpoint"].rsplit(":", 1)[1])

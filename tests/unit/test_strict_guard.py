@@ -96,7 +96,8 @@ def test_a_ledger_only_grant_refuses_a_write_outside_the_ledger_prefix() -> None
             guard.authorise(mixed, protocol="json")
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
     assert "dynamodb:BatchWriteItem on resource: " + JOBS in str(refused.value)
-    assert guard.tally.denied == 1 and guard.tally.checked == 2
+    assert guard.tally.denied == 1
+    assert guard.tally.checked == 2
 
 
 def test_without_the_table_schema_no_leading_keys_are_known() -> None:

@@ -20,6 +20,7 @@ import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import botocore.exceptions
 
@@ -29,23 +30,23 @@ from picops.core.ingest.drops import DropRejected, UnprocessedItems, parse_drop,
 from picops.core.ingest.events import ObjectRef
 from picops.core.ingest.jobs import FAILED, FINISHED, PROCESSED, Job, JobStore
 from picops.core.ingest.notify import publish
-
-# The outputs' metadata (the loop guard below reads it) is defined with the renditions that write it.
-from picops.core.ingest.renditions import SOURCE_BUCKET_META as SOURCE_BUCKET_META
-from picops.core.ingest.renditions import SOURCE_KEY_META as SOURCE_KEY_META
-from picops.core.ingest.renditions import SOURCE_VERSION_META as SOURCE_VERSION_META
 from picops.core.ingest.renditions import (
     Rendition,
     default_renditions,
+    job_fields,
     make_renditions,
     renditions_from,
+    store,
 )
-from picops.core.ingest.renditions import store as store_renditions
 from picops.core.ingest.thumbnails import ImageRejected
 from picops.stack.names import StackNames
 from picops.stack.state_objects import INGEST_OUTPUT_PREFIX, RESERVED_PREFIX
 
 THUMBNAIL_PREFIX = INGEST_OUTPUT_PREFIX
+# Object metadata on every output: the loop guard skips objects that carry it.
+SOURCE_KEY_META = "picops-source-key"
+SOURCE_BUCKET_META = "picops-source-bucket"
+SOURCE_VERSION_META = "picops-source-version"
 
 TRANSIENT_CODES = frozenset(
     {
@@ -304,23 +305,14 @@ class IngestPipeline:
         except ImageRejected as exc:
             raise Permanent(str(exc)) from None
         del data
-        listed = store_renditions(
-            self.s3,
-            self.config.processed_bucket,
-            rendered,
-            source_bucket=ref.bucket,
-            source_key=ref.key,
-            version=ref.version_label,
-        )
-        first, source = listed[0], rendered.source
-        extra = {
-            "width": first["width"],
-            "height": first["height"],
-            "source_format": source.format.lower(),
-            "source_pixels": source.width * source.height,
-            "renditions": listed,
+        metadata = {
+            SOURCE_BUCKET_META: ref.bucket,
+            # Metadata is ASCII on the wire: the key is percent-encoded (unquote() gives it back).
+            SOURCE_KEY_META: quote(ref.key, safe="/"),
+            SOURCE_VERSION_META: ref.version_label,
         }
-        return first["key"], extra, rendered.milliseconds
+        listed = store(self.s3, self.config.processed_bucket, rendered, ref.key, metadata)
+        return listed[0]["key"], job_fields(rendered, listed), rendered.milliseconds
 
     def _finish(
         self,

@@ -15,7 +15,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from PIL import Image
 
@@ -27,10 +26,6 @@ from picops.stack.state_objects import INGEST_OUTPUT_PREFIX
 DEFAULT_NAME = "thumbnail"
 EXTENSIONS = {"jpeg": "jpg", "webp": "webp", "avif": "avif"}
 CONTENT_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif"}
-# Object metadata on every output: the loop guard skips objects that carry it (picops.core.ingest.pipeline).
-SOURCE_KEY_META = "picops-source-key"
-SOURCE_BUCKET_META = "picops-source-bucket"
-SOURCE_VERSION_META = "picops-source-version"
 # AVIF's encoder effort: 0 (slowest, smallest) to 10; at 6 a 1024 px rendition encodes in well under a second.
 AVIF_SPEED = 6
 WEBP_METHOD = 4
@@ -107,15 +102,9 @@ def encode(image: Image.Image, rendition: Rendition) -> bytes:
 
 
 def store(
-    s3: Any, bucket: str, rendered: RenderedSet, *, source_bucket: str, source_key: str, version: str
+    s3: Any, bucket: str, rendered: RenderedSet, source_key: str, metadata: dict[str, str]
 ) -> list[dict[str, Any]]:
-    """PutObject of every rendition; the job record's and the notification's `renditions` list."""
-    metadata = {
-        SOURCE_BUCKET_META: source_bucket,
-        # Metadata is ASCII on the wire: the key is percent-encoded (unquote() gives it back).
-        SOURCE_KEY_META: quote(source_key, safe="/"),
-        SOURCE_VERSION_META: version,
-    }
+    """PutObject of every rendition (each with `metadata`); the job record's and notification's list."""
     listed = []
     for output in rendered.outputs:
         rendition = output.rendition
@@ -138,3 +127,16 @@ def store(
             }
         )
     return listed
+
+
+def job_fields(rendered: RenderedSet, listed: list[dict[str, Any]]) -> dict[str, Any]:
+    """The job item's image attributes: the first rendition's size (as before rendition sets), the source's
+    format and pixel count, and every rendition."""
+    source = rendered.source
+    return {
+        "width": listed[0]["width"],
+        "height": listed[0]["height"],
+        "source_format": source.format.lower(),
+        "source_pixels": source.width * source.height,
+        "renditions": listed,
+    }
