@@ -8,7 +8,7 @@
    - picops: `picops.core.ingest.make_thumbnail` (orient after, sRGB, flatten, strip, encode).
 2. Peak memory (RSS above a baseline taken after the encoded bytes are in memory, in a fresh interpreter
    per measurement) per 12 MP JPEG for tutorial and picops (target: picops <= 16 MB), and per 12 MP WebP
-   (reported: WebP has no reduced-scale decode).
+   (libwebp's scaled decode; every format side by side with libvips: bench/imaging.py).
 3. End to end on in-process moto with 10 ms of client latency per request (a botocore `before-send` hook):
    objects/s through `picops.handlers.ingest.handler` vs a tutorial handler (GET, exif_transpose, thumbnail,
    PUT; no claim, job, records or notification), and AWS requests per object by operation (the primary
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  tutorial, 12 MP JPEG  {memory['tutorial_jpeg']:6.1f} MB")
     print(f"  picops,   12 MP JPEG  {memory['picops_jpeg']:6.1f} MB (target <= {TARGET_JPEG_MB:.0f} MB)")
     print(f"  tutorial, 12 MP WebP  {memory['tutorial_webp']:6.1f} MB")
-    print(f"  picops,   12 MP WebP  {memory['picops_webp']:6.1f} MB (reported; WebP decodes at full size)")
+    print(f"  picops,   12 MP WebP  {memory['picops_webp']:6.1f} MB (libwebp's scaled decode)")
 
     e2e = end_to_end(objects)
     picops_requests = sum(e2e["picops_requests_per_object"].values())

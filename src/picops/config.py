@@ -96,9 +96,29 @@ class StackSettings(_Section):
         return value
 
 
+class RenditionSettings(_Section):
+    """One image ingest writes per upload (docs/ingest.md, "Renditions")."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    max_size: int = Field(ge=16, le=8192, description="longest edge in pixels")
+    format: Literal["jpeg", "webp", "avif"] = "jpeg"
+    quality: int = Field(default=85, ge=1, le=100)
+
+
 class IngestSettings(_Section):
     prefix: str = "incoming/"
-    suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".json")
+    # S3's suffix filters are case-sensitive: add ".JPG", ".HEIC" etc. for uploaders that write them so.
+    suffixes: tuple[str, ...] = (
+        ".jpg",
+        ".jpeg",
+        ".png",
+        ".webp",
+        ".gif",
+        ".heic",
+        ".heif",
+        ".avif",
+        ".json",
+    )
     max_receive_count: int = Field(default=5, ge=1, le=1000)
     batch_size: int = Field(default=10, ge=1, le=10000)
     # MaximumBatchingWindowInSeconds of the IngestQueue mapping: how long Lambda gathers a batch. AWS refuses
@@ -118,6 +138,24 @@ class IngestSettings(_Section):
     max_bytes: int = Field(default=50 * 1024 * 1024, ge=1, le=5 * 1024**3)
     # Refuse JSON drops larger than this.
     max_json_bytes: int = Field(default=1024 * 1024, ge=1, le=50 * 1024 * 1024)
+    # The images written per upload; unset: one rendition named "thumbnail", thumbnail_size px, JPEG at
+    # thumbnail_quality, at thumbnails/<key>.jpg (picops.core.ingest.renditions).
+    renditions: tuple[RenditionSettings, ...] | None = None
+
+    @model_validator(mode="after")
+    def _renditions(self) -> IngestSettings:
+        if self.renditions is None:
+            return self
+        if not self.renditions:
+            raise ValueError("renditions: list at least one, or leave it unset for the single thumbnail")
+        names = [r.name for r in self.renditions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"renditions: names must be unique ({', '.join(names)})")
+        # thumbnails/<name>/... must never be mistaken for the default rendition's thumbnails/<prefix>...
+        first = self.prefix.split("/", 1)[0]
+        if first in names:
+            raise ValueError(f"renditions: a rendition must not be named {first!r}, like [ingest] prefix")
+        return self
 
     @field_validator("suffixes")
     @classmethod
@@ -269,7 +307,14 @@ class DeploySettings(_Section):
     artifacts_bucket: str | None = None
     # The Lambda bundle (picops.provision.bundle): third-party distributions the handlers need; a bare name
     # is pinned to the version installed next to picops. boto3 & co. come with the Lambda runtime.
-    dependencies: tuple[str, ...] = ("pydantic", "pydantic-settings", "aws-lambda-powertools", "pillow")
+    # pillow-heif (libheif with libde265) reads HEIC; Pillow's own wheel carries libwebp and libavif.
+    dependencies: tuple[str, ...] = (
+        "pydantic",
+        "pydantic-settings",
+        "aws-lambda-powertools",
+        "pillow",
+        "pillow-heif",
+    )
     dependency_source: Literal["auto", "pip", "environment"] = "auto"
     find_links: str | None = Field(default=None, description="local wheel directory; pip runs --no-index")
     cache_dir: str | None = Field(

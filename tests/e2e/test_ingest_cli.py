@@ -88,7 +88,7 @@ def test_uploads_become_thumbnails_records_jobs_and_notifications_through_local_
     assert failures.exit_code == 0, failures.stderr
     doc = failures.json()
     assert [f["key"] for f in doc["failures"]] == ["incoming/broken.png"]
-    assert "not a JPEG, PNG or WebP" in doc["failures"][0]["reason"]
+    assert "not an image picops reads" in doc["failures"][0]["reason"]
     assert cli("ingest", "failures", "--kind", "json", "--json", endpoint=endpoint).json()["count"] == 0
     assert cli("ingest", "failures", "--since", "yesterday-ish", endpoint=endpoint).exit_code == 2
 

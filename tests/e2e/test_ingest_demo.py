@@ -35,7 +35,17 @@ def test_step_checks_thumbnails_records_jobs_notifications_and_the_dlq(
     assert dlq.STEP.run(ctx).ok  # leaves a poisoned (missing-object) message in IngestQueue
     result = step.run(ctx)
     assert result.ok, result.detail
-    assert result.data["thumbnails"] == {"jpeg": [192, 256], "png": [256, 171], "webp": [256, 192]}
+    assert result.data["thumbnails"] == {
+        "jpeg": [192, 256],
+        "png": [256, 171],
+        "webp": [256, 192],
+        "heic": [192, 256],
+        "avif": [192, 256],
+    }
+    keys = result.data["keys"]
+    assert result.data["renditions"] == {
+        name: [f"thumbnails/{keys[name]}.jpg"] for name in ("jpeg", "png", "webp", "heic", "avif")
+    }
     assert result.data["jobs"]["corrupt"] == ["FAILED"]
     assert result.data["dlq_messages"] == 0
     assert all(len(statuses) == 1 for statuses in result.data["notifications"].values())

@@ -1,7 +1,8 @@
 """Demo step: uploads become thumbnails, records, job items and one notification each (the ingest pipeline).
 
 Uploads, under a fresh folder of `[ingest] prefix`: a 12-megapixel JPEG with EXIF orientation 6, a PNG with
-alpha under a key with spaces and unicode, a WebP, a JSON drop with a list of records and one corrupt image.
+alpha under a key with spaces and unicode, a 12-megapixel WebP, a phone-style HEIC (orientation 6, a 320 px
+embedded thumbnail), an AVIF with orientation 6, a JSON drop with a list of records and one corrupt image.
 One `LocalRuntime` drain (what `picops local run --once` does) delivers S3's notifications from IngestQueue
 to the real handler. ok only when every thumbnail has the right size and orientation, the records and job
 items are in JobsTable, each object got exactly one notification (seen through an SQS queue subscribed to
@@ -48,7 +49,31 @@ def _png_alpha() -> bytes:
 
 def _webp() -> bytes:
     out = io.BytesIO()
-    Image.new("RGB", (1024, 768), (240, 190, 20)).save(out, "WEBP", quality=80)
+    Image.new("RGB", (4000, 3000), (240, 190, 20)).save(out, "WEBP", quality=80, method=0)
+    return out.getvalue()
+
+
+def _halves_exif_6(width: int, height: int) -> tuple[Image.Image, bytes]:
+    image = Image.new("RGB", (width, height), (210, 30, 30))
+    image.paste((30, 30, 210), (width // 2, 0, width, height))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return image, exif.tobytes()
+
+
+def _heic() -> bytes:
+    import pillow_heif
+
+    image, exif = _halves_exif_6(1600, 1200)
+    out = io.BytesIO()
+    pillow_heif.from_pillow(image).save(out, quality=70, exif=exif, thumbnails=[320])
+    return out.getvalue()
+
+
+def _avif() -> bytes:
+    image, exif = _halves_exif_6(1200, 900)
+    out = io.BytesIO()
+    image.save(out, "AVIF", quality=60, speed=8, exif=exif)
     return out.getvalue()
 
 
@@ -101,6 +126,8 @@ def run(ctx: DemoContext) -> StepResult:
         "jpeg": f"{folder}camera roll/IMG_0001 (portrait).jpg",
         "png": f"{folder}Grüße aus Köln ☀/transparent logo.png",
         "webp": f"{folder}web/banner.webp",
+        "heic": f"{folder}camera roll/IMG_0002.heic",
+        "avif": f"{folder}web/hero.avif",
         "json": f"{folder}drops/readings.json",
         "corrupt": f"{folder}broken/corrupt.jpg",
     }
@@ -113,6 +140,8 @@ def run(ctx: DemoContext) -> StepResult:
         "jpeg": photo,
         "png": _png_alpha(),
         "webp": _webp(),
+        "heic": _heic(),
+        "avif": _avif(),
         "json": json.dumps(records).encode(),
         "corrupt": photo[:2048],  # a truncated JPEG
     }
@@ -138,7 +167,7 @@ def run(ctx: DemoContext) -> StepResult:
     if mapping.get("status") != "ok":
         problems.append(f"{MAPPING} {mapping.get('status', 'missing')}: {mapping.get('detail', '')}")
     thumbs: dict[str, Any] = {}
-    for name in ("jpeg", "png", "webp"):
+    for name in ("jpeg", "png", "webp", "heic", "avif"):
         try:
             data = s3.get_object(Bucket=names.processed_bucket, Key=thumbnail_key(keys[name]))["Body"].read()
         except s3.exceptions.NoSuchKey:
@@ -146,10 +175,11 @@ def run(ctx: DemoContext) -> StepResult:
             continue
         image = Image.open(io.BytesIO(data))
         thumbs[name] = {"size": list(image.size), "data": data}
-    if "jpeg" in thumbs:
-        top = _pixel(thumbs["jpeg"]["data"], 0.5, 0.05)
-        if tuple(thumbs["jpeg"]["size"]) != (192, 256) or not top[0] > 150 > top[2]:
-            problems.append(f"12 MP JPEG thumbnail {thumbs['jpeg']['size']} not upright (top pixel {top})")
+    for name in ("jpeg", "heic", "avif"):
+        if name in thumbs:
+            top = _pixel(thumbs[name]["data"], 0.5, 0.05)
+            if tuple(thumbs[name]["size"]) != (192, 256) or not top[0] > 150 > top[2]:
+                problems.append(f"{name} thumbnail {thumbs[name]['size']} not upright (top pixel {top})")
     if "png" in thumbs and min(_pixel(thumbs["png"]["data"], 0.02, 0.02)) < 240:
         problems.append("PNG alpha was not flattened onto white")
     if "webp" in thumbs and tuple(thumbs["webp"]["size"]) != (256, 192):
@@ -165,7 +195,11 @@ def run(ctx: DemoContext) -> StepResult:
         problems.append(f"{sum(1 for s in stored if s)}/{len(records)} JSON records in JobsTable")
     store = JobStore(dynamodb, table)
     expected = {name: ("FAILED" if name == "corrupt" else "PROCESSED") for name in keys}
-    jobs = {name: [j.status for j in store.jobs_for(names.uploads_bucket, key)] for name, key in keys.items()}
+    found = {name: store.jobs_for(names.uploads_bucket, key) for name, key in keys.items()}
+    jobs = {name: [j.status for j in listed] for name, listed in found.items()}
+    renditions = {
+        name: [r["key"] for j in listed for r in (j.renditions or [])] for name, listed in found.items()
+    }
     for name, status in expected.items():
         if jobs[name] != [status]:
             problems.append(f"job for {keys[name]}: {jobs[name]} (expected [{status!r}])")
@@ -190,6 +224,7 @@ def run(ctx: DemoContext) -> StepResult:
     sizes = ", ".join(f"{n} {t['size'][0]}x{t['size'][1]}" for n, t in thumbs.items())
     detail = (
         f"{len(keys)} uploads -> {len(thumbs)} thumbnails ({sizes}), "
+        f"{sum(len(listed) for listed in renditions.values())} renditions in the jobs, "
         f"{sum(1 for s in stored if s)} records, {len(notes)} notifications, IngestDLQ {in_dlq}"
     )
     if problems:
@@ -202,6 +237,7 @@ def run(ctx: DemoContext) -> StepResult:
             "keys": keys,
             "thumbnails": {n: t["size"] for n, t in thumbs.items()},
             "jobs": jobs,
+            "renditions": {name: listed for name, listed in renditions.items() if listed},
             "notifications": per_key,
             "dlq_messages": in_dlq,
             "runtime": mapping,

@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 import botocore.exceptions
-from boto3.dynamodb.types import TypeDeserializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from picops.aws_errors import is_conditional_failure
 from picops.core.ingest.events import ObjectRef
@@ -42,6 +42,7 @@ RESERVED_PK_PREFIXES: tuple[str, ...] = (JOB_PREFIX, FAILURE_PREFIX, "LEDGER#")
 IN_PROGRESS, PROCESSED, FAILED = "IN_PROGRESS", "PROCESSED", "FAILED"
 FINISHED = frozenset({PROCESSED, FAILED})
 _deserializer = TypeDeserializer()
+_serializer = TypeSerializer()
 
 
 def job_pk(bucket: str, key: str) -> str:
@@ -64,6 +65,13 @@ def failure_sk(stamp: str, pk: str, sk: str) -> str:
 def now_iso(now: dt.datetime | None = None) -> str:
     moment = now or dt.datetime.now(dt.UTC)
     return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _attribute(value: Any) -> dict[str, Any]:
+    """A job attribute: numbers and text as before; lists and maps (the renditions) as DynamoDB L and M."""
+    if isinstance(value, list | dict):
+        return dict(_serializer.serialize(value))
+    return {"N": str(value)} if isinstance(value, int) else {"S": str(value)}
 
 
 def plain(item: dict[str, Any]) -> dict[str, Any]:
@@ -103,6 +111,7 @@ class Job:
     notified: str | None
     claim: str | None
     lease_until: int | None
+    renditions: list[dict[str, Any]] | None = None  # images only: name, key, format, width, height, bytes
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Job:
@@ -127,9 +136,11 @@ class Job:
             notified=values.get("notified"),
             claim=values.get("claim"),
             lease_until=values.get("lease_until"),
+            renditions=values.get("renditions"),
         )
 
     def as_dict(self) -> dict[str, Any]:
+        listed = {} if self.renditions is None else {"renditions": self.renditions}
         return {
             "bucket": self.bucket,
             "key": self.key,
@@ -145,6 +156,7 @@ class Job:
             "updated_at": self.updated_at,
             "finished_at": self.finished_at,
             "notified": self.notified is not None,
+            **listed,
         }
 
 
@@ -274,7 +286,7 @@ class JobStore:
             values[":reason"] = {"S": reason[:2000]}
             assign["reason"] = ":reason"
         for name, value in (extra or {}).items():
-            values[f":x_{name}"] = {"N": str(value)} if isinstance(value, int) else {"S": str(value)}
+            values[f":x_{name}"] = _attribute(value)
             assign[name] = f":x_{name}"
         if status == FAILED:
             self._index_failure(ref, stamp, moment)

@@ -29,6 +29,8 @@ def notification(job: Job) -> tuple[str, dict[str, dict[str, str]]]:
     }
     if job.status == "PROCESSED":
         body["outputs"] = job.outputs
+        if job.renditions is not None:
+            body["renditions"] = job.renditions
     else:
         body["reason"] = job.reason
     attributes = {

@@ -32,7 +32,15 @@ from picops.core.ingest.events import ObjectRef
 from picops.core.ingest.jobs import FAILED, FINISHED, PROCESSED, Job, JobStore
 from picops.core.ingest.limits import S3_KEY_BYTES, S3_METADATA_BYTES, digest, metadata_bytes, utf8_len
 from picops.core.ingest.notify import publish
-from picops.core.ingest.thumbnails import ImageRejected, make_thumbnail
+from picops.core.ingest.renditions import (
+    Rendition,
+    default_renditions,
+    job_fields,
+    make_renditions,
+    renditions_from,
+    store,
+)
+from picops.core.ingest.thumbnails import ImageRejected
 from picops.stack.state_objects import INGEST_OUTPUT_PREFIX, RESERVED_PREFIX
 
 if TYPE_CHECKING:
@@ -105,6 +113,10 @@ class IngestConfig:
     max_pixels: int = 50_000_000
     max_bytes: int = 50 * 1024 * 1024
     max_json_bytes: int = 1024 * 1024
+    renditions: tuple[Rendition, ...] = ()  # empty: the single thumbnail (thumbnail_size, thumbnail_quality)
+
+    def rendition_set(self) -> tuple[Rendition, ...]:
+        return self.renditions or default_renditions(self.thumbnail_size, self.thumbnail_quality)
 
     @classmethod
     def from_settings(cls, ingest: IngestSettings, names: StackNames) -> IngestConfig:
@@ -120,6 +132,7 @@ class IngestConfig:
             max_pixels=ingest.max_pixels,
             max_bytes=ingest.max_bytes,
             max_json_bytes=ingest.max_json_bytes,
+            renditions=renditions_from(ingest),
         )
 
     def skip_reason(self, ref: ObjectRef) -> str | None:
@@ -283,39 +296,23 @@ class IngestPipeline:
             raise Permanent(f"object is {size:,} bytes, over [ingest] {setting} {limit:,}")
         if kind == "json":
             return self._store_drop(ref, obj["Body"].read())
-        target = thumbnail_key(ref.key)
-        target_bytes = utf8_len(target)
-        if target_bytes > S3_KEY_BYTES:
-            raise Permanent(
-                f"thumbnail key {THUMBNAIL_PREFIX}<key>.jpg would be {target_bytes:,} bytes, over S3's "
-                f"{S3_KEY_BYTES:,}-byte key limit"
-            )
+        renditions = self.config.rendition_set()
+        for rendition in renditions:
+            target_bytes = utf8_len(rendition.key(ref.key))
+            if target_bytes > S3_KEY_BYTES:
+                raise Permanent(
+                    f"thumbnail key {rendition.key('<key>')} would be {target_bytes:,} bytes, over S3's "
+                    f"{S3_KEY_BYTES:,}-byte key limit"
+                )
         metadata = output_metadata(ref)
         data = obj["Body"].read()
         try:
-            thumb = make_thumbnail(
-                data,
-                size=self.config.thumbnail_size,
-                quality=self.config.thumbnail_quality,
-                max_pixels=self.config.max_pixels,
-            )
+            rendered = make_renditions(data, renditions, max_pixels=self.config.max_pixels)
         except ImageRejected as exc:
             raise Permanent(str(exc)) from None
         del data
-        self.s3.put_object(
-            Bucket=self.config.processed_bucket,
-            Key=target,
-            Body=thumb.data,
-            ContentType="image/jpeg",
-            Metadata=metadata,
-        )
-        extra = {
-            "width": thumb.width,
-            "height": thumb.height,
-            "source_format": thumb.source_format.lower(),
-            "source_pixels": thumb.source_width * thumb.source_height,
-        }
-        return target, extra, thumb.milliseconds
+        listed = store(self.s3, self.config.processed_bucket, rendered, ref.key, metadata)
+        return listed[0]["key"], job_fields(rendered, listed), rendered.milliseconds
 
     def _store_drop(self, ref: ObjectRef, data: bytes) -> tuple[Any, dict[str, Any], float | None]:
         try:

@@ -1,11 +1,11 @@
-"""Thumbnails: small, upright, sRGB JPEGs from JPEG, PNG and WebP uploads, without decoding full size.
+"""Thumbnails: small, upright, sRGB JPEGs from every format ingest reads, without decoding full size.
 
-The order matters for speed and memory (DESIGN.md section 5):
-1. `Image.open(fp, formats=[JPEG, PNG, WEBP])` reads the header only: the format is detected by content,
-   restricted to those three, and the pixel count is checked against `max_pixels` before anything decodes.
-   Pillow's `DecompressionBombWarning` is raised as an error.
-2. `thumbnail()` asks the JPEG decoder for a reduced DCT scale (`draft`), so a 12 MP JPEG decodes at 1/8
-   size; PNG and WebP decode at full size (their codecs have no such mode).
+The order matters for speed and memory (docs/ingest.md):
+1. The header only is read (picops.core.ingest.decode): the format is detected by content, the pixel count
+   is checked against `max_pixels` before anything decodes, and Pillow's `DecompressionBombWarning` is an
+   error.
+2. The decode is reduced where the codec can (JPEG DCT scaling, libwebp's scaled decode, a HEIC's embedded
+   thumbnail) and otherwise must fit the function's memory (decode.check_budget).
 3. EXIF orientation is applied after, on the small image: transposing first would force a full decode.
 4. Colour: an embedded ICC profile is converted to sRGB; alpha is flattened onto white; CMYK, palette and
    greyscale become RGB. Nothing of the source's metadata (EXIF, GPS, XMP, ICC) is written.
@@ -13,16 +13,29 @@ The order matters for speed and memory (DESIGN.md section 5):
 
 from __future__ import annotations
 
+import functools
 import io
-import struct
+import math
 import time
-import warnings
 from dataclasses import dataclass
 from typing import IO
 
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import Image, ImageCms
 
-FORMATS = ("JPEG", "PNG", "WEBP")
+from picops.core.ingest.decode import (
+    FORMATS,
+    ImageRejected,
+    Source,
+    check_pixels,
+    decode_reduced,
+    memory_budget,
+    open_image,
+    read_bytes,
+    read_source,
+)
+
+__all__ = ["FORMATS", "REDUCING_GAP", "ImageRejected", "Thumbnail", "make_thumbnail", "prepare"]
+
 _ORIENTATION_TAG = 0x0112
 _TRANSPOSE: dict[int, Image.Transpose] = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -41,10 +54,6 @@ REDUCING_GAP = 1.9
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
-class ImageRejected(ValueError):
-    """The content can never become a thumbnail (corrupt, not an image, unsupported, too many pixels)."""
-
-
 @dataclass(frozen=True)
 class Thumbnail:
     data: bytes
@@ -58,62 +67,78 @@ class Thumbnail:
 
 
 def make_thumbnail(
-    fp: IO[bytes] | bytes, *, size: int = 256, quality: int = 85, max_pixels: int = 50_000_000
+    fp: IO[bytes] | bytes,
+    *,
+    size: int = 256,
+    quality: int = 85,
+    max_pixels: int = 50_000_000,
+    budget: int | None = None,
 ) -> Thumbnail:
-    """A JPEG whose longest edge is at most `size`. Raises ImageRejected for content that can never work."""
+    """A JPEG whose longest edge is at most `size`. Raises ImageRejected for content that can never work.
+
+    `budget`: the bytes one decode may use; None sizes it to this function's memory (decode.memory_budget).
+    """
     began = time.perf_counter()
-    stream = io.BytesIO(fp) if isinstance(fp, bytes | bytearray) else fp
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(stream, formats=list(FORMATS)) as image:
-                return _thumbnail(image, size, quality, max_pixels, began)
-        except ImageRejected:
-            raise
-        except UnidentifiedImageError:
-            raise ImageRejected("content is not a JPEG, PNG or WebP image") from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageRejected(f"too many pixels: {exc}") from None
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
-            raise ImageRejected(f"corrupt image: {exc}") from None
-
-
-def _thumbnail(image: Image.Image, size: int, quality: int, max_pixels: int, began: float) -> Thumbnail:
-    width, height = image.size
-    if width <= 0 or height <= 0:
-        raise ImageRejected(f"image has no pixels ({width}x{height})")
-    if width * height > max_pixels:
-        raise ImageRejected(
-            f"too many pixels: {width}x{height} = {width * height:,} > [ingest] max_pixels {max_pixels:,}"
-        )
-    source_format = str(image.format)
-    orientation = _orientation(image)
-    icc = image.info.get("icc_profile")
-    # JPEG: draft (reduced-scale) decode first. The draft box is the thumbnail's own aspect-preserving size
-    # times the reducing gap: thumbnail() alone asks for a square box (size x size), which on a 4:3 photo
-    # picks the next larger DCT scale (1/4 instead of 1/8) and decodes four times the pixels for nothing.
-    scale = size / max(width, height)
-    if scale < 1:
-        box = (max(1, int(width * scale * REDUCING_GAP)), max(1, int(height * scale * REDUCING_GAP)))
-        image.draft(None, box)
-    image.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
-    small: Image.Image = image
-    transpose = _TRANSPOSE.get(orientation)
-    if transpose is not None:
-        small = small.transpose(transpose)
-    small = _to_srgb(small, icc if isinstance(icc, bytes) else None)
+    source, small = prepare(read_bytes(fp), size=size, max_pixels=max_pixels, budget=budget)
     out = io.BytesIO()
     small.save(out, "JPEG", quality=quality, optimize=True)
     return Thumbnail(
         data=out.getvalue(),
         width=small.width,
         height=small.height,
-        source_format=source_format,
-        source_width=width,
-        source_height=height,
-        orientation=orientation,
+        source_format=source.format,
+        source_width=source.width,
+        source_height=source.height,
+        orientation=source.orientation,
         milliseconds=(time.perf_counter() - began) * 1000,
     )
+
+
+def prepare(data: bytes, *, size: int, max_pixels: int, budget: int | None) -> tuple[Source, Image.Image]:
+    """What the header said, and the image upright, in sRGB RGB, at most `size` on its longest edge."""
+    with open_image(data) as image:
+        source = read_source(image, _orientation(image))
+        check_pixels(source, max_pixels)
+        small = _reduce(image, data, source, size, memory_budget() if budget is None else budget)
+        # Closing the opened file also drops its pixels: an image that needed no change must be copied out.
+        return source, small.copy() if small is image else small
+
+
+def fitted(width: int, height: int, size: int) -> tuple[int, int]:
+    """The source's aspect-preserving size within `size` x `size` (never larger), rounded as Pillow's
+    thumbnail() rounds. Computed from the source, not from the reduced decode, whose own rounding (a DCT
+    scale, libwebp's scaled size, a HEIC's stored thumbnail) would move the output by a pixel per format."""
+    if width <= size and height <= size:
+        return width, height
+    aspect = width / height
+    if aspect >= 1:
+        candidates = (math.floor(size / aspect), math.ceil(size / aspect))
+        best = min(candidates, key=lambda n: abs(aspect - size / n) if n else math.inf)
+        return size, max(best, 1)
+    candidates = (math.floor(size * aspect), math.ceil(size * aspect))
+    best = min(candidates, key=lambda n: abs(aspect - n / size))
+    return max(best, 1), size
+
+
+def fit_within(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    if image.size == size:
+        return image
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+
+
+def _reduce(image: Image.Image, data: bytes, source: Source, size: int, budget: int | None) -> Image.Image:
+    """Upright, sRGB, at most `size` on its longest edge."""
+    # The reduced decode's box is the output's own aspect-preserving size times the reducing gap: a square box
+    # (size x size) on a 4:3 photo picks the next larger JPEG DCT scale (1/4 instead of 1/8) for nothing.
+    scale = min(1.0, size / max(source.width, source.height))
+    gap = 1.0 if source.format == "HEIF" else REDUCING_GAP
+    box = (max(1, int(source.width * scale * gap)), max(1, int(source.height * scale * gap)))
+    decoded = decode_reduced(image, data, source, box, budget)
+    small = fit_within(decoded, fitted(source.width, source.height, size))
+    transpose = _TRANSPOSE.get(source.orientation)
+    if transpose is not None:
+        small = small.transpose(transpose)
+    return _to_srgb(small, source.icc)
 
 
 def _orientation(image: Image.Image) -> int:
@@ -154,8 +179,15 @@ def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
 def _convert_profile(image: Image.Image, icc: bytes) -> Image.Image:
     """Convert from the embedded profile to sRGB; an unusable profile leaves the pixels as they are."""
     try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
+        transform = _transform_to_srgb(icc, image.mode)
+        return ImageCms.applyTransform(image, transform) or image
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return image
-    return converted if converted is not None else image
+
+
+@functools.lru_cache(maxsize=16)
+def _transform_to_srgb(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform:
+    """Building a LittleCMS transform costs more than applying it to a thumbnail; a warm container sees the
+    same few camera profiles (Display P3, sRGB, Adobe RGB) again and again."""
+    source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    return ImageCms.buildTransform(source, _SRGB, mode, "RGB")

@@ -55,8 +55,12 @@ def _env_value(value: object) -> str:
     if isinstance(value, BaseModel):
         return json.dumps(value.model_dump(mode="json"), sort_keys=True)
     if isinstance(value, tuple | list | dict):
-        return json.dumps(value, sort_keys=True, default=str)
+        return json.dumps(value, sort_keys=True, default=_json_default)
     return str(value)
+
+
+def _json_default(value: object) -> object:
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else str(value)
 
 
 def resolved_sections(settings: Settings, names: StackNames) -> dict[str, BaseModel]:

@@ -1,0 +1,239 @@
+"""Decoding an upload with bounded memory: which formats, what each costs, and the reduced decode per format.
+
+Formats are detected by content (never by the key's suffix) from the header alone. The header gives the
+pixel count, checked before anything decodes against `[ingest] max_pixels` and then against the memory the
+chosen decode needs (docs/ingest.md, "Formats and memory"):
+
+- JPEG: libjpeg's DCT scaling decodes at 1/2, 1/4 or 1/8 of the size (Pillow's `draft`).
+- WebP: libwebp's scaled decode (picops.core.ingest.webp): a lossy image is written straight into a buffer
+  of the reduced size. Pillow's own WebP decode holds ~16 bytes per source pixel (a 12 MP photo: ~190 MB), so
+  Pillow only reads the header, and decodes animations (their first frame) within the budget.
+- HEIC/HEIF (pillow-heif, libheif with libde265): an embedded thumbnail at least as large as the output is
+  decoded instead of the image (iPhones store one); otherwise the full image.
+- PNG, GIF (first frame) and AVIF (Pillow's libavif): their codecs have no reduced decode, so the full image
+  is decoded, within a budget: half the function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, which Lambda and
+  `picops local run` set) over the bytes per pixel that format's decode was measured to need
+  (bench/imaging.py). Outside a function only `[ingest] max_pixels` applies.
+
+Everything that can never work (not an image, a format picops does not read, corrupt, too many pixels, over
+the memory budget) raises ImageRejected with a reason that names the format: a permanent failure, never a
+retry.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import struct
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO
+
+from PIL import Image, UnidentifiedImageError
+
+from picops.core.ingest import webp
+
+# Pillow's format names, in the order Image.open tries them: HEIF before AVIF, since an AVIF file's brands may
+# include the generic HEIF ones (`mif1`) that pillow-heif would otherwise claim.
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "HEIF", "AVIF")
+LABELS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "GIF": "GIF", "HEIF": "HEIC/HEIF", "AVIF": "AVIF"}
+SUPPORTED = ", ".join(LABELS.values())
+# Peak memory above the process's baseline per *decoded* pixel (after any reduced decode), measured on
+# 12 MP photos by bench/imaging.py and rounded up: the codec's buffers plus Pillow's copy of the pixels.
+# WEBP is Pillow's own decode (animations only); a still WebP goes through libwebp's scaled decode at
+# WEBP_SCALED_BYTES_PER_PIXEL per output pixel (plus, for lossless, per source pixel).
+BYTES_PER_PIXEL = {"JPEG": 4.0, "PNG": 5.0, "WEBP": 17.0, "GIF": 5.0, "HEIF": 9.0, "AVIF": 10.0}
+WEBP_SCALED_BYTES_PER_PIXEL = 4.5
+# The share of the function's memory one decode may use: the rest holds the runtime, the object's bytes (up to
+# `[ingest] max_bytes`) and the encoded output.
+DECODE_SHARE = 0.5
+MIB = 1024 * 1024
+_MEMORY_ENV = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+# Signatures of image formats picops does not read, so the reason names what was uploaded.
+_OTHER_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"II*\x00", 0, "TIFF"),
+    (b"MM\x00*", 0, "TIFF"),
+    (b"BM", 0, "BMP"),
+    (b"8BPS", 0, "PSD"),
+    (b"\x00\x00\x00\x0cjP  ", 0, "JPEG 2000"),
+    (b"\xff\x4f\xff\x51", 0, "JPEG 2000"),
+    (b"\xff\x0a", 0, "JPEG XL"),
+    (b"\x00\x00\x00\x0cJXL ", 0, "JPEG XL"),
+    (b"\x00\x00\x01\x00", 0, "ICO"),
+)
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, RuntimeError)
+
+
+class ImageRejected(ValueError):
+    """The content can never become a thumbnail (corrupt, not an image, unsupported, too many pixels)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the header said, before any pixels were decoded."""
+
+    format: str
+    width: int
+    height: int
+    orientation: int
+    icc: bytes | None
+
+    @property
+    def label(self) -> str:
+        return LABELS.get(self.format, self.format)
+
+
+def memory_budget() -> int | None:
+    """Bytes one decode may use in this function; None outside a function (no memory size to size it to)."""
+    raw = os.environ.get(_MEMORY_ENV, "")
+    try:
+        memory_mb = int(raw)
+    except ValueError:
+        return None
+    return int(memory_mb * MIB * DECODE_SHARE) if memory_mb > 0 else None
+
+
+def sniff(head: bytes) -> str | None:
+    """The image format these first bytes announce (supported or not), for reasons; None: not recognised."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[4:8] == b"ftyp":
+        brands = head[8:12], *(head[i : i + 4] for i in range(16, min(len(head), 64), 4))
+        if b"avif" in brands or b"avis" in brands:
+            return "AVIF"
+        if any(brand in _HEIF_BRANDS for brand in brands):
+            return "HEIF"
+    for signature, offset, name in _OTHER_SIGNATURES:
+        if head[offset : offset + len(signature)] == signature:
+            return name
+    return None
+
+
+@functools.cache
+def _register_heif() -> None:
+    """pillow-heif's Pillow plugin, once per process (HEIF only: Pillow reads AVIF itself)."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener(thumbnails=True)
+
+
+@contextmanager
+def open_image(data: bytes) -> Iterator[Image.Image]:
+    """The image with its header read and nothing decoded; ImageRejected for what can never decode."""
+    _register_heif()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=list(FORMATS))
+        except UnidentifiedImageError:
+            raise ImageRejected(_unidentified(data)) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageRejected(f"too many pixels: {exc}") from None
+        except _DECODE_ERRORS as exc:
+            raise ImageRejected(f"corrupt {_label_of(data)} image: {exc}") from None
+        with image:
+            yield image
+
+
+def _unidentified(data: bytes) -> str:
+    found = sniff(data[:64])
+    if found is None:
+        return f"content is not an image picops reads ({SUPPORTED})"
+    if found in LABELS:
+        return f"corrupt {LABELS[found]} image: its header cannot be read"
+    return f"{found} images are not supported (picops reads {SUPPORTED})"
+
+
+def _label_of(data: bytes) -> str:
+    found = sniff(data[:64])
+    return LABELS.get(found, found) if found else "image"
+
+
+def read_source(image: Image.Image, orientation: int) -> Source:
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise ImageRejected(f"image has no pixels ({width}x{height})")
+    icc = image.info.get("icc_profile")
+    return Source(str(image.format), width, height, orientation, icc if isinstance(icc, bytes) else None)
+
+
+def check_pixels(source: Source, max_pixels: int) -> None:
+    pixels = source.width * source.height
+    if pixels > max_pixels:
+        size = f"{source.width}x{source.height}"
+        raise ImageRejected(f"too many pixels: {size} = {pixels:,} > [ingest] max_pixels {max_pixels:,}")
+
+
+def check_budget(source: Source, pixels: int, per_pixel: float, budget: int | None) -> None:
+    """Refuse a decode of `pixels` at `per_pixel` bytes each that would not fit the function's memory."""
+    if budget is None:
+        return
+    need = int(pixels * per_pixel)
+    if need > budget:
+        size = f"{source.width}x{source.height}"
+        raise ImageRejected(
+            f"{source.label} image of {size} needs ~{need // MIB:,} MiB to decode, over "
+            f"this function's decode budget of {budget // MIB:,} MiB ({DECODE_SHARE:.0%} of its memory): "
+            "raise the function's memory_mb or lower [ingest] max_pixels"
+        )
+
+
+def decode_reduced(
+    image: Image.Image, data: bytes, source: Source, box: tuple[int, int], budget: int | None
+) -> Image.Image:
+    """The decoded image, at least `box` in size where the codec can reduce, within `budget` bytes."""
+    try:
+        if source.format == "WEBP":
+            scaled = _webp_scaled(data, source, box, budget)
+            if scaled is not None:
+                return scaled
+        elif source.format == "HEIF":
+            # pillow-heif's draft picks the smallest embedded thumbnail at least this large: the box itself,
+            # not the reducing gap's larger one, so a phone's 320 px thumbnail serves a 256 px output.
+            image.draft(None, box)
+        elif box[0] < source.width or box[1] < source.height:
+            image.draft(None, box)
+        check_budget(source, image.width * image.height, BYTES_PER_PIXEL[source.format], budget)
+        image.load()
+    except ImageRejected:
+        raise
+    except _DECODE_ERRORS as exc:
+        raise ImageRejected(f"corrupt {source.label} image: {exc}") from None
+    return image
+
+
+def _webp_scaled(data: bytes, source: Source, box: tuple[int, int], budget: int | None) -> Image.Image | None:
+    """libwebp's scaled decode of a still WebP; None leaves an animation (or no usable libwebp) to Pillow."""
+    if not webp.available():
+        return None
+    try:
+        found = webp.features(data)
+        if found.animated:
+            return None
+        scale = min(1.0, max(box[0] / source.width, box[1] / source.height))
+        size = (max(1, round(source.width * scale)), max(1, round(source.height * scale)))
+        held = source.width * source.height if found.lossless else 0
+        check_budget(source, size[0] * size[1] + held, WEBP_SCALED_BYTES_PER_PIXEL, budget)
+        return webp.decode_scaled(data, size)
+    except webp.WebPError as exc:
+        raise ImageRejected(f"corrupt WebP image: {exc}") from None
+
+
+def read_bytes(fp: IO[bytes] | bytes | bytearray) -> bytes:
+    if isinstance(fp, bytes):
+        return fp
+    if isinstance(fp, bytearray):
+        return bytes(fp)
+    if isinstance(fp, io.BytesIO):
+        return fp.getvalue()
+    return fp.read()
