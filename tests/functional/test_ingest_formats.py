@@ -261,16 +261,15 @@ def test_handler_turns_heic_and_avif_uploads_into_thumbnails_and_a_tiff_into_a_n
 @pytest.fixture
 def ingest(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     from picops.aws import lambda_factory
+    from picops.handlers import _env
     from picops.handlers import ingest as module
 
     monkeypatch.setenv("AWS_REGION", ins.REGION)
     lambda_factory.cache_clear()
-    module._settings.cache_clear()
-    module._pipeline.cache_clear()
+    _env.reset()
     yield module
     lambda_factory.cache_clear()
-    module._settings.cache_clear()
-    module._pipeline.cache_clear()
+    _env.reset()
 
 
 @pytest.fixture

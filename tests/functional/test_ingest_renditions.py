@@ -27,16 +27,15 @@ SET = [
 @pytest.fixture
 def ingest(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from picops.aws import lambda_factory
+    from picops.handlers import _env
     from picops.handlers import ingest as module
 
     monkeypatch.setenv("AWS_REGION", ins.REGION)
     lambda_factory.cache_clear()
-    module._settings.cache_clear()
-    module._pipeline.cache_clear()
+    _env.reset()
     yield module
     lambda_factory.cache_clear()
-    module._settings.cache_clear()
-    module._pipeline.cache_clear()
+    _env.reset()
 
 
 @pytest.fixture
