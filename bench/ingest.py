@@ -1,4 +1,4 @@
-"""Benchmark: the ingest pipeline on 12-megapixel photos (issue 8).
+"""Benchmark: the ingest pipeline on 12-megapixel photos.
 
 1. Thumbnails/s on 12 MP JPEGs (EXIF orientation 6), measured in the same run, alternating A/B rounds, the
    median round with the range (lowest-highest) beside it:

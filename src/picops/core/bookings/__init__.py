@@ -1,4 +1,4 @@
-"""Bookings: seats, their lines, `advance()`, payments and the invariant checker (DESIGN.md, issue 9).
+"""Bookings: seats, their lines, `advance()`, payments and the invariant checker (docs/bookings.md).
 
 The three rules: the first accepted request for a seat gets it; only the booking that holds the seat is
 charged; when that charge is declined the seat passes to the next in line, which is then charged.
