@@ -1,6 +1,7 @@
 """What each step of a booking costs in DynamoDB requests (counted by a botocore hook on the handlers' own
-client): the seat item decides most messages without reading the line, a booking on a seat already SOLD is
-decided at acceptance, and a write that succeeded is not read back (docs/bookings.md, "Requests")."""
+client): a consumer's first read is one page (the seat item decides most messages, and a short line comes
+with it), a booking on a seat already SOLD is decided at acceptance, and a write that succeeded is not read
+back (docs/bookings.md, "Requests")."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from picops.core.bookings import BookingRequest, BookingStore
+from picops.core.bookings.store import FIRST_PAGE
 from tests.bookings_support import INVENTORY_CONTEXT, PAYMENT_CONTEXT, TABLE, Harness, Message, sqs_event
 
 
@@ -78,8 +80,10 @@ def test_a_booking_on_an_unsold_seat_is_published_with_its_outbox_marker(pipe: H
     assert [p.booking_id for p in store.pending_outbox(pipe.now)] == [accepted.booking_id]
 
 
-def test_messages_for_a_sold_seat_read_only_the_seat_item(pipe: Harness, calls: Calls) -> None:
+def test_messages_for_a_sold_seat_cost_one_read_however_long_its_line(pipe: Harness, calls: Calls) -> None:
     a = pipe.book("gala", "A1", "ana")["booking_id"]
+    for i in range(FIRST_PAGE + 5):  # a line longer than the first read's page
+        pipe.book("gala", "A1", f"c{i}")
     pipe.drain()
     calls.clear()
     body = json.dumps({"booking_id": a, "event_id": "gala", "seat_id": "A1", "position": 1})
@@ -90,22 +94,31 @@ def test_messages_for_a_sold_seat_read_only_the_seat_item(pipe: Harness, calls: 
         event = sqs_event([Message(f"late-{kind}", body, "gala/A1", "late")], kind)
         assert handler(event, context) == {"batchItemFailures": []}
     assert calls.ops == {"Query": 2}
-    # One item each (the seat item sorts first in its collection), eventually consistent: SOLD is final.
-    assert all(r["Limit"] == 1 and not r.get("ConsistentRead") for r in calls.reads)
+    # One page each, from the seat item (it sorts first in its collection); the rest of the line unread.
+    assert all(r["Limit"] == FIRST_PAGE and r["ConsistentRead"] for r in calls.reads)
 
 
-def test_one_booking_from_request_to_sale_in_ten_requests(pipe: Harness, calls: Calls) -> None:
+def test_one_booking_from_request_to_sale_in_eight_requests(pipe: Harness, calls: Calls) -> None:
     pipe.book("gala", "A1", "ana")
     # Accept: the seat's counter, one transaction (seat, line entry, pointer), the outbox confirmation.
     assert calls.ops == {"GetItem": 1, "TransactWriteItems": 1, "UpdateItem": 1}
     calls.clear()
     pipe.deliver(pipe.inventory)
-    # The seat item (AVAILABLE: undecided), the line, the holder written (not read back).
-    assert calls.ops == {"Query": 2, "UpdateItem": 1}
+    # The seat and its line in one page (AVAILABLE), the holder written (not read back).
+    assert calls.ops == {"Query": 1, "UpdateItem": 1}
     calls.clear()
     pipe.deliver(pipe.payment)
-    # The seat item (HELD), the line for the holder's card, PAYING, SOLD (not read back).
-    assert calls.ops == {"Query": 2, "UpdateItem": 2}
+    # The seat and its line (HELD: the holder's card), PAYING, SOLD (not read back).
+    assert calls.ops == {"Query": 1, "UpdateItem": 2}
     seat = pipe.store.load_seat("gala", "A1")
     assert seat is not None
     assert seat.state.value == "SOLD"
+
+
+def test_a_line_longer_than_the_first_page_is_read_whole_before_the_seat_is_decided(pipe: Harness) -> None:
+    ids = [pipe.book("gala", "L1", f"c{i}", "tok_decline_card")["booking_id"] for i in range(FIRST_PAGE + 2)]
+    winner = pipe.book("gala", "L1", "last")["booking_id"]
+    pipe.deliver(pipe.payment, limit=1)
+    # Every booking in the first page declined, then the ones past it, then the winner: in one invocation.
+    assert pipe.get(winner)[1]["status"] == "PAID"
+    assert {pipe.get(b)[1]["status"] for b in ids} == {"PAYMENT_FAILED"}

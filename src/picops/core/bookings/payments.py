@@ -229,16 +229,15 @@ def settle(
 
 
 def _first_look(store: BookingStore, event_id: str, seat_id: str, now: float) -> Seat | None:
-    """The seat item alone when it decides the message (SOLD: nothing to do; PAYING within its lease: busy),
-    else the seat and its line, advanced. The first read may be stale: a SOLD seen is SOLD now (it is
-    final), and a stale live lease only makes the message come back later; anything else is read again,
-    strongly, before a write depends on it."""
-    head = store.load_head(event_id, seat_id)
-    if head is not None and (
-        head.state is SeatState.SOLD or (head.state is SeatState.PAYING and head.lease_until > now)
-    ):
-        return head
-    return advance_line(store, event_id, seat_id)
+    """The first page of the seat's collection when the seat item decides the message by itself (SOLD:
+    nothing to do; PAYING within its lease: busy), else the seat advanced from that page when it holds the
+    whole line, or from a full read when it does not."""
+    first, complete = store.load_first(event_id, seat_id)
+    if first is None or first.state is SeatState.SOLD:
+        return first
+    if first.state is SeatState.PAYING and first.lease_until > now:
+        return first
+    return advance_line(store, event_id, seat_id, first if complete else None)
 
 
 def _charge(

@@ -6,8 +6,8 @@ holder with a condition on the seat's version, so concurrent or repeated calls c
 and a stale reader never overwrites a newer decision. It never touches a seat that is PAYING or SOLD:
 a payment in flight is never pre-empted. Delivery order plays no part; only the table decides.
 
-The seat item alone decides most messages, so it is read first and the line only when it does not (see
-`decided`): a seat HELD, PAYING or SOLD needs nothing from `advance`.
+The first read is one page (`BookingStore.load_first`): the seat item decides most messages by itself, and
+a short line comes whole with it; the rest of a long line is read only when the seat item does not decide.
 """
 
 from __future__ import annotations
@@ -23,27 +23,20 @@ from picops.core.bookings.store import MAX_CONTENTION_RETRIES, BookingStore, Con
 DECIDED = (SeatState.HELD, SeatState.PAYING, SeatState.SOLD)
 
 
-def decided(head: Seat | None) -> bool:
-    """Whether the seat item alone answers `advance`: HELD, PAYING or SOLD. Safe on a stale (eventually
-    consistent) read: SOLD is final; a stale HELD or PAYING means its holder's payment consumer is (or was)
-    at work, and that consumer advances the seat itself when the payment is declined, so leaving the seat
-    alone here loses nothing (the inventory consumer only shows the holder early; no rule depends on it)."""
-    return head is not None and head.state in DECIDED
-
-
 def advance(store: BookingStore, event_id: str, seat_id: str) -> Seat | None:
-    """Bring the seat to the holder its line says it must have; returns the seat as it now is (from the
-    seat item alone when that decides it: its `line` is then empty)."""
-    head = store.load_head(event_id, seat_id)
-    if decided(head):
-        return head
-    return advance_line(store, event_id, seat_id)
+    """Bring the seat to the holder its line says it must have; returns the seat as it now is (its `line`
+    may hold only the first page of a long line when the seat item alone decided)."""
+    first, complete = store.load_first(event_id, seat_id)
+    if first is None or first.state in DECIDED:
+        return first
+    return advance_line(store, event_id, seat_id, first if complete else None)
 
 
-def advance_line(store: BookingStore, event_id: str, seat_id: str) -> Seat | None:
-    """`advance` from a strongly consistent read of the seat and its whole line."""
+def advance_line(store: BookingStore, event_id: str, seat_id: str, seat: Seat | None = None) -> Seat | None:
+    """`advance` from `seat` (the seat and its whole line, read strongly), or from a new read of them."""
     for _ in range(MAX_CONTENTION_RETRIES):
-        seat = store.load_seat(event_id, seat_id)
+        if seat is None:
+            seat = store.load_seat(event_id, seat_id)
         if seat is None or seat.state in (SeatState.PAYING, SeatState.SOLD):
             return seat
         want = seat.first_eligible()
@@ -61,4 +54,5 @@ def advance_line(store: BookingStore, event_id: str, seat_id: str) -> Seat | Non
                 lease_until=0.0,
                 version=seat.version + 1,
             )
+        seat = None  # someone changed the seat since it was read: read it again
     raise Contention(f"seat {event_id}/{seat_id}: advance kept losing to concurrent writers")

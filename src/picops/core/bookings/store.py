@@ -26,6 +26,8 @@ SEAT_SK = "#SEAT"
 BOOKING_SK = "#BOOKING"
 LINE_PREFIX = "LINE#"
 MAX_CONTENTION_RETRIES = 25
+# Items in a consumer's first read: the seat and up to 49 line entries of a few hundred bytes each.
+FIRST_PAGE = 50
 
 
 class Contention(Exception):
@@ -101,23 +103,26 @@ class BookingStore:
         line.sort(key=lambda e: e.position)
         return _seat(event_id, seat_id, seat_item, tuple(line))
 
-    def load_head(self, event_id: str, seat_id: str) -> Seat | None:
-        """The seat item alone (its `line` left empty), eventually consistent: what a consumer reads first,
-        since the seat alone often decides its message (see `seats.decided`).
+    def load_first(self, event_id: str, seat_id: str) -> tuple[Seat | None, bool]:
+        """One strongly consistent page of the seat's collection: the seat item (it sorts first: `#`
+        before `L`) and up to FIRST_PAGE - 1 line entries; True when that is the whole line.
 
-        A one-item Query rather than a GetItem: `#SEAT` sorts before every `LINE#` key, and the consumers
-        are granted Query on the table, not GetItem (docs/bookings.md, IAM). A stale answer is only ever an
-        older state of the seat; callers act on it only where an older state is safe to act on.
+        What a consumer reads first: the seat item alone often decides its message (SOLD, PAYING within its
+        lease, HELD), and when it does not, a short line is already all here, so most messages cost one
+        request and a long line is read past its first page only when it matters.
         """
-        items = self.ddb.query(
+        response = self.ddb.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": seat_pk(event_id, seat_id)}},
-            Limit=1,
-        ).get("Items", [])
+            ConsistentRead=True,
+            Limit=FIRST_PAGE,
+        )
+        items = response.get("Items", [])
         if not items or items[0]["sk"]["S"] != SEAT_SK:
-            return None
-        return _seat(event_id, seat_id, items[0], ())
+            return None, True
+        line = tuple(_entry(i) for i in items[1:] if i["sk"]["S"].startswith(LINE_PREFIX))
+        return _seat(event_id, seat_id, items[0], line), "LastEvaluatedKey" not in response
 
     def pointer(self, booking_id: str) -> Pointer | None:
         item = self.ddb.get_item(
