@@ -202,19 +202,11 @@ class BookingStore:
         ).get("Item")
         return item
 
-    def _accept_items(
-        self,
-        request: BookingRequest,
-        amount: int,
-        booking_id: str,
-        seat: dict[str, Any] | None,
-        position: int,
-        sold: bool,
-    ) -> list[dict[str, Any]]:
+    def _counter_write(self, request: BookingRequest, exists: bool, position: int) -> dict[str, Any]:
+        """The seat's `next_seq` moved to `position`, conditional on the value read (or the seat created)."""
         pk = seat_pk(request.event_id, request.seat_id)
-        now = self.clock()
-        if seat:
-            seat_update: dict[str, Any] = {
+        if exists:
+            return {
                 "Update": {
                     "TableName": self.table,
                     "Key": {"pk": {"S": pk}, "sk": {"S": SEAT_SK}},
@@ -226,22 +218,34 @@ class BookingStore:
                     },
                 }
             }
-        else:
-            seat_update = {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": {
-                        "pk": {"S": pk},
-                        "sk": {"S": SEAT_SK},
-                        "event_id": {"S": request.event_id},
-                        "seat_id": {"S": request.seat_id},
-                        "state": {"S": SeatState.AVAILABLE.value},
-                        "version": {"N": "0"},
-                        "next_seq": {"N": str(position)},
-                    },
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": {
+                    "pk": {"S": pk},
+                    "sk": {"S": SEAT_SK},
+                    "event_id": {"S": request.event_id},
+                    "seat_id": {"S": request.seat_id},
+                    "state": {"S": SeatState.AVAILABLE.value},
+                    "version": {"N": "0"},
+                    "next_seq": {"N": str(position)},
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
             }
+        }
+
+    def _accept_items(
+        self,
+        request: BookingRequest,
+        amount: int,
+        booking_id: str,
+        seat: dict[str, Any] | None,
+        position: int,
+        sold: bool,
+    ) -> list[dict[str, Any]]:
+        pk = seat_pk(request.event_id, request.seat_id)
+        now = self.clock()
+        seat_update = self._counter_write(request, seat is not None, position)
         pointer: dict[str, Any] = {
             "pk": {"S": booking_pk(booking_id)},
             "sk": {"S": BOOKING_SK},
