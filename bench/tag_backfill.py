@@ -6,10 +6,11 @@ round trip. The naive loop lists, then per object gets its tags, gets its verdic
 sequentially, over every object (or `--naive-sample N` of them: its per-object cost is constant).
 picops runs the real engine at `--concurrency`. The emulator's ceiling is the GetObjectTagging rate it serves
 to 32 concurrent callers, measured in the same run: on a small machine moto, not the
-client, is the limit, so picops's share of that ceiling is reported beside the ratio. The ceiling is probed
-before and after the rounds without latency, and once with the same latency picops sees; the highest wins.
-`--rounds` (default 3) alternates the two sides (naive first, then picops first, ...), each round on buckets
-of its own; the ratio (paired within a round) and the share are the median round's, with the range.
+client, is the limit, so picops's share of that ceiling is reported beside the ratio. The machine is shared
+and its load drifts, so each round probes the ceiling right before picops's run (without latency) and right
+after it (with the same latency picops sees); the higher is that round's ceiling. `--rounds` (default 3)
+alternates the two sides (naive first, then picops first, ...), each round on buckets of its own; the
+ratio and the share (each paired within its round) are the median round's, with the range.
 Since picops is bound by the emulator, its best possible ratio is the ceiling divided by its requests per
 object and the naive loop's rate: printed beside the ratio.
 
@@ -247,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         default=200,
         help="time the naive loop on this many objects per round (its per-object cost is constant)",
     )
-    parser.add_argument("--ceiling-seconds", type=float, default=5.0)
+    parser.add_argument("--ceiling-seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     if args.smoke:
@@ -278,9 +279,11 @@ class Round:
     picops_rate: float
     picops_req_rate: float
     summary: Any
+    ceiling: float
+    probes: tuple[float, float]
 
 
-def _round(url: str, stack: StackNames, cfg: Config, r: int) -> Round:
+def _round(url: str, stack: StackNames, cfg: Config, r: int, keys: list[str]) -> Round:
     naive_bucket, picops_bucket = f"{stack.uploads_bucket}-naive-{r}", f"{stack.uploads_bucket}-{r}"
 
     def naive() -> tuple[int, int, float]:
@@ -292,8 +295,24 @@ def _round(url: str, stack: StackNames, cfg: Config, r: int) -> Round:
             cfg.latency_s,
         )
 
+    probes: list[float] = []
+
     def picops() -> Any:
-        return _picops(_factory(url, cfg.latency_s), stack, picops_bucket, cfg)
+        probes.append(
+            _ceiling(
+                ClientFactory(AwsSettings(region="us-east-1", endpoint_url=url)),
+                naive_bucket,
+                keys,
+                cfg.ceiling_seconds,
+            )
+        )
+        summary = _picops(_factory(url, cfg.latency_s), stack, picops_bucket, cfg)
+        # 32 busy callers without latency compete with the in-process server for the GIL; callers that
+        # wait the same injected latency as picops's do not: the higher rate is the ceiling.
+        probe = ClientFactory(AwsSettings(region="us-east-1", endpoint_url=url))
+        _client(probe, "s3", 32, cfg.latency_s)
+        probes.append(_ceiling(probe, naive_bucket, keys, cfg.ceiling_seconds))
+        return summary
 
     # Alternating which side goes first: a machine that slows down or speeds up favours neither.
     if r % 2 == 0:
@@ -308,6 +327,8 @@ def _round(url: str, stack: StackNames, cfg: Config, r: int) -> Round:
         summary.counts.scanned / summary.elapsed_s,
         requests / summary.elapsed_s,
         summary,
+        max(probes),
+        (probes[0], probes[1]),
     )
 
 
@@ -335,35 +356,22 @@ def _run(url: str, cfg: Config) -> int:
         f"concurrency {cfg.concurrency}",
         flush=True,
     )
-    probe_bucket = f"{stack.uploads_bucket}-naive-0"
-    listed = setup.client("s3").list_objects_v2(Bucket=probe_bucket, MaxKeys=200)["Contents"]
-    keys = [o["Key"] for o in listed]
-    # Measured before and after the rounds; the higher is the ceiling (the machine is shared and noisy).
-    ceiling_before = _ceiling(setup, probe_bucket, keys, cfg.ceiling_seconds)
-    rounds = [_round(url, stack, cfg, r) for r in range(cfg.rounds)]
-    ceiling_after = _ceiling(setup, probe_bucket, keys, cfg.ceiling_seconds)
-    # 32 busy callers without latency compete with the in-process server for the GIL; callers that wait
-    # the same injected latency as picops's do not. The highest rate any probe reaches is the ceiling.
-    probe = ClientFactory(AwsSettings(region="us-east-1", endpoint_url=url))
-    _client(probe, "s3", 32, cfg.latency_s)
-    ceiling_latency = _ceiling(probe, probe_bucket, keys, cfg.ceiling_seconds)
-    ceiling = max(ceiling_before, ceiling_after, ceiling_latency)
-    checks = _report(rounds, cfg, (ceiling, ceiling_before, ceiling_after, ceiling_latency))
+    listed = setup.client("s3").list_objects_v2(Bucket=f"{stack.uploads_bucket}-naive-0")["Contents"]
+    keys = [o["Key"] for o in listed][:200]
+    rounds = [_round(url, stack, cfg, r, keys) for r in range(cfg.rounds)]
+    checks = _report(rounds, cfg)
     checks += _steady_state(url, stack, f"{stack.uploads_bucket}-{cfg.rounds - 1}", cfg)
     for name, ok in checks:
         print(f"{'PASS' if ok else 'MISS'}: {name}")
     return 0
 
 
-def _report(
-    rounds: list[Round], cfg: Config, ceilings: tuple[float, float, float, float]
-) -> list[tuple[str, bool]]:
-    ceiling, before, after, with_latency = ceilings
+def _report(rounds: list[Round], cfg: Config) -> list[tuple[str, bool]]:
     last = rounds[-1].summary
-    ratios = [r.picops_rate / r.naive_rate for r in rounds]
-    shares = [r.picops_req_rate / ceiling for r in rounds]
     per_object = sum(last.requests.values()) / last.counts.scanned
-    naive_rate = statistics.median(r.naive_rate for r in rounds)
+    ratios = [r.picops_rate / r.naive_rate for r in rounds]
+    shares = [r.picops_req_rate / r.ceiling for r in rounds]
+    allowed = [r.ceiling / per_object / r.naive_rate for r in rounds]
     latency = cfg.latency_s
     print(f"medians of {len(rounds)} round(s), range lowest-highest:")
     print(
@@ -372,20 +380,19 @@ def _report(
     )
     print(
         f"picops (engine, concurrency {cfg.concurrency}): {_spread([r.picops_rate for r in rounds])} "
-        "objects/s "
-        f"({last.counts.scanned} objects per round; {last.counts.as_dict()})"
+        f"objects/s ({last.counts.scanned} objects per round; {last.counts.as_dict()})"
     )
     print(f"requests: {last.requests} = {per_object:.3f} per scanned object")
     print(
-        f"ratio: {_spread(ratios)}x the naive loop; at 100% of the ceiling it could be at most "
-        f"{ceiling / per_object / naive_rate:.1f}x (ceiling / requests per object / naive rate)"
+        f"ratio: {_spread(ratios)}x the naive loop; at 100% of its round's ceiling it could be "
+        f"{_spread(allowed)}x (ceiling / requests per object / naive rate)"
     )
+    probes = ", ".join(f"{a:,.0f}/{b:,.0f}" for a, b in (r.probes for r in rounds))
     print(
-        f"emulator ceiling: {ceiling:,.0f} requests/s at 32 concurrent callers (no latency: before the "
-        "rounds "
-        f"{before:,.0f}, after {after:,.0f}; with {latency * 1000:.0f} ms latency: {with_latency:,.0f}); "
-        f"picops drove {_spread([r.picops_req_rate for r in rounds], '{:,.0f}')} requests/s = "
-        f"{_spread([100 * s for s in shares], '{:.0f}')}% of it"
+        f"emulator ceiling: {_spread([r.ceiling for r in rounds], '{:,.0f}')} requests/s at 32 concurrent "
+        f"callers (per round, before without latency/after with {latency * 1000:.0f} ms: {probes}); picops "
+        f"drove {_spread([r.picops_req_rate for r in rounds], '{:,.0f}')} requests/s = "
+        f"{_spread([100 * s for s in shares], '{:.0f}')}% of its round's ceiling"
     )
     print(
         f"modelled at {latency * 1000:.0f} ms/request with an unlimited server: naive "
