@@ -107,6 +107,11 @@ def test_demo_starts_and_stops_its_own_endpoint(tmp_path: Path) -> None:
     document = json.loads(result.stdout)
     assert document["ok"] is True
     assert document["kept"] is False
+    # Every call of every step, the handlers' included, was authorised as AWS would (strict local mode).
+    iam = document["iam"]
+    assert iam["enforced"] and iam["limits_enforced"]
+    assert iam["checked"] > 100
+    assert (iam["denied"], iam["refused_values"]) == (0, 0)
     port = int(document["endpoint"].rsplit(":", 1)[1])
     deadline = time.monotonic() + 5
     while not port_is_free(port) and time.monotonic() < deadline:

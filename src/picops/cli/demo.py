@@ -7,7 +7,7 @@ demo exits 1 when any step's expected outcome does not hold.
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,9 @@ from picops.cli.state import get_state
 from picops.config import load_settings
 from picops.errors import UsageError
 from picops.local import endpoint
+
+if TYPE_CHECKING:
+    from picops.strict.guard import Guard
 
 
 def demo(
@@ -47,10 +50,18 @@ def demo(
             hint="drop --endpoint-url to let the demo start its own",
         )
     factory = ClientFactory.from_settings(settings)
+    guard: Guard | None = None
+    if settings.local.enforce_iam or settings.local.enforce_limits:
+        from picops.strict.guard import guard_for
+
+        # The demo acts as the operator (and its handlers with their roles), as any other command does.
+        guard = guard_for(settings, factory)
+        factory.installers = (guard.install,)
     out.target(factory.describe_target())
     results: list[StepResult] = []
     try:
-        context = DemoContext(settings=settings, factory=factory, out=out)
+        observer = ClientFactory.from_settings(settings)  # unguarded: see DemoContext.observer
+        context = DemoContext(settings=settings, factory=factory, out=out, observer=observer)
         for step in STEPS:
             began = time.monotonic()
             out.status(f"[bold]▶ {step.title}[/bold]")
@@ -67,13 +78,19 @@ def demo(
             out.status(f"stopped local endpoint {started.url}")
         elif started is not None:
             out.status(f"local endpoint left running at {started.url}; stop it with `picops local down`")
+    from picops.strict.guard import summary_of
+
     ok = len(results) == len(STEPS) and all(r.ok for r in results)
+    if guard is not None and guard.iam:
+        tally = guard.tally
+        out.status(f"strict local mode: {tally.checked} call(s) authorised as on AWS, {tally.denied} refused")
     out.result(
         {
             "ok": ok,
             "endpoint": url,
             "kept": keep and started is not None,
             "steps": [r.as_dict() for r in results],
+            "iam": summary_of(guard),
         },
         lambda: out.info("[green]demo complete[/green]" if ok else "[red]demo failed[/red]"),
     )

@@ -261,13 +261,9 @@ def run(
     guard = state.guard
     # Strict local mode's count: an AccessDenied here is one a real account would answer too.
     doc["access_denied"] = guard.tally.denied if guard is not None else 0
-    doc["iam"] = {
-        "enforced": guard is not None and guard.iam,
-        "limits_enforced": guard is not None and guard.limits,
-        "refused_values": guard.tally.refused_values if guard is not None else 0,
-        "checked": guard.tally.checked if guard is not None else 0,
-        "denials": list(guard.tally.denials) if guard is not None else [],
-    }
+    from picops.strict.guard import summary_of
+
+    doc["iam"] = summary_of(guard)
     if pending is not None:
         doc["idle"] = not pending
         doc["pending"] = pending

@@ -334,3 +334,64 @@ def context_of(request: Request) -> dict[str, list[str]]:
 
 
 __all__ = ["Need", "Request", "UnknownOperation", "action_of", "context_of", "known_action", "needs"]
+
+
+# --- dynamodb:LeadingKeys -----------------------------------------------------------------------------
+# AWS sets dynamodb:LeadingKeys to the partition-key values a request touches on a table. Which attribute is
+# the partition key is the table's own fact, so the caller supplies it (the guard reads it from the endpoint).
+_KEY_OPERATIONS = {"GetItem": "Key", "DeleteItem": "Key", "UpdateItem": "Key", "PutItem": "Item"}
+_EQUALS = re.compile(r"(#?[\w.]+)\s*=\s*(:\w+)")
+
+
+def table_of(resource: str) -> str | None:
+    """The table a DynamoDB resource ARN names (`table/NAME`, `table/NAME/index/...`, `.../stream/...`)."""
+    _, _, rest = resource.partition(":table/")
+    return rest.split("/", 1)[0] or None
+
+
+def leading_keys(request: Request, table: str, hash_key: str) -> list[str]:
+    """The partition-key values `request` touches on `table` (none for a Scan or a table-level call)."""
+    params = request.params
+    items: list[Any] = []
+    if request.operation in _KEY_OPERATIONS and params.get("TableName") == table:
+        items = [params.get(_KEY_OPERATIONS[request.operation])]
+    elif request.operation == "BatchGetItem":
+        items = list(((params.get("RequestItems") or {}).get(table) or {}).get("Keys", []))
+    elif request.operation == "BatchWriteItem":
+        for entry in (params.get("RequestItems") or {}).get(table) or []:
+            items.append(
+                (entry.get("PutRequest") or {}).get("Item") or (entry.get("DeleteRequest") or {}).get("Key")
+            )
+    elif request.operation in ("TransactWriteItems", "TransactGetItems"):
+        for entry in params.get("TransactItems", []):
+            for body in entry.values():
+                if body.get("TableName") == table:
+                    items.append(body.get("Item") or body.get("Key"))
+    elif request.operation == "Query" and params.get("TableName") == table:
+        return _query_keys(params, hash_key)
+    return _unique_values(_scalar(item.get(hash_key)) for item in items if isinstance(item, dict))
+
+
+def _query_keys(params: dict[str, Any], hash_key: str) -> list[str]:
+    names = params.get("ExpressionAttributeNames") or {}
+    values = params.get("ExpressionAttributeValues") or {}
+    found = []
+    for name, value in _EQUALS.findall(str(params.get("KeyConditionExpression", ""))):
+        if names.get(name, name) == hash_key:
+            found.append(_scalar(values.get(value)))
+    return _unique_values(found)
+
+
+def _scalar(value: Any) -> str | None:
+    """A key attribute's value as the condition compares it: the string form of an S, N or B value."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((kind, inner),) = value.items()
+        if kind in ("S", "N", "B") and not isinstance(inner, (dict, list)):
+            return inner.decode() if isinstance(inner, bytes) else str(inner)
+    if isinstance(value, (str, int, float)):
+        return str(value)  # the resource layer's plain values
+    return None
+
+
+def _unique_values(values: Iterable[str | None]) -> list[str]:
+    return list(dict.fromkeys(v for v in values if v is not None))

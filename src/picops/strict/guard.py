@@ -24,7 +24,16 @@ from urllib.parse import unquote
 
 import botocore.exceptions
 
-from picops.strict.actions import UNAUTHORISED, Need, Request, UnknownOperation, context_of, needs
+from picops.strict.actions import (
+    UNAUTHORISED,
+    Need,
+    Request,
+    UnknownOperation,
+    context_of,
+    leading_keys,
+    needs,
+    table_of,
+)
 from picops.strict.limits import check_request
 from picops.strict.policy import Check, Decision, evaluate
 
@@ -61,6 +70,73 @@ def as_operator() -> Iterator[None]:
 class Principal:
     arn: str
     policies: list[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One authorised (action, resource) and who it was authorised for, as a recording keeps it."""
+
+    principal: str
+    policies: tuple[str, ...]  # the principal's policy documents, as JSON text (hashable, comparable)
+    action: str
+    resource: str
+    context: tuple[tuple[str, tuple[str, ...]], ...]
+    operation: str  # `service:Operation` of the request that needed it
+
+    @property
+    def check(self) -> Check:
+        return Check(self.action, self.resource, {k: list(v) for k, v in self.context})
+
+
+class Recording:
+    """Every check the guards allow while it is active (see `recording`): what the least-privilege proof
+    replays against each policy with one grant removed (strict/necessity.py)."""
+
+    def __init__(self) -> None:
+        self.observed: set[Observed] = set()
+        self.label = ""  # what the caller is doing now (a command), kept per check in `by_label`
+        self.by_label: dict[str, set[Observed]] = collections.defaultdict(set)
+        self._lock = threading.Lock()
+
+    def add(self, observed: Observed) -> None:
+        with self._lock:
+            self.observed.add(observed)
+            self.by_label[self.label].add(observed)
+
+
+_recordings: list[Recording] = []
+_recordings_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[Recording]:
+    """Keep every check any guard of this process allows (the runtime's handler threads included)."""
+    active = Recording()
+    with _recordings_lock:
+        _recordings.append(active)
+    try:
+        yield active
+    finally:
+        with _recordings_lock:
+            _recordings.remove(active)
+
+
+def _observe(principal: Principal, check: Check, request: Request) -> None:
+    if not _recordings:
+        return
+    documents = tuple(json.dumps(p, sort_keys=True) for p in principal.policies)
+    context = tuple(sorted((k, tuple(v)) for k, v in check.context.items()))
+    observed = Observed(
+        principal.arn,
+        documents,
+        check.action,
+        check.resource,
+        context,
+        f"{request.service}:{request.operation}",
+    )
+    with _recordings_lock:
+        for active in _recordings:
+            active.add(observed)
 
 
 @dataclass
@@ -101,6 +177,7 @@ class Guard:
         account: Callable[[], str],
         iam: bool = True,
         limits: bool = True,
+        table_key: Callable[[str], str | None] = lambda table: None,
     ) -> None:
         self.iam = iam
         self.limits = limits
@@ -108,6 +185,7 @@ class Guard:
         self._operator_arn = operator_arn
         self._read_role = read_role
         self._account = account
+        self._table_key = table_key
         self._operator: Principal | None = None
         self._roles: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
@@ -197,6 +275,12 @@ class Guard:
         )
         self.authorise(request, protocol=service.protocol)
 
+    def _key_context(self, request: Request, need: Need) -> dict[str, list[str]]:
+        table = table_of(need.resource) if need.action.startswith("dynamodb:") else None
+        hash_key = self._table_key(table) if table else None
+        keys = leading_keys(request, table, hash_key) if table and hash_key else []
+        return {"dynamodb:LeadingKeys": keys} if keys else {}
+
     def authorise(self, request: Request, *, protocol: str = "query") -> None:
         try:
             required = needs(request)
@@ -206,13 +290,12 @@ class Guard:
         principal = self.principal()
         conditions = context_of(request)
         for need in required:
-            if (
-                evaluate(principal.policies, Check(need.action, need.resource, conditions))
-                is not Decision.ALLOW
-            ):
+            check = Check(need.action, need.resource, {**conditions, **self._key_context(request, need)})
+            if evaluate(principal.policies, check) is not Decision.ALLOW:
                 message = _message(principal.arn, need)
                 self.tally.record(f"{request.service}:{request.operation} {message}")
                 raise _denied(request, message, protocol)
+            _observe(principal, check, request)
         self.tally.record(None)
 
 
@@ -221,6 +304,19 @@ _PARAMS_KEY = "picops_strict_params"
 
 def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
     context[_PARAMS_KEY] = dict(params)
+
+
+def summary_of(guard: Guard | None) -> dict[str, Any]:
+    """What strict mode did in a run, for `--json` (no guard: local mode off, or not a local endpoint)."""
+    tally = guard.tally if guard is not None else Tally()
+    return {
+        "enforced": guard is not None and guard.iam,
+        "limits_enforced": guard is not None and guard.limits,
+        "checked": tally.checked,
+        "denied": tally.denied,
+        "refused_values": tally.refused_values,
+        "denials": list(tally.denials),
+    }
 
 
 def _message(principal: str, need: Need) -> str:
@@ -266,6 +362,28 @@ def endpoint_role_reader(session: Any, endpoint_url: str, region: str) -> Callab
     return read
 
 
+def endpoint_table_keys(session: Any, endpoint_url: str, region: str) -> Callable[[str], str | None]:
+    """Each table's partition-key attribute, read once from the endpoint (dynamodb:LeadingKeys needs it)."""
+    dynamodb = session.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
+    known: dict[str, str | None] = {}
+    lock = threading.Lock()
+
+    def key_of(table: str) -> str | None:
+        with lock:
+            if table in known:
+                return known[table]
+        try:
+            schema = dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+            return None  # not there (yet): the request itself will say so
+        hash_key = next((k["AttributeName"] for k in schema if k["KeyType"] == "HASH"), None)
+        with lock:
+            known[table] = hash_key
+        return hash_key
+
+    return key_of
+
+
 def _document(document: Any) -> Mapping[str, Any]:
     if isinstance(document, str):
         parsed: Mapping[str, Any] = json.loads(unquote(document))
@@ -290,7 +408,21 @@ def guard_for(settings: Any, factory: Any) -> Guard:
         operator_arn=lambda: f"arn:aws:iam::{factory.account_id()}:user/picops-operator",
         read_role=endpoint_role_reader(factory.session, factory.endpoint_url, factory.region),
         account=factory.account_id,
+        table_key=endpoint_table_keys(factory.session, factory.endpoint_url, factory.region),
     )
 
 
-__all__ = ["Guard", "Principal", "Tally", "acting_as", "as_operator", "endpoint_role_reader", "guard_for"]
+__all__ = [
+    "Guard",
+    "Observed",
+    "Principal",
+    "Recording",
+    "Tally",
+    "acting_as",
+    "as_operator",
+    "endpoint_role_reader",
+    "endpoint_table_keys",
+    "guard_for",
+    "recording",
+    "summary_of",
+]

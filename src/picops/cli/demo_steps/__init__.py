@@ -16,6 +16,10 @@ class DemoContext:
     settings: Settings
     factory: ClientFactory
     out: Output
+    # Clients strict mode does not guard, for what the demo does as an observer outside the stack: the
+    # endpoint probe's scratch bucket and the notification tap are no operator's resources, and no stack
+    # policy names them. Everything the operator or a handler does goes through `factory`.
+    observer: ClientFactory | None = None
     # Steps hand facts to later steps here (e.g. provision records the stack's physical names).
     shared: dict[str, Any] = field(default_factory=dict)
 

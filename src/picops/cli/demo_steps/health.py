@@ -8,8 +8,9 @@ from picops.cli.demo_steps import DemoContext, DemoStep, StepResult
 
 
 def run(ctx: DemoContext) -> StepResult:
-    identity = ctx.factory.client("sts").get_caller_identity()
-    s3 = ctx.factory.client("s3")
+    factory = ctx.observer or ctx.factory
+    identity = factory.client("sts").get_caller_identity()
+    s3 = factory.client("s3")
     bucket = f"picops-health-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket)
     try:

@@ -105,7 +105,8 @@ def run(ctx: DemoContext) -> StepResult:
         "corrupt": f"{folder}broken/corrupt.jpg",
     }
     records = [{"id": f"{folder}reading-{i}", "celsius": 20.5 + i, "ok": True} for i in range(3)]
-    tap = _tap(factory, names)
+    observer = ctx.observer or factory
+    tap = _tap(observer, names)
     s3 = factory.client("s3")
     photo = _jpeg_12mp()
     bodies = {
@@ -169,7 +170,7 @@ def run(ctx: DemoContext) -> StepResult:
         if jobs[name] != [status]:
             problems.append(f"job for {keys[name]}: {jobs[name]} (expected [{status!r}])")
 
-    notes = [n for n in _notifications(factory, tap) if str(n["body"].get("key", "")).startswith(folder)]
+    notes = [n for n in _notifications(observer, tap) if str(n["body"].get("key", "")).startswith(folder)]
     per_key: dict[str, list[str | None]] = {}
     for note in notes:
         per_key.setdefault(note["body"]["key"], []).append(note["status"])
