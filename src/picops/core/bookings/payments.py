@@ -12,6 +12,7 @@ outcome), never assumed failed.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import importlib
 import time
@@ -23,8 +24,8 @@ import botocore.exceptions
 
 from picops.aws_errors import is_conditional_failure
 from picops.core.bookings.ids import new_id
-from picops.core.bookings.models import Seat, SeatState
-from picops.core.bookings.seats import advance
+from picops.core.bookings.models import LineEntry, Seat, SeatState
+from picops.core.bookings.seats import advance_line
 from picops.core.bookings.store import BookingStore, Contention
 
 
@@ -191,36 +192,63 @@ def settle(
     Raises SeatBusy (another consumer's lease is live), PaymentUnknown (the outcome is unknown; the seat
     stays PAYING) or Contention: each means "fail this message, it will be retried".
     """
-    result = SettleResult(None)
+    result = SettleResult(_first_look(store, event_id, seat_id, clock()))
     for _ in range(10_000):
-        seat = advance(store, event_id, seat_id)
-        result.seat = seat
+        seat = result.seat
         if seat is None or seat.state is SeatState.SOLD or seat.holder is None:
             return result
+        now = clock()
+        if seat.state is SeatState.PAYING and seat.lease_until > now:
+            raise SeatBusy(f"seat {event_id}/{seat_id}: payment of {seat.holder} in progress")
         holder = seat.entry(seat.holder)
         if holder is None:  # a holder outside the line cannot happen; never charge on a guess
             raise Contention(f"seat {event_id}/{seat_id}: holder {seat.holder} is not in its line")
-        now = clock()
-        if seat.state is SeatState.PAYING and seat.lease_until > now:
-            raise SeatBusy(f"seat {event_id}/{seat_id}: payment of {holder.booking_id} in progress")
         if not store.start_paying(seat, holder.booking_id, now + lease_s, now):
-            continue  # the seat changed under us: look again
-        key = idempotency_key(holder.booking_id)
-        outcome = ChargeOutcome.UNKNOWN
-        for _attempt in range(1 + max(0, unknown_retries)):
-            outcome = gateway.charge(holder.booking_id, holder.amount, holder.payment_token, key)
-            result.charged.append((holder.booking_id, outcome))
-            if outcome is not ChargeOutcome.UNKNOWN:
-                break
-        if outcome is ChargeOutcome.APPROVED:
-            store.mark_sold(seat, holder.booking_id)
-            continue  # read back: SOLD by this holder (or by a reconciler with the same answer)
+            result.seat = advance_line(store, event_id, seat_id)  # the seat changed under us: look again
+            continue
+        outcome = _charge(gateway, holder, unknown_retries, result)
+        if outcome is ChargeOutcome.APPROVED and store.mark_sold(seat, holder.booking_id):
+            # Conditional on this holder still PAYING: the seat is now SOLD to it, and SOLD is final.
+            # (start_paying and mark_sold each added one to the version)
+            result.seat = dataclasses.replace(
+                seat, state=SeatState.SOLD, lease_until=0.0, version=seat.version + 2
+            )
+            return result
         if outcome is ChargeOutcome.DECLINED:
             store.mark_declined(seat, holder)
-            continue  # the next in line is charged in this same invocation
+        if outcome is not ChargeOutcome.UNKNOWN:
+            # Sold by a reconciler with the same answer, or declined: the next in line is charged in this
+            # same invocation. Read the line again: it may have grown since it was read.
+            result.seat = advance_line(store, event_id, seat_id)
+            continue
         store.end_lease(seat, holder.booking_id, clock())
         raise PaymentUnknown(
             f"seat {event_id}/{seat_id}: payment of {holder.booking_id} has an unknown outcome; "
             "the seat stays PAYING and the retry uses the same idempotency key"
         )
     raise Contention(f"seat {event_id}/{seat_id}: settle did not converge")
+
+
+def _first_look(store: BookingStore, event_id: str, seat_id: str, now: float) -> Seat | None:
+    """The first page of the seat's collection when the seat item decides the message by itself (SOLD:
+    nothing to do; PAYING within its lease: busy), else the seat advanced from that page when it holds the
+    whole line, or from a full read when it does not."""
+    first, complete = store.load_first(event_id, seat_id)
+    if first is None or first.state is SeatState.SOLD:
+        return first
+    if first.state is SeatState.PAYING and first.lease_until > now:
+        return first
+    return advance_line(store, event_id, seat_id, first if complete else None)
+
+
+def _charge(
+    gateway: PaymentGateway, holder: LineEntry, unknown_retries: int, result: SettleResult
+) -> ChargeOutcome:
+    key = idempotency_key(holder.booking_id)
+    outcome = ChargeOutcome.UNKNOWN
+    for _attempt in range(1 + max(0, unknown_retries)):
+        outcome = gateway.charge(holder.booking_id, holder.amount, holder.payment_token, key)
+        result.charged.append((holder.booking_id, outcome))
+        if outcome is not ChargeOutcome.UNKNOWN:
+            break
+    return outcome

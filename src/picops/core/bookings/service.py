@@ -13,6 +13,8 @@ from picops.core.bookings.store import BookingStore
 
 @dataclass(frozen=True)
 class Receipt:
+    """`published`: nothing is left for the outbox sweep (published, or nothing to publish)."""
+
     booking_id: str
     status: str
     position: int
@@ -26,8 +28,13 @@ def submit(
     store: BookingStore, publisher: Publisher, request: BookingRequest, *, default_amount: int
 ) -> Receipt:
     """Accept: the position is fixed by the table write; the publish only triggers the consumers, and a
-    failed one is left to the outbox sweep (the booking is accepted and keeps its place either way)."""
+    failed one is left to the outbox sweep (the booking is accepted and keeps its place either way).
+
+    A booking accepted on a seat already SOLD is not published: SOLD is final, so it is LOST from the
+    start and neither consumer would find anything to do for it (its pointer has no outbox marker)."""
     accepted = store.accept(request, request.amount or default_amount)
+    if accepted.sold:
+        return Receipt(accepted.booking_id, BookingState.LOST.value, accepted.position, published=True)
     message = BookingMessage(
         booking_id=accepted.booking_id,
         event_id=accepted.event_id,
@@ -39,8 +46,7 @@ def submit(
         publish(store, publisher, message)
     except Exception:
         published = False
-    status = BookingState.LOST if accepted.sold else BookingState.QUEUED
-    return Receipt(accepted.booking_id, status.value, accepted.position, published)
+    return Receipt(accepted.booking_id, BookingState.QUEUED.value, accepted.position, published)
 
 
 def describe(store: BookingStore, booking_id: str) -> dict[str, Any] | None:

@@ -27,6 +27,8 @@ SEAT_SK = "#SEAT"
 BOOKING_SK = "#BOOKING"
 LINE_PREFIX = "LINE#"
 MAX_CONTENTION_RETRIES = 25
+# Items in a consumer's first read: the seat and up to 49 line entries of a few hundred bytes each.
+FIRST_PAGE = 50
 
 
 class Contention(Exception):
@@ -100,16 +102,28 @@ class BookingStore:
         if seat_item is None:
             return None
         line.sort(key=lambda e: e.position)
-        return Seat(
-            event_id=event_id,
-            seat_id=seat_id,
-            state=SeatState(seat_item.get("state", {}).get("S", SeatState.AVAILABLE.value)),
-            holder=seat_item.get("holder", {}).get("S"),
-            lease_until=float(seat_item.get("lease_until", {}).get("N", "0")),
-            version=int(seat_item.get("version", {}).get("N", "0")),
-            next_seq=int(seat_item.get("next_seq", {}).get("N", "0")),
-            line=tuple(line),
+        return _seat(event_id, seat_id, seat_item, tuple(line))
+
+    def load_first(self, event_id: str, seat_id: str) -> tuple[Seat | None, bool]:
+        """One strongly consistent page of the seat's collection: the seat item (it sorts first: `#`
+        before `L`) and up to FIRST_PAGE - 1 line entries; True when that is the whole line.
+
+        What a consumer reads first: the seat item alone often decides its message (SOLD, PAYING within its
+        lease, HELD), and when it does not, a short line is already all here, so most messages cost one
+        request and a long line is read past its first page only when it matters.
+        """
+        response = self.ddb.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": seat_pk(event_id, seat_id)}},
+            ConsistentRead=True,
+            Limit=FIRST_PAGE,
         )
+        items = response.get("Items", [])
+        if not items or items[0]["sk"]["S"] != SEAT_SK:
+            return None, True
+        line = tuple(_entry(i) for i in items[1:] if i["sk"]["S"].startswith(LINE_PREFIX))
+        return _seat(event_id, seat_id, items[0], line), "LastEvaluatedKey" not in response
 
     def pointer(self, booking_id: str) -> Pointer | None:
         item = self.ddb.get_item(
@@ -155,85 +169,20 @@ class BookingStore:
 
     def accept(self, request: BookingRequest, amount: int) -> Accepted:
         """Take the seat's next position and write the line entry and the pointer, in one transaction
-        conditional on the position read: the order of acceptance is the order of the line."""
+        conditional on the position read: the order of acceptance is the order of the line.
+
+        A booking accepted on a seat already SOLD is decided (LOST) at once: its pointer carries no outbox
+        marker, as there is nothing for the consumers to do (see `service.submit`)."""
         booking_id = new_id()
-        pk = seat_pk(request.event_id, request.seat_id)
-        for _ in range(MAX_CONTENTION_RETRIES):
-            seat = self.ddb.get_item(
-                TableName=self.table,
-                Key={"pk": {"S": pk}, "sk": {"S": SEAT_SK}},
-                ConsistentRead=True,
-                ProjectionExpression="next_seq, #s",
-                ExpressionAttributeNames={"#s": "state"},
-            ).get("Item")
+        for attempt in range(MAX_CONTENTION_RETRIES):
+            # The first read may be stale: a stale next_seq fails the transaction's condition (and the
+            # retry reads strongly), and a stale state is an older one; SOLD is final, so a SOLD seen is
+            # SOLD now, and a sale not yet seen only costs a publish the consumers find nothing to do for.
+            seat = self._seat_counter(request, consistent=attempt > 0)
             current = int(seat["next_seq"]["N"]) if seat else 0
-            sold = bool(seat) and seat.get("state", {}).get("S") == SeatState.SOLD.value
+            sold = seat is not None and seat.get("state", {}).get("S") == SeatState.SOLD.value
             position = current + 1
-            now = self.clock()
-            if seat:
-                seat_update: dict[str, Any] = {
-                    "Update": {
-                        "TableName": self.table,
-                        "Key": {"pk": {"S": pk}, "sk": {"S": SEAT_SK}},
-                        "UpdateExpression": "SET next_seq = :next",
-                        "ConditionExpression": "next_seq = :current",
-                        "ExpressionAttributeValues": {
-                            ":next": {"N": str(position)},
-                            ":current": {"N": str(current)},
-                        },
-                    }
-                }
-            else:
-                seat_update = {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": {
-                            "pk": {"S": pk},
-                            "sk": {"S": SEAT_SK},
-                            "event_id": {"S": request.event_id},
-                            "seat_id": {"S": request.seat_id},
-                            "state": {"S": SeatState.AVAILABLE.value},
-                            "version": {"N": "0"},
-                            "next_seq": {"N": str(position)},
-                        },
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                }
-            items = [
-                seat_update,
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": {
-                            "pk": {"S": pk},
-                            "sk": {"S": line_sk(position)},
-                            "booking_id": {"S": booking_id},
-                            "position": {"N": str(position)},
-                            "customer_id": {"S": request.customer_id},
-                            "payment_token": {"S": request.payment_token},
-                            "amount": {"N": str(amount)},
-                            "created_ms": {"N": str(int(now * 1000))},
-                            "status": {"S": "QUEUED"},
-                        },
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": {
-                            "pk": {"S": booking_pk(booking_id)},
-                            "sk": {"S": BOOKING_SK},
-                            "booking_id": {"S": booking_id},
-                            "event_id": {"S": request.event_id},
-                            "seat_id": {"S": request.seat_id},
-                            "position": {"N": str(position)},
-                            "outbox_at": {"N": repr(now)},
-                        },
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-            ]
+            items = self._accept_items(request, amount, booking_id, seat, position, sold)
             self.writes += 3
             try:
                 self.ddb.transact_write_items(TransactItems=items)
@@ -243,6 +192,98 @@ class BookingStore:
                 raise
             return Accepted(booking_id, request.event_id, request.seat_id, position, sold)
         raise Contention(f"seat {request.event_id}/{request.seat_id}: too many concurrent bookings")
+
+    def _seat_counter(self, request: BookingRequest, *, consistent: bool) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self.ddb.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": seat_pk(request.event_id, request.seat_id)}, "sk": {"S": SEAT_SK}},
+            ConsistentRead=consistent,
+            ProjectionExpression="next_seq, #s",
+            ExpressionAttributeNames={"#s": "state"},
+        ).get("Item")
+        return item
+
+    def _counter_write(self, request: BookingRequest, exists: bool, position: int) -> dict[str, Any]:
+        """The seat's `next_seq` moved to `position`, conditional on the value read (or the seat created)."""
+        pk = seat_pk(request.event_id, request.seat_id)
+        if exists:
+            return {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": {"pk": {"S": pk}, "sk": {"S": SEAT_SK}},
+                    "UpdateExpression": "SET next_seq = :next",
+                    "ConditionExpression": "next_seq = :current",
+                    "ExpressionAttributeValues": {
+                        ":next": {"N": str(position)},
+                        ":current": {"N": str(position - 1)},
+                    },
+                }
+            }
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": {
+                    "pk": {"S": pk},
+                    "sk": {"S": SEAT_SK},
+                    "event_id": {"S": request.event_id},
+                    "seat_id": {"S": request.seat_id},
+                    "state": {"S": SeatState.AVAILABLE.value},
+                    "version": {"N": "0"},
+                    "next_seq": {"N": str(position)},
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _accept_items(
+        self,
+        request: BookingRequest,
+        amount: int,
+        booking_id: str,
+        seat: dict[str, Any] | None,
+        position: int,
+        sold: bool,
+    ) -> list[dict[str, Any]]:
+        pk = seat_pk(request.event_id, request.seat_id)
+        now = self.clock()
+        seat_update = self._counter_write(request, seat is not None, position)
+        pointer: dict[str, Any] = {
+            "pk": {"S": booking_pk(booking_id)},
+            "sk": {"S": BOOKING_SK},
+            "booking_id": {"S": booking_id},
+            "event_id": {"S": request.event_id},
+            "seat_id": {"S": request.seat_id},
+            "position": {"N": str(position)},
+        }
+        if not sold:
+            pointer["outbox_at"] = {"N": repr(now)}
+        return [
+            seat_update,
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": {
+                        "pk": {"S": pk},
+                        "sk": {"S": line_sk(position)},
+                        "booking_id": {"S": booking_id},
+                        "position": {"N": str(position)},
+                        "customer_id": {"S": request.customer_id},
+                        "payment_token": {"S": request.payment_token},
+                        "amount": {"N": str(amount)},
+                        "created_ms": {"N": str(int(now * 1000))},
+                        "status": {"S": "QUEUED"},
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": pointer,
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+        ]
 
     def confirm_published(self, booking_id: str) -> None:
         self.writes += 1
@@ -383,6 +424,19 @@ def _entry(item: dict[str, Any]) -> LineEntry:
         amount=int(item.get("amount", {}).get("N", "0")),
         created_ms=int(item.get("created_ms", {}).get("N", "0")),
         failed=item.get("status", {}).get("S") == "PAYMENT_FAILED",
+    )
+
+
+def _seat(event_id: str, seat_id: str, item: dict[str, Any], line: tuple[LineEntry, ...]) -> Seat:
+    return Seat(
+        event_id=event_id,
+        seat_id=seat_id,
+        state=SeatState(item.get("state", {}).get("S", SeatState.AVAILABLE.value)),
+        holder=item.get("holder", {}).get("S"),
+        lease_until=float(item.get("lease_until", {}).get("N", "0")),
+        version=int(item.get("version", {}).get("N", "0")),
+        next_seq=int(item.get("next_seq", {}).get("N", "0")),
+        line=line,
     )
 
 

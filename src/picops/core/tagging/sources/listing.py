@@ -14,10 +14,12 @@ from typing import Any
 
 from picops.core.tagging.ledger import normalise_etag, normalise_last_modified
 from picops.core.tagging.model import Candidate, StreamDone
+from picops.core.tagging.verdicts import BATCH_SIZE
 from picops.stack.state_objects import RESERVED_PREFIX
 from picops.threads import context_thread
 
 PAGE_SIZE = 1000
+FIRST_PAGE_SIZE = BATCH_SIZE  # one lookup chunk
 _BOUNDARY_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -46,10 +48,10 @@ def _list_range(
     stream: str,
 ) -> Iterator[Candidate]:
     after = max(filter(None, (low, start_after)), default=None)
-    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "PaginationConfig": {"PageSize": PAGE_SIZE}}
+    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
     if after:
         params["StartAfter"] = after
-    for page in s3.get_paginator("list_objects_v2").paginate(**params):
+    for page in _pages(s3, params):
         for obj in page.get("Contents", []):
             key = str(obj["Key"])
             if high is not None and key > high:
@@ -66,6 +68,22 @@ def _list_range(
                 normalise_etag(obj.get("ETag")),
                 normalise_last_modified(obj.get("LastModified")),
             )
+
+
+def _pages(s3: Any, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """ListObjectsV2 pages: a first page of one lookup chunk, then full pages. The work on the first
+    objects starts as soon as one chunk is listed, and the rest of the listing is read while they are being
+    tagged; one request more per range (a listing's time grows with the keys it returns, not its count)."""
+    size = FIRST_PAGE_SIZE
+    while True:
+        page: dict[str, Any] = s3.list_objects_v2(**params, MaxKeys=size)
+        yield page
+        token = page.get("NextContinuationToken")
+        if not page.get("IsTruncated") or not token:
+            return
+        params = {**params, "ContinuationToken": token}
+        params.pop("StartAfter", None)
+        size = PAGE_SIZE
 
 
 def list_candidates(
