@@ -103,9 +103,14 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+    module = importlib.import_module(home)
+    # Importing a submodule binds it on this package under its own name, which can be an exported name too
+    # (`reprocess` the function lives in `reprocess` the module): bind every name that module exports, so
+    # later lookups (which skip this function) find the function, not the module.
+    for exported, where in _HOMES.items():
+        if where == home:
+            globals()[exported] = getattr(module, exported)
+    return globals()[name]
 
 
 __all__ = [
