@@ -260,8 +260,14 @@ class BookingsSettings(_Section):
     # A booking whose publish to BookingTopic was not confirmed this long ago is republished by
     # `picops bookings republish` (the outbox sweep).
     republish_after_s: int = Field(default=60, ge=0, le=86_400)
+    # How often the scheduled outbox sweep (OutboxSweepFunction, on OutboxSchedule) republishes by itself:
+    # seconds, or "30s", "5m", "1h"; 0 turns the schedule off. EventBridge's finest rate is one minute, so on
+    # AWS a shorter period runs every minute; the local runtime keeps it exact.
+    republish_every: int = Field(default=300, ge=0, le=86_400)
     # The deployed BookingsApi URL for `picops bookings book`; unset: looked up by the API's name.
     api_url: str | None = None
+
+    _every = field_validator("republish_every", mode="before")(lambda v: duration_s(v))
 
     @field_validator("gateway")
     @classmethod
@@ -276,6 +282,21 @@ class BookingsSettings(_Section):
         if value is not None and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/") if value else None
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|min|h)?\s*$")
+_UNIT_S = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600}
+
+
+def duration_s(value: Any) -> Any:
+    """A period as whole seconds: a number of seconds, or text like "30s", "5m", "1h". Anything else is
+    passed on for the field's own validation to reject."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError(f"{value!r} is not a period (seconds, or like 30s, 5m, 1h)")
+        return int(match.group(1)) * _UNIT_S[match.group(2)]
+    return value
 
 
 # The stack's function logical names (contract; picops.functions.FUNCTIONS is the table). Here so

@@ -22,6 +22,7 @@ CONTRACT = {
     "BookingApiFunction": "picops.handlers.bookings.api_handler",
     "InventoryFunction": "picops.handlers.bookings.inventory_handler",
     "PaymentFunction": "picops.handlers.bookings.payment_handler",
+    "OutboxSweepFunction": "picops.handlers.repairs.outbox_handler",
 }
 
 

@@ -212,6 +212,16 @@ def _payment(arns: StackArns, uploads_prefix: str) -> list[Grant]:
     ]
 
 
+def _outbox_sweep(arns: StackArns, uploads_prefix: str) -> list[Grant]:
+    # republish_pending: scan for pointers still carrying `outbox_at`, publish each, clear its marker
+    # (UpdateItem REMOVE outbox_at); nothing else of the table, no queue, no other topic.
+    return [
+        Grant("FindUnpublished", ("dynamodb:Scan",), (arns.bookings_table,)),
+        Grant("ConfirmPublished", ("dynamodb:UpdateItem",), (arns.bookings_table,)),
+        Grant("PublishBookings", ("sns:Publish",), (arns.booking_topic,)),
+    ]
+
+
 # Each function's own grants, by logical name (a test keeps the keys equal to picops.functions.LOGICAL_NAMES).
 FUNCTION_GRANTS: dict[str, Callable[[StackArns, str], list[Grant]]] = {
     "IngestFunction": _ingest,
@@ -220,6 +230,7 @@ FUNCTION_GRANTS: dict[str, Callable[[StackArns, str], list[Grant]]] = {
     "BookingApiFunction": _booking_api,
     "InventoryFunction": _inventory,
     "PaymentFunction": _payment,
+    "OutboxSweepFunction": _outbox_sweep,
 }
 
 

@@ -502,6 +502,11 @@ class ScheduleRule(Resource):
     dead_letter: str = ""
     dead_letter_arn: str = ""
     dead_letter_policy: str = ""
+    # The configured period when it is finer than `schedule` can say (EventBridge's floor is one minute):
+    # the local runtime's scheduler fires at this period; 0 means `schedule`'s own.
+    every_s: float = 0
+    # What it runs, for the rule's Description.
+    purpose: str = "hourly moderation sweep"
 
     @property
     def depends_on(self) -> tuple[str, ...]:

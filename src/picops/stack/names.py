@@ -78,6 +78,7 @@ _NAMED: dict[str, tuple[str, str]] = {
     **{f.logical: ("AWS::Lambda::Function", f.name_suffix) for f in FUNCTIONS},
     "SweepSchedule": ("AWS::Events::Rule", "sweep-schedule"),
     "SweepDLQ": ("AWS::SQS::Queue", "sweep-dlq"),
+    "OutboxSchedule": ("AWS::Events::Rule", "outbox-schedule"),
     "BookingsApi": ("AWS::ApiGatewayV2::Api", "bookings-api"),
 }
 BUCKETS: dict[str, str] = {"UploadsBucket": "uploads", "ProcessedBucket": "processed"}
