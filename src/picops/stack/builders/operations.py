@@ -302,7 +302,9 @@ def dashboard_body(ctx: BuildContext) -> dict[str, Any]:
     )
     for queue, dlq in (("InventoryQueue", "InventoryDLQ"), ("PaymentQueue", "PaymentDLQ")):
         _queue_widgets(grid, ctx, queue, dlq)
-    _function_widgets(grid, ctx, ("BookingApiFunction", "InventoryFunction", "PaymentFunction"))
+    _function_widgets(
+        grid, ctx, ("BookingApiFunction", "InventoryFunction", "PaymentFunction", "OutboxSweepFunction")
+    )
     _handler_metrics_widget(grid, ctx, "bookings")
     return {"widgets": grid.widgets}
 
