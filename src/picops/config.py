@@ -378,6 +378,34 @@ class DeploySettings(_Section):
         return value
 
 
+class DlqRedriveSettings(_Section):
+    # How often the stack redrives this DLQ into its source queue by itself (`<DLQ>RedriveSchedule`):
+    # seconds, or "30s", "5m", "1h"; 0 (the default) leaves it to `picops dlq redrive`.
+    auto_redrive_every: int = Field(default=0, ge=0, le=86_400)
+    # The rate cap of each run (messages per second) and the most one run moves.
+    redrive_rate: float = Field(default=10.0, gt=0, le=3000)
+    redrive_max: int = Field(default=1000, ge=1, le=100_000)
+
+    _every = field_validator("auto_redrive_every", mode="before")(lambda v: duration_s(v))
+
+
+class DlqSettings(_Section):
+    """`[dlq.<Logical>]`, one table per DLQ of a queue (a schedule's SweepDLQ holds invocation records, which
+    have no queue to go back to)."""
+
+    IngestDLQ: DlqRedriveSettings = DlqRedriveSettings()
+    InventoryDLQ: DlqRedriveSettings = DlqRedriveSettings()
+    PaymentDLQ: DlqRedriveSettings = DlqRedriveSettings()
+
+    def scheduled(self) -> dict[str, DlqRedriveSettings]:
+        """The DLQs with an auto-redrive schedule, by logical name."""
+        return {name: getattr(self, name) for name in REDRIVE_DLQS if getattr(self, name).auto_redrive_every}
+
+
+# The DLQs `[dlq.<Logical>]` may configure (tests keep them equal to the stack's queue DLQs).
+REDRIVE_DLQS: tuple[str, ...] = ("IngestDLQ", "InventoryDLQ", "PaymentDLQ")
+
+
 class LocalSettings(_Section):
     """Strict local mode (docs/security.md): the local endpoint refuses what AWS would."""
 
@@ -404,6 +432,7 @@ class Settings(_Section):
     moderation: ModerationSettings = ModerationSettings()
     bookings: BookingsSettings = BookingsSettings()
     deploy: DeploySettings = DeploySettings()
+    dlq: DlqSettings = DlqSettings()
     local: LocalSettings = LocalSettings()
 
 

@@ -108,6 +108,18 @@ FUNCTIONS: tuple[FunctionDef, ...] = (
         errors_next="the bookings it could not publish stay pending for the next run (picops bookings "
         "republish --dry-run lists them)",
     ),
+    FunctionDef(
+        "DlqRedriveFunction",
+        "picops.handlers.repairs.redrive_handler",
+        "dlq-redrive",
+        # Each schedule's input names the DLQ, its source, its alarm and the run's caps: no section needed.
+        (),
+        # A run moves at most `redrive_max` messages at `redrive_rate` per second; it stops a minute before
+        # the timeout and the next run goes on.
+        timeout_s=900,
+        memory_mb=256,
+        errors_next="the messages it did not move stay in the DLQ (picops dlq list shows them)",
+    ),
 )
 
 BY_LOGICAL: dict[str, FunctionDef] = {f.logical: f for f in FUNCTIONS}

@@ -23,6 +23,7 @@ CONTRACT = {
     "InventoryFunction": "picops.handlers.bookings.inventory_handler",
     "PaymentFunction": "picops.handlers.bookings.payment_handler",
     "OutboxSweepFunction": "picops.handlers.repairs.outbox_handler",
+    "DlqRedriveFunction": "picops.handlers.repairs.redrive_handler",
 }
 
 

@@ -100,3 +100,61 @@ def test_the_local_scheduler_reads_an_hourly_rule_and_ignores_cron() -> None:
     hourly = ScheduleRule("R", "r", schedule="rate(1 hour)", function="F")
     assert period_s(hourly) == 3600.0
     assert period_s(ScheduleRule("C", "c", schedule="cron(0 12 * * ? *)", function="F")) == 0.0
+
+
+def _dlq_model(**dlqs: Any) -> StackModel:
+    return build_model(load_settings(use_files=False, overrides={"dlq": dlqs}), ACCOUNT, REGION)
+
+
+def test_no_dlq_redrives_on_a_schedule_by_default_and_the_function_may_only_log() -> None:
+    model = _model()
+    assert [r.logical for r in model.of_type(ScheduleRule) if r.function == "DlqRedriveFunction"] == []
+    role = next(r for r in model.of_type(Role) if r.function == "DlqRedriveFunction")
+    actions = {a for s in json.loads(role.document)["Statement"] for a in s["Action"]}
+    assert actions == {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+def test_a_configured_dlq_redrives_into_its_source_on_its_own_schedule_with_its_caps() -> None:
+    model = _dlq_model(PaymentDLQ={"auto_redrive_every": "10m", "redrive_rate": 5, "redrive_max": 200})
+    rule = model.get("PaymentDLQRedriveSchedule")
+    assert isinstance(rule, ScheduleRule)
+    assert (rule.schedule, rule.every_s, rule.function) == ("rate(10 minutes)", 600, "DlqRedriveFunction")
+    assert json.loads(rule.target()["Input"]) == {
+        "dlq": "PaymentDLQ",
+        "source": "PaymentQueue",
+        "alarm": "picops-PaymentDLQ-visible",
+        "rate": 5.0,
+        "max_messages": 200,
+    }
+    assert "PaymentDLQAlarm" in {r.logical for r in model.resources}
+    assert model.get("PaymentDLQAlarm").name == "picops-PaymentDLQ-visible"  # type: ignore[attr-defined]
+    assert "InventoryDLQRedriveSchedule" not in {r.logical for r in model.resources}
+
+
+def test_the_redrive_function_is_granted_the_configured_dlqs_their_sources_and_alarms_only() -> None:
+    model = _dlq_model(InventoryDLQ={"auto_redrive_every": "5m"})
+    role = next(r for r in model.of_type(Role) if r.function == "DlqRedriveFunction")
+    names = _names()
+    dlq, source = names.arn("InventoryDLQ"), names.arn("InventoryQueue")
+    alarm = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:picops-InventoryDLQ-visible"
+    granted = {
+        (action, resource)
+        for s in json.loads(role.document)["Statement"]
+        for action in s["Action"]
+        for resource in s["Resource"]
+        if not action.startswith("logs:")
+    }
+    assert {r for _a, r in granted} == {dlq, source, alarm}
+    assert {a for a, r in granted if r == source} == {"sqs:SendMessage", "sqs:GetQueueAttributes"}
+    assert {a for a, r in granted if r == alarm} == {"cloudwatch:DescribeAlarms"}
+    assert ("sqs:DeleteMessage", dlq) in granted
+    assert ("sqs:DeleteMessage", source) not in granted
+
+
+def test_only_dlqs_of_queues_may_redrive_on_a_schedule() -> None:
+    from picops.config import REDRIVE_DLQS, ConfigError
+    from picops.stack.names import DLQ_SOURCES, logical_type
+
+    assert set(REDRIVE_DLQS) == {d for d, s in DLQ_SOURCES.items() if logical_type(s) == "AWS::SQS::Queue"}
+    with pytest.raises(ConfigError):
+        _dlq_model(SweepDLQ={"auto_redrive_every": "5m"})

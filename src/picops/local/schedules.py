@@ -1,14 +1,16 @@
 """The stack's schedule rules on the local runtime's clock (docs/provision.md, "Scheduled repairs").
 
 moto stores EventBridge rules but never fires them, so `picops local run` does: every ScheduleRule of the
-model except SweepSchedule (the runtime fires that one at `--sweep-every`) delivers its "Scheduled Event" to
-its function's handler, in-process, once a period. The period is the rule's configured one (`every_s`,
-exact even below EventBridge's one-minute floor), else its `rate(...)` expression. Like a new rate rule, the
+model except SweepSchedule (the runtime fires that one at `--sweep-every`) delivers its "Scheduled Event" (or
+its target's constant input) to its function's handler, in-process, once a period. The period is the
+rule's configured one (`every_s`, exact even below EventBridge's one-minute floor), else its `rate(...)`
+expression. Like a new rate rule, the
 first run comes one period after the start.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +44,8 @@ class RuleRuns:
     function: str
     every_s: float
     next_at: float
+    # The target's constant input, delivered instead of the Scheduled Event when the rule has one.
+    input: str = ""
     runs: int = 0
     errors: int = 0
     last: dict[str, Any] = field(default_factory=dict)
@@ -81,7 +85,7 @@ class Schedules:
             every = period_s(rule)
             if rule.logical in skip or not every:
                 continue
-            self.timers.append(RuleRuns(rule.logical, rule.function, every, now + every))
+            self.timers.append(RuleRuns(rule.logical, rule.function, every, now + every, rule.input))
 
     def next_at(self) -> float | None:
         return min((t.next_at for t in self.timers), default=None)
@@ -108,7 +112,8 @@ class Schedules:
             timer.detail = str(exc)
             self.progress(f"{timer.rule}: {exc}")
             return
-        result = self.invoker.invoke(target, handler, scheduled_event(self.names.arn(timer.rule)))
+        event = json.loads(timer.input) if timer.input else scheduled_event(self.names.arn(timer.rule))
+        result = self.invoker.invoke(target, handler, event)
         if result.error is not None:
             timer.errors += 1
             timer.detail = f"function error: {type(result.error).__name__}: {result.error}"

@@ -29,7 +29,7 @@ def read(r: ScheduleRule, ctx: Context) -> dict[str, Any] | None:
             return None
         raise
     targets = paginated(events, "list_targets_by_rule", "Targets", Rule=r.name)
-    kept = ("Id", "Arn", "RetryPolicy", "DeadLetterConfig")
+    kept = ("Id", "Arn", "Input", "RetryPolicy", "DeadLetterConfig")
     return {
         "ScheduleExpression": rule.get("ScheduleExpression"),
         "State": rule.get("State"),
