@@ -65,7 +65,7 @@ def run_once(
     if fired is not None:
         detail = (
             f"{job.alarm} fired again at {fired:%Y-%m-%dT%H:%M:%SZ} after the redrive at {moved_at}: fix the "
-            "cause, then picops dlq redrive (an emptied DLQ resumes the schedule)"
+            "cause, then redrive by hand (`picops dlq redrive`); an emptied DLQ resumes the schedule"
         )
         sqs.tag_queue(QueueUrl=job.dlq.url, Tags={STOPPED_TAG: detail})
         return AutoRedriveResult(name, "stopped", detail=detail)
