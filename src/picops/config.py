@@ -260,8 +260,14 @@ class BookingsSettings(_Section):
     # A booking whose publish to BookingTopic was not confirmed this long ago is republished by
     # `picops bookings republish` (the outbox sweep).
     republish_after_s: int = Field(default=60, ge=0, le=86_400)
+    # How often the scheduled outbox sweep (OutboxSweepFunction, on OutboxSchedule) republishes by itself:
+    # seconds, or "30s", "5m", "1h"; 0 turns the schedule off. EventBridge's finest rate is one minute, so on
+    # AWS a shorter period runs every minute; the local runtime keeps it exact.
+    republish_every: int = Field(default=300, ge=0, le=86_400)
     # The deployed BookingsApi URL for `picops bookings book`; unset: looked up by the API's name.
     api_url: str | None = None
+
+    _every = field_validator("republish_every", mode="before")(lambda v: duration_s(v))
 
     @field_validator("gateway")
     @classmethod
@@ -276,6 +282,21 @@ class BookingsSettings(_Section):
         if value is not None and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/") if value else None
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|min|h)?\s*$")
+_UNIT_S = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600}
+
+
+def duration_s(value: Any) -> Any:
+    """A period as whole seconds: a number of seconds, or text like "30s", "5m", "1h". Anything else is
+    passed on for the field's own validation to reject."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError(f"{value!r} is not a period (seconds, or like 30s, 5m, 1h)")
+        return int(match.group(1)) * _UNIT_S[match.group(2)]
+    return value
 
 
 # The stack's function logical names (contract; picops.functions.FUNCTIONS is the table). Here so
@@ -357,6 +378,34 @@ class DeploySettings(_Section):
         return value
 
 
+class DlqRedriveSettings(_Section):
+    # How often the stack redrives this DLQ into its source queue by itself (`<DLQ>RedriveSchedule`):
+    # seconds, or "30s", "5m", "1h"; 0 (the default) leaves it to `picops dlq redrive`.
+    auto_redrive_every: int = Field(default=0, ge=0, le=86_400)
+    # The rate cap of each run (messages per second) and the most one run moves.
+    redrive_rate: float = Field(default=10.0, gt=0, le=3000)
+    redrive_max: int = Field(default=1000, ge=1, le=100_000)
+
+    _every = field_validator("auto_redrive_every", mode="before")(lambda v: duration_s(v))
+
+
+class DlqSettings(_Section):
+    """`[dlq.<Logical>]`, one table per DLQ of a queue (a schedule's SweepDLQ holds invocation records, which
+    have no queue to go back to)."""
+
+    IngestDLQ: DlqRedriveSettings = DlqRedriveSettings()
+    InventoryDLQ: DlqRedriveSettings = DlqRedriveSettings()
+    PaymentDLQ: DlqRedriveSettings = DlqRedriveSettings()
+
+    def scheduled(self) -> dict[str, DlqRedriveSettings]:
+        """The DLQs with an auto-redrive schedule, by logical name."""
+        return {name: getattr(self, name) for name in REDRIVE_DLQS if getattr(self, name).auto_redrive_every}
+
+
+# The DLQs `[dlq.<Logical>]` may configure (tests keep them equal to the stack's queue DLQs).
+REDRIVE_DLQS: tuple[str, ...] = ("IngestDLQ", "InventoryDLQ", "PaymentDLQ")
+
+
 class LocalSettings(_Section):
     """Strict local mode (docs/security.md): the local endpoint refuses what AWS would."""
 
@@ -383,6 +432,7 @@ class Settings(_Section):
     moderation: ModerationSettings = ModerationSettings()
     bookings: BookingsSettings = BookingsSettings()
     deploy: DeploySettings = DeploySettings()
+    dlq: DlqSettings = DlqSettings()
     local: LocalSettings = LocalSettings()
 
 

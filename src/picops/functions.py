@@ -1,4 +1,4 @@
-"""The stack's six functions, in one table (docs/architecture.md, "Where things go: a function").
+"""The stack's functions, in one table (docs/architecture.md, "Where things go: a function").
 
 Each `FunctionDef` says everything about a function that is not a resource's detail: its logical name and
 handler entry point (both contracts, pinned by tests), the configuration sections its environment carries,
@@ -96,6 +96,29 @@ FUNCTIONS: tuple[FunctionDef, ...] = (
         timeout_s=30,
         memory_mb=256,
         errors_next=_FIFO_BLOCKS + "PaymentDLQ",
+    ),
+    FunctionDef(
+        "OutboxSweepFunction",
+        "picops.handlers.repairs.outbox_handler",
+        "outbox-sweep",
+        ("bookings",),
+        # One scan of the bookings table and a publish per lost booking: seconds, unless thousands were lost.
+        timeout_s=120,
+        memory_mb=256,
+        errors_next="the bookings it could not publish stay pending for the next run (picops bookings "
+        "republish --dry-run lists them)",
+    ),
+    FunctionDef(
+        "DlqRedriveFunction",
+        "picops.handlers.repairs.redrive_handler",
+        "dlq-redrive",
+        # Each schedule's input names the DLQ, its source, its alarm and the run's caps: no section needed.
+        (),
+        # A run moves at most `redrive_max` messages at `redrive_rate` per second; it stops a minute before
+        # the timeout and the next run goes on.
+        timeout_s=900,
+        memory_mb=256,
+        errors_next="the messages it did not move stay in the DLQ (picops dlq list shows them)",
     ),
 )
 

@@ -37,6 +37,15 @@ def test_thumbnails_come_without_the_pipeline_boto3_or_the_configuration() -> No
             "bookings",  # the queue consumers share the module: the API's router loads on its first request
             {"picops.core.bookings.checker", "picops.core.ingest", "aws_lambda_powertools.event_handler"},
         ),
+        (
+            "repairs",  # the outbox sweep: the store and the publisher, nothing of the API or the consumers
+            {
+                "picops.core.bookings.checker",
+                "picops.core.bookings.payments",
+                "picops.core.ingest",
+                "aws_lambda_powertools.event_handler",
+            },
+        ),
     ],
 )
 def test_a_handler_loads_neither_pydantic_settings_nor_other_paths(

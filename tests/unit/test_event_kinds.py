@@ -263,10 +263,31 @@ def test_default_event_follows_the_functions_trigger_in_the_model(
         assert event["Records"][0]["eventSourceARN"] == names.arn(source)
 
 
+# Functions the default stack leaves without a trigger: DlqRedriveFunction runs only on the schedules
+# `[dlq.<Logical>] auto_redrive_every` adds.
+UNTRIGGERED_BY_DEFAULT = {"DlqRedriveFunction"}
+
+
 def test_every_function_of_the_model_has_a_default_event(gen: ek.EventGenerator) -> None:
     for spec in gen.model.functions():
+        if spec.logical in UNTRIGGERED_BY_DEFAULT:
+            with pytest.raises(UsageError, match="has no trigger in the stack model"):
+                gen.default_event(spec.logical)
+            continue
         kind, _event = gen.default_event(spec.logical)
         assert kind in ek.KINDS
+
+
+def test_a_scheduled_function_gets_its_own_rule_s_event() -> None:
+    settings = Settings.model_validate({"dlq": {"PaymentDLQ": {"auto_redrive_every": "5m"}}})
+    model = build_model(settings, ACCOUNT, REGION, local=True)
+    names = StackNames(settings, ACCOUNT, REGION)
+    generator = ek.EventGenerator(model, settings)
+    kind, event = generator.default_event("DlqRedriveFunction")
+    assert kind == ek.SCHEDULE
+    assert (event["dlq"], event["source"]) == ("PaymentDLQ", "PaymentQueue")
+    _kind, outbox = generator.default_event("OutboxSweepFunction")
+    assert outbox["resources"] == [names.arn("OutboxSchedule")]
 
 
 def test_find_function_by_logical_or_physical_name(gen: ek.EventGenerator, names: StackNames) -> None:

@@ -22,6 +22,8 @@ CONTRACT = {
     "BookingApiFunction": "picops.handlers.bookings.api_handler",
     "InventoryFunction": "picops.handlers.bookings.inventory_handler",
     "PaymentFunction": "picops.handlers.bookings.payment_handler",
+    "OutboxSweepFunction": "picops.handlers.repairs.outbox_handler",
+    "DlqRedriveFunction": "picops.handlers.repairs.redrive_handler",
 }
 
 

@@ -81,6 +81,8 @@ class EventOptions:
     group: str = "default"
     queue: str | None = None
     now: dt.datetime | None = None
+    # The schedule rule whose event it is (default: the stack's first).
+    rule: str | None = None
 
 
 def find_function(model: StackModel, name: str) -> FunctionSpec:
@@ -150,7 +152,7 @@ class EventGenerator:
                 return SQS_FIFO, EventOptions(queue=source.logical)
         for rule in self.model.of_type(ScheduleRule):
             if rule.function == spec.logical:
-                return SCHEDULE, EventOptions()
+                return SCHEDULE, EventOptions(rule=rule.logical)
         for integration in self.model.of_type(ApiIntegration):
             if integration.function == spec.logical:
                 route = next(r for r in self.model.of_type(ApiRoute) if r.integration == integration.logical)
@@ -325,9 +327,12 @@ class EventGenerator:
     # -- EventBridge ---------------------------------------------------------------------------------------
 
     def schedule(self, options: EventOptions) -> dict[str, Any]:
-        rules = self.model.of_type(ScheduleRule)
+        rules = [r for r in self.model.of_type(ScheduleRule) if options.rule in (None, r.logical)]
         if not rules:
             raise UsageError("the stack has no schedule rule")
+        if rules[0].input:
+            # A rule with a constant input delivers that instead of the Scheduled Event.
+            return dict(json.loads(rules[0].input))
         return scheduled_event(self.names.arn(rules[0].logical), now=_now(options))
 
     # -- API Gateway HTTP API ------------------------------------------------------------------------------

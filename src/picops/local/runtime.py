@@ -39,6 +39,7 @@ from picops.local.invoke import (
 )
 from picops.local.logfiles import log_dir
 from picops.local.mappings import DYNAMODB_STREAM, SQS, MappingRecord, function_target, target_of
+from picops.local.schedules import Schedules
 from picops.local.sqs_source import SqsSource
 from picops.local.stats import ERROR, SKIPPED, MappingStats, Progress
 from picops.local.stream_source import StreamSource
@@ -119,6 +120,8 @@ class LocalRuntime:
         self.sweep = SweepStats()
         self.model: StackModel | None = None
         self._sweep_target: FunctionTarget | None = None
+        # The other schedule rules (the outbox sweep, ...), made by serve() on its clock.
+        self.schedules: Schedules | None = None
         self.api: LocalApi | None = None
         # Set by Ctrl-C/SIGTERM (see stop_on_signals): every loop ends at its next check.
         self.stop = threading.Event()
@@ -494,6 +497,7 @@ class LocalRuntime:
         every `sweep_every_s` seconds, the first time one interval after start (as a new rate rule does)."""
         began = clock()
         next_sweep = began + sweep_every_s if sweep_every_s else None
+        schedules = self._schedules(began)
         while not stop.is_set():
             now = clock()
             if duration_s is not None and now - began >= duration_s:
@@ -501,6 +505,7 @@ class LocalRuntime:
             if next_sweep is not None and now >= next_sweep:
                 self.run_sweep()
                 next_sweep = now + float(sweep_every_s or 0)
+            schedules.fire_due(now)
             if not self.sources:
                 # Nothing to poll (all skipped): wait for the schedule, the deadline or a stop.
                 stop.wait(_idle_wait(now, began, duration_s, next_sweep))
@@ -516,6 +521,14 @@ class LocalRuntime:
                 if isinstance(source, StreamSource) and n == 0:
                     # Streams have no long poll: pace idle reads like Lambda's poller (about 4 per second).
                     stop.wait(0.25)
+
+    def _schedules(self, now: float) -> Schedules:
+        assert self.model is not None, "prepare() first"
+        names = StackNames(self.settings, self.model.account, self.model.region)
+        self.schedules = Schedules(
+            self.model, names, self.invoker, now=now, progress=self.progress, skip=(SWEEP_RULE,)
+        )
+        return self.schedules
 
     # -- BookingsApi on a loopback port ---------------------------------------------------------------------
 
@@ -552,13 +565,15 @@ class LocalRuntime:
     @property
     def failed(self) -> bool:
         """An invocation raised (or a mapping could not be served)."""
-        return any(s.status == ERROR for s in self.stats) or self.sweep.errors > 0
+        scheduled = self.schedules.errors if self.schedules is not None else 0
+        return any(s.status == ERROR for s in self.stats) or self.sweep.errors > 0 or scheduled > 0
 
     def summary(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "mappings": [s.as_dict() for s in self.stats],
             "sweeps": self.sweep.sweeps,
             "sweep_errors": self.sweep.errors,
+            "schedules": self.schedules.summary() if self.schedules is not None else [],
             "functions": [c.as_dict() for c in self.invoker.calls.values()],
             "ok": not self.failed,
             "interrupted": self.stop.is_set(),

@@ -92,6 +92,8 @@ class StackArns:
     alerts_topic: str
     log_group: dict[str, str]
     sweep_dlq: str
+    # Each DLQ `[dlq.<Logical>]` redrives on a schedule: (its ARN, its source queue's, its alarm's).
+    redrive: tuple[tuple[str, str, str], ...] = ()
 
 
 def function_grants(function: str, arns: StackArns, *, uploads_prefix: str) -> list[Grant]:
@@ -212,6 +214,44 @@ def _payment(arns: StackArns, uploads_prefix: str) -> list[Grant]:
     ]
 
 
+def _outbox_sweep(arns: StackArns, uploads_prefix: str) -> list[Grant]:
+    # republish_pending: scan for pointers still carrying `outbox_at`, publish each, clear its marker
+    # (UpdateItem REMOVE outbox_at); nothing else of the table, no queue, no other topic.
+    return [
+        Grant("FindUnpublished", ("dynamodb:Scan",), (arns.bookings_table,)),
+        Grant("ConfirmPublished", ("dynamodb:UpdateItem",), (arns.bookings_table,)),
+        Grant("PublishBookings", ("sns:Publish",), (arns.booking_topic,)),
+    ]
+
+
+def _dlq_redrive(arns: StackArns, uploads_prefix: str) -> list[Grant]:
+    # `picops dlq redrive`'s mover (receive, hold, delete what the send confirmed) on the DLQs, a send to each
+    # one's source, its marks as DLQ tags, and the DLQ's alarm read to see whether it fired again. Only the
+    # DLQs with a schedule: with none, the function may write its logs and nothing else.
+    if not arns.redrive:
+        return []
+    dlqs = tuple(d for d, _s, _a in arns.redrive)
+    return [
+        Grant(
+            "DrainDlqs",
+            (
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:GetQueueAttributes",
+            ),
+            dlqs,
+        ),
+        Grant("MarkDlqs", ("sqs:ListQueueTags", "sqs:TagQueue", "sqs:UntagQueue"), dlqs),
+        Grant(
+            "RefillSources",
+            ("sqs:SendMessage", "sqs:GetQueueAttributes"),
+            tuple(s for _d, s, _a in arns.redrive),
+        ),
+        Grant("ReadDlqAlarms", ("cloudwatch:DescribeAlarms",), tuple(a for _d, _s, a in arns.redrive)),
+    ]
+
+
 # Each function's own grants, by logical name (a test keeps the keys equal to picops.functions.LOGICAL_NAMES).
 FUNCTION_GRANTS: dict[str, Callable[[StackArns, str], list[Grant]]] = {
     "IngestFunction": _ingest,
@@ -220,6 +260,8 @@ FUNCTION_GRANTS: dict[str, Callable[[StackArns, str], list[Grant]]] = {
     "BookingApiFunction": _booking_api,
     "InventoryFunction": _inventory,
     "PaymentFunction": _payment,
+    "OutboxSweepFunction": _outbox_sweep,
+    "DlqRedriveFunction": _dlq_redrive,
 }
 
 

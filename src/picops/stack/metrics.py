@@ -52,6 +52,20 @@ HANDLER_METRICS: tuple[HandlerMetric, ...] = (
     ),
     HandlerMetric("bookings", "BookingsProcessed", "Count", "steps done, by kind (seat, payment)", _KIND),
     HandlerMetric("bookings", "BookingsFailed", "Count", "booking steps that failed, by kind", _KIND),
+    HandlerMetric(
+        "bookings",
+        "BookingsRepublished",
+        "Count",
+        "bookings the scheduled outbox sweep published again (kind outbox)",
+        _KIND,
+    ),
+    HandlerMetric(
+        "bookings",
+        "BookingsRepublishFailed",
+        "Count",
+        "bookings the outbox sweep could not publish (pending for its next run)",
+        _KIND,
+    ),
 )
 
 

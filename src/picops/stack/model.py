@@ -502,6 +502,14 @@ class ScheduleRule(Resource):
     dead_letter: str = ""
     dead_letter_arn: str = ""
     dead_letter_policy: str = ""
+    # The configured period when it is finer than `schedule` can say (EventBridge's floor is one minute):
+    # the local runtime's scheduler fires at this period; 0 means `schedule`'s own.
+    every_s: float = 0
+    # What it runs, for the rule's Description.
+    purpose: str = "hourly moderation sweep"
+    # The target's constant input (JSON) instead of the Scheduled Event: what one function serving several
+    # rules needs to know about this one.
+    input: str = ""
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -510,6 +518,8 @@ class ScheduleRule(Resource):
     def target(self) -> dict[str, Any]:
         """The rule's one target as PutTargets takes it (and ListTargetsByRule returns it)."""
         out: dict[str, Any] = {"Id": self.target_id, "Arn": self.target_arn}
+        if self.input:
+            out["Input"] = self.input
         if self.max_retries is not None:
             out["RetryPolicy"] = {
                 "MaximumRetryAttempts": self.max_retries,

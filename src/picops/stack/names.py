@@ -78,8 +78,21 @@ _NAMED: dict[str, tuple[str, str]] = {
     **{f.logical: ("AWS::Lambda::Function", f.name_suffix) for f in FUNCTIONS},
     "SweepSchedule": ("AWS::Events::Rule", "sweep-schedule"),
     "SweepDLQ": ("AWS::SQS::Queue", "sweep-dlq"),
+    "OutboxSchedule": ("AWS::Events::Rule", "outbox-schedule"),
+    **{
+        f"{dlq}RedriveSchedule": ("AWS::Events::Rule", f"{suffix}-redrive-schedule")
+        for dlq, suffix in (
+            ("IngestDLQ", "ingest-dlq"),
+            ("InventoryDLQ", "inventory-dlq"),
+            ("PaymentDLQ", "payment-dlq"),
+        )
+    },
     "BookingsApi": ("AWS::ApiGatewayV2::Api", "bookings-api"),
 }
+# Logical names the model holds only when configured (`[dlq.<Logical>] auto_redrive_every`).
+CONFIGURED_ONLY: frozenset[str] = frozenset(
+    f"{dlq}RedriveSchedule" for dlq in ("IngestDLQ", "InventoryDLQ", "PaymentDLQ")
+)
 BUCKETS: dict[str, str] = {"UploadsBucket": "uploads", "ProcessedBucket": "processed"}
 
 # DLQ logical name -> the logical name of the queue it serves.
@@ -92,6 +105,11 @@ DLQ_SOURCES: dict[str, str] = {
 }
 
 
+def dlq_alarm_name(stack: str, dlq: str) -> str:
+    """The name of `dlq`'s alarm (messages visible): the operations builder makes it, redrive reads it."""
+    return f"{stack}-{dlq}-visible"
+
+
 def logical_type(logical: str) -> str:
     if logical in BUCKETS:
         return "AWS::S3::Bucket"
@@ -102,7 +120,8 @@ def logical_type(logical: str) -> str:
 
 
 def logical_names() -> list[str]:
-    return [*BUCKETS, *_NAMED]
+    """Every logical name a default stack holds (the configured-only ones resolve, but are not listed)."""
+    return [*BUCKETS, *(n for n in _NAMED if n not in CONFIGURED_ONLY)]
 
 
 def role_name(base: str, region: str) -> str:

@@ -49,6 +49,26 @@ class RepublishResult:
     republished: list[str]
     failed: dict[str, str]
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pending": self.pending,
+            "republished": self.republished,
+            "failed": [{"booking_id": b, "error": e} for b, e in sorted(self.failed.items())],
+        }
+
+
+class SweepFailed(RuntimeError):
+    """Some bookings could not be republished: raised so the run counts as a failed invocation (the sweep's
+    Errors alarm) while the bookings stay pending for the next run."""
+
+    def __init__(self, result: RepublishResult) -> None:
+        first, error = sorted(result.failed.items())[0]
+        super().__init__(
+            f"{len(result.failed)} of {len(result.pending)} pending booking(s) not republished "
+            f"(first {first}: {error})"
+        )
+        self.result = result
+
 
 def republish_pending(
     store: BookingStore,
@@ -72,4 +92,19 @@ def republish_pending(
             result.failed[p.booking_id] = f"{type(exc).__name__}: {exc}"
         else:
             result.republished.append(p.booking_id)
+    return result
+
+
+def scheduled_sweep(
+    store: BookingStore,
+    publisher: Publisher,
+    *,
+    older_than_s: float,
+    clock: Callable[[], float] = time.time,
+) -> RepublishResult:
+    """One run of the outbox schedule (`[bookings] republish_every`): republish what is pending, and fail
+    the run (SweepFailed) when any booking is still unpublished after it."""
+    result = republish_pending(store, publisher, older_than_s=older_than_s, clock=clock)
+    if result.failed:
+        raise SweepFailed(result)
     return result

@@ -1,4 +1,5 @@
-"""AWS::Events::Rule: the hourly sweep schedule and its one target (retry policy, dead-letter queue)."""
+"""AWS::Events::Rule: a schedule (the hourly sweep, the outbox sweep) and its one target (retry policy,
+dead-letter queue)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def read(r: ScheduleRule, ctx: Context) -> dict[str, Any] | None:
             return None
         raise
     targets = paginated(events, "list_targets_by_rule", "Targets", Rule=r.name)
-    kept = ("Id", "Arn", "RetryPolicy", "DeadLetterConfig")
+    kept = ("Id", "Arn", "Input", "RetryPolicy", "DeadLetterConfig")
     return {
         "ScheduleExpression": rule.get("ScheduleExpression"),
         "State": rule.get("State"),
@@ -47,7 +48,7 @@ def apply(r: ScheduleRule, change: Change, ctx: Context) -> None:
             Name=r.name,
             ScheduleExpression=r.schedule,
             State="ENABLED",
-            Description=f"picops {ctx.model.stack}: hourly moderation sweep",
+            Description=f"picops {ctx.model.stack}: {r.purpose}",
         )
     if change.action == "create" or "Targets" in change.diff:
         stale = [t["Id"] for t in (change.live or {}).get("Targets", []) if t["Id"] != r.target_id]

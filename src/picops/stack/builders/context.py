@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from picops.config import Settings
+from picops.config import REDRIVE_DLQS, Settings
 from picops.functions import FUNCTIONS
 from picops.stack import iam, metrics
 from picops.stack.model import (
@@ -22,7 +22,7 @@ from picops.stack.model import (
     Role,
     frozen_json,
 )
-from picops.stack.names import StackNames, build_arn, partition_of, role_name
+from picops.stack.names import DLQ_SOURCES, StackNames, build_arn, dlq_alarm_name, partition_of, role_name
 
 # The configuration sections each function's handler reads besides [stack], and its (timeout s, memory MB)
 # defaults: views of picops.functions.FUNCTIONS, where each is explained.
@@ -130,7 +130,19 @@ class BuildContext:
                 for fn in HANDLERS
             },
             sweep_dlq=arn("SweepDLQ"),
+            redrive=tuple(
+                (
+                    arn(dlq),
+                    arn(DLQ_SOURCES[dlq]),
+                    self.alarm_arn(dlq_alarm_name(self.settings.stack.name, dlq)),
+                )
+                for dlq in REDRIVE_DLQS
+                if dlq in self.settings.dlq.scheduled()
+            ),
         )
+
+    def alarm_arn(self, name: str) -> str:
+        return build_arn(self.region, "cloudwatch", self.account, f"alarm:{name}")
 
     def role_arn(self, fn: str) -> str:
         """The ARN of `fn`'s execution role (`<fn>Role`), derived from names like every other ARN."""

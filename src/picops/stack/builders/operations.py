@@ -10,7 +10,7 @@ from picops.functions import function_def
 from picops.stack.builders.context import BuildContext
 from picops.stack.metrics import NAMESPACE, SERVICE_DIMENSION, metrics_of, service_name
 from picops.stack.model import HANDLERS, Alarm, Dashboard, Resource
-from picops.stack.names import DLQ_SOURCES, partition_of
+from picops.stack.names import DLQ_SOURCES, dlq_alarm_name, partition_of
 
 DASHBOARD_SUFFIX = "pipelines"
 # The stream mapping is this far behind the stream (IteratorAge is in milliseconds): verdicts arrive late.
@@ -68,7 +68,7 @@ def alarms(ctx: BuildContext) -> list[Resource]:
         resources.append(
             alarm(
                 f"{dlq}Alarm",
-                f"{stack}-{dlq}-visible",
+                dlq_alarm_name(stack, dlq),
                 namespace="AWS/SQS",
                 metric="ApproximateNumberOfMessagesVisible",
                 dimensions=(("QueueName", names.physical(dlq)),),
@@ -304,6 +304,11 @@ def dashboard_body(ctx: BuildContext) -> dict[str, Any]:
         _queue_widgets(grid, ctx, queue, dlq)
     _function_widgets(grid, ctx, ("BookingApiFunction", "InventoryFunction", "PaymentFunction"))
     _handler_metrics_widget(grid, ctx, "bookings")
+
+    grid.title(
+        "## Scheduled repairs: OutboxSweepFunction (OutboxSchedule), DlqRedriveFunction (DLQ schedules)"
+    )
+    _function_widgets(grid, ctx, ("OutboxSweepFunction", "DlqRedriveFunction"))
     return {"widgets": grid.widgets}
 
 
