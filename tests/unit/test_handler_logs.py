@@ -82,11 +82,11 @@ def test_the_default_stack_s_service_is_picops_not_picops_picops() -> None:
 def test_verbose_means_raw_json_unless_a_format_is_given() -> None:
     import pytest
 
-    from picops.cli.local import _log_format
     from picops.errors import UsageError
+    from picops.local.handler_logs import log_format_of
 
-    assert _log_format(None, verbose=False) == "human"
-    assert _log_format(None, verbose=True) == "json"
-    assert _log_format("human", verbose=True) == "human"
+    assert log_format_of(None, verbose=False) == "human"
+    assert log_format_of(None, verbose=True) == "json"
+    assert log_format_of("human", verbose=True) == "human"
     with pytest.raises(UsageError, match="--log-format 'xml'"):
-        _log_format("xml", verbose=False)
+        log_format_of("xml", verbose=False)
