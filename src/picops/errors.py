@@ -1,7 +1,7 @@
 """The picops error tree.
 
-Every error carries the exit code the CLI maps it to (DESIGN.md section 4). Core code raises these; only the
-CLI turns them into process exits, so Lambdas see ordinary exceptions.
+Every error carries the exit code the CLI maps it to (each command's page under docs/ lists them). Core
+code raises these; only the CLI turns them into process exits, so Lambdas see ordinary exceptions.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Job records in JobsTable: one item per object version, claimed with a lease, so work happens once.
 
-Layout (DESIGN.md section 3, issue 8):
+Layout (docs/ingest.md, "Job items"):
 - job item: `pk = OBJ#<bucket>/<key>`, `sk = V#<version id, or the ETag when unversioned>`, with `status`
   IN_PROGRESS (while claimed) | PROCESSED | FAILED, `kind`, `size`, `etag`, `version`, `outputs`, `reason`,
   `created_at`/`updated_at`/`finished_at`, `attempts`, the lease (`lease_until`, `claim`) and `notified`.
