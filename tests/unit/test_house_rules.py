@@ -110,3 +110,28 @@ def test_the_length_check_counts_a_body_and_spares_a_typer_signature() -> None:
     options = "\n".join(f"    o{i}: Annotated[bool, typer.Option('--o{i}')] = False," for i in range(60))
     short_body = "\n".join(f"    x{i} = {i}" for i in range(40))
     assert not long_functions(f"def cmd(\n{options}\n) -> None:\n{short_body}\n")
+
+
+def test_core_names_a_field_and_the_cli_words_it_as_its_flag() -> None:
+    from picops.cli.flags import flag_of
+    from picops.errors import UsageError, input_field
+
+    error = UsageError(
+        f"{input_field('max_messages')} must be at least 1",
+        hint=f"or drop {input_field('filter_expression')} {{field:x}}",
+    )
+    assert error.fields == ["max_messages", "filter_expression"]
+    assert str(error) == "max_messages must be at least 1\nHint: or drop filter_expression {field:x}"
+    assert error.worded(flag_of) == ("--max must be at least 1", "or drop --filter {field:x}")
+    assert flag_of("role_arn") == "--role-arn"
+
+
+def test_core_messages_name_fields_not_flags() -> None:
+    """A flag written into a core error message is the CLI's word in core: name the field instead."""
+    flag_in_raise = re.compile(r"(UsageError|ConfigError|ValidationFailed)\(\s*f?\"--[a-z]")
+    found = [
+        str(p.relative_to(ROOT))
+        for p in sorted((SRC / "core").rglob("*.py"))
+        if flag_in_raise.search(p.read_text())
+    ]
+    assert found == []

@@ -41,11 +41,13 @@ from picops.core.dlq.queues import (
 )
 from picops.core.dlq.redrive import (
     ManualRedrive,
+    RedriveInterrupted,
     RedriveOptions,
     RedriveStats,
     Router,
     compile_filter,
     matches,
+    native_redrive,
 )
 from picops.core.dlq.redrive_plan import RedrivePlan, arn_resolver, plan_redrive
 from picops.core.dlq.sender import SendOutcome, send_confirmed
@@ -64,6 +66,7 @@ __all__ = [
     "PurgeResult",
     "QueueMessage",
     "QueueRef",
+    "RedriveInterrupted",
     "RedriveOptions",
     "RedrivePlan",
     "RedriveStats",
@@ -77,6 +80,7 @@ __all__ = [
     "compile_filter",
     "dlq_info",
     "matches",
+    "native_redrive",
     "native_unavailable_reason",
     "pack_batches",
     "peek_messages",

@@ -25,7 +25,7 @@ from picops.core.tagging.requests import RequestCounter
 from picops.core.tagging.sources import inventory, listing
 from picops.core.tagging.tracker import StreamPosition, Tracker
 from picops.core.tagging.verdicts import VerdictLookup
-from picops.errors import Interrupted, UsageError
+from picops.errors import Interrupted, UsageError, input_field
 
 CHECKPOINT_EVERY_S = 1.0
 
@@ -86,9 +86,9 @@ class BackfillRun:
 def run_backfill(factory: Any, job: BackfillJob, run: BackfillRun) -> RunSummary:
     """Run (or resume) `job`. Raises Interrupted (exit 130) on Ctrl-C after saving the checkpoint."""
     if run.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
+        raise UsageError(f"{input_field('concurrency')} must be at least 1")
     if run.limit is not None and run.limit < 0:
-        raise UsageError("--limit must not be negative")
+        raise UsageError(f"{input_field('limit')} must not be negative")
     s3 = factory.client("s3", concurrency=run.concurrency)
     dynamodb = factory.client("dynamodb", concurrency=run.concurrency)
     state = _initial_state(job, run)
@@ -186,7 +186,9 @@ def _initial_state(job: BackfillJob, run: BackfillRun) -> JobState:
     fresh = JobState(job=job.identity())
     if run.dry_run:
         if run.resume:
-            raise UsageError("--dry-run does not read or write checkpoints: drop --resume")
+            raise UsageError(
+                f"{input_field('dry_run')} does not read or write checkpoints: drop {input_field('resume')}"
+            )
         return fresh
     if not run.resume or run.state_path is None:
         return fresh
@@ -196,7 +198,8 @@ def _initial_state(job: BackfillJob, run: BackfillRun) -> JobState:
     if saved.job != job.identity():
         raise UsageError(
             f"state file {run.state_path} belongs to a different job ({saved.job['source']})",
-            hint="pass the same source flags as the interrupted run, or a different --state",
+            hint="pass the same source flags as the interrupted run, or a different "
+            + input_field("state_path"),
         )
     return saved
 
