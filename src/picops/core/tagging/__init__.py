@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from picops.core.tagging import batch_ops
-    from picops.core.tagging.backfill import BackfillJob, BackfillRun, run_backfill
+    from picops.core.tagging.backfill import BackfillJob, BackfillRun, bucket_object_count, run_backfill
     from picops.core.tagging.batch_ops import BatchJobRequest
     from picops.core.tagging.checkpoint import default_state_path, load_state
     from picops.core.tagging.engine import EngineOptions, RunEnd, TaggingEngine
@@ -61,6 +61,7 @@ _HOMES: dict[str, str] = {
     "Tracker": "picops.core.tagging.tracker",
     "VerdictLookup": "picops.core.tagging.verdicts",
     "batch_ops": "picops.core.tagging.batch_ops",
+    "bucket_object_count": "picops.core.tagging.backfill",
     "default_state_path": "picops.core.tagging.checkpoint",
     "in_verify_slice": "picops.core.tagging.ledger",
     "ledger_pk": "picops.core.tagging.ledger",
@@ -109,6 +110,7 @@ __all__ = [
     "Tracker",
     "VerdictLookup",
     "batch_ops",
+    "bucket_object_count",
     "default_state_path",
     "in_verify_slice",
     "ledger_pk",

@@ -11,11 +11,14 @@ before the ledger existed resume unchanged.
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import botocore.exceptions
 
 from picops.core.tagging.checkpoint import JobState, load_state, save_state
 from picops.core.tagging.engine import EngineOptions, TaggingEngine
@@ -241,3 +244,27 @@ def _summary(job: BackfillJob, state: JobState, requests: dict[str, int], elapse
         elapsed_s=elapsed,
         complete=state.complete,
     )
+
+
+def bucket_object_count(factory: Any, bucket: str) -> int | None:
+    """S3's daily storage metric (CloudWatch AWS/S3 NumberOfObjects), or None when it has no datapoint."""
+    now = datetime.datetime.now(datetime.UTC)
+    try:
+        points = factory.client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/S3",
+            MetricName="NumberOfObjects",
+            Dimensions=[
+                {"Name": "BucketName", "Value": bucket},
+                {"Name": "StorageType", "Value": "AllStorageTypes"},
+            ],
+            StartTime=now - datetime.timedelta(days=3),
+            EndTime=now,
+            Period=86400,
+            Statistics=["Average"],
+        )["Datapoints"]
+    except botocore.exceptions.ClientError:
+        return None  # an estimate is a courtesy: no permission for metrics must not stop the run
+    if not points:
+        return None
+    latest = max(points, key=lambda p: p["Timestamp"])
+    return int(latest["Average"])
