@@ -8,7 +8,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from picops.core.dlq import QueueRef, RedrivePlan, native_redrive
+from picops.core.dlq import RedrivePlan, native_redrive
+from picops.core.dlq.queues import QueueRef
 from picops.errors import UsageError
 
 DLQ = QueueRef(
