@@ -10,8 +10,9 @@ The names load lazily (PEP 562): the handlers do not load the invariant checker.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from picops import lazy
 
 if TYPE_CHECKING:
     from picops.core.bookings.checker import DlqMessage, QueueCount, inspect_table
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from picops.core.bookings.store import BookingStore
 
 # name -> (the module that defines it, its name there); only what other layers use is exported
-_HOMES: dict[str, tuple[str, str]] = {
+_HOMES: lazy.Homes = {
     "advance": ("picops.core.bookings.seats", "advance"),
     "BookingMessage": ("picops.core.bookings.models", "BookingMessage"),
     "BookingRequest": ("picops.core.bookings.models", "BookingRequest"),
@@ -59,17 +60,7 @@ _HOMES: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module_name, attribute = home
-    if module_name == __name__:  # a submodule, exported whole
-        value = importlib.import_module(f"{__name__}.{attribute}")
-    else:
-        value = getattr(importlib.import_module(module_name), attribute)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = lazy.exports(__name__, _HOMES)
 
 
 __all__ = [

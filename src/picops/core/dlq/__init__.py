@@ -7,8 +7,9 @@ and SQS's native message move task where it can serve.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from picops import lazy
 
 if TYPE_CHECKING:
     from picops.core.dlq.archive import replay as replay_archive
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from picops.core.dlq.redrive_plan import RedrivePlan, arn_resolver, plan_redrive
 
 # name -> (the module that defines it, its name there); only what other layers use is exported
-_HOMES: dict[str, tuple[str, str]] = {
+_HOMES: lazy.Homes = {
     "arn_resolver": ("picops.core.dlq.redrive_plan", "arn_resolver"),
     "compile_filter": ("picops.core.dlq.redrive", "compile_filter"),
     "dlq_info": ("picops.core.dlq.queues", "dlq_info"),
@@ -59,17 +60,7 @@ _HOMES: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module_name, attribute = home
-    if module_name == __name__:  # a submodule, exported whole
-        value = importlib.import_module(f"{__name__}.{attribute}")
-    else:
-        value = getattr(importlib.import_module(module_name), attribute)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = lazy.exports(__name__, _HOMES)
 
 
 __all__ = [

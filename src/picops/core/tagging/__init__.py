@@ -9,8 +9,9 @@ checkpoints (and the configuration) or the S3 Batch Operations set-up.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from picops import lazy
 
 if TYPE_CHECKING:
     from picops.core.tagging import batch_ops
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from picops.core.tagging.verdicts import VerdictLookup
 
 # name -> (the module that defines it, its name there); only what other layers use is exported
-_HOMES: dict[str, tuple[str, str]] = {
+_HOMES: lazy.Homes = {
     "BackfillJob": ("picops.core.tagging.backfill", "BackfillJob"),
     "BackfillRun": ("picops.core.tagging.backfill", "BackfillRun"),
     "batch_ops": ("picops.core.tagging", "batch_ops"),
@@ -49,17 +50,7 @@ _HOMES: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module_name, attribute = home
-    if module_name == __name__:  # a submodule, exported whole
-        value = importlib.import_module(f"{__name__}.{attribute}")
-    else:
-        value = getattr(importlib.import_module(module_name), attribute)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = lazy.exports(__name__, _HOMES)
 
 
 __all__ = [
