@@ -24,7 +24,6 @@ NOT_YET_SPLIT = {
     "src/picops/cli/demo_steps/dlq.py run",
     "src/picops/cli/demo_steps/ingest.py run",
     "src/picops/cli/local.py run",
-    "src/picops/core/tagging/backfill.py run_backfill",
     "src/picops/stack/builders/bookings.py build",
     "src/picops/stack/builders/moderation.py build",
     "src/picops/stack/builders/operations.py alarms",

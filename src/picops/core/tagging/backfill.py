@@ -98,7 +98,6 @@ def run_backfill(factory: Any, job: BackfillJob, run: BackfillRun) -> RunSummary
     if state.complete:
         return _summary(job, state, dict(state.requests), state.elapsed_s)
     counter = RequestCounter().attach(s3, dynamodb)
-    began = time.monotonic()
     tracker = Tracker(
         {name: StreamPosition(p.get("cursor"), bool(p.get("done"))) for name, p in state.positions.items()},
         Counts.from_dict(state.counts),
@@ -108,7 +107,41 @@ def run_backfill(factory: Any, job: BackfillJob, run: BackfillRun) -> RunSummary
         if job.ledger_table
         else None
     )
-    engine = TaggingEngine(
+    engine = _engine(s3, dynamodb, job, run, ledger)
+    progress = _Progress(run, state, tracker, counter)
+    try:
+        end = engine.run(
+            _source(s3, job, state.positions),
+            tracker,
+            on_result=progress.on_result,
+            limit=run.limit,
+            on_chunk=progress.on_chunk,
+        )
+    except BaseException as exc:
+        progress.checkpoint()
+        if ledger is not None:
+            ledger.close()
+        counter.detach()
+        if isinstance(exc, KeyboardInterrupt):
+            raise _interrupted(run) from None
+        raise
+    state.complete = end.exhausted
+    # Send the queued ledger entries before the final counts: their requests belong to this run.
+    stats = ledger.close() if ledger is not None else None
+    progress.checkpoint()
+    counter.detach()
+    progress.show()
+    elapsed = state.elapsed_s + progress.elapsed()
+    summary = _summary(job, state, _add(state.requests, counter.snapshot()), elapsed)
+    if stats is not None:
+        summary.ledger = {"table": job.ledger_table, "verify": run.verify, **stats.as_dict()}
+    return summary
+
+
+def _engine(
+    s3: Any, dynamodb: Any, job: BackfillJob, run: BackfillRun, ledger: Ledger | None
+) -> TaggingEngine:
+    return TaggingEngine(
         s3,
         VerdictLookup(
             dynamodb, job.table, key_attribute=job.key_attribute, status_attribute=job.status_attribute
@@ -117,72 +150,54 @@ def run_backfill(factory: Any, job: BackfillJob, run: BackfillRun) -> RunSummary
         ledger=ledger,
         must_verify=(lambda _candidate: True) if run.verify else None,
     )
-    last_save = time.monotonic()
-    last_shown = [0.0]
 
-    def on_result(result: ObjectResult) -> None:
-        # Called from worker threads: keeps progress moving between chunks (at most ~5 updates/s).
-        if run.on_result is not None:
-            run.on_result(result)
-        if run.on_progress is not None:
-            now = time.monotonic()
-            if now - last_shown[0] >= 0.2:
-                last_shown[0] = now
-                run.on_progress(tracker.display_counts(), now - began)
 
-    def checkpoint(final: bool = False) -> None:
-        positions, committed = tracker.snapshot()
-        state.positions = positions
-        state.counts = committed.as_dict()
-        if run.state_path is not None and not run.dry_run:
-            save_state(run.state_path, _with_usage(state, counter, time.monotonic() - began))
-
-    def on_chunk() -> None:
-        nonlocal last_save
-        now = time.monotonic()
-        if run.on_progress is not None:
-            run.on_progress(tracker.display_counts(), now - began)
-        if now - last_save >= CHECKPOINT_EVERY_S:
-            checkpoint()
-            last_save = now
-
-    try:
-        end = engine.run(
-            _source(s3, job, state.positions),
-            tracker,
-            on_result=on_result,
-            limit=run.limit,
-            on_chunk=on_chunk,
-        )
-    except KeyboardInterrupt:
-        checkpoint()
-        if ledger is not None:
-            ledger.close()
-        counter.detach()
-        where = f" --state {run.state_path}" if run.state_path else ""
-        raise Interrupted(
-            "interrupted: progress saved",
-            hint=f"continue with `picops tag-backfill --resume{where}` (same source flags)",
-        ) from None
-    except BaseException:
-        checkpoint()
-        if ledger is not None:
-            ledger.close()
-        counter.detach()
-        raise
-    state.complete = end.exhausted
-    # Send the queued ledger entries before the final counts: their requests belong to this run.
-    stats = ledger.close() if ledger is not None else None
-    checkpoint(final=True)
-    counter.detach()
-    if run.on_progress is not None:
-        run.on_progress(tracker.display_counts(), time.monotonic() - began)
-    summary = _summary(
-        job, state, _add(state.requests, counter.snapshot()), state.elapsed_s + time.monotonic() - began
+def _interrupted(run: BackfillRun) -> Interrupted:
+    where = f" {input_field('state_path')} {run.state_path}" if run.state_path else ""
+    return Interrupted(
+        "interrupted: progress saved",
+        hint=f"continue with `picops tag-backfill {input_field('resume')}{where}` (same source flags)",
     )
-    if stats is not None:
-        summary.ledger = {"table": job.ledger_table, "verify": run.verify, **stats.as_dict()}
-    return summary
+
+
+class _Progress:
+    """One run's progress reports and checkpoints; the engine calls these from its threads."""
+
+    def __init__(self, run: BackfillRun, state: JobState, tracker: Tracker, counter: RequestCounter) -> None:
+        self.run, self.state, self.tracker, self.counter = run, state, tracker, counter
+        self.began = self.last_save = time.monotonic()
+        self.last_shown = 0.0
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.began
+
+    def show(self) -> None:
+        if self.run.on_progress is not None:
+            self.run.on_progress(self.tracker.display_counts(), self.elapsed())
+
+    def on_result(self, result: ObjectResult) -> None:
+        # Called from worker threads: keeps progress moving between chunks (at most ~5 updates/s).
+        if self.run.on_result is not None:
+            self.run.on_result(result)
+        if self.run.on_progress is not None:
+            now = time.monotonic()
+            if now - self.last_shown >= 0.2:
+                self.last_shown = now
+                self.run.on_progress(self.tracker.display_counts(), now - self.began)
+
+    def on_chunk(self) -> None:
+        self.show()
+        now = time.monotonic()
+        if now - self.last_save >= CHECKPOINT_EVERY_S:
+            self.checkpoint()
+            self.last_save = now
+
+    def checkpoint(self) -> None:
+        positions, committed = self.tracker.snapshot()
+        self.state.positions = positions
+        self.state.counts = committed.as_dict()
+        if self.run.state_path is not None and not self.run.dry_run:
+            save_state(self.run.state_path, _with_usage(self.state, self.counter, self.elapsed()))
 
 
 def _initial_state(job: BackfillJob, run: BackfillRun) -> JobState:
