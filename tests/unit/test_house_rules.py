@@ -23,7 +23,6 @@ MAX_LINES = 80
 NOT_YET_SPLIT = {
     "src/picops/cli/local.py run",
     "src/picops/stack/builders/bookings.py build",
-    "src/picops/stack/builders/moderation.py build",
     "src/picops/stack/builders/operations.py alarms",
 }
 
