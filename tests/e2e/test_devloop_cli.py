@@ -105,7 +105,10 @@ def test_generated_stream_event_piped_to_invoke_tags_the_object_and_is_logged(
     result = cli("invoke", "ModerationStreamFunction", "--event", "-", endpoint=endpoint, input=event.stdout)
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == {"batchItemFailures": []}
-    assert "object processed" in result.stderr  # the handler's Powertools log, on stderr
+    # The handler's Powertools log on stderr as one short line (the file keeps the JSON); metrics counted.
+    assert "ModerationStreamFunction  object processed" in result.stderr
+    assert '"level":' not in result.stderr
+    assert '"_aws"' not in result.stderr
     assert "ms, request id" in result.stderr
     tags = server_factory.client("s3").get_object_tagging(Bucket=names.uploads_bucket, Key=key)["TagSet"]
     assert {t["Key"]: t["Value"] for t in tags} == {"moderation-status": "flagged"}
@@ -132,6 +135,24 @@ def test_generated_stream_event_piped_to_invoke_tags_the_object_and_is_logged(
     assert "object processed" in table.stdout
     assert f'key="{key}"' in table.stdout
     assert table.stdout.splitlines()[1].startswith("time")  # after the target line: the header
+    # With --log-format json the lines are shown as written; a verdict that changes the tag is counted.
+    approved = cli(
+        "events", "generate", "ddb-stream", "--key", key, "--status", "approved", endpoint=endpoint
+    )
+    as_written = cli(
+        "invoke",
+        "ModerationStreamFunction",
+        "--event",
+        "-",
+        "--log-format",
+        "json",
+        "--json",
+        endpoint=endpoint,
+        input=approved.stdout,
+    )
+    assert as_written.exit_code == 0, as_written.stderr
+    assert '"level":"INFO"' in as_written.stderr
+    assert as_written.json()["metrics"] == {"ModerationTagged": 1.0}
 
 
 def test_every_kind_pipes_into_its_function(cli: Any, endpoint: str, server_factory: Any) -> None:

@@ -99,7 +99,8 @@ def test_uploads_become_thumbnails_records_jobs_and_notifications_through_local_
     refused = cli("ingest", "reprocess", photo, "--json", endpoint=endpoint)
     assert refused.exit_code == 2  # no terminal, no --yes
     dry = cli("ingest", "reprocess", photo, "incoming/nope.jpg", "--dry-run", "--json", endpoint=endpoint)
-    assert dry.exit_code == 1  # a missing key
+    assert dry.exit_code == 1, dry.stderr  # a missing key
+    assert dry.stdout, dry.stderr
     assert {o["key"]: o["result"] for o in dry.json()["objects"]} == {
         photo: "skipped",
         "incoming/nope.jpg": "missing",

@@ -54,3 +54,15 @@ def test_a_handler_loads_neither_pydantic_settings_nor_other_paths(
 def test_lazy_packages_still_offer_every_name_they_list(package: str) -> None:
     module = importlib.import_module(package)
     assert [name for name in module.__all__ if getattr(module, name, None) is None] == []
+
+
+def test_a_lazy_name_shadowed_by_its_own_submodule_is_still_the_function() -> None:
+    # `from picops.core.ingest import parse_since, reprocess`: loading parse_since imports the submodule
+    # `reprocess`, which Python binds on the package under the same name as the function.
+    code = (
+        "from picops.core.ingest import parse_since, reprocess\n"
+        "import inspect\n"
+        "assert inspect.isfunction(reprocess), reprocess\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

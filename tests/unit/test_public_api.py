@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import importlib
-import inspect
 from pathlib import Path
 
 import pytest
@@ -35,14 +34,3 @@ def _outside_users(face: str) -> set[str]:
 def test_a_face_exports_only_what_other_layers_use(face: str) -> None:
     exported = set(importlib.import_module(face).__all__)
     assert sorted(exported - _outside_users(face)) == [], f"{face} exports names no other layer imports"
-
-
-@pytest.mark.parametrize("face", FACES)
-def test_no_exported_name_is_also_a_submodule(face: str) -> None:
-    """Importing a submodule sets the package attribute of its name to the module, so an exported function
-    of that name would turn into the module once anything imported the submodule first."""
-    package = ROOT / "src" / Path(*face.split("."))
-    submodules = {p.stem for p in package.glob("*.py")} | {p.name for p in package.iterdir() if p.is_dir()}
-    module = importlib.import_module(face)
-    clashes = [n for n in module.__all__ if n in submodules and not inspect.ismodule(getattr(module, n))]
-    assert clashes == []

@@ -10,8 +10,7 @@ import typer
 from picops.cli.confirm import confirm
 from picops.cli.output import Output
 from picops.cli.state import AppState, get_state
-from picops.core.ingest import Job, JobStore, parse_since
-from picops.core.ingest.reprocess import reprocess  # the package also has a module of this name
+from picops.core.ingest import Job, JobStore, parse_since, reprocess
 from picops.errors import OperationFailed, ResourceMissing, UsageError
 from picops.stack.names import StackNames
 

@@ -19,6 +19,7 @@ from picops.cli.output import Output
 from picops.cli.state import get_state
 from picops.errors import OperationFailed, ResourceMissing, UsageError, ValidationFailed
 from picops.local.event_kinds import EventGenerator, find_function
+from picops.local.handler_logs import LOG_FORMAT_HELP, HandlerLogView, log_format_of
 from picops.local.invoke import HandlerBroken, HandlerUnavailable, Invoker
 from picops.local.logfiles import log_dir, log_path
 from picops.local.mappings import target_of
@@ -80,7 +81,9 @@ def remote_invoke(lam: Any, spec: FunctionSpec, event: Any) -> dict[str, Any]:
     }
 
 
-def local_invoke(state: Any, spec: FunctionSpec, model: Any, event: Any) -> dict[str, Any]:
+def local_invoke(
+    state: Any, spec: FunctionSpec, model: Any, event: Any, view: HandlerLogView | None = None
+) -> dict[str, Any]:
     """Run the handler in this process with the function's environment and context (as `local run`)."""
     from picops.local.runtime import require_local
 
@@ -88,7 +91,11 @@ def local_invoke(state: Any, spec: FunctionSpec, model: Any, event: Any) -> dict
     endpoint = require_local(factory)
     target = target_of(model, spec)
     invoker = Invoker(
-        endpoint_url=endpoint, region=factory.region, log_dir=log_dir(), installers=factory.installers
+        endpoint_url=endpoint,
+        region=factory.region,
+        log_dir=log_dir(),
+        installers=factory.installers,
+        view=view,
     )
     try:
         try:
@@ -136,6 +143,9 @@ def invoke(
     remote: Annotated[
         bool, typer.Option("--remote", help="Call Lambda Invoke on the deployed `live` alias instead.")
     ] = False,
+    log_format: Annotated[
+        str | None, typer.Option("--log-format", metavar="FORMAT", help=LOG_FORMAT_HELP)
+    ] = None,
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Invoke one function's handler with an event and print its response (JSON), duration and logs.
@@ -146,6 +156,9 @@ def invoke(
     """
     state = get_state(ctx)
     out = state.output(json_mode)
+    view = HandlerLogView(
+        log_format_of(log_format, verbose=state.verbose), lambda line: out.err.print(escape(line))
+    )
     payload = read_event(event) if event is not None else None
     if not remote and not state.factory.is_local:
         raise UsageError(
@@ -164,7 +177,7 @@ def invoke(
         for line in result["logs"]:
             out.err.print(line, markup=False, highlight=False)
     else:
-        result = local_invoke(state, spec, model, payload)
+        result = local_invoke(state, spec, model, payload, view)
     doc = {
         "function": spec.name,
         "logical": spec.logical,
@@ -173,6 +186,8 @@ def invoke(
         "event_kind": kind,
         **{k: v for k, v in result.items() if k != "logs"},
     }
+    if not remote:
+        doc["metrics"] = view.summary()  # the handler's EMF metrics, counted (printed only with json logs)
     _render(out, doc, verbose=state.verbose)
     if doc["error"] is not None:
         raise typer.Exit(1)

@@ -12,7 +12,7 @@ import typer
 from picops.cli.state import get_state
 from picops.errors import UsageError
 from picops.local import endpoint, runtime_lock
-from picops.local.handler_logs import LOG_FORMATS, HandlerLogView, LogFormat
+from picops.local.handler_logs import LOG_FORMAT_HELP, HandlerLogView, log_format_of
 
 app = typer.Typer(
     help="Run the embedded local AWS endpoint (moto's server, 127.0.0.1 only).", no_args_is_help=True
@@ -193,8 +193,7 @@ def run(
         typer.Option(
             "--log-format",
             metavar="FORMAT",
-            help="Handler logs on the terminal: `human` (one short line per record, metrics counted in the "
-            "summary; the default) or `json` (as written; the default with -v). Log files keep full JSON.",
+            help=LOG_FORMAT_HELP,
         ),
     ] = None,
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON summary document.")] = False,
@@ -224,7 +223,7 @@ def run(
     require_local(factory)
     out.target(factory.describe_target())
     view = HandlerLogView(
-        _log_format(log_format, verbose=state.verbose), lambda line: out.err.print(escape(line))
+        log_format_of(log_format, verbose=state.verbose), lambda line: out.err.print(escape(line))
     )
     runtime = LocalRuntime(
         factory, state.settings, progress=lambda line: out.status(escape(line)), log_view=view
@@ -316,15 +315,6 @@ def run(
 
 
 UNDRAINED_EXIT = 4
-
-
-def _log_format(value: str | None, *, verbose: bool) -> LogFormat:
-    if value is None:
-        return "json" if verbose else "human"
-    for known in LOG_FORMATS:
-        if value == known:
-            return known
-    raise UsageError(f"--log-format {value!r}: use one of {', '.join(LOG_FORMATS)}")
 
 
 def _pending_text(entry: dict[str, Any]) -> str:

@@ -16,6 +16,23 @@ from typing import Any, Literal
 
 LogFormat = Literal["human", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("human", "json")
+LOG_FORMAT_HELP = (
+    "Handler logs on the terminal: `human` (one short line per record, metrics counted in the summary; the "
+    "default) or `json` (as written; the default with -v). Log files keep full JSON."
+)
+
+
+def log_format_of(value: str | None, *, verbose: bool) -> LogFormat:
+    """`--log-format`'s value (None: `json` with -v, else `human`)."""
+    if value is None:
+        return "json" if verbose else "human"
+    for known in LOG_FORMATS:
+        if value == known:
+            return known
+    from picops.errors import UsageError
+
+    raise UsageError(f"--log-format {value!r}: use one of {', '.join(LOG_FORMATS)}")
+
 
 # Keys Powertools adds to every record: context, not what the record is about (`picops logs` shares them).
 POWERTOOLS_KEYS = frozenset(

@@ -109,10 +109,25 @@ def split_entry_point(entry: str) -> tuple[str, str]:
     return module, attr
 
 
+# The standard streams installed whenever a handler module was loaded: a logging handler created at its
+# import (Powertools' Logger) holds the stdout of that moment, which a test runner or an earlier runtime may
+# since have replaced. Kept as objects (a handful), not ids, so a later object cannot take a dead one's id.
+_STREAMS_AT_LOAD: dict[str, list[Any]] = {"stdout": [], "stderr": []}
+
+
+def _remember_standard_streams() -> None:
+    for kind, stream in (("stdout", sys.stdout), ("stderr", sys.stderr)):
+        known = _STREAMS_AT_LOAD[kind]
+        if all(stream is not seen for seen in known):
+            known.append(stream)
+            del known[:-8]
+
+
 def resolve_handler(entry: str) -> tuple[ModuleType, Handler]:
     """Import `package.module.function`. Raises HandlerUnavailable when the module or function does not
     exist, HandlerBroken when the module exists but its import fails for another reason."""
     module_name, attr = split_entry_point(entry)
+    _remember_standard_streams()
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -216,12 +231,12 @@ def stdout_to_stderr(
     runtime would send to CloudWatch Logs); without `passthrough` it goes only there."""
     real_err = sys.stderr
     sink: Any = real_err if capture is None else _Tee(real_err if passthrough else None, capture)
-    streams = {id(sys.stdout), id(sys.__stdout__)}
+    streams = {id(sys.stdout), id(sys.__stdout__), *(id(s) for s in _STREAMS_AT_LOAD["stdout"])}
     # A logging handler may hold a standard stream that has since been replaced (a handler module imported
     # while another stream was installed, as in test runners): recognise those by name too.
     names = {"<stdout>"}
     if capture is not None:
-        streams |= {id(sys.stderr), id(sys.__stderr__)}
+        streams |= {id(sys.stderr), id(sys.__stderr__), *(id(s) for s in _STREAMS_AT_LOAD["stderr"])}
         names.add("<stderr>")
     swapped: list[tuple[logging.StreamHandler[Any], Any]] = []
     loggers: list[logging.Logger] = [logging.getLogger()]

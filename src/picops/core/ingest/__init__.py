@@ -15,7 +15,7 @@ from picops import lazy
 if TYPE_CHECKING:
     from picops.core.ingest.jobs import Job, JobStore
     from picops.core.ingest.pipeline import thumbnail_key
-    from picops.core.ingest.reprocess import parse_since
+    from picops.core.ingest.reprocess import parse_since, reprocess
     from picops.core.ingest.thumbnails import REDUCING_GAP, make_thumbnail
 
 # name -> (the module that defines it, its name there); only what other layers use is exported
@@ -24,6 +24,7 @@ _HOMES: lazy.Homes = {
     "JobStore": ("picops.core.ingest.jobs", "JobStore"),
     "make_thumbnail": ("picops.core.ingest.thumbnails", "make_thumbnail"),
     "parse_since": ("picops.core.ingest.reprocess", "parse_since"),
+    "reprocess": ("picops.core.ingest.reprocess", "reprocess"),
     "REDUCING_GAP": ("picops.core.ingest.thumbnails", "REDUCING_GAP"),
     "thumbnail_key": ("picops.core.ingest.pipeline", "thumbnail_key"),
 }
@@ -38,5 +39,6 @@ __all__ = [
     "JobStore",
     "make_thumbnail",
     "parse_since",
+    "reprocess",
     "thumbnail_key",
 ]
