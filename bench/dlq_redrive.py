@@ -5,7 +5,7 @@ same client-side latency per request (a botocore `before-send` hook that sleeps;
 for the network round trip to SQS). Baseline: the loop many mover scripts use, receive one, send one, delete
 one. picops: `ManualRedrive` (receive 10, archive, SendMessageBatch, DeleteMessageBatch of confirmed entries).
 
-moto's SQS spends time proportional to queue depth on every call (DESIGN.md section 7), so queues stay small
+moto's SQS spends time proportional to queue depth on every call, so queues stay small
 and a modelled time (requests x stated latency, emulator cost excluded) is printed beside the measured one.
 
     python -m bench.dlq_redrive [--messages 300] [--latency-ms 10] [--smoke]

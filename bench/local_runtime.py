@@ -1,7 +1,7 @@
 """Benchmark: the local runtime's SQS pump (`picops local run --once`) against a hand-written consumer.
 
 Both drain the same number of messages from a queue on an embedded moto server and hand them, in batches of
-10, to the same no-op handler; the queue is kept small (moto's SQS cost grows with queue depth, DESIGN.md 7).
+10, to the same no-op handler; the queue is kept small (moto's SQS cost grows with queue depth).
 Baseline: the minimal correct consumer — ReceiveMessage (10, 1 s long poll), call the handler, one
 DeleteMessageBatch — with no event shaping, no per-function environment and no partial-failure handling.
 picops: `LocalRuntime.drain()` over one recorded mapping (real Lambda event shape, the function's environment

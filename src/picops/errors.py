@@ -1,10 +1,28 @@
 """The picops error tree.
 
-Every error carries the exit code the CLI maps it to (DESIGN.md section 4). Core code raises these; only the
-CLI turns them into process exits, so Lambdas see ordinary exceptions.
+Every error carries the exit code the CLI maps it to (each command's page under docs/ lists them). Core
+code raises these; only the CLI turns them into process exits, so Lambdas see ordinary exceptions.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+# A field of a use case's input, as core names it in a message: `input_field("rate")`. The CLI shows its flag
+# (`--rate`), any other caller the field's own name: core never knows how a value was given. The markers are
+# private-use characters, so no value quoted in a message (a JMESPath expression, a key) can look like one.
+_OPEN, _CLOSE = "\ue000", "\ue001"
+_FIELD = re.compile(f"{_OPEN}([a-z_][a-z0-9_]*){_CLOSE}")
+
+
+def input_field(name: str) -> str:
+    """The placeholder for input field `name` inside an error's message or hint."""
+    return f"{_OPEN}{name}{_CLOSE}"
+
+
+def _named(text: str, name_of: Callable[[str], str]) -> str:
+    return _FIELD.sub(lambda m: name_of(m.group(1)), text)
 
 
 class PicopsError(Exception):
@@ -14,8 +32,19 @@ class PicopsError(Exception):
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
-        self.hint = hint
+        self.template, self.hint_template = message, hint
+        self.message = _named(message, str)
+        self.hint = None if hint is None else _named(hint, str)
+
+    @property
+    def fields(self) -> list[str]:
+        """The input fields the message and hint name, in order."""
+        return _FIELD.findall(self.template + (self.hint_template or ""))
+
+    def worded(self, name_of: Callable[[str], str]) -> tuple[str, str | None]:
+        """Message and hint with each field named by `name_of` (the CLI passes its flag for a field)."""
+        hint = None if self.hint_template is None else _named(self.hint_template, name_of)
+        return _named(self.template, name_of), hint
 
     def __str__(self) -> str:
         return self.message if self.hint is None else f"{self.message}\nHint: {self.hint}"

@@ -422,7 +422,7 @@ def test_demo_step_stands_the_stack_up(
     assert again.data["applied"] == 1
     # ...and if the apply does not happen, the step fails.
     server_factory.client("cloudwatch").delete_alarms(AlarmNames=["picops-IngestDLQ-visible"])
-    monkeypatch.setattr(step, "apply_plan", lambda *args, **kwargs: [])
+    monkeypatch.setattr("picops.provision.usecase.apply_plan", lambda *args, **kwargs: [])
     broken = step.run(context)
     assert not broken.ok
     assert "IngestDLQAlarm missing" in broken.detail

@@ -441,6 +441,7 @@ def test_batch_operations_refuses_data_files_outside_the_readable_bucket(
     r = cli("tag-backfill", "--inventory", url, "--engine", "batch-operations", endpoint=endpoint)
     assert r.exit_code == 2, r.stderr
     assert "data files are in bucket 'inv-data'" in r.stderr
+    assert "pass --role-arn with a role that may read both buckets" in r.stderr  # the flag, not the field
 
 
 def test_batch_operations_job_status(cli: Any, endpoint: str, stubbed_s3control: Any) -> None:

@@ -20,7 +20,9 @@ from typing import Any
 
 import pytest
 
-from picops.core.bookings import SeatState, check_seat, read_charges
+from picops.core.bookings.checker import check_seat
+from picops.core.bookings.models import SeatState
+from picops.core.bookings.payments import read_charges
 from tests.bookings_support import INVENTORY_CONTEXT, PAYMENT_CONTEXT, TABLE, Harness, Message, sqs_event
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from picops.core.bookings import check_seat, read_charges
+from picops.core.bookings.checker import check_seat
+from picops.core.bookings.payments import read_charges
 from picops.handlers import _env
 from tests.bookings_support import API_CONTEXT, PAYMENT_CONTEXT, Harness, get_event, post_event, sqs_event
 from tests.conftest import load_event

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from PIL import Image, ImageCms
 
-from picops.core.ingest import ImageRejected, make_thumbnail
+from picops.core.ingest import make_thumbnail
 from picops.core.ingest.decode import BYTES_PER_PIXEL, memory_budget, sniff
+from picops.core.ingest.thumbnails import ImageRejected
 from tests import ingest_support as ins
 
 ORIENTED = ("JPEG", "PNG", "WEBP", "HEIF", "AVIF")  # GIF has no EXIF block

@@ -13,15 +13,10 @@ from typing import Any
 import pytest
 from PIL import Image, ImageCms
 
-from picops.core.ingest import (
-    FORCE_ATTRIBUTE,
-    TOKEN_ATTRIBUTE,
-    DropRejected,
-    ImageRejected,
-    JobStore,
-    make_thumbnail,
-    parse_drop,
-)
+from picops.core.ingest import JobStore, make_thumbnail
+from picops.core.ingest.drops import DropRejected, parse_drop
+from picops.core.ingest.reprocess import FORCE_ATTRIBUTE, TOKEN_ATTRIBUTE
+from picops.core.ingest.thumbnails import ImageRejected
 from picops.handlers import _env
 from tests import ingest_support as ins
 
@@ -203,7 +198,7 @@ def test_an_oversize_record_fails_the_whole_drop_and_writes_nothing(
 
 
 def test_unprocessed_batch_items_are_sent_again(aws: Any, stack: ins.IngestStack) -> None:
-    from picops.core.ingest import write_items
+    from picops.core.ingest.drops import write_items
 
     dynamodb = aws.client("dynamodb")
     items = list(

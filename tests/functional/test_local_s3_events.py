@@ -12,7 +12,7 @@ import pytest
 
 from picops.aws import ClientFactory
 from picops.config import AwsSettings
-from picops.core.ingest import parse_body
+from picops.core.ingest.events import parse_body
 
 
 @pytest.fixture

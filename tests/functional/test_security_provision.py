@@ -15,7 +15,7 @@ from picops.provision.kinds import bucket
 from picops.provision.plan import Plan, context_for, make_plan
 
 JWT = {"authorizer": "jwt", "jwt_issuer": "https://idp.example.com/pool", "jwt_audience": ("app",)}
-# Everything issue 11 added, with what it hangs off (no functions: they need a bundle).
+# Every security default of docs/security.md, with what it hangs off (no functions: they need a bundle).
 SECURITY = (
     "IngestFunctionRole",
     "PaymentFunctionRole",

@@ -17,13 +17,11 @@ from picops.core.tagging import (
     BackfillRun,
     EngineOptions,
     RequestCounter,
-    in_verify_slice,
-    ledger_pk,
     run_backfill,
     run_sweep,
-    verify_slices,
 )
 from picops.core.tagging.checkpoint import STATE_VERSION
+from picops.core.tagging.ledger import in_verify_slice, ledger_pk, verify_slices
 from picops.handlers import _env
 from picops.stack.names import StackNames
 from tests import tagging_support as ts

@@ -22,7 +22,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from picops.core.bookings import ChargeOutcome, SeatState, check_seat, read_charges, republish_pending
+from picops.core.bookings import republish_pending
+from picops.core.bookings.checker import check_seat
+from picops.core.bookings.models import SeatState
+from picops.core.bookings.payments import ChargeOutcome, read_charges
 from tests.bookings_support import TABLE, Harness
 
 settings.register_profile(

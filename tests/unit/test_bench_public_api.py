@@ -99,7 +99,18 @@ def test_the_public_api_is_allowed(source: str) -> None:
     assert violations(source) == []
 
 
-@pytest.mark.parametrize("package", ["picops.local", "picops.provision", "picops.stack"])
+@pytest.mark.parametrize(
+    "package",
+    [
+        "picops.local",
+        "picops.provision",
+        "picops.stack",
+        "picops.core.bookings",
+        "picops.core.dlq",
+        "picops.core.ingest",
+        "picops.core.tagging",
+    ],
+)
 def test_every_exported_name_resolves(package: str) -> None:
     module = importlib.import_module(package)
     for name in module.__all__:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from picops.core.bookings import ChargeRecord, LineEntry, Seat, SeatState, check_seat
+from picops.core.bookings.checker import check_seat
+from picops.core.bookings.models import LineEntry, Seat, SeatState
+from picops.core.bookings.payments import ChargeRecord
 
 IDS = [f"01HRZ8M2Q3W4E5R6T7Y8V9A0B{c}" for c in "PQRS"]
 

@@ -6,14 +6,8 @@ import json
 
 import pytest
 
-from picops.core.bookings import (
-    InvalidRequest,
-    check_booking_id,
-    id_time_ms,
-    is_booking_id,
-    new_id,
-    parse_request,
-)
+from picops.core.bookings import InvalidRequest, check_booking_id, parse_request
+from picops.core.bookings.ids import id_time_ms, is_booking_id, new_id
 from picops.local.http_api import http_api_event, match_route, response_parts
 from tests.conftest import load_event
 

@@ -11,7 +11,9 @@ from typing import IO, Any
 
 import pytest
 
-from picops.core.dlq import QueueMessage, read_archive, replay_archive
+from picops.core.dlq import replay_archive
+from picops.core.dlq.archive import read_archive
+from picops.core.dlq.messages import QueueMessage
 from picops.errors import UsageError
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:src"

@@ -20,7 +20,7 @@ from picops.stack.names import DLQ_SOURCES
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 SQS_MAPPINGS = ("IngestFunctionMapping", "InventoryFunctionMapping", "PaymentFunctionMapping")
-# Command groups and commands of the CLI contract (DESIGN.md section 4) an alarm may tell people to run.
+# Command groups and commands of the CLI (docs/cli.md) an alarm may tell people to run.
 CONTRACT_COMMANDS = {"provision", "deploy", "status", "destroy", "tag-backfill", "dlq", "ingest", "bookings"}
 CONTRACT_COMMANDS |= {"invoke", "events", "logs", "local", "demo"}
 

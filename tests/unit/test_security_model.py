@@ -1,5 +1,5 @@
-"""Issue 11's stack defaults, over the model: encrypted topics whose keys let every publisher in the model
-use them, access logging, PITR, the API's logging/throttling/authorizer, SweepDLQ."""
+"""The stack's security defaults (docs/security.md), over the model: encrypted topics whose keys let every
+publisher in the model use them, access logging, PITR, the API's logging/throttling/authorizer, SweepDLQ."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from picops.core.tagging import Ledger, LedgerEntry, ledger_pk
-from picops.core.tagging.ledger import normalise_etag, normalise_last_modified
+from picops.core.tagging import Ledger
+from picops.core.tagging.ledger import LedgerEntry, ledger_pk, normalise_etag, normalise_last_modified
 
 
 def test_listing_csv_and_parquet_identities_compare_equal() -> None:

@@ -162,7 +162,9 @@ class PicopsGroup(TyperGroup):
                 # The traceback is for -v only; everyone else gets the one line (and its fix).
                 traceback.print_exception(exc, file=sys.stderr)
             target = state.hint_target() if state is not None else None
-            _output(target).error(error.message, error.hint)
+            from picops.cli.flags import flag_of
+
+            _output(target).error(*error.worded(flag_of))
             raise typer.Exit(error.exit_code) from None
 
 

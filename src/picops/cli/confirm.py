@@ -1,4 +1,4 @@
-"""The one confirmation rule (DESIGN.md section 4) for every command that destroys data or spends money.
+"""The one confirmation rule for every command that destroys data or spends money (docs/security.md).
 
 On a terminal, ask (default: no). With `--json`, or when stdin is not a terminal, never ask: refuse with
 exit 2 unless `--yes` was given, so a script can never hang on a hidden prompt nor proceed without saying

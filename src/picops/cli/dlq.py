@@ -9,24 +9,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import botocore.exceptions
 import typer
 
-from picops.aws_errors import code_of
 from picops.cli import costs
 from picops.cli.confirm import confirm
 from picops.cli.output import Output
 from picops.cli.state import AppState, get_state
 from picops.core.dlq import (
     ManualRedrive,
+    RedriveInterrupted,
     RedriveOptions,
     RedrivePlan,
     RedriveStats,
     Router,
-    SqsMoveTasks,
     arn_resolver,
     compile_filter,
     dlq_info,
+    native_redrive,
     peek_messages,
     peek_record,
     plan_redrive,
@@ -34,11 +33,8 @@ from picops.core.dlq import (
     region_dlqs,
     replay_archive,
     resolve_queue,
-    run_move_task,
     stack_dlqs,
-    validate_native_rate,
 )
-from picops.errors import Interrupted, UsageError
 from picops.stack.names import StackNames
 
 app = typer.Typer(
@@ -49,15 +45,6 @@ app = typer.Typer(
 QueueArg = Annotated[
     str, typer.Argument(metavar="QUEUE", help="Queue name, URL, ARN, or stack logical name (e.g. IngestDLQ).")
 ]
-# What an endpoint without StartMessageMoveTask answers (emulators, some partitions): fall back to manual.
-_NO_MOVE_TASK_API = frozenset(
-    {
-        "InvalidAction",
-        "UnsupportedOperation",
-        "AWS.SimpleQueueService.UnsupportedOperation",
-        "UnknownOperation",
-    }
-)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
@@ -263,8 +250,7 @@ def redrive(
     state, out, sqs = _begin(ctx, json_mode)
     factory = state.factory
     compile_filter(filter_expression)  # exit 2 on a bad expression before touching any queue
-    if rate is not None and rate <= 0:
-        raise UsageError("--rate must be a positive number of messages per second")
+    RedriveOptions(rate=rate).validate()  # exit 2 on a bad --rate before touching any queue
     plan = plan_redrive(
         sqs,
         _names_if_logical(state, queue, to),
@@ -312,46 +298,23 @@ def _run_native(
     out: Output, sqs: Any, plan: RedrivePlan, rate: float | None, dry_run: bool
 ) -> RedriveStats | None:
     """The move task; None when the endpoint turns out not to offer it (then the manual path runs)."""
-    native_rate = validate_native_rate(rate)
-    stats = RedriveStats(
-        source=plan.dlq.arn, destination=plan.destination_arn(), mode="native", dry_run=dry_run
-    )
-    if dry_run:
-        stats.would_move = plan.dlq.visible
-        stats.stopped = "counted"
-        return stats
+
+    def fallback(reason: str) -> None:
+        out.warn(f"{reason}: using the manual path")
+
     with out.progress("moving (native task)", total=plan.dlq.visible or None) as progress:
 
         def on_progress(status: Any) -> None:
             progress.update(progress.task_ids[0], completed=status.moved, total=status.to_move)
 
         try:
-            final = run_move_task(
-                SqsMoveTasks(sqs),
-                plan.dlq.arn,
-                plan.destination_arn() if plan.to is not None else None,
-                rate=native_rate,
-                on_progress=on_progress,
+            return native_redrive(
+                sqs, plan, rate, dry_run=dry_run, on_progress=on_progress, on_fallback=fallback
             )
-        except botocore.exceptions.ClientError as exc:
-            code = code_of(exc)
-            if exc.operation_name == "StartMessageMoveTask" and code in _NO_MOVE_TASK_API:
-                out.warn(f"this endpoint has no message move task API ({code}): using the manual path")
-                return None
-            raise
-        except NotImplementedError:
-            # moto's in-process mock raises this for the move-task APIs before anything has moved.
-            out.warn("this AWS emulator has no message move task API: using the manual path")
-            return None
-        except Interrupted as exc:
-            stats.stopped = "interrupted"
+        except RedriveInterrupted as exc:
             out.warn(exc.message)
-            _emit(out, stats)
+            _emit(out, exc.stats)
             raise typer.Exit(130) from None
-    stats.moved = final.moved
-    # CANCELLED here means someone else cancelled the task (our own Ctrl-C raised above).
-    stats.stopped = "cancelled" if final.status == "CANCELLED" else "empty"
-    return stats
 
 
 def _run_manual(out: Output, sqs: Any, plan: RedrivePlan, options: RedriveOptions) -> RedriveStats:

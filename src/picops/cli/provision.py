@@ -15,11 +15,10 @@ from picops.cli.output import Output
 from picops.cli.state import get_state
 from picops.config import Settings
 from picops.errors import OperationFailed, UsageError
-from picops.provision.apply import apply_plan
 from picops.provision.plan import Change, Plan, context_for, make_plan
-from picops.provision.preflight import preflight, preflight_model, security_warnings
+from picops.provision.preflight import preflight_model
 from picops.provision.status import healthy, short_repr, status_document
-from picops.stack.model import FunctionSpec
+from picops.provision.usecase import Hooks, run
 
 _ACTION_STYLE = {"create": "green", "update": "yellow", "replace": "red", "noop": "dim"}
 
@@ -106,36 +105,27 @@ def provision(
     if account is not None:
         raise UsageError("--account is only used with --print-policy")
     out.target(factory.describe_target())
-    ctx_live = context_for(settings, factory)
-    preflight_model(ctx_live.model)
-    for warning in security_warnings(ctx_live.model):
-        out.err.print(f"[bold red]WARNING: {escape(warning)}[/bold red]")
-    if not factory.is_local:
-        # On AWS a mapping or route to a handler the bundle lacks fails every event (into a DLQ, alarms
-        # firing); the local runtime skips such mappings itself.
-        from picops.provision.bundle import require_entry_points
 
-        require_entry_points({f.logical: f.handler for f in ctx_live.model.of_type(FunctionSpec)})
-    plan = make_plan(ctx_live)
-    preflight(plan)
-    if plan_only or dry_run:
-        out.result(plan.as_dict(), lambda: _render_plan(out, plan))
-        return
-    replaces = [c.logical for c in plan.pending if c.action == "replace"]
-    if replaces:
-        confirm(out, f"replace (delete and re-create) {', '.join(replaces)}", yes=yes)
+    def warn(warning: str) -> None:
+        out.err.print(f"[bold red]WARNING: {escape(warning)}[/bold red]")
+
+    def confirm_replace(logicals: list[str]) -> None:
+        confirm(out, f"replace (delete and re-create) {', '.join(logicals)}", yes=yes)
 
     def progress(change: Change, phase: str) -> None:
         if phase == "start":
             out.status(f"{change.action:>7} {change.logical} ({change.resource.type})")
 
-    applied = apply_plan(plan, settings, _bundle_builder(settings, out), progress)
-    document = plan.as_dict() | {"applied": len(applied)}
+    hooks = Hooks(warn, confirm_replace, progress, _bundle_builder(settings, out))
+    outcome = run(settings, factory, plan_only=plan_only or dry_run, hooks=hooks)
+    if outcome.planned_only:
+        out.result(outcome.as_dict(), lambda: _render_plan(out, outcome.plan))
+        return
     out.result(
-        document,
+        outcome.as_dict(),
         lambda: out.info(
-            f"[green]stack {ctx_live.model.stack} is up to date[/green]: "
-            + ", ".join(f"{n} {a}" for a, n in plan.summary().items())
+            f"[green]stack {outcome.stack} is up to date[/green]: "
+            + ", ".join(f"{n} {a}" for a, n in outcome.plan.summary().items())
         ),
     )
 

@@ -18,7 +18,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Annotated, Any
 
-import botocore.exceptions
 import typer
 from rich.markup import escape
 
@@ -33,17 +32,15 @@ from picops.core.tagging import (
     ObjectResult,
     RunSummary,
     batch_ops,
+    bucket_object_count,
     default_state_path,
     load_state,
     run_backfill,
 )
-from picops.core.tagging.sources import count_rows, load_manifest, parse_s3_url
 from picops.errors import UsageError
 from picops.stack.names import StackNames
 
 REPORT_COLUMNS = ("key", "version", "outcome", "old", "new", "error")
-# The alias provision and deploy keep on the current version (every event source targets it too).
-BATCH_ALIAS = "live"
 
 
 class Engine(enum.StrEnum):
@@ -180,7 +177,7 @@ def tag_backfill(
         ledger_table=names.jobs_table,
     )
     if engine is Engine.batch_operations:
-        _create_batch_job(factory, out, names, job, function_arn, role_arn, dry_run, yes)
+        _batch_job(factory, out, names, job, (function_arn, role_arn), dry_run, yes)
         return
     state_path = state_file or default_state_path(job.identity())
     if not resume and not dry_run:
@@ -273,36 +270,10 @@ def _direct_estimate(factory: Any, job: BackfillJob, limit: int | None) -> costs
     """From the count about to be processed: the bucket's daily NumberOfObjects metric (free, on real AWS;
     an upper bound under a prefix), capped by --limit. An inventory is not read twice just to count it."""
     source = job.inventory or f"s3://{job.bucket}/{job.prefix}"
-    count = None if job.inventory else _bucket_object_count(factory, str(job.bucket))
+    count = None if job.inventory else bucket_object_count(factory, str(job.bucket))
     if limit is not None:
         count = limit if count is None else min(count, limit)
     return costs.direct_backfill(count, source=source, listing=job.inventory is None)
-
-
-def _bucket_object_count(factory: Any, bucket: str) -> int | None:
-    """S3's daily storage metric (CloudWatch AWS/S3 NumberOfObjects), or None when it has no datapoint."""
-    import datetime
-
-    now = datetime.datetime.now(datetime.UTC)
-    try:
-        points = factory.client("cloudwatch").get_metric_statistics(
-            Namespace="AWS/S3",
-            MetricName="NumberOfObjects",
-            Dimensions=[
-                {"Name": "BucketName", "Value": bucket},
-                {"Name": "StorageType", "Value": "AllStorageTypes"},
-            ],
-            StartTime=now - datetime.timedelta(days=3),
-            EndTime=now,
-            Period=86400,
-            Statistics=["Average"],
-        )["Datapoints"]
-    except botocore.exceptions.ClientError:
-        return None  # an estimate is a courtesy: no permission for metrics must not stop the run
-    if not points:
-        return None
-    latest = max(points, key=lambda p: p["Timestamp"])
-    return int(latest["Average"])
 
 
 def _render(
@@ -348,83 +319,47 @@ def _ledger_line(summary: RunSummary) -> str:
 
 
 def _create_batch_job(
+    factory: Any, out: Output, names: StackNames, job: BackfillJob, options: tuple[str | None, str | None]
+) -> tuple[batch_ops.PreparedJob, costs.Estimate]:
+    """The checked CreateJob request and its cost, shown before anything is created."""
+    assert job.inventory is not None
+    function_arn, role_arn = options
+    prepared = batch_ops.prepare_job(
+        factory, names, job.inventory, overwrite=job.overwrite, function_arn=function_arn, role_arn=role_arn
+    )
+    # S3 Batch Operations bills per job and per object: count what the job would process, and ask.
+    estimate = costs.batch_operations(prepared.objects)
+    out.status(estimate.line())
+    return prepared, estimate
+
+
+def _batch_job(
     factory: Any,
     out: Output,
     names: StackNames,
     job: BackfillJob,
-    function_arn: str | None,
-    role_arn: str | None,
+    options: tuple[str | None, str | None],
     dry_run: bool,
     yes: bool,
 ) -> None:
-    assert job.inventory is not None
-    account = factory.account_id()
-    stack_role = names.role_arn(names.moderation_batch_role)
-    role = role_arn or names.settings.moderation.batch_role_arn or stack_role
-    # The stack's role may read only `[moderation] inventory_bucket`: refuse before S3 Batch Operations
-    # accepts a job that then fails reading its manifest. Another role's grants are its owner's business.
-    readable = names.settings.moderation.inventory_bucket if role == stack_role else None
-    if role == stack_role:
-        _check_manifest_readable(parse_s3_url(job.inventory)[0], readable, job.inventory)
-    s3 = factory.client("s3")
-    manifest = load_manifest(s3, job.inventory)
-    if readable is not None and manifest.files_bucket != readable:
-        raise UsageError(
-            f"the inventory's data files are in bucket {manifest.files_bucket!r}, but the stack's "
-            f"ModerationBatchRole may read only {readable!r}",
-            hint="pass --role-arn with a role that may read both buckets",
-        )
-    # The stack has no function of its own for Batch Operations: the job invokes ModerationSweepFunction
-    # through its `live` alias, and its handler hands Batch Operations events to batch_handler.
-    target = function_arn or f"{names.arn('ModerationSweepFunction')}:{BATCH_ALIAS}"
-    if function_arn is None and manifest.source_bucket != names.uploads_bucket:
-        # The sweeper's role may tag UploadsBucket only: every task would fail with AccessDenied.
-        raise UsageError(
-            f"the inventory lists bucket {manifest.source_bucket!r}, but ModerationSweepFunction tags "
-            f"only UploadsBucket ({names.uploads_bucket})",
-            hint="use an inventory of UploadsBucket, or --function-arn for a function allowed to tag it",
-        )
-    request = batch_ops.BatchJobRequest(
-        account=account,
-        manifest=manifest,
-        function_arn=target,
-        role_arn=role,
-        report_bucket_arn=names.arn("ProcessedBucket"),
-        overwrite=job.overwrite,
-    )
-    params = request.params()
-    # S3 Batch Operations bills per job and per object: count what the job would process, and ask.
-    objects = count_rows(s3, manifest)
-    estimate = costs.batch_operations(objects)
-    out.status(estimate.line())
+    prepared, estimate = _create_batch_job(factory, out, names, job, options)
     if dry_run:
-
-        def render() -> None:
-            out.info(
-                f"would create an S3 Batch Operations job invoking {target} over {job.inventory} "
-                f"({objects:,} objects); the CreateJob request:"
-            )
-            out.info(escape(json.dumps(params, indent=2, default=str)))
-
-        out.result(
-            {"dry_run": True, "create_job": params, "objects": objects, "cost_estimate": estimate.as_dict()},
-            render,
-        )
+        _show_dry_run(out, job, prepared, estimate)
         return
     confirm(
         out,
-        f"create a billable S3 Batch Operations job over {objects:,} objects "
+        f"create a billable S3 Batch Operations job over {prepared.objects:,} objects "
         f"(about ${estimate.usd or 0:,.2f})",
         yes=yes,
     )
-    job_id = batch_ops.create_job(factory.client("s3control"), request)
+    job_id = batch_ops.create_job(factory.client("s3control"), prepared.request)
     doc = {
-        "objects": objects,
+        "objects": prepared.objects,
         "cost_estimate": estimate.as_dict(),
         "job_id": job_id,
         "source": job.inventory,
-        "function_arn": target,
-        "role_arn": role,
+        "function_arn": prepared.function_arn,
+        "role_arn": prepared.role_arn,
         "report": f"s3://{names.processed_bucket}/{batch_ops.REPORT_PREFIX}",
     }
     out.result(
@@ -436,20 +371,27 @@ def _create_batch_job(
     )
 
 
-def _check_manifest_readable(manifest_bucket: str, readable: str | None, url: str) -> None:
-    if readable is None:
-        raise UsageError(
-            "the stack's ModerationBatchRole may read no inventory: [moderation] inventory_bucket is not set",
-            hint=f"set [moderation] inventory_bucket = {manifest_bucket!r} (the bucket holding {url}) and "
-            "run `picops provision`, or pass --role-arn with a role that may read it",
+def _show_dry_run(
+    out: Output, job: BackfillJob, prepared: batch_ops.PreparedJob, estimate: costs.Estimate
+) -> None:
+    params = prepared.request.params()
+
+    def render() -> None:
+        out.info(
+            f"would create an S3 Batch Operations job invoking {prepared.function_arn} over {job.inventory} "
+            f"({prepared.objects:,} objects); the CreateJob request:"
         )
-    if manifest_bucket != readable:
-        raise UsageError(
-            f"{url} is in bucket {manifest_bucket!r}, but the stack's ModerationBatchRole may read only "
-            f"[moderation] inventory_bucket = {readable!r}",
-            hint=f"set [moderation] inventory_bucket = {manifest_bucket!r} and run `picops provision`, or "
-            "pass --role-arn with a role that may read it",
-        )
+        out.info(escape(json.dumps(params, indent=2, default=str)))
+
+    out.result(
+        {
+            "dry_run": True,
+            "create_job": params,
+            "objects": prepared.objects,
+            "cost_estimate": estimate.as_dict(),
+        },
+        render,
+    )
 
 
 def _job_status(factory: Any, out: Output, job_id: str) -> None:

@@ -1,4 +1,4 @@
-"""BookingsApi on a loopback port for `picops local run --api-port PORT` (DESIGN.md section 6).
+"""BookingsApi on a loopback port for `picops local run --api-port PORT` (docs/local.md).
 
 Each HTTP request becomes an API Gateway HTTP API (payload 2.0) event for the route it matches (routeKey,
 rawPath, pathParameters, headers, body, isBase64Encoded, requestContext with http method/path, requestId and

@@ -1,4 +1,4 @@
-"""`picops local run`: the local runtime that plays Lambda's part on a local endpoint (DESIGN.md section 6).
+"""`picops local run`: the local runtime that plays Lambda's part on a local endpoint (docs/local.md).
 
 moto stores Lambda functions but cannot run them without Docker and never fires EventBridge schedules, so
 on a local endpoint provision records the event source mappings (SSM parameters) instead of creating them,

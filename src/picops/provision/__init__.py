@@ -19,6 +19,10 @@ _EXPORTS: dict[str, str] = {
     "apply_plan": "picops.provision.apply",
     "preflight_model": "picops.provision.preflight",
     "status_document": "picops.provision.status",
+    # the use case: validate, preflight, plan, apply
+    "Hooks": "picops.provision.usecase",
+    "Outcome": "picops.provision.usecase",
+    "run": "picops.provision.usecase",
     # the Lambda bundle and deploy
     "Bundle": "picops.provision.bundle",
     "build_bundle": "picops.provision.bundle",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 from picops.cli.demo_steps import DemoContext, DemoStep, StepResult
 from picops.core.dlq import (
@@ -34,41 +35,11 @@ def run(ctx: DemoContext) -> StepResult:
     except ResourceMissing as exc:
         return StepResult(name="dlq redrive", ok=False, detail=f"{exc.message} (the provision step makes it)")
 
-    marker = uuid.uuid4().hex
-    # An S3 notification for an object that does not exist: the kind of message ingest gives up on.
-    poison = {
-        "Records": [
-            {
-                "eventSource": "aws:s3",
-                "eventName": "ObjectCreated:Put",
-                "s3": {
-                    "bucket": {"name": names.uploads_bucket},
-                    "object": {"key": f"incoming/missing-{marker}.jpg", "size": 0},
-                },
-            }
-        ]
-    }
-    sqs.send_message(
-        QueueUrl=dlq.url,
-        MessageBody=json.dumps(poison),
-        MessageAttributes={"picops-demo": {"DataType": "String", "StringValue": marker}},
-    )
+    marker = _send_poison(sqs, dlq.url, names.uploads_bucket)
 
     before_dlq = refresh(sqs, dlq)
     before_source = refresh(sqs, source)
-    info = dlq_info(sqs, factory.client("cloudwatch"), before_dlq)
-    ctx.out.table(
-        "picops dlq list",
-        ["DLQ", "sources (maxReceiveCount)", "visible", "in flight"],
-        [
-            [
-                f"{info.name} (IngestDLQ)",
-                ", ".join(f"{s.name} ({s.max_receive_count})" for s in info.sources) or "-",
-                info.visible,
-                info.in_flight,
-            ]
-        ],
-    )
+    _show_list(ctx, dlq_info(sqs, factory.client("cloudwatch"), before_dlq))
 
     plan = plan_redrive(
         sqs,
@@ -112,6 +83,45 @@ def run(ctx: DemoContext) -> StepResult:
         detail=f"IngestDLQ {before['dlq']} -> {after['dlq']}, IngestQueue {before['source']} -> "
         f"{after['source']} ({stats.moved} moved, {plan.mode} path)",
         data={"before": before, "after": after, "redrive": stats.as_dict(), "marker": marker},
+    )
+
+
+def _send_poison(sqs: Any, dlq_url: str, uploads_bucket: str) -> str:
+    """An S3 notification for an object that does not exist (the kind of message ingest gives up on), put
+    straight into the DLQ; returns the marker it carries."""
+    marker = uuid.uuid4().hex
+    poison = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": uploads_bucket},
+                    "object": {"key": f"incoming/missing-{marker}.jpg", "size": 0},
+                },
+            }
+        ]
+    }
+    sqs.send_message(
+        QueueUrl=dlq_url,
+        MessageBody=json.dumps(poison),
+        MessageAttributes={"picops-demo": {"DataType": "String", "StringValue": marker}},
+    )
+    return marker
+
+
+def _show_list(ctx: DemoContext, info: Any) -> None:
+    ctx.out.table(
+        "picops dlq list",
+        ["DLQ", "sources (maxReceiveCount)", "visible", "in flight"],
+        [
+            [
+                f"{info.name} (IngestDLQ)",
+                ", ".join(f"{s.name} ({s.max_receive_count})" for s in info.sources) or "-",
+                info.visible,
+                info.in_flight,
+            ]
+        ],
     )
 
 

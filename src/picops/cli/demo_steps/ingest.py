@@ -122,69 +122,15 @@ def run(ctx: DemoContext) -> StepResult:
     factory = ctx.factory
     names = StackNames(ctx.settings, factory.account_id(), factory.region)
     folder = f"{ctx.settings.ingest.prefix}demo-{uuid.uuid4().hex[:8]}/"
-    keys = {
-        "jpeg": f"{folder}camera roll/IMG_0001 (portrait).jpg",
-        "png": f"{folder}Grüße aus Köln ☀/transparent logo.png",
-        "webp": f"{folder}web/banner.webp",
-        "heic": f"{folder}camera roll/IMG_0002.heic",
-        "avif": f"{folder}web/hero.avif",
-        "json": f"{folder}drops/readings.json",
-        "corrupt": f"{folder}broken/corrupt.jpg",
-    }
-    records = [{"id": f"{folder}reading-{i}", "celsius": 20.5 + i, "ok": True} for i in range(3)]
     observer = ctx.observer or factory
     tap = _tap(observer, names)
-    s3 = factory.client("s3")
-    photo = _jpeg_12mp()
-    bodies = {
-        "jpeg": photo,
-        "png": _png_alpha(),
-        "webp": _webp(),
-        "heic": _heic(),
-        "avif": _avif(),
-        "json": json.dumps(records).encode(),
-        "corrupt": photo[:2048],  # a truncated JPEG
-    }
-    for name, key in keys.items():
-        s3.put_object(Bucket=names.uploads_bucket, Key=key, Body=bodies[name])
-    ctx.out.status(f"  uploaded {len(keys)} objects under {escape(folder)}")
-
-    runtime = LocalRuntime(
-        factory,
-        ctx.settings,
-        progress=lambda line: ctx.out.status(f"  {escape(line)}"),
-        log_view=demo_log_view(ctx.out),
-    )
-    try:
-        runtime.prepare()
-        runtime.drain()
-    finally:
-        runtime.close()
-    summary = runtime.summary()
-    mapping: dict[str, Any] = next((m for m in summary["mappings"] if m["logical"] == MAPPING), {})
+    keys, records = _upload(ctx, names, folder)
+    mapping = _drain(ctx)
 
     problems: list[str] = []
     if mapping.get("status") != "ok":
         problems.append(f"{MAPPING} {mapping.get('status', 'missing')}: {mapping.get('detail', '')}")
-    thumbs: dict[str, Any] = {}
-    for name in ("jpeg", "png", "webp", "heic", "avif"):
-        try:
-            data = s3.get_object(Bucket=names.processed_bucket, Key=thumbnail_key(keys[name]))["Body"].read()
-        except s3.exceptions.NoSuchKey:
-            problems.append(f"no thumbnail for {keys[name]}")
-            continue
-        image = Image.open(io.BytesIO(data))
-        thumbs[name] = {"size": list(image.size), "data": data}
-    for name in ("jpeg", "heic", "avif"):
-        if name in thumbs:
-            top = _pixel(thumbs[name]["data"], 0.5, 0.05)
-            if tuple(thumbs[name]["size"]) != (192, 256) or not top[0] > 150 > top[2]:
-                problems.append(f"{name} thumbnail {thumbs[name]['size']} not upright (top pixel {top})")
-    if "png" in thumbs and min(_pixel(thumbs["png"]["data"], 0.02, 0.02)) < 240:
-        problems.append("PNG alpha was not flattened onto white")
-    if "webp" in thumbs and tuple(thumbs["webp"]["size"]) != (256, 192):
-        problems.append(f"WebP thumbnail is {thumbs['webp']['size']}, expected [256, 192]")
-
+    thumbs = _thumbnails(factory.client("s3"), names, keys, problems)
     dynamodb = factory.client("dynamodb")
     table = names.physical("JobsTable")
     stored = [
@@ -193,8 +139,8 @@ def run(ctx: DemoContext) -> StepResult:
     ]
     if not all(stored):
         problems.append(f"{sum(1 for s in stored if s)}/{len(records)} JSON records in JobsTable")
-    store = JobStore(dynamodb, table)
     expected = {name: ("FAILED" if name == "corrupt" else "PROCESSED") for name in keys}
+    store = JobStore(dynamodb, table)
     found = {name: store.jobs_for(names.uploads_bucket, key) for name, key in keys.items()}
     jobs = {name: [j.status for j in listed] for name, listed in found.items()}
     renditions = {
@@ -203,7 +149,6 @@ def run(ctx: DemoContext) -> StepResult:
     for name, status in expected.items():
         if jobs[name] != [status]:
             problems.append(f"job for {keys[name]}: {jobs[name]} (expected [{status!r}])")
-
     notes = [n for n in _notifications(observer, tap) if str(n["body"].get("key", "")).startswith(folder)]
     per_key: dict[str, list[str | None]] = {}
     for note in notes:
@@ -211,13 +156,7 @@ def run(ctx: DemoContext) -> StepResult:
     for name, key in keys.items():
         if per_key.get(key) != [expected[name].lower()]:
             problems.append(f"notifications for {key}: {per_key.get(key, [])}")
-
-    dlq_url = factory.client("sqs").get_queue_url(QueueName=names.physical("IngestDLQ"))["QueueUrl"]
-    attrs = factory.client("sqs").get_queue_attributes(
-        QueueUrl=dlq_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    in_dlq = int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+    in_dlq = _dlq_depth(factory, names)
     if in_dlq:
         problems.append(f"IngestDLQ holds {in_dlq} message(s)")
 
@@ -243,6 +182,86 @@ def run(ctx: DemoContext) -> StepResult:
             "runtime": mapping,
         },
     )
+
+
+def _upload(ctx: DemoContext, names: StackNames, folder: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """One object of each kind the pipeline handles (and a corrupt one) under `folder`: their keys, and the
+    records the JSON drop carries."""
+    keys = {
+        "jpeg": f"{folder}camera roll/IMG_0001 (portrait).jpg",
+        "png": f"{folder}Grüße aus Köln ☀/transparent logo.png",
+        "webp": f"{folder}web/banner.webp",
+        "heic": f"{folder}camera roll/IMG_0002.heic",
+        "avif": f"{folder}web/hero.avif",
+        "json": f"{folder}drops/readings.json",
+        "corrupt": f"{folder}broken/corrupt.jpg",
+    }
+    records = [{"id": f"{folder}reading-{i}", "celsius": 20.5 + i, "ok": True} for i in range(3)]
+    photo = _jpeg_12mp()
+    bodies = {
+        "jpeg": photo,
+        "png": _png_alpha(),
+        "webp": _webp(),
+        "heic": _heic(),
+        "avif": _avif(),
+        "json": json.dumps(records).encode(),
+        "corrupt": photo[:2048],  # a truncated JPEG
+    }
+    s3 = ctx.factory.client("s3")
+    for name, key in keys.items():
+        s3.put_object(Bucket=names.uploads_bucket, Key=key, Body=bodies[name])
+    ctx.out.status(f"  uploaded {len(keys)} objects under {escape(folder)}")
+    return keys, records
+
+
+def _drain(ctx: DemoContext) -> dict[str, Any]:
+    """Run the local runtime until the queues are idle; the ingest mapping's line of its summary."""
+    runtime = LocalRuntime(
+        ctx.factory,
+        ctx.settings,
+        progress=lambda line: ctx.out.status(f"  {escape(line)}"),
+        log_view=demo_log_view(ctx.out),
+    )
+    try:
+        runtime.prepare()
+        runtime.drain()
+    finally:
+        runtime.close()
+    summary = runtime.summary()
+    return next((m for m in summary["mappings"] if m["logical"] == MAPPING), {})
+
+
+def _thumbnails(s3: Any, names: StackNames, keys: dict[str, str], problems: list[str]) -> dict[str, Any]:
+    """Each image's thumbnail, checked: upright, alpha flattened onto white, the expected size."""
+    thumbs: dict[str, Any] = {}
+    for name in ("jpeg", "png", "webp", "heic", "avif"):
+        try:
+            data = s3.get_object(Bucket=names.processed_bucket, Key=thumbnail_key(keys[name]))["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            problems.append(f"no thumbnail for {keys[name]}")
+            continue
+        image = Image.open(io.BytesIO(data))
+        thumbs[name] = {"size": list(image.size), "data": data}
+    for name in ("jpeg", "heic", "avif"):
+        if name in thumbs:
+            top = _pixel(thumbs[name]["data"], 0.5, 0.05)
+            if tuple(thumbs[name]["size"]) != (192, 256) or not top[0] > 150 > top[2]:
+                problems.append(f"{name} thumbnail {thumbs[name]['size']} not upright (top pixel {top})")
+    if "png" in thumbs and min(_pixel(thumbs["png"]["data"], 0.02, 0.02)) < 240:
+        problems.append("PNG alpha was not flattened onto white")
+    if "webp" in thumbs and tuple(thumbs["webp"]["size"]) != (256, 192):
+        problems.append(f"WebP thumbnail is {thumbs['webp']['size']}, expected [256, 192]")
+    return thumbs
+
+
+def _dlq_depth(factory: Any, names: StackNames) -> int:
+    sqs = factory.client("sqs")
+    dlq_url = sqs.get_queue_url(QueueName=names.physical("IngestDLQ"))["QueueUrl"]
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=dlq_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
 STEP = DemoStep(title="ingesting photos and a JSON drop with the local runtime (local run)", run=run)

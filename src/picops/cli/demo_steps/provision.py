@@ -5,18 +5,16 @@ from __future__ import annotations
 from collections import Counter
 
 from picops.cli.demo_steps import DemoContext, DemoStep, StepResult
-from picops.provision.apply import apply_plan
-from picops.provision.bundle import build_bundle
-from picops.provision.plan import context_for, make_plan
-from picops.provision.preflight import preflight
+from picops.provision.plan import context_for
 from picops.provision.status import healthy, stack_status
+from picops.provision.usecase import Hooks
+from picops.provision.usecase import run as provision
 
 
 def run(ctx: DemoContext) -> StepResult:
-    live = context_for(ctx.settings, ctx.factory)
-    plan = make_plan(live)
-    preflight(plan)
-    applied = apply_plan(plan, ctx.settings, lambda: build_bundle(ctx.settings))
+    # The use case `picops provision --yes` runs: the same checks, and its warnings shown.
+    outcome = provision(ctx.settings, ctx.factory, hooks=Hooks(on_warning=ctx.out.warn))
+    live, applied = outcome.live, outcome.applied
     # A fresh read of everything: the step passes only if the stack really is as modelled.
     document = stack_status(context_for(ctx.settings, ctx.factory))
     counts = Counter(r["status"] for r in document["resources"])

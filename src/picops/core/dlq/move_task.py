@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from picops.errors import Interrupted, OperationFailed, UsageError
+from picops.errors import Interrupted, OperationFailed, UsageError, input_field
 
 MAX_NATIVE_RATE = 500
 _DONE = frozenset({"COMPLETED", "CANCELLED", "FAILED"})
@@ -100,7 +100,9 @@ def validate_native_rate(rate: float | None) -> int | None:
     if rate is None:
         return None
     if rate < 1 or rate > MAX_NATIVE_RATE or rate != int(rate):
-        raise UsageError(f"--rate must be a whole number from 1 to {MAX_NATIVE_RATE} on the native path")
+        raise UsageError(
+            f"{input_field('rate')} must be a whole number from 1 to {MAX_NATIVE_RATE} on the native path"
+        )
     return int(rate)
 
 

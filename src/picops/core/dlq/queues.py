@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import botocore.exceptions
 
 from picops.aws_errors import QUEUE_MISSING, is_access_denied, is_missing
-from picops.errors import ResourceMissing, UsageError
+from picops.errors import ResourceMissing, UsageError, input_field
 from picops.stack.names import DLQ_SOURCES, StackNames, logical_names, logical_type
 
 QUEUE_FACTS = (
@@ -150,7 +150,7 @@ def check_same_kind(dlq: QueueRef, destination: QueueRef) -> None:
             f"{dlq.name} is a {dlq.kind} queue but {destination.name} is a {destination.kind} queue: "
             "messages can only move between queues of the same type (FIFO group and deduplication ids "
             "have no place in a standard queue, and a FIFO queue requires them)",
-            hint="pick a destination of the same type with --to",
+            hint=f"pick a destination of the same type with {input_field('to')}",
         )
 
 

@@ -23,14 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions
 import jmespath  # type: ignore[import-untyped]
 import jmespath.exceptions  # type: ignore[import-untyped]
 
+from picops.aws_errors import code_of
 from picops.core.dlq.archive import ArchiveWriter
 from picops.core.dlq.messages import SYSTEM_ATTRIBUTES, QueueMessage
+from picops.core.dlq.move_task import MoveTaskStatus, SqsMoveTasks, run_move_task, validate_native_rate
 from picops.core.dlq.queues import QueueRef, refresh
+from picops.core.dlq.redrive_plan import RedrivePlan
 from picops.core.dlq.sender import send_confirmed
-from picops.errors import UsageError
+from picops.errors import Interrupted, UsageError, input_field
 from picops.threads import ContextThreadPool
 
 MAX_VISIBILITY_S = 43_200  # SQS's ceiling for a visibility timeout (12 hours)
@@ -43,7 +47,9 @@ def compile_filter(expression: str | None) -> Any:
     try:
         return jmespath.compile(expression)
     except jmespath.exceptions.JMESPathError as exc:
-        raise UsageError(f"--filter {expression!r} is not a valid JMESPath expression: {exc}") from None
+        raise UsageError(
+            f"{input_field('filter_expression')} {expression!r} is not a valid JMESPath expression: {exc}"
+        ) from None
 
 
 def matches(compiled: Any, message: QueueMessage) -> bool:
@@ -75,11 +81,13 @@ class RedriveOptions:
 
     def validate(self) -> None:
         if self.max_messages is not None and self.max_messages < 1:
-            raise UsageError("--max must be at least 1")
+            raise UsageError(f"{input_field('max_messages')} must be at least 1")
         if self.rate is not None and self.rate <= 0:
-            raise UsageError("--rate must be a positive number of messages per second")
+            raise UsageError(f"{input_field('rate')} must be a positive number of messages per second")
         if not 0 <= self.visibility_timeout <= MAX_VISIBILITY_S:
-            raise UsageError(f"--visibility-timeout must be between 0 and {MAX_VISIBILITY_S} seconds")
+            raise UsageError(
+                f"{input_field('visibility_timeout')} must be between 0 and {MAX_VISIBILITY_S} seconds"
+            )
         if not 0 <= self.wait_seconds <= 20:
             raise UsageError("the receive wait must be between 0 and 20 seconds")
 
@@ -532,3 +540,65 @@ class _LoopGuard:
             self.strikes = 0
         self.mark = (now, backlog, run.stats.moved)
         return self.strikes >= self.needed
+
+
+# What an endpoint without StartMessageMoveTask answers (emulators, some partitions): fall back to manual.
+NO_MOVE_TASK_API = frozenset(
+    {
+        "InvalidAction",
+        "UnsupportedOperation",
+        "AWS.SimpleQueueService.UnsupportedOperation",
+        "UnknownOperation",
+    }
+)
+
+
+class RedriveInterrupted(Interrupted):
+    """Ctrl-C stopped a native move task (cancelled); `stats` is what it had moved by then."""
+
+    def __init__(self, message: str, stats: RedriveStats) -> None:
+        super().__init__(message)
+        self.stats = stats
+
+
+def native_redrive(
+    sqs: Any,
+    plan: RedrivePlan,
+    rate: float | None,
+    *,
+    dry_run: bool = False,
+    on_progress: Callable[[MoveTaskStatus], None] | None = None,
+    on_fallback: Callable[[str], None] = lambda reason: None,
+) -> RedriveStats | None:
+    """The native move task; None, after `on_fallback(reason)`, when the endpoint turns out not to offer
+    it: nothing has moved then, and the caller runs the manual path instead."""
+    native_rate = validate_native_rate(rate)
+    stats = RedriveStats(
+        source=plan.dlq.arn, destination=plan.destination_arn(), mode="native", dry_run=dry_run
+    )
+    if dry_run:
+        stats.would_move = plan.dlq.visible
+        stats.stopped = "counted"
+        return stats
+    destination = plan.destination_arn() if plan.to is not None else None
+    try:
+        final = run_move_task(
+            SqsMoveTasks(sqs), plan.dlq.arn, destination, rate=native_rate, on_progress=on_progress
+        )
+    except botocore.exceptions.ClientError as exc:
+        code = code_of(exc)
+        if exc.operation_name == "StartMessageMoveTask" and code in NO_MOVE_TASK_API:
+            on_fallback(f"this endpoint has no message move task API ({code})")
+            return None
+        raise
+    except NotImplementedError:
+        # moto's in-process mock raises this for the move-task APIs before anything has moved.
+        on_fallback("this AWS emulator has no message move task API")
+        return None
+    except Interrupted as exc:
+        stats.stopped = "interrupted"
+        raise RedriveInterrupted(exc.message, stats) from None
+    stats.moved = final.moved
+    # CANCELLED here means someone else cancelled the task (our own Ctrl-C raised above).
+    stats.stopped = "cancelled" if final.status == "CANCELLED" else "empty"
+    return stats

@@ -11,7 +11,7 @@ from typing import Any
 
 from picops.core.dlq.move_task import native_unavailable_reason
 from picops.core.dlq.queues import QueueRef, check_same_kind, resolve_queue, source_queues
-from picops.errors import ResourceMissing, UsageError
+from picops.errors import ResourceMissing, UsageError, input_field
 from picops.stack.names import StackNames
 
 
@@ -55,7 +55,7 @@ def plan_redrive(
     destination = resolve_queue(sqs, to, names) if to else None
     if destination is not None:
         if destination.arn == dlq.arn:
-            raise UsageError(f"--to {to} is the DLQ itself: nothing would move")
+            raise UsageError(f"{input_field('to')} {to} is the DLQ itself: nothing would move")
         check_same_kind(dlq, destination)
     sources = source_queues(sqs, dlq)
     for source in sources:
@@ -65,7 +65,7 @@ def plan_redrive(
         raise UsageError(
             f"{dlq.name} has no source queue (no queue's redrive policy names it; it may serve an SNS "
             "subscription or a Lambda function), so there is nowhere to send its messages back",
-            hint="name the destination with --to QUEUE",
+            hint=f"name the destination with {input_field('to')} QUEUE",
         )
     to_elsewhere = destination is not None and destination.arn not in {s.arn for s in sources}
     reason = native_unavailable_reason(

@@ -1,4 +1,4 @@
-"""Parse the body of one IngestQueue message: an S3 event notification (DESIGN.md section 5).
+"""Parse the body of one IngestQueue message: an S3 event notification (docs/ingest.md).
 
 S3 sends one JSON document per SQS message; it may hold several `Records`. When a notification
 configuration is created S3 sends an `s3:TestEvent` body (no `Records`), which carries no work. Object keys

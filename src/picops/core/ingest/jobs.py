@@ -1,6 +1,6 @@
 """Job records in JobsTable: one item per object version, claimed with a lease, so work happens once.
 
-Layout (DESIGN.md section 3, issue 8):
+Layout (docs/ingest.md, "Job items"):
 - job item: `pk = OBJ#<bucket>/<key>`, `sk = V#<version id, or the ETag when unversioned>`, with `status`
   IN_PROGRESS (while claimed) | PROCESSED | FAILED, `kind`, `size`, `etag`, `version`, `outputs`, `reason`,
   `created_at`/`updated_at`/`finished_at`, `attempts`, the lease (`lease_until`, `claim`) and `notified`.
@@ -186,81 +186,41 @@ class JobStore:
         force: bool = False,
         now: dt.datetime | None = None,
     ) -> Claim:
+        """Take the version's lease, or say who holds it: one conditional UpdateItem, the existing item
+        returned by the same request when the condition fails (no second read)."""
         moment = now or dt.datetime.now(dt.UTC)
-        epoch = int(moment.timestamp())
         claim = uuid.uuid4().hex
-        free = "attribute_not_exists(pk) OR (#status = :in_progress AND lease_until < :now)"
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {
-            ":in_progress": {"S": IN_PROGRESS},
-            ":now": {"N": str(epoch)},
-            ":lease": {"N": str(epoch + max(1, int(lease_s + 0.999)))},
-            ":claim": {"S": claim},
-            ":stamp": {"S": now_iso(moment)},
-            ":one": {"N": "1"},
-            ":zero": {"N": "0"},
-            ":kind": {"S": kind},
-            ":bucket": {"S": ref.bucket},
-            ":key": {"S": ref.key},
-        }
+        values = _claim_values(ref, kind, claim, moment, lease_s)
         if token:
             values[":token"] = {"S": token}
-            fresh_token = "(attribute_not_exists(reprocess_token) OR reprocess_token <> :token)"
-            if force:
-                condition = (
-                    f"attribute_not_exists(pk) OR ({fresh_token} AND "
-                    "(#status <> :in_progress OR lease_until < :now))"
-                )
-            else:
+            if not force:
                 values[":failed"] = {"S": FAILED}
-                condition = f"{free} OR ({fresh_token} AND #status = :failed)"
-        else:
-            condition = free
-        assign: dict[str, str] = {
-            "status": ":in_progress",
-            "lease_until": ":lease",
-            "claim": ":claim",
-            "updated_at": ":stamp",
-            "created_at": "if_not_exists(#created_at, :stamp)",
-            "attempts": "if_not_exists(#attempts, :zero) + :one",
-            "kind": ":kind",
-            "bucket": ":bucket",
-            "key": ":key",
-        }
-        optional = {"version": ref.version_id, "etag": ref.etag.strip('"') if ref.etag else None}
-        for name, value in optional.items():
-            if value:
-                values[f":{name}"] = {"S": value}
-                assign[name] = f":{name}"
-        if ref.size is not None:
-            values[":size"] = {"N": str(ref.size)}
-            assign["size"] = ":size"
-        if token:
-            assign["reprocess_token"] = ":token"
+        assign = _claim_assignments(ref, values, token)
         removed = ("notified", "reason", "outputs", "finished_at")
-        names.update(_names([*assign, *removed]))
         update = (
             "SET "
             + ", ".join(f"#{name} = {expr}" for name, expr in assign.items())
             + " REMOVE "
             + ", ".join(f"#{name}" for name in removed)
         )
-        condition = condition.replace("lease_until", "#lease_until").replace(
-            "reprocess_token", "#reprocess_token"
-        )
+        # Exactly the names and values the expressions use: DynamoDB refuses an unused one.
+        names = _names([*assign, *removed, "pk"])
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
                 Key=self._key(ref),
                 UpdateExpression=update,
-                ConditionExpression=condition,
+                ConditionExpression=claim_condition(token=bool(token), force=force),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except botocore.exceptions.ClientError as exc:
             if not is_conditional_failure(exc):
                 raise
-            return Claim(acquired=False, job=self.get(ref))
+            held = exc.response.get("Item")
+            # An endpoint that ignores ReturnValuesOnConditionCheckFailure costs one consistent read.
+            return Claim(acquired=False, job=Job.from_item(held) if isinstance(held, dict) else self.get(ref))
         return Claim(acquired=True, claim=claim)
 
     def finish(
@@ -425,3 +385,67 @@ def _days(first: dt.date, last: dt.date) -> Iterable[dt.date]:
     while day >= first:
         yield day
         day -= dt.timedelta(days=1)
+
+
+# The claim's condition, one named part at a time (docs/ingest.md, "Job items"). Every attribute goes
+# through an expression name: `status` and `key` are DynamoDB reserved words.
+UNCLAIMED = "attribute_not_exists(#pk)"
+LEASE_EXPIRED = "(#status = :in_progress AND #lease_until < :now)"
+NOT_IN_PROGRESS_OR_EXPIRED = "(#status <> :in_progress OR #lease_until < :now)"
+FRESH_TOKEN = "(attribute_not_exists(#reprocess_token) OR #reprocess_token <> :token)"
+FAILED_BEFORE = "#status = :failed"
+
+
+def claim_condition(*, token: bool, force: bool) -> str:
+    """Free (no item, or an expired lease); with a reprocess token also a FAILED job this token has not
+    retried yet, or with `force` any job not being worked on right now that this token has not touched."""
+    if not token:
+        return f"{UNCLAIMED} OR {LEASE_EXPIRED}"
+    if force:
+        return f"{UNCLAIMED} OR ({FRESH_TOKEN} AND {NOT_IN_PROGRESS_OR_EXPIRED})"
+    return f"{UNCLAIMED} OR {LEASE_EXPIRED} OR ({FRESH_TOKEN} AND {FAILED_BEFORE})"
+
+
+def _claim_values(
+    ref: ObjectRef, kind: str, claim: str, moment: dt.datetime, lease_s: float
+) -> dict[str, Any]:
+    epoch = int(moment.timestamp())
+    values: dict[str, Any] = {
+        ":in_progress": {"S": IN_PROGRESS},
+        ":now": {"N": str(epoch)},
+        ":lease": {"N": str(epoch + max(1, int(lease_s + 0.999)))},
+        ":claim": {"S": claim},
+        ":stamp": {"S": now_iso(moment)},
+        ":one": {"N": "1"},
+        ":zero": {"N": "0"},
+        ":kind": {"S": kind},
+        ":bucket": {"S": ref.bucket},
+        ":key": {"S": ref.key},
+    }
+    return values
+
+
+def _claim_assignments(ref: ObjectRef, values: dict[str, Any], token: str | None) -> dict[str, str]:
+    """The attributes a claim sets (adding the optional ones' values to `values`)."""
+    assign: dict[str, str] = {
+        "status": ":in_progress",
+        "lease_until": ":lease",
+        "claim": ":claim",
+        "updated_at": ":stamp",
+        "created_at": "if_not_exists(#created_at, :stamp)",
+        "attempts": "if_not_exists(#attempts, :zero) + :one",
+        "kind": ":kind",
+        "bucket": ":bucket",
+        "key": ":key",
+    }
+    optional = {"version": ref.version_id, "etag": ref.etag.strip('"') if ref.etag else None}
+    for name, value in optional.items():
+        if value:
+            values[f":{name}"] = {"S": value}
+            assign[name] = f":{name}"
+    if ref.size is not None:
+        values[":size"] = {"N": str(ref.size)}
+        assign["size"] = ":size"
+    if token:
+        assign["reprocess_token"] = ":token"
+    return assign

@@ -11,11 +11,14 @@ before the ledger existed resume unchanged.
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import botocore.exceptions
 
 from picops.core.tagging.checkpoint import JobState, load_state, save_state
 from picops.core.tagging.engine import EngineOptions, TaggingEngine
@@ -25,7 +28,7 @@ from picops.core.tagging.requests import RequestCounter
 from picops.core.tagging.sources import inventory, listing
 from picops.core.tagging.tracker import StreamPosition, Tracker
 from picops.core.tagging.verdicts import VerdictLookup
-from picops.errors import Interrupted, UsageError
+from picops.errors import Interrupted, UsageError, input_field
 
 CHECKPOINT_EVERY_S = 1.0
 
@@ -86,16 +89,15 @@ class BackfillRun:
 def run_backfill(factory: Any, job: BackfillJob, run: BackfillRun) -> RunSummary:
     """Run (or resume) `job`. Raises Interrupted (exit 130) on Ctrl-C after saving the checkpoint."""
     if run.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
+        raise UsageError(f"{input_field('concurrency')} must be at least 1")
     if run.limit is not None and run.limit < 0:
-        raise UsageError("--limit must not be negative")
+        raise UsageError(f"{input_field('limit')} must not be negative")
     s3 = factory.client("s3", concurrency=run.concurrency)
     dynamodb = factory.client("dynamodb", concurrency=run.concurrency)
     state = _initial_state(job, run)
     if state.complete:
         return _summary(job, state, dict(state.requests), state.elapsed_s)
     counter = RequestCounter().attach(s3, dynamodb)
-    began = time.monotonic()
     tracker = Tracker(
         {name: StreamPosition(p.get("cursor"), bool(p.get("done"))) for name, p in state.positions.items()},
         Counts.from_dict(state.counts),
@@ -105,7 +107,41 @@ def run_backfill(factory: Any, job: BackfillJob, run: BackfillRun) -> RunSummary
         if job.ledger_table
         else None
     )
-    engine = TaggingEngine(
+    engine = _engine(s3, dynamodb, job, run, ledger)
+    progress = _Progress(run, state, tracker, counter)
+    try:
+        end = engine.run(
+            _source(s3, job, state.positions),
+            tracker,
+            on_result=progress.on_result,
+            limit=run.limit,
+            on_chunk=progress.on_chunk,
+        )
+    except BaseException as exc:
+        progress.checkpoint()
+        if ledger is not None:
+            ledger.close()
+        counter.detach()
+        if isinstance(exc, KeyboardInterrupt):
+            raise _interrupted(run) from None
+        raise
+    state.complete = end.exhausted
+    # Send the queued ledger entries before the final counts: their requests belong to this run.
+    stats = ledger.close() if ledger is not None else None
+    progress.checkpoint()
+    counter.detach()
+    progress.show()
+    elapsed = state.elapsed_s + progress.elapsed()
+    summary = _summary(job, state, _add(state.requests, counter.snapshot()), elapsed)
+    if stats is not None:
+        summary.ledger = {"table": job.ledger_table, "verify": run.verify, **stats.as_dict()}
+    return summary
+
+
+def _engine(
+    s3: Any, dynamodb: Any, job: BackfillJob, run: BackfillRun, ledger: Ledger | None
+) -> TaggingEngine:
+    return TaggingEngine(
         s3,
         VerdictLookup(
             dynamodb, job.table, key_attribute=job.key_attribute, status_attribute=job.status_attribute
@@ -114,79 +150,63 @@ def run_backfill(factory: Any, job: BackfillJob, run: BackfillRun) -> RunSummary
         ledger=ledger,
         must_verify=(lambda _candidate: True) if run.verify else None,
     )
-    last_save = time.monotonic()
-    last_shown = [0.0]
 
-    def on_result(result: ObjectResult) -> None:
-        # Called from worker threads: keeps progress moving between chunks (at most ~5 updates/s).
-        if run.on_result is not None:
-            run.on_result(result)
-        if run.on_progress is not None:
-            now = time.monotonic()
-            if now - last_shown[0] >= 0.2:
-                last_shown[0] = now
-                run.on_progress(tracker.display_counts(), now - began)
 
-    def checkpoint(final: bool = False) -> None:
-        positions, committed = tracker.snapshot()
-        state.positions = positions
-        state.counts = committed.as_dict()
-        if run.state_path is not None and not run.dry_run:
-            save_state(run.state_path, _with_usage(state, counter, time.monotonic() - began))
-
-    def on_chunk() -> None:
-        nonlocal last_save
-        now = time.monotonic()
-        if run.on_progress is not None:
-            run.on_progress(tracker.display_counts(), now - began)
-        if now - last_save >= CHECKPOINT_EVERY_S:
-            checkpoint()
-            last_save = now
-
-    try:
-        end = engine.run(
-            _source(s3, job, state.positions),
-            tracker,
-            on_result=on_result,
-            limit=run.limit,
-            on_chunk=on_chunk,
-        )
-    except KeyboardInterrupt:
-        checkpoint()
-        if ledger is not None:
-            ledger.close()
-        counter.detach()
-        where = f" --state {run.state_path}" if run.state_path else ""
-        raise Interrupted(
-            "interrupted: progress saved",
-            hint=f"continue with `picops tag-backfill --resume{where}` (same source flags)",
-        ) from None
-    except BaseException:
-        checkpoint()
-        if ledger is not None:
-            ledger.close()
-        counter.detach()
-        raise
-    state.complete = end.exhausted
-    # Send the queued ledger entries before the final counts: their requests belong to this run.
-    stats = ledger.close() if ledger is not None else None
-    checkpoint(final=True)
-    counter.detach()
-    if run.on_progress is not None:
-        run.on_progress(tracker.display_counts(), time.monotonic() - began)
-    summary = _summary(
-        job, state, _add(state.requests, counter.snapshot()), state.elapsed_s + time.monotonic() - began
+def _interrupted(run: BackfillRun) -> Interrupted:
+    where = f" {input_field('state_path')} {run.state_path}" if run.state_path else ""
+    return Interrupted(
+        "interrupted: progress saved",
+        hint=f"continue with `picops tag-backfill {input_field('resume')}{where}` (same source flags)",
     )
-    if stats is not None:
-        summary.ledger = {"table": job.ledger_table, "verify": run.verify, **stats.as_dict()}
-    return summary
+
+
+class _Progress:
+    """One run's progress reports and checkpoints; the engine calls these from its threads."""
+
+    def __init__(self, run: BackfillRun, state: JobState, tracker: Tracker, counter: RequestCounter) -> None:
+        self.run, self.state, self.tracker, self.counter = run, state, tracker, counter
+        self.began = self.last_save = time.monotonic()
+        self.last_shown = 0.0
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.began
+
+    def show(self) -> None:
+        if self.run.on_progress is not None:
+            self.run.on_progress(self.tracker.display_counts(), self.elapsed())
+
+    def on_result(self, result: ObjectResult) -> None:
+        # Called from worker threads: keeps progress moving between chunks (at most ~5 updates/s).
+        if self.run.on_result is not None:
+            self.run.on_result(result)
+        if self.run.on_progress is not None:
+            now = time.monotonic()
+            if now - self.last_shown >= 0.2:
+                self.last_shown = now
+                self.run.on_progress(self.tracker.display_counts(), now - self.began)
+
+    def on_chunk(self) -> None:
+        self.show()
+        now = time.monotonic()
+        if now - self.last_save >= CHECKPOINT_EVERY_S:
+            self.checkpoint()
+            self.last_save = now
+
+    def checkpoint(self) -> None:
+        positions, committed = self.tracker.snapshot()
+        self.state.positions = positions
+        self.state.counts = committed.as_dict()
+        if self.run.state_path is not None and not self.run.dry_run:
+            save_state(self.run.state_path, _with_usage(self.state, self.counter, self.elapsed()))
 
 
 def _initial_state(job: BackfillJob, run: BackfillRun) -> JobState:
     fresh = JobState(job=job.identity())
     if run.dry_run:
         if run.resume:
-            raise UsageError("--dry-run does not read or write checkpoints: drop --resume")
+            raise UsageError(
+                f"{input_field('dry_run')} does not read or write checkpoints: drop {input_field('resume')}"
+            )
         return fresh
     if not run.resume or run.state_path is None:
         return fresh
@@ -196,7 +216,8 @@ def _initial_state(job: BackfillJob, run: BackfillRun) -> JobState:
     if saved.job != job.identity():
         raise UsageError(
             f"state file {run.state_path} belongs to a different job ({saved.job['source']})",
-            hint="pass the same source flags as the interrupted run, or a different --state",
+            hint="pass the same source flags as the interrupted run, or a different "
+            + input_field("state_path"),
         )
     return saved
 
@@ -238,3 +259,27 @@ def _summary(job: BackfillJob, state: JobState, requests: dict[str, int], elapse
         elapsed_s=elapsed,
         complete=state.complete,
     )
+
+
+def bucket_object_count(factory: Any, bucket: str) -> int | None:
+    """S3's daily storage metric (CloudWatch AWS/S3 NumberOfObjects), or None when it has no datapoint."""
+    now = datetime.datetime.now(datetime.UTC)
+    try:
+        points = factory.client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/S3",
+            MetricName="NumberOfObjects",
+            Dimensions=[
+                {"Name": "BucketName", "Value": bucket},
+                {"Name": "StorageType", "Value": "AllStorageTypes"},
+            ],
+            StartTime=now - datetime.timedelta(days=3),
+            EndTime=now,
+            Period=86400,
+            Statistics=["Average"],
+        )["Datapoints"]
+    except botocore.exceptions.ClientError:
+        return None  # an estimate is a courtesy: no permission for metrics must not stop the run
+    if not points:
+        return None
+    latest = max(points, key=lambda p: p["Timestamp"])
+    return int(latest["Average"])

@@ -17,7 +17,7 @@ by the merged set we read. The window is one round trip; the moderation tag itse
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import Any
@@ -219,152 +219,199 @@ class TaggingEngine:
         """
         if self.verdicts is None:
             raise ValueError("run() needs a VerdictLookup")
-        verdicts = self.verdicts
-        concurrency = self.options.concurrency
-        # At most 2x concurrency objects queued or in flight: memory stays flat however big the source.
-        slots = threading.BoundedSemaphore(concurrency * 2)
-        buffers: dict[str, list[Candidate]] = {}
-        taken = 0
-        exhausted = limited = stopped = False
-
-        # Up to LOOKAHEAD chunks have their lookups (verdicts, ledger) in flight while the source is read on:
-        # once the ledger makes the tag requests rare, the lookups are the run's critical path.
-        lookahead = threading.BoundedSemaphore(LOOKAHEAD)
-        aborting = threading.Event()
-        failures: list[BaseException] = []
-
-        def work(chunk: Any, candidate: Candidate, verdict: str) -> None:
-            try:
-                result = self.tag_object(candidate, verdict)
-                self.remember(candidate, verdict, result)
-                tracker.record(chunk, result)
-                if on_result is not None:
-                    on_result(result)
-            finally:
-                slots.release()
-
-        def take_slot() -> bool:
-            while not slots.acquire(timeout=0.1):
-                if aborting.is_set():
-                    return False
-            if aborting.is_set():
-                slots.release()
-                return False
-            return True
-
-        # Lookups run ahead concurrently, but each chunk's objects go to the tag pool in source order: the
-        # tracker commits a chunk only when all of it is done, so interleaving chunks would hold every
-        # checkpoint back until the end.
-        turn = threading.Condition()
-        next_turn = [0]
-
-        def resolve(chunk: Any, batch: list[Candidate], seq: int) -> None:
-            try:
-                found = verdicts.lookup(c.key for c in batch)
-                with_verdict = [(c, found.get(c.key)) for c in batch]
-                skips = self._ledger_skips(with_verdict)
-                with turn:
-                    while next_turn[0] != seq:
-                        if aborting.is_set():
-                            return
-                        turn.wait(0.1)
-                try:
-                    for index, (candidate, verdict) in enumerate(with_verdict):
-                        if verdict is None or index in skips:
-                            if verdict is None:
-                                result = self._result(candidate, Outcome.PENDING)
-                            else:
-                                result = self._result(
-                                    candidate, Outcome.UNCHANGED, old=verdict, new=verdict, by_ledger=True
-                                )
-                                if self.ledger is not None:
-                                    self.ledger.count_skip()
-                            tracker.record(chunk, result)
-                            if on_result is not None:
-                                on_result(result)
-                            continue
-                        if not take_slot():
-                            return
-                        pool.submit(work, chunk, candidate, verdict)
-                finally:
-                    with turn:
-                        next_turn[0] += 1
-                        turn.notify_all()
-            except BaseException as exc:  # handed to the run's thread, which raises it
-                failures.append(exc)
-                aborting.set()
-            finally:
-                lookahead.release()
-
-        def flush(stream: str, *, done: bool = False) -> None:
-            batch = buffers.pop(stream, [])
-            cursor = batch[-1].cursor if batch else None
-            # Opened here, in source order, so the tracker commits chunks in order whenever they finish.
-            chunk = tracker.open_chunk(stream, len(batch), cursor, done=done)
-            if batch:
-                while not lookahead.acquire(timeout=0.2):
-                    if failures:
-                        break
-                    if on_chunk is not None:
-                        on_chunk()  # keep checkpoints and progress moving while earlier chunks finish
-                if failures:
-                    raise failures[0]
-                # Only the unfinished few are kept: memory stays flat however many chunks a run has.
-                in_flight[:] = [f for f in in_flight if not f.done()]
-                in_flight.append(lookups.submit(resolve, chunk, batch, submitted[0]))
-                submitted[0] += 1
-            if on_chunk is not None:
-                on_chunk()
-
-        pool = ContextThreadPool(max_workers=concurrency, thread_name_prefix="picops-tag")
-        lookups = ContextThreadPool(max_workers=LOOKAHEAD, thread_name_prefix="picops-lookup")
-        in_flight: list[Future[None]] = []
-        submitted = [0]
+        run = _Run(self, self.verdicts, tracker, on_result, on_chunk)
         iterator = iter(items)
         try:
-            while True:
-                if failures:
-                    raise failures[0]
-                if should_stop is not None and should_stop():
-                    stopped = True
-                    buffers.clear()
-                    break
-                if limit is not None and taken >= limit:
-                    limited = True
-                    break
-                item = next(iterator, None)
-                if item is None:
-                    exhausted = True
-                    break
-                if isinstance(item, StreamDone):
-                    flush(item.stream, done=True)
-                    continue
-                buffers.setdefault(item.stream, []).append(item)
-                taken += 1
-                if len(buffers[item.stream]) >= BATCH_SIZE:
-                    flush(item.stream)
-            for stream in list(buffers):
-                flush(stream)
-            # The last chunks' lookups (and the tag work they submit) finish while checkpoints go on.
-            while in_flight:
-                _, still = wait(in_flight, timeout=0.2)
-                in_flight = list(still)
-                if failures:
-                    raise failures[0]
-                if on_chunk is not None:
-                    on_chunk()
-            lookups.shutdown(wait=True)
-            if failures:
-                raise failures[0]
+            end = run.read(iterator, should_stop, limit)
+            run.drain()
         except BaseException:
-            aborting.set()
-            lookups.shutdown(wait=True, cancel_futures=True)
-            pool.shutdown(wait=True, cancel_futures=True)
+            run.abort()
             raise
         finally:
             # Stop the source now (parallel listers, open inventory files), not at garbage collection.
             close = getattr(iterator, "close", None)
             if callable(close):
                 close()
-        pool.shutdown(wait=True)
-        return RunEnd(exhausted=exhausted, limited=limited, stopped=stopped)
+        run.pool.shutdown(wait=True)
+        return end
+
+
+class _Run:
+    """The state of one `TaggingEngine.run`, shared by the reading thread, the lookup pool and the tag pool.
+
+    The reading thread buffers candidates per stream and hands full chunks to the lookup pool (at most
+    LOOKAHEAD at once: once the ledger makes tag requests rare, the lookups are the run's critical path).
+    Lookups run concurrently, but each chunk's objects go to the tag pool in source order (`turn`): the
+    tracker commits a chunk only when all of it is done, so interleaving chunks would hold every checkpoint
+    back until the end. At most 2x concurrency objects are queued or in flight (`slots`), so memory stays
+    flat however big the source. A lookup thread's failure is handed to the reading thread, which raises it.
+    """
+
+    def __init__(
+        self,
+        engine: TaggingEngine,
+        verdicts: VerdictLookup,
+        tracker: Tracker,
+        on_result: ResultCallback | None,
+        on_chunk: Callable[[], None] | None,
+    ) -> None:
+        self.engine, self.verdicts, self.tracker = engine, verdicts, tracker
+        self.on_result, self.on_chunk = on_result, on_chunk
+        concurrency = engine.options.concurrency
+        self.slots = threading.BoundedSemaphore(concurrency * 2)
+        self.lookahead = threading.BoundedSemaphore(LOOKAHEAD)
+        self.aborting = threading.Event()
+        self.failures: list[BaseException] = []
+        self.turn = threading.Condition()
+        self.next_turn = 0
+        self.submitted = 0
+        self.buffers: dict[str, list[Candidate]] = {}
+        self.in_flight: list[Future[None]] = []
+        self.pool = ContextThreadPool(max_workers=concurrency, thread_name_prefix="picops-tag")
+        self.lookups = ContextThreadPool(max_workers=LOOKAHEAD, thread_name_prefix="picops-lookup")
+
+    # -- the reading thread --------------------------------------------------------------------------
+
+    def read(
+        self,
+        iterator: Iterator[Candidate | StreamDone],
+        should_stop: Callable[[], bool] | None,
+        limit: int | None,
+    ) -> RunEnd:
+        taken = 0
+        while True:
+            self._raise_failure()
+            if should_stop is not None and should_stop():
+                self.buffers.clear()
+                return RunEnd(exhausted=False, limited=False, stopped=True)
+            if limit is not None and taken >= limit:
+                return RunEnd(exhausted=False, limited=True, stopped=False)
+            item = next(iterator, None)
+            if item is None:
+                return RunEnd(exhausted=True, limited=False, stopped=False)
+            if isinstance(item, StreamDone):
+                self._flush(item.stream, done=True)
+                continue
+            buffer = self.buffers.setdefault(item.stream, [])
+            buffer.append(item)
+            taken += 1
+            if len(buffer) >= BATCH_SIZE:
+                self._flush(item.stream)
+
+    def drain(self) -> None:
+        """Flush what is buffered; the last chunks' lookups (and the tag work they submit) finish while
+        checkpoints go on."""
+        for stream in list(self.buffers):
+            self._flush(stream)
+        while self.in_flight:
+            _, still = wait(self.in_flight, timeout=0.2)
+            self.in_flight = list(still)
+            self._raise_failure()
+            self._tick()
+        self.lookups.shutdown(wait=True)
+        self._raise_failure()
+
+    def abort(self) -> None:
+        self.aborting.set()
+        self.lookups.shutdown(wait=True, cancel_futures=True)
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _flush(self, stream: str, *, done: bool = False) -> None:
+        batch = self.buffers.pop(stream, [])
+        cursor = batch[-1].cursor if batch else None
+        # Opened here, in source order, so the tracker commits chunks in order whenever they finish.
+        chunk = self.tracker.open_chunk(stream, len(batch), cursor, done=done)
+        if batch:
+            while not self.lookahead.acquire(timeout=0.2):
+                if self.failures:
+                    break
+                self._tick()  # keep checkpoints and progress moving while earlier chunks finish
+            self._raise_failure()
+            # Only the unfinished few are kept: memory stays flat however many chunks a run has.
+            self.in_flight = [f for f in self.in_flight if not f.done()]
+            self.in_flight.append(self.lookups.submit(self._resolve, chunk, batch, self.submitted))
+            self.submitted += 1
+        self._tick()
+
+    def _tick(self) -> None:
+        if self.on_chunk is not None:
+            self.on_chunk()
+
+    def _raise_failure(self) -> None:
+        if self.failures:
+            raise self.failures[0]
+
+    # -- the lookup pool -----------------------------------------------------------------------------
+
+    def _resolve(self, chunk: Any, batch: list[Candidate], seq: int) -> None:
+        try:
+            found = self.verdicts.lookup(c.key for c in batch)
+            with_verdict = [(c, found.get(c.key)) for c in batch]
+            skips = self.engine._ledger_skips(with_verdict)
+            if not self._wait_turn(seq):
+                return
+            try:
+                self._dispatch(chunk, with_verdict, skips)
+            finally:
+                with self.turn:
+                    self.next_turn += 1
+                    self.turn.notify_all()
+        except BaseException as exc:  # handed to the run's thread, which raises it
+            self.failures.append(exc)
+            self.aborting.set()
+        finally:
+            self.lookahead.release()
+
+    def _wait_turn(self, seq: int) -> bool:
+        """Wait until the chunks before this one have been handed to the tag pool (False: aborting)."""
+        with self.turn:
+            while self.next_turn != seq:
+                if self.aborting.is_set():
+                    return False
+                self.turn.wait(0.1)
+        return True
+
+    def _dispatch(
+        self, chunk: Any, with_verdict: list[tuple[Candidate, str | None]], skips: set[int]
+    ) -> None:
+        """Settle pending and ledger-vouched objects here; hand the rest to the tag pool, in order."""
+        engine = self.engine
+        for index, (candidate, verdict) in enumerate(with_verdict):
+            if verdict is None:
+                self._record(chunk, engine._result(candidate, Outcome.PENDING))
+                continue
+            if index in skips:
+                result = engine._result(
+                    candidate, Outcome.UNCHANGED, old=verdict, new=verdict, by_ledger=True
+                )
+                if engine.ledger is not None:
+                    engine.ledger.count_skip()
+                self._record(chunk, result)
+                continue
+            if not self._take_slot():
+                return
+            self.pool.submit(self._work, chunk, candidate, verdict)
+
+    def _take_slot(self) -> bool:
+        while not self.slots.acquire(timeout=0.1):
+            if self.aborting.is_set():
+                return False
+        if self.aborting.is_set():
+            self.slots.release()
+            return False
+        return True
+
+    # -- the tag pool --------------------------------------------------------------------------------
+
+    def _work(self, chunk: Any, candidate: Candidate, verdict: str) -> None:
+        try:
+            result = self.engine.tag_object(candidate, verdict)
+            self.engine.remember(candidate, verdict, result)
+            self._record(chunk, result)
+        finally:
+            self.slots.release()
+
+    def _record(self, chunk: Any, result: ObjectResult) -> None:
+        self.tracker.record(chunk, result)
+        if self.on_result is not None:
+            self.on_result(result)

@@ -15,7 +15,7 @@ from typing import Any
 import botocore.exceptions
 
 from picops.aws_errors import code_of, message_of
-from picops.errors import AwsError, ConfigError
+from picops.errors import AwsError, ConfigError, input_field
 
 BATCH_SIZE = 100
 MAX_UNPROCESSED_ROUNDS = 10
@@ -83,7 +83,7 @@ class VerdictLookup:
                 self._sleep(random.uniform(0, min(5.0, 0.05 * 2**attempt)))
         raise AwsError(
             f"BatchGetItem on {self.table} still had unprocessed keys after {MAX_UNPROCESSED_ROUNDS} retries",
-            hint="the table is throttled; lower --concurrency or raise its read capacity",
+            hint=f"the table is throttled; lower {input_field('concurrency')} or raise its read capacity",
         )
 
 

@@ -81,7 +81,7 @@ def outbox_sweep(ctx: BuildContext) -> list[Resource]:
 
 
 def build(ctx: BuildContext) -> list[Resource]:
-    settings, names, arn = ctx.settings, ctx.names, ctx.arn
+    names = ctx.names
     resources: list[Resource] = [
         Table(
             "BookingsTable",
@@ -94,38 +94,52 @@ def build(ctx: BuildContext) -> list[Resource]:
     ]
     resources += ctx.function("BookingApiFunction")
     for queue, (dlq, fn) in CONSUMERS.items():
-        resources += queue_pair(ctx, queue, dlq, consumer=fn, max_receive=settings.bookings.max_receive_count)
-        resources.append(
-            QueuePolicy(
-                f"{queue}Policy",
-                names.physical(queue),
-                queue=queue,
-                queue_arn=arn(queue),
-                document=frozen_json(
-                    allow_send(
-                        arn(queue), "sns.amazonaws.com", {"ArnEquals": {"aws:SourceArn": arn("BookingTopic")}}
-                    )
-                ),
-            )
-        )
-        resources.append(
-            Subscription(
-                f"{queue}Subscription",
-                f"{names.physical('BookingTopic')} -> {names.physical(queue)}",
-                topic="BookingTopic",
-                topic_arn=arn("BookingTopic"),
-                queue=queue,
-                queue_arn=arn(queue),
-                queue_policy=f"{queue}Policy",
-            )
-        )
-        resources += ctx.function(fn)
-        resources.append(
-            sqs_mapping(ctx, queue, fn, batch_size=10, max_concurrency=settings.bookings.max_concurrency)
-        )
-
+        resources += _consumer(ctx, queue, dlq, fn)
     resources += outbox_sweep(ctx)
+    resources += _api(ctx)
+    return resources
 
+
+def _consumer(ctx: BuildContext, queue: str, dlq: str, fn: str) -> list[Resource]:
+    """A FIFO queue subscribed to BookingTopic, its DLQ, and the function that consumes it."""
+    settings, names, arn = ctx.settings, ctx.names, ctx.arn
+    resources: list[Resource] = []
+    resources += queue_pair(ctx, queue, dlq, consumer=fn, max_receive=settings.bookings.max_receive_count)
+    resources.append(
+        QueuePolicy(
+            f"{queue}Policy",
+            names.physical(queue),
+            queue=queue,
+            queue_arn=arn(queue),
+            document=frozen_json(
+                allow_send(
+                    arn(queue), "sns.amazonaws.com", {"ArnEquals": {"aws:SourceArn": arn("BookingTopic")}}
+                )
+            ),
+        )
+    )
+    resources.append(
+        Subscription(
+            f"{queue}Subscription",
+            f"{names.physical('BookingTopic')} -> {names.physical(queue)}",
+            topic="BookingTopic",
+            topic_arn=arn("BookingTopic"),
+            queue=queue,
+            queue_arn=arn(queue),
+            queue_policy=f"{queue}Policy",
+        )
+    )
+    resources += ctx.function(fn)
+    resources.append(
+        sqs_mapping(ctx, queue, fn, batch_size=10, max_concurrency=settings.bookings.max_concurrency)
+    )
+    return resources
+
+
+def _api(ctx: BuildContext) -> list[Resource]:
+    """BookingsApi: its access logs, the optional JWT authorizer, the integration, routes and permission."""
+    settings, names, arn = ctx.settings, ctx.names, ctx.arn
+    resources: list[Resource] = []
     api_alias_arn = f"{arn('BookingApiFunction')}:live"
     api_name = names.physical("BookingsApi")
     log_group = f"/aws/vendedlogs/apigateway/{api_name}"

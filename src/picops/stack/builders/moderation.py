@@ -33,7 +33,7 @@ SWEEP_ASYNC_MAX_RETRIES = 2
 
 
 def build(ctx: BuildContext) -> list[Resource]:
-    settings, names, arn = ctx.settings, ctx.names, ctx.arn
+    settings, names = ctx.settings, ctx.names
     resources: list[Resource] = [
         (ReferencedTable if settings.moderation.external else Table)(
             "ModerationTable",
@@ -46,28 +46,39 @@ def build(ctx: BuildContext) -> list[Resource]:
     ]
     resources += ctx.function("ModerationStreamFunction")
     resources += ctx.function("ModerationSweepFunction")
-    resources.append(
-        EventSourceMapping(
-            "ModerationStreamFunctionMapping",
-            f"{names.moderation_table} stream -> {names.physical('ModerationStreamFunction')}:live",
-            function="ModerationStreamFunction",
-            function_name=names.physical("ModerationStreamFunction"),
-            source="ModerationTable",
-            # The stream ARN is only known once the table exists; the planner resolves it from live state.
-            source_arn="",
-            batch_size=100,
-            report_batch_item_failures=True,
-            starting_position="LATEST",
-            bisect_on_error=True,
-            max_retries=STREAM_MAX_RETRIES,
-            on_failure_arn=arn("AlertsTopic"),
-            parallelization_factor=settings.moderation.parallelization_factor,
-            local=ctx.local,
-        )
+    resources.append(_stream_mapping(ctx))
+    resources += _sweep(ctx)
+    resources.append(_batch_role(ctx))
+    return resources
+
+
+def _stream_mapping(ctx: BuildContext) -> EventSourceMapping:
+    settings, names, arn = ctx.settings, ctx.names, ctx.arn
+    return EventSourceMapping(
+        "ModerationStreamFunctionMapping",
+        f"{names.moderation_table} stream -> {names.physical('ModerationStreamFunction')}:live",
+        function="ModerationStreamFunction",
+        function_name=names.physical("ModerationStreamFunction"),
+        source="ModerationTable",
+        # The stream ARN is only known once the table exists; the planner resolves it from live state.
+        source_arn="",
+        batch_size=100,
+        report_batch_item_failures=True,
+        starting_position="LATEST",
+        bisect_on_error=True,
+        max_retries=STREAM_MAX_RETRIES,
+        on_failure_arn=arn("AlertsTopic"),
+        parallelization_factor=settings.moderation.parallelization_factor,
+        local=ctx.local,
     )
 
+
+def _sweep(ctx: BuildContext) -> list[Resource]:
+    """The hourly schedule of the sweeper, its DLQ and what lets EventBridge invoke and fail into it."""
+    names, arn = ctx.names, ctx.arn
     sweep = names.physical("ModerationSweepFunction")
     sweep_alias_arn = f"{arn('ModerationSweepFunction')}:live"
+    resources: list[Resource] = []
     resources.append(Queue("SweepDLQ", names.physical("SweepDLQ"), retention_s=DLQ_RETENTION_S))
     resources.append(
         QueuePolicy(
@@ -123,7 +134,12 @@ def build(ctx: BuildContext) -> list[Resource]:
             on_failure_arn=arn("SweepDLQ"),
         )
     )
+    return resources
 
+
+def _batch_role(ctx: BuildContext) -> Role:
+    settings, names = ctx.settings, ctx.names
+    sweep_alias_arn = f"{ctx.arn('ModerationSweepFunction')}:live"
     # S3 Batch Operations (`tag-backfill --engine batch-operations`): the job invokes the sweeper's `live`
     # alias (its handler hands Batch Operations events to batch_handler) with this role.
     inventory_bucket = settings.moderation.inventory_bucket
@@ -132,14 +148,11 @@ def build(ctx: BuildContext) -> list[Resource]:
         sweep_alias_arn=sweep_alias_arn,
         inventory_bucket_arn=s3_arn(ctx.region, inventory_bucket) if inventory_bucket else None,
     )
-    resources.append(
-        Role(
-            "ModerationBatchRole",
-            names.moderation_batch_role,
-            document=frozen_json(iam.policy_document(batch_grants)),
-            service=BATCH_OPERATIONS_SERVICE,
-            source_account=ctx.account,
-            purpose="S3 Batch Operations role of `picops tag-backfill --engine batch-operations`",
-        )
+    return Role(
+        "ModerationBatchRole",
+        names.moderation_batch_role,
+        document=frozen_json(iam.policy_document(batch_grants)),
+        service=BATCH_OPERATIONS_SERVICE,
+        source_account=ctx.account,
+        purpose="S3 Batch Operations role of `picops tag-backfill --engine batch-operations`",
     )
-    return resources

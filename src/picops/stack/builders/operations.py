@@ -4,6 +4,7 @@ first command to run) and one CloudWatch dashboard of all three pipelines (`<sta
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from picops.functions import function_def
@@ -57,12 +58,22 @@ def build(ctx: BuildContext) -> list[Resource]:
 
 
 def alarms(ctx: BuildContext) -> list[Resource]:
-    stack, names = ctx.settings.stack.name, ctx.names
+    """Every alarm, each telling AlertsTopic: DLQs holding messages, functions failing or throttled, and
+    the two backlogs (IngestQueue's oldest message, the moderation stream's iterator age)."""
+    return [*_dlq_alarms(ctx), *_function_alarms(ctx), *_backlog_alarms(ctx)]
+
+
+def _alarm_maker(ctx: BuildContext) -> Callable[..., Alarm]:
     alerts = ctx.arn("AlertsTopic")
 
     def alarm(logical: str, name: str, **fields: Any) -> Alarm:
         return Alarm(logical, name, topic="AlertsTopic", topic_arn=alerts, **fields)
 
+    return alarm
+
+
+def _dlq_alarms(ctx: BuildContext) -> list[Resource]:
+    stack, names, alarm = ctx.settings.stack.name, ctx.names, _alarm_maker(ctx)
     resources: list[Resource] = []
     for dlq, source in DLQ_SOURCES.items():
         resources.append(
@@ -79,6 +90,12 @@ def alarms(ctx: BuildContext) -> list[Resource]:
                 description=_dlq_alarm_description(dlq, source),
             )
         )
+    return resources
+
+
+def _function_alarms(ctx: BuildContext) -> list[Resource]:
+    stack, names, alarm = ctx.settings.stack.name, ctx.names, _alarm_maker(ctx)
+    resources: list[Resource] = []
     for fn in HANDLERS:
         resources.append(
             alarm(
@@ -113,6 +130,12 @@ def alarms(ctx: BuildContext) -> list[Resource]:
                 "reserved_concurrency or the account's concurrency quota (docs/operating.md).",
             )
         )
+    return resources
+
+
+def _backlog_alarms(ctx: BuildContext) -> list[Resource]:
+    stack, names, alarm = ctx.settings.stack.name, ctx.names, _alarm_maker(ctx)
+    resources: list[Resource] = []
     resources.append(
         alarm(
             "IngestQueueAgeAlarm",
