@@ -3,6 +3,7 @@ a poison upload ingest could not decode."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -67,6 +68,23 @@ def test_trace_booking_of_the_declined_then_passed_seat_s_second_booking(
     failed = cli("trace", "booking", first["booking_id"], "--json", endpoint=endpoint)
     assert failed.exit_code == 1
     assert failed.json()["verdict"].startswith("FAILED: payment declined")
+
+    # Every function's lines about the booking, interleaved by time (what trace reads, unjudged).
+    lines = cli(
+        "logs",
+        "--all",
+        "--filter",
+        f"booking_id={second['booking_id']}",
+        "--since",
+        "1h",
+        "--json",
+        endpoint=endpoint,
+    )
+    assert lines.exit_code == 0, lines.stderr
+    events = [json.loads(line) for line in lines.stdout.splitlines()]
+    assert {e["function"] for e in events} == {"BookingApiFunction", "InventoryFunction", "PaymentFunction"}
+    assert all(e["fields"]["booking_id"] == second["booking_id"] for e in events)
+    assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
 
     human = cli("trace", "seat", f"{bookings_step.EVENT}/{result.data['seat']}", endpoint=endpoint)
     assert human.exit_code == 0, human.stderr
