@@ -324,7 +324,8 @@ def _render_batch(out: Output, lines: list[LogLine], *, header: bool) -> None:
         return
     colours = {"ERROR": "red", "CRITICAL": "red", "WARNING": "yellow", "WARN": "yellow"}
     if header:
-        out.out.print(f"[bold]{'time':<24}  {'level':<8} message  key fields[/bold]")
+        who = "function  " if any(line.function for line in lines) else ""
+        out.out.print(f"[bold]{'time':<24}  {who}{'level':<8} message  key fields[/bold]")
     for line in lines:
         row = format_row(line)
         colour = colours.get(line.level)

@@ -38,6 +38,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 # How far before the first record the log search starts (a consumer logs before it writes).
 LOG_MARGIN_MS = 5 * 60 * 1000
 _MAX_FIELDS = 4
+# In the table, ids every row of the trace shares or that only --json needs.
+_QUIET = frozenset(
+    {"event_id", "seat_id", "idempotency_key", "seat", "bucket", "etag", "message_id", "outputs"}
+)
 
 
 def _names(state: AppState) -> StackNames:
@@ -77,7 +81,7 @@ def _fields(entry: Entry) -> str:
     shown = [
         f"{k}={v if isinstance(v, str) else json.dumps(v, default=str)}"
         for k, v in entry.fields.items()
-        if v is not None and k not in ("event_id", "seat_id", "idempotency_key")
+        if v is not None and k not in _QUIET
     ]
     return " ".join(shown[:_MAX_FIELDS])
 
