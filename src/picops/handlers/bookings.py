@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -51,6 +51,9 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 logger = Logger(service="picops-bookings")
+# X-Ray: active only inside Lambda with `[observability] tracing` on (docs/operating.md, "Tracing");
+# elsewhere Powertools disables it and the decorators cost a call.
+tracer = Tracer(service="picops-bookings")
 
 # The clock the consumers judge leases by (tests replace it).
 clock = time.time
@@ -206,6 +209,7 @@ def _api_account() -> str:
     return _env.account(_api().lambda_context)
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 def api_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Only the path changes; Powertools reads `rawPath` for HTTP API events, and the body stays encoded.
     return dict(_api().resolve({**event, "rawPath": _routed_path(event)}, context))
@@ -235,6 +239,7 @@ def _seat_keys(event_id: str, seat_id: str) -> dict[str, str]:
 
 
 def _correlate(record: SQSRecord, message: BookingMessage) -> None:
+    tracer.put_annotation("booking_id", message.booking_id)
     logger.append_keys(
         booking_id=message.booking_id,
         idempotency_key=idempotency_key(message.booking_id),
@@ -273,6 +278,7 @@ def _consume(event: dict[str, Any], context: Any, one: Any, kind: str) -> dict[s
         publish_by_kind(counts, service_name(_env.settings().stack.name))
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 def inventory_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     store = _store(_env.account(context))
 
@@ -286,6 +292,7 @@ def inventory_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _consume(event, context, one, "seat")
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 def payment_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     account = _env.account(context)
     store, gateway = _store(account), _gateway(account)
