@@ -417,6 +417,13 @@ class LocalSettings(_Section):
     enforce_limits: bool = True
 
 
+class ObservabilitySettings(_Section):
+    """What the stack records about its own runs beyond logs and metrics (docs/operating.md, "Tracing")."""
+
+    # Active X-Ray tracing on every function (TracingConfig: Active, with the X-Ray grants it needs).
+    tracing: bool = False
+
+
 class Settings(_Section):
     """Every setting picops reads. Sections mirror the TOML file's tables.
 
@@ -434,6 +441,7 @@ class Settings(_Section):
     deploy: DeploySettings = DeploySettings()
     dlq: DlqSettings = DlqSettings()
     local: LocalSettings = LocalSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
 
 
 if TYPE_CHECKING:

@@ -69,6 +69,9 @@ KEPT: dict[tuple[str, str], str] = {
     ("ModerationStreamFunction", "dynamodb:ListStreams"): "the stream mapping lists the table's streams",
     ("ModerationStreamFunction", "sns:Publish"): "the stream mapping sends a failed batch's record to its "
     "on-failure destination (AlertsTopic) with the role",
+    (OPERATOR, "logs:GetQueryResults"): "`trace` on AWS reads its Logs Insights query's results; AWS "
+    "authorises that on the query's log groups, which the request (a query id) does not name, so strict mode "
+    "cannot see them",
     ("ModerationSweepFunction", "sqs:SendMessage"): "Lambda sends a failed asynchronous invocation's record "
     "to the sweeper's on-failure destination (SweepDLQ) with the role",
 }
@@ -100,6 +103,13 @@ _HANDLE = base64.b64encode(json.dumps({"taskId": "t-1", "sourceArn": _DLQ}).enco
 AWS_ONLY: list[tuple[str, str, dict[str, Any], dict[str, list[str]]]] = [
     # `logs` on a local endpoint reads the runtime's log files (cli/logs.py CloudWatchSource on AWS).
     ("logs", "FilterLogEvents", {"logGroupName": "/aws/lambda/picops-ingest", "startTime": 0}, {}),
+    # `trace` on AWS: one Logs Insights query over the log groups (core/trace/logs.py query_insights).
+    (
+        "logs",
+        "StartQuery",
+        {"logGroupNames": ["/aws/lambda/picops-ingest"], "startTime": 0, "endTime": 1, "queryString": "q"},
+        {},
+    ),
     # provision's concurrency preflight (provision/preflight.py check_concurrency; emulators have no limits).
     ("lambda", "GetAccountSettings", {}, {}),
     # Event source mappings on AWS (locally they are records the runtime polls: provision/kinds).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -259,3 +260,61 @@ def test_consumers_count_their_steps_by_kind_in_the_dashboard_s_metrics(
     for doc in emf:
         assert doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "PicOps"
         assert doc["service"] == "picops"
+
+
+def test_every_consumer_line_carries_the_booking_seat_key_and_message_ids(
+    pipe: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from picops.handlers import bookings
+
+    first = pipe.book("gala", "T1", "ana", "tok_decline_card")["booking_id"]
+    second = pipe.book("gala", "T1", "ben")["booking_id"]
+    written = io.StringIO()
+    monkeypatch.setattr(bookings.logger.registered_handler, "stream", written)
+    pipe.drain()
+    lines = [json.loads(line) for line in written.getvalue().splitlines()]
+    consumed = [line for line in lines if line["message"] in ("seat advanced", "seat settled")]
+    assert {line["booking_id"] for line in consumed} == {first, second}
+    for line in consumed:
+        assert (line["event_id"], line["seat_id"]) == ("gala", "T1")
+        assert line["idempotency_key"] == f"booking-{line['booking_id']}"
+        assert line["message_id"]
+    # Ids are per message: a warm container's next line does not inherit them.
+    bookings.logger.info("after the batch")
+    assert "booking_id" not in json.loads(written.getvalue().splitlines()[-1])
+
+
+class _Segments:
+    """A stand-in X-Ray provider: the subsegments opened and the annotations put."""
+
+    def __init__(self) -> None:
+        self.opened: list[str] = []
+        self.annotations: list[tuple[str, Any]] = []
+
+    def in_subsegment(self, name: str) -> Any:
+        import contextlib
+        from unittest import mock
+
+        self.opened.append(name)
+        segment = mock.Mock()
+        segment.put_annotation.side_effect = lambda key, value: self.annotations.append((key, value))
+        return contextlib.nullcontext(segment)
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        self.annotations.append((key, value))
+
+
+def test_with_tracing_each_consumer_invocation_is_a_subsegment_annotated_with_its_bookings(
+    pipe: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from picops.handlers import bookings
+
+    segments = _Segments()
+    monkeypatch.setattr(bookings.tracer, "provider", segments)
+    monkeypatch.setattr(bookings.tracer, "disabled", False)
+    booked = pipe.book("gala", "X1", "ana")["booking_id"]
+    pipe.drain()
+    assert "## inventory_handler" in segments.opened
+    assert "## payment_handler" in segments.opened
+    assert ("booking_id", booked) in segments.annotations
+    assert ("Service", "picops-bookings") in segments.annotations

@@ -362,3 +362,23 @@ def test_unreachable_endpoint_stops_the_deploy_instead_of_failing_each_function(
     assert err.value.exit_code == 3
     lam.meta.events.unregister("before-parameter-build.lambda.UpdateFunctionCode", unreachable)
     assert _live(aws, specs[1]) == ("1", bundle_a.code_sha256)  # the second function was not attempted
+
+
+def test_tracing_is_created_active_and_turning_it_off_or_on_sends_only_tracing_config(
+    aws: ClientFactory, settings: Settings, spec: FunctionSpec, bundle_a: Bundle
+) -> None:
+    import dataclasses
+
+    lam = aws.client("lambda")
+    traced = dataclasses.replace(spec, tracing=True)
+    ensure_function(aws, settings, traced, bundle_a, spec.role_arn)
+    assert lam.get_function_configuration(FunctionName=spec.name)["TracingConfig"]["Mode"] == "Active"
+    assert ensure_function(aws, settings, traced, bundle_a, spec.role_arn).action == "unchanged"
+    sent: list[dict[str, Any]] = []
+    lam.meta.events.register(
+        "before-parameter-build.lambda.UpdateFunctionConfiguration",
+        lambda params, **_: sent.append(dict(params)),
+    )
+    # (moto keeps a function's TracingConfig from CreateFunction: the update is judged by what is sent.)
+    assert ensure_function(aws, settings, spec, bundle_a, spec.role_arn).action == "updated"
+    assert sent == [{"FunctionName": spec.name, "TracingConfig": {"Mode": "PassThrough"}}]

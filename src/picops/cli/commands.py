@@ -116,6 +116,12 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "Bookings: book a seat through BookingsApi, inspect seats against the booking rules, republish.",
     ),
     LazyCommand(
+        "trace",
+        "picops.cli.trace",
+        "app",
+        "Follow one booking, seat or uploaded object through every function, queue and table.",
+    ),
+    LazyCommand(
         "events",
         "picops.cli.events",
         "app",

@@ -10,7 +10,11 @@ import typer
 from picops.cli.confirm import confirm
 from picops.cli.output import Output
 from picops.cli.state import AppState, get_state
-from picops.core.ingest import Job, JobStore, parse_since, reprocess
+from picops.core.ingest import Job, JobStore, parse_since
+
+# From its module: once a handler has imported picops.core.ingest.reprocess in this process (the local
+# runtime runs handlers in-process), the package attribute `reprocess` is that module, not the function.
+from picops.core.ingest.reprocess import reprocess
 from picops.errors import OperationFailed, ResourceMissing, UsageError
 from picops.stack.names import StackNames
 

@@ -15,7 +15,7 @@ import shlex
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -66,9 +66,12 @@ class LogLine:
     message: str
     fields: dict[str, Any]
     structured: bool
+    # With --all: the logical name of the function that wrote it.
+    function: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            **({"function": self.function} if self.function else {}),
             "timestamp": self.timestamp,
             "time": _iso(self.timestamp),
             "log_stream": self.stream,
@@ -88,6 +91,12 @@ def _iso(ms: int) -> str:
 
 
 def parse_event(event: dict[str, Any]) -> LogLine:
+    line = _parse_event(event)
+    function = str(event.get("function", ""))
+    return replace(line, function=function) if function else line
+
+
+def _parse_event(event: dict[str, Any]) -> LogLine:
     message = str(event.get("message", "")).rstrip("\n")
     stream = str(event.get("logStreamName", ""))
     timestamp = int(event.get("timestamp", 0))
@@ -109,6 +118,19 @@ def parse_event(event: dict[str, Any]) -> LogLine:
 # -- filter patterns on local files (CloudWatch's syntax, a documented subset) -------------------------
 
 _JSON_TERM = re.compile(r"^\s*\$\.([A-Za-z0-9_.\-]+)\s*(=|!=|<=|>=|<|>)\s*(\S.*?)\s*$")
+
+
+_FIELD_EQUALS = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\-]*)=(\S+)$")
+
+
+def field_pattern(pattern: str | None) -> str | None:
+    """`--filter FIELD=VALUE` (a structured field of the Powertools lines, e.g. booking_id=01J...) as the
+    CloudWatch JSON pattern `{ $.FIELD = "VALUE" }`; any other pattern is passed on as written."""
+    found = _FIELD_EQUALS.match(pattern.strip()) if pattern else None
+    if found is None:
+        return pattern
+    value = found.group(2).replace("\\", "\\\\").replace('"', '\\"')
+    return f'{{ $.{found.group(1)} = "{value}" }}'
 
 
 def compile_filter(pattern: str | None) -> Callable[[str], bool]:
@@ -254,6 +276,18 @@ class FileSource:
         return [e for e in events if int(e["timestamp"]) >= self.start_ms and self.match(str(e["message"]))]
 
 
+class MergedSource:
+    """Several functions' sources as one (`--all`): each fetch's events oldest first, each labelled with the
+    logical name of the function that wrote it."""
+
+    def __init__(self, sources: dict[str, CloudWatchSource | FileSource]) -> None:
+        self.sources = sources
+
+    def fetch(self) -> list[dict[str, Any]]:
+        events = [{**e, "function": name} for name, source in self.sources.items() for e in source.fetch()]
+        return sorted(events, key=lambda e: int(e.get("timestamp", 0)))
+
+
 def follow(
     fetch: Callable[[], list[dict[str, Any]]],
     *,
@@ -275,7 +309,8 @@ def format_row(line: LogLine) -> str:
     fields = " ".join(
         f"{k}={json.dumps(v, default=str, ensure_ascii=False)}" for k, v in line.key_fields.items()
     )
-    text = f"{_iso(line.timestamp)}  {line.level or '-':<8} {line.message}"
+    who = f"{line.function}  " if line.function else ""
+    text = f"{_iso(line.timestamp)}  {who}{line.level or '-':<8} {line.message}"
     return f"{text}  {fields}" if fields else text
 
 
@@ -289,22 +324,42 @@ def _render_batch(out: Output, lines: list[LogLine], *, header: bool) -> None:
         return
     colours = {"ERROR": "red", "CRITICAL": "red", "WARNING": "yellow", "WARN": "yellow"}
     if header:
-        out.out.print(f"[bold]{'time':<24}  {'level':<8} message  key fields[/bold]")
+        who = "function  " if any(line.function for line in lines) else ""
+        out.out.print(f"[bold]{'time':<24}  {who}{'level':<8} message  key fields[/bold]")
     for line in lines:
         row = format_row(line)
         colour = colours.get(line.level)
         out.out.print(row, markup=False, highlight=False, style=colour, overflow="ignore", crop=False)
 
 
+def _source(
+    state: Any, model: Any, spec: Any, start_ms: int, pattern: str | None
+) -> CloudWatchSource | FileSource:
+    if state.factory.is_local:
+        return FileSource(logfiles.log_path(spec.name), start_ms, pattern)
+    group = model.get(spec.log_group).name if spec.log_group in model else f"/aws/lambda/{spec.name}"
+    return CloudWatchSource(state.factory.client("logs"), group, start_ms, pattern)
+
+
 def logs(
     ctx: typer.Context,
-    function: Annotated[str, typer.Argument(help="Logical (IngestFunction) or physical function name.")],
+    function: Annotated[
+        str | None,
+        typer.Argument(help="Logical (IngestFunction) or physical function name; none with --all."),
+    ] = None,
+    all_functions: Annotated[
+        bool, typer.Option("--all", help="Every function of the stack, interleaved by time.")
+    ] = False,
     since: Annotated[
         str, typer.Option("--since", help="How far back: 30s, 10m, 2h, 1d, or an ISO 8601 time.")
     ] = "10m",
     filter_pattern: Annotated[
         str | None,
-        typer.Option("--filter", help='CloudWatch Logs filter pattern (e.g. ERROR, { $.level = "ERROR" }).'),
+        typer.Option(
+            "--filter",
+            help="FIELD=VALUE (a structured field, e.g. booking_id=01J...) or a CloudWatch Logs filter "
+            'pattern (e.g. ERROR, { $.level = "ERROR" }).',
+        ),
     ] = None,
     follow_mode: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep polling for new events until Ctrl-C.")
@@ -319,30 +374,36 @@ def logs(
     """Show a function's logs: CloudWatch Logs on AWS, the local runtime's log files on a local endpoint.
 
     Powertools JSON lines are shown as a table (time, level, message, key fields); --json prints JSON Lines.
-    Exit 3 for an unknown function or a missing log group.
+    --all interleaves every function's lines by time, each with its function's name.
+    Exit 2 for FUNCTION together with --all (or neither), 3 for an unknown function or a missing log group.
     """
+    if (function is None) == (not all_functions):
+        raise UsageError("give FUNCTION or --all (not both)")
     state = get_state(ctx)
     out = state.output(json_mode)
     start_ms = parse_since(since)
+    pattern = field_pattern(filter_pattern)
     model = stack_model(state, announce=False)
     out.target(state.factory.describe_target())
-    spec = find_function(model, function)
-    source: CloudWatchSource | FileSource
-    if state.factory.is_local:
-        path = logfiles.log_path(spec.name)
-        source = FileSource(path, start_ms, filter_pattern)
-        if not path.exists():
-            out.status(f"no invocations of {spec.logical} recorded yet ({path})")
+    source: CloudWatchSource | FileSource | MergedSource
+    if all_functions:
+        specs = list(model.functions())
+        source = MergedSource({s.logical: _source(state, model, s, start_ms, pattern) for s in specs})
+        what = "every function"
     else:
-        group = model.get(spec.log_group).name if spec.log_group in model else f"/aws/lambda/{spec.name}"
-        source = CloudWatchSource(state.factory.client("logs"), group, start_ms, filter_pattern)
+        spec = find_function(model, str(function))
+        source = _source(state, model, spec, start_ms, pattern)
+        what = spec.logical
+        path = logfiles.log_path(spec.name)
+        if state.factory.is_local and not path.exists():
+            out.status(f"no invocations of {spec.logical} recorded yet ({path})")
     stop = threading.Event()
     header = True
     try:
         if not follow_mode:
             _render_batch(out, [parse_event(e) for e in source.fetch()], header=True)
             return
-        out.status(f"following {spec.logical}'s logs every {poll:g} s until Ctrl-C")
+        out.status(f"following {what}'s logs every {poll:g} s until Ctrl-C")
         for batch in follow(source.fetch, poll_s=poll, stop=stop):
             _render_batch(out, [parse_event(e) for e in batch], header=header)
             header = header and not batch

@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -36,6 +36,7 @@ from picops.core.bookings import (
     advance,
     check_booking_id,
     describe,
+    idempotency_key,
     load_gateway,
     parse_request,
     settle,
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 logger = Logger(service="picops-bookings")
+# X-Ray: active only inside Lambda with `[observability] tracing` on (docs/operating.md, "Tracing");
+# elsewhere Powertools disables it and the decorators cost a call.
+tracer = Tracer(service="picops-bookings")
 
 # The clock the consumers judge leases by (tests replace it).
 clock = time.time
@@ -133,7 +137,9 @@ def _create() -> Response[Any]:
     )
     if not receipt.published:
         logger.warning("publish failed; left for the outbox sweep", extra={"booking_id": receipt.booking_id})
-    logger.info("booking accepted", extra=receipt.as_dict())
+    logger.info(
+        "booking accepted", extra={**receipt.as_dict(), **_seat_keys(request.event_id, request.seat_id)}
+    )
     return _json(202, receipt.as_dict())
 
 
@@ -203,6 +209,7 @@ def _api_account() -> str:
     return _env.account(_api().lambda_context)
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 def api_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Only the path changes; Powertools reads `rawPath` for HTTP API events, and the body stays encoded.
     return dict(_api().resolve({**event, "rawPath": _routed_path(event)}, context))
@@ -222,6 +229,25 @@ def parse_message(record: SQSRecord) -> BookingMessage:
         raise MalformedMessage(f"message {record.message_id} is not a booking message: {exc}") from None
 
 
+# The domain ids every line a consumer logs about one message carries, so `picops trace` and
+# `picops logs --all --filter` find all of them (docs/operating.md, "Tracing one booking").
+CORRELATION_KEYS = ("booking_id", "event_id", "seat_id", "idempotency_key", "message_id")
+
+
+def _seat_keys(event_id: str, seat_id: str) -> dict[str, str]:
+    return {"event_id": event_id, "seat_id": seat_id}
+
+
+def _correlate(record: SQSRecord, message: BookingMessage) -> None:
+    tracer.put_annotation("booking_id", message.booking_id)
+    logger.append_keys(
+        booking_id=message.booking_id,
+        idempotency_key=idempotency_key(message.booking_id),
+        message_id=record.message_id,
+        **_seat_keys(message.event_id, message.seat_id),
+    )
+
+
 def _consume(event: dict[str, Any], context: Any, one: Any, kind: str) -> dict[str, Any]:
     processor = SqsFifoPartialProcessor(skip_group_on_error=True)
     processor.raise_on_entire_batch_failure = False
@@ -234,15 +260,16 @@ def _consume(event: dict[str, Any], context: Any, one: Any, kind: str) -> dict[s
             # Retrying cannot fix it; acknowledge and say so (nothing is lost: the table holds the booking).
             logger.error("malformed booking message dropped", extra={"error": str(exc)})
             return
+        _correlate(record, message)
         try:
             one(message)
         except Exception as exc:
             counts["BookingsFailed", kind] += 1
-            logger.warning(
-                "booking message failed; retried",
-                extra={"booking_id": message.booking_id, "error": f"{type(exc).__name__}: {exc}"},
-            )
+            logger.warning("booking message failed; retried", extra={"error": f"{type(exc).__name__}: {exc}"})
             raise
+        finally:
+            # A warm container's next message must not inherit this one's ids.
+            logger.remove_keys(list(CORRELATION_KEYS))
         counts["BookingsProcessed", kind] += 1
 
     try:
@@ -251,6 +278,7 @@ def _consume(event: dict[str, Any], context: Any, one: Any, kind: str) -> dict[s
         publish_by_kind(counts, service_name(_env.settings().stack.name))
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 def inventory_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     store = _store(_env.account(context))
 
@@ -258,12 +286,13 @@ def inventory_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         seat = advance(store, message.event_id, message.seat_id)
         logger.info(
             "seat advanced",
-            extra={"booking_id": message.booking_id, "seat": seat.as_dict() if seat else None},
+            extra={"seat": seat.as_dict() if seat else None},
         )
 
     return _consume(event, context, one, "seat")
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 def payment_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     account = _env.account(context)
     store, gateway = _store(account), _gateway(account)
@@ -282,7 +311,6 @@ def payment_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.info(
             "seat settled",
             extra={
-                "booking_id": message.booking_id,
                 "seat": result.seat.as_dict() if result.seat else None,
                 "charged": [[b, o.value] for b, o in result.charged],
             },

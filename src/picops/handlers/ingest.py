@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -30,6 +30,9 @@ from picops.handlers._metrics import publish_by_kind
 from picops.stack.metrics import NAMESPACE, service_name
 
 logger = Logger(service="picops-ingest")
+# X-Ray: active only inside Lambda with `[observability] tracing` on (docs/operating.md, "Tracing");
+# elsewhere Powertools disables it and the decorators cost a call.
+tracer = Tracer(service="picops-ingest")
 # EMF in the stack's namespace (picops.stack.metrics, what the dashboard reads): per-kind counts carry the
 # dimensions service and kind, the rest service only. Flushed per invocation, dimensions named then (the local
 # runtime applies a function's environment per call).
@@ -93,6 +96,7 @@ def _record(record: SQSRecord, lambda_context: Any = None) -> None:
     force = _attribute(record, FORCE_ATTRIBUTE) == "true"
     retry: list[str] = []
     for ref in parsed.refs:
+        tracer.put_annotation("key", ref.key)
         outcome = pipeline.process(ref, lease_s=_lease_s(lambda_context), token=token, force=force)
         _observe(outcome, message_id)
         if outcome.transient:
@@ -144,6 +148,7 @@ def _publish_metrics() -> None:
     publish_by_kind(_by_kind, service)
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         response = process_partial_response(

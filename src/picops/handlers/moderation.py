@@ -21,7 +21,7 @@ import dataclasses
 from typing import Any, Literal
 
 import botocore.exceptions
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
@@ -52,6 +52,9 @@ from picops.stack.metrics import NAMESPACE, service_name
 from picops.stack.names import StackNames
 
 logger = Logger(service="picops-moderation")
+# X-Ray: active only inside Lambda with `[observability] tracing` on (docs/operating.md, "Tracing");
+# elsewhere Powertools disables it and the decorators cost a call.
+tracer = Tracer(service="picops-moderation")
 ResultCode = Literal["Succeeded", "TemporaryFailure", "PermanentFailure"]
 # EMF metrics (namespace PicOps, dimension service from POWERTOOLS_SERVICE_NAME), one document per invocation
 # with the dimension kind = stream | sweep | batch; the stack's dashboard shows them (picops.stack.metrics).
@@ -206,6 +209,7 @@ def _sequence(record: DynamoDBRecord) -> str | None:
 _stream_ledger: list[Ledger] = []
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 def stream_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _stream_ledger.append(_ledger(_names(context), 1, "stream"))
     try:
@@ -221,6 +225,7 @@ def stream_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 # -- hourly sweep --------------------------------------------------------------------------------------
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # `picops tag-backfill --engine batch-operations` creates jobs invoking this function's `live` alias
     # (the stack has no separate function for it), so the same code serves both event kinds.

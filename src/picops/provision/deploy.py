@@ -223,6 +223,8 @@ def configuration_diff(config: dict[str, Any], spec: FunctionSpec, role_arn: str
         "MemorySize": spec.memory_mb,
     }
     update = {key: value for key, value in desired.items() if config.get(key) != value}
+    if (config.get("TracingConfig") or {}).get("Mode", "PassThrough") != spec.tracing_mode:
+        update["TracingConfig"] = {"Mode": spec.tracing_mode}
     current_env = (config.get("Environment") or {}).get("Variables") or {}
     if dict(current_env) != spec.env:
         update["Environment"] = {"Variables": spec.env}
@@ -268,6 +270,7 @@ def _create(
         "MemorySize": spec.memory_mb,
         "Architectures": [spec.architecture],
         "Environment": {"Variables": spec.env},
+        "TracingConfig": {"Mode": spec.tracing_mode},
         "Publish": False,
     }
     # A freshly created role takes seconds to become assumable by Lambda.

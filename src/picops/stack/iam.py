@@ -96,7 +96,13 @@ class StackArns:
     redrive: tuple[tuple[str, str, str], ...] = ()
 
 
-def function_grants(function: str, arns: StackArns, *, uploads_prefix: str) -> list[Grant]:
+# Active tracing: the Lambda service uploads the function's segments with its role (`*` only).
+TRACING = Grant("Tracing", ("xray:PutTraceSegments", "xray:PutTelemetryRecords"), ("*",))
+
+
+def function_grants(
+    function: str, arns: StackArns, *, uploads_prefix: str, tracing: bool = False
+) -> list[Grant]:
     """What `function`'s code does (its handler is picops.functions.FUNCTIONS' entry point)."""
     try:
         own = FUNCTION_GRANTS[function]
@@ -104,7 +110,7 @@ def function_grants(function: str, arns: StackArns, *, uploads_prefix: str) -> l
         raise KeyError(f"no IAM grants defined for {function!r}") from None
     # Lambda writes its own logs; the log group is created by provision, so CreateLogGroup is not granted.
     logs = Grant("Logs", ("logs:CreateLogStream", "logs:PutLogEvents"), (f"{arns.log_group[function]}:*",))
-    return [logs, *own(arns, uploads_prefix)]
+    return [logs, *own(arns, uploads_prefix), *([TRACING] if tracing else [])]
 
 
 def _ingest(arns: StackArns, uploads_prefix: str) -> list[Grant]:

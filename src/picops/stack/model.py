@@ -406,6 +406,12 @@ class FunctionSpec(Resource):
     alias: str = "live"
     # `[deploy.functions.<Logical>] reserved_concurrency`: None leaves the function on the unreserved pool.
     reserved_concurrency: int | None = None
+    # `[observability] tracing`: X-Ray active tracing.
+    tracing: bool = False
+
+    @property
+    def tracing_mode(self) -> str:
+        return "Active" if self.tracing else "PassThrough"
 
     @property
     def env(self) -> dict[str, str]:
@@ -426,6 +432,9 @@ class FunctionSpec(Resource):
             "Environment": self.env,
             "Alias": self.alias,
             "ReservedConcurrentExecutions": self.reserved_concurrency,
+            # Only while tracing is on (a stack without it plans as it always has); read() shows a live
+            # Active function as drift once it is turned off.
+            **({"TracingConfig": self.tracing_mode} if self.tracing else {}),
         }
 
 

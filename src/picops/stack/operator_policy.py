@@ -118,6 +118,10 @@ LOG_GROUP_ACTIONS = (
     "logs:DeleteLogGroup",
     "logs:PutRetentionPolicy",
     "logs:FilterLogEvents",
+    # `picops trace`: one Logs Insights query across the stack's log groups (the Service Authorization
+    # Reference authorises reading its results on the log groups too).
+    "logs:StartQuery",
+    "logs:GetQueryResults",
 )
 FUNCTION_ACTIONS = (
     "lambda:CreateFunction",

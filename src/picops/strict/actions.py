@@ -357,6 +357,8 @@ SPECIAL: dict[tuple[str, str], Callable[[Request], list[Need]]] = {
     ("dynamodb", "TransactGetItems"): _transact,
     ("cloudwatch", "DescribeAlarms"): _per_name("cloudwatch:DescribeAlarms", "AlarmNames", "AlarmName"),
     ("cloudwatch", "DeleteAlarms"): _per_name("cloudwatch:DeleteAlarms", "AlarmNames", "AlarmName"),
+    # A Logs Insights query is authorised on every log group it names.
+    ("logs", "StartQuery"): _per_name("logs:StartQuery", "logGroupNames", "logGroupName"),
     ("cloudwatch", "DeleteDashboards"): _per_name(
         "cloudwatch:DeleteDashboards", "DashboardNames", "DashboardName"
     ),

@@ -34,6 +34,8 @@ class SnsPublisher:
             Message=json.dumps(message.model_dump(mode="json"), sort_keys=True),
             MessageGroupId=message.group_id(),
             MessageDeduplicationId=message.booking_id,
+            # Carried to both queues (raw delivery keeps attributes), so every hop can log it unparsed.
+            MessageAttributes={"booking_id": {"DataType": "String", "StringValue": message.booking_id}},
         )
 
 

@@ -24,7 +24,10 @@ def read(r: FunctionSpec, ctx: Context) -> dict[str, Any] | None:
     alias = describe_or_none(lambda: lam.get_alias(FunctionName=r.name, Name=r.alias))
     ctx.remember(r.logical, FunctionArn=config["FunctionArn"], CodeSha256=config.get("CodeSha256"))
     reserved = lam.get_function_concurrency(FunctionName=r.name).get("ReservedConcurrentExecutions")
+    mode = (config.get("TracingConfig") or {}).get("Mode", "PassThrough")
+    tracing = {"TracingConfig": mode} if r.tracing or mode == "Active" else {}
     return {
+        **tracing,
         "Handler": config.get("Handler"),
         "Runtime": config.get("Runtime"),
         "Timeout": config.get("Timeout"),
@@ -82,6 +85,8 @@ def render(r: FunctionSpec, model: StackModel) -> dict[str, Any]:
     }
     if r.reserved_concurrency is not None:
         props["ReservedConcurrentExecutions"] = r.reserved_concurrency
+    if r.tracing:
+        props["TracingConfig"] = {"Mode": "Active"}
     return props
 
 

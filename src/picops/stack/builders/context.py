@@ -168,7 +168,8 @@ class BuildContext:
         """A function of the model with its log group and its own role, granted what its handler calls."""
         settings = self.settings
         name = self.names.physical(fn)
-        grants = iam.function_grants(fn, self.arns, uploads_prefix=settings.ingest.prefix)
+        tracing = settings.observability.tracing
+        grants = iam.function_grants(fn, self.arns, uploads_prefix=settings.ingest.prefix, tracing=tracing)
         rname = role_name(name, self.region)
         return [
             LogGroup(
@@ -188,6 +189,7 @@ class BuildContext:
                 role_arn=self.names.role_arn(rname),
                 log_group=f"{fn}LogGroup",
                 reserved_concurrency=self.reserved_concurrency(fn),
+                tracing=tracing,
             ),
         ]
 
