@@ -16,7 +16,7 @@ def signalled_mid_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Ctrl-C (or SIGTERM) arrives while the handler works on its batch."""
     CALLS.append([r["body"] for r in event["Records"]])
     os.kill(os.getpid(), SIGNAL)
-    time.sleep(5)  # interrupted by the signal well before this ends
+    time.sleep(60)  # interrupted by the signal well before this ends
     return {"batchItemFailures": []}
 
 

@@ -56,7 +56,7 @@ def test_a_stop_gives_back_the_batch_in_hand_at_once_and_exits_130(
     started = time.monotonic()
     result = cli("local", "run", *args, "--json", endpoint=endpoint)
     assert result.exit_code == 130, result.stderr
-    assert time.monotonic() - started < 5  # stopped in the batch, not after the handler's sleep
+    assert time.monotonic() - started < 30  # stopped in the batch, not after the handler's 60 s sleep
     assert len(rs.CALLS) == 1
     assert len(rs.CALLS[0]) == 10
     doc = result.json()
