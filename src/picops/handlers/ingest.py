@@ -1,7 +1,9 @@
 """Ingest Lambda (contract entry point `picops.handlers.ingest.handler`, docs/architecture.md).
 
 IngestQueue delivers S3 event notifications for uploads under `[ingest] prefix`; each becomes a thumbnail in
-ProcessedBucket or records in JobsTable, a job item, and one notification (`picops.core.ingest`). Powertools'
+ProcessedBucket or records in JobsTable, a job item, and one notification (`picops.core.ingest`). A removal
+(`s3:ObjectRemoved:*`) deletes what that version made and marks its job DELETED
+(`picops.core.ingest.removal`). Powertools'
 `BatchProcessor(EventType.SQS)` reports only the messages with a transient failure in batchItemFailures, so
 Lambda retries exactly those. `s3:TestEvent` bodies and bodies that are not S3 notifications are
 acknowledged (the latter logged and counted: they can never succeed).
@@ -22,8 +24,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from picops.core.ingest.events import NotS3Notification, parse_body
+from picops.core.ingest.events import NotS3Notification, ObjectRef, parse_body
 from picops.core.ingest.pipeline import IngestConfig, IngestPipeline, ObjectOutcome, Outcome
+from picops.core.ingest.removal import Removal
 from picops.core.ingest.reprocess import FORCE_ATTRIBUTE, TOKEN_ATTRIBUTE
 from picops.handlers import _env
 from picops.handlers._metrics import publish_by_kind
@@ -59,6 +62,16 @@ def _make_pipeline(account: str) -> IngestPipeline:
     )
 
 
+def _removal(account: str) -> Removal:
+    return _env.once(("removal", account), lambda: _make_removal(account))
+
+
+def _make_removal(account: str) -> Removal:
+    factory, settings = _env.factory(), _env.settings()
+    config = IngestConfig.from_settings(settings.ingest, _env.names(account))
+    return Removal(s3=factory.client("s3"), dynamodb=factory.client("dynamodb"), config=config)
+
+
 def _lease_s(context: Any) -> float:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if callable(remaining):
@@ -87,18 +100,33 @@ def _record(record: SQSRecord, lambda_context: Any = None) -> None:
         logger.info("s3:TestEvent acknowledged", extra={"message_id": message_id})
         return
     for ignored in parsed.ignored:
-        logger.info("not an ObjectCreated event; ignored", extra={"message_id": message_id, "event": ignored})
-    pipeline = _pipeline(_env.account(lambda_context))
+        logger.info("not an S3 object event; ignored", extra={"message_id": message_id, "event": ignored})
+    account = _env.account(lambda_context)
+    retry: list[str] = []
+    for removed in parsed.removed:
+        outcome = _removal(account).remove(removed)
+        _observe(outcome, message_id)
+        if outcome.transient:
+            retry.append(f"{removed.key}: {outcome.reason}")
+    if parsed.refs:
+        retry += _created(parsed.refs, record, lambda_context, message_id, account)
+    if retry:
+        raise TransientIngestError("; ".join(retry))
+
+
+def _created(
+    refs: tuple[ObjectRef, ...], record: SQSRecord, lambda_context: Any, message_id: str, account: str
+) -> list[str]:
+    pipeline = _pipeline(account)
     token = _attribute(record, TOKEN_ATTRIBUTE)
     force = _attribute(record, FORCE_ATTRIBUTE) == "true"
     retry: list[str] = []
-    for ref in parsed.refs:
+    for ref in refs:
         outcome = pipeline.process(ref, lease_s=_lease_s(lambda_context), token=token, force=force)
         _observe(outcome, message_id)
         if outcome.transient:
             retry.append(f"{ref.key}: {outcome.reason}")
-    if retry:
-        raise TransientIngestError("; ".join(retry))
+    return retry
 
 
 def _observe(outcome: ObjectOutcome, message_id: str) -> None:
@@ -128,6 +156,8 @@ def _observe(outcome: ObjectOutcome, message_id: str) -> None:
     elif outcome.transient:
         logger.warning("object will be retried", extra=fields)
         metrics.add_metric(name="IngestRetried", unit=MetricUnit.Count, value=1)
+    elif outcome.outcome is Outcome.DELETED:
+        logger.info("original deleted; derived outputs removed", extra=fields)
     elif outcome.outcome is Outcome.SKIPPED:
         logger.info("object skipped", extra=fields)
         metrics.add_metric(name="IngestSkipped", unit=MetricUnit.Count, value=1)

@@ -40,6 +40,8 @@ FAILURE_PREFIX = "FAILED#"
 RESERVED_PK_PREFIXES: tuple[str, ...] = (JOB_PREFIX, FAILURE_PREFIX, "LEDGER#")
 
 IN_PROGRESS, PROCESSED, FAILED = "IN_PROGRESS", "PROCESSED", "FAILED"
+# The original version was deleted and its derived outputs removed (docs/ingest.md, "Deletions").
+DELETED = "DELETED"
 FINISHED = frozenset({PROCESSED, FAILED})
 _deserializer = TypeDeserializer()
 _serializer = TypeSerializer()
@@ -112,6 +114,8 @@ class Job:
     claim: str | None
     lease_until: int | None
     renditions: list[dict[str, Any]] | None = None  # images only: name, key, format, width, height, bytes
+    records: list[list[Any]] | None = None  # JSON drops only: each stored record's [pk, sk]
+    removed_sequencer: str | None = None  # DELETED only: the removal event's S3 sequencer
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Job:
@@ -137,6 +141,8 @@ class Job:
             claim=values.get("claim"),
             lease_until=values.get("lease_until"),
             renditions=values.get("renditions"),
+            records=values.get("records"),
+            removed_sequencer=values.get("removed_sequencer"),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -184,6 +190,7 @@ class JobStore:
         lease_s: float,
         token: str | None = None,
         force: bool = False,
+        deleted_seen: str | None = None,
         now: dt.datetime | None = None,
     ) -> Claim:
         moment = now or dt.datetime.now(dt.UTC)
@@ -216,6 +223,13 @@ class JobStore:
                 condition = f"{free} OR ({fresh_token} AND #status = :failed)"
         else:
             condition = free
+        if deleted_seen is not None:
+            # Compare-and-swap on the removal this attempt saw: S3 sequencers order only after padding,
+            # which a condition expression cannot do, so the caller compared them.
+            values[":deleted"] = {"S": DELETED}
+            values[":seen"] = {"S": deleted_seen}
+            condition = f"{condition} OR (#status = :deleted AND #removed_sequencer = :seen)"
+            names["#removed_sequencer"] = "removed_sequencer"
         assign: dict[str, str] = {
             "status": ":in_progress",
             "lease_until": ":lease",
@@ -237,7 +251,7 @@ class JobStore:
             assign["size"] = ":size"
         if token:
             assign["reprocess_token"] = ":token"
-        removed = ("notified", "reason", "outputs", "finished_at")
+        removed = ("notified", "reason", "outputs", "finished_at", "deleted_at")
         names.update(_names([*assign, *removed]))
         update = (
             "SET "
@@ -326,6 +340,51 @@ class JobStore:
         except botocore.exceptions.ClientError as exc:
             if not is_conditional_failure(exc):
                 raise
+
+    def mark_deleted(
+        self, ref: ObjectRef, *, sequencer: str | None, now: dt.datetime | None = None
+    ) -> tuple[bool, Job | None]:
+        """Mark the version DELETED (creating a tombstone when no job exists yet, so a late ObjectCreated for
+        it is recognised). Returns (False, None) while another attempt holds a live claim (its outputs are
+        not written yet: retry later), else (True, the job as it was before, or None)."""
+        moment = now or dt.datetime.now(dt.UTC)
+        stamp = now_iso(moment)
+        values: dict[str, Any] = {
+            ":deleted": {"S": DELETED},
+            ":stamp": {"S": stamp},
+            ":bucket": {"S": ref.bucket},
+            ":key": {"S": ref.key},
+            ":in_progress": {"S": IN_PROGRESS},
+            ":now": {"N": str(int(moment.timestamp()))},
+        }
+        assign = {"status": ":deleted", "updated_at": ":stamp", "deleted_at": ":stamp"}
+        assign |= {"bucket": ":bucket", "key": ":key", "created_at": "if_not_exists(#created_at, :stamp)"}
+        if ref.version_id:
+            values[":version"] = {"S": ref.version_id}
+            assign["version"] = ":version"
+        if sequencer:
+            values[":sequencer"] = {"S": sequencer}
+            assign["removed_sequencer"] = ":sequencer"
+        try:
+            response = self.dynamodb.update_item(
+                TableName=self.table,
+                Key=self._key(ref),
+                UpdateExpression="SET "
+                + ", ".join(f"#{name} = {expr}" for name, expr in assign.items())
+                + " REMOVE #lease_until, #claim",
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR #status <> :in_progress OR #lease_until < :now"
+                ),
+                ExpressionAttributeNames=_names([*assign, "lease_until", "claim"]),
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_OLD",
+            )
+        except botocore.exceptions.ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+            return False, None
+        old = response.get("Attributes")
+        return True, (Job.from_item(old) if old else None)
 
     def mark_notified(self, job: Job, *, now: dt.datetime | None = None) -> None:
         self.dynamodb.update_item(
