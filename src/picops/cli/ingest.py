@@ -210,3 +210,70 @@ def reprocess_command(
         raise OperationFailed(
             f"{counts.get('missing', 0)} missing, {counts.get('failed', 0)} not sent (see the report)"
         )
+
+
+@app.command("gc")
+def gc_command(
+    ctx: typer.Context,
+    prefix: Annotated[
+        str | None,
+        typer.Option(
+            "--prefix", metavar="PREFIX", help="Only originals under this prefix ([ingest] prefix)."
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report the orphans; remove nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_mode: JsonOpt = False,
+) -> None:
+    """Remove renditions and drop records whose original is gone (deleted before deletions were followed).
+
+    Each orphan's job is marked DELETED; a rendition is deleted only while it is still that version's.
+    """
+    from picops.core.ingest.gc import collect, find_orphans
+    from picops.core.ingest.pipeline import IngestConfig
+    from picops.core.ingest.removal import Removal
+
+    state, out, names, _store = _begin(ctx, json_mode)
+    factory = state.factory
+    config = IngestConfig.from_settings(state.settings.ingest, names)
+    if prefix is not None and not prefix.startswith(config.prefix):
+        raise UsageError(f"--prefix {prefix!r} is not under [ingest] prefix {config.prefix!r}")
+    removal = Removal(s3=factory.client("s3"), dynamodb=factory.client("dynamodb"), config=config)
+    orphans = find_orphans(removal, prefix=prefix)
+    outputs = sum(len(o.as_dict()["outputs"]["renditions"]) for o in orphans)
+    if orphans and not dry_run:
+        question = (
+            f"Remove the outputs of {len(orphans)} deleted original(s) ({outputs} rendition(s) in "
+            f"{names.processed_bucket}, and their drop records)"
+        )
+        confirm(out, question, yes=yes)
+        orphans = collect(removal, orphans)
+
+    def render() -> None:
+        if not orphans:
+            out.info("no orphaned outputs")
+            return
+        out.table(
+            "orphaned outputs" + (" (dry run)" if dry_run else ""),
+            ["key", "version", "why", "renditions", "records"],
+            [_gc_row(o.as_dict(), dry_run) for o in orphans],
+        )
+
+    out.result(
+        {"dry_run": dry_run, "count": len(orphans), "orphans": [o.as_dict() for o in orphans]},
+        render,
+    )
+
+
+def _gc_row(orphan: dict[str, Any], dry_run: bool) -> list[Any]:
+    done = orphan["removed"]
+    planned = orphan["outputs"]
+    if dry_run or done is None:
+        return [
+            orphan["key"],
+            orphan["version"] or "-",
+            orphan["why"],
+            len(planned["renditions"]),
+            planned["records"],
+        ]
+    return [orphan["key"], orphan["version"] or "-", orphan["why"], len(done["renditions"]), done["records"]]
