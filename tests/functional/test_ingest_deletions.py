@@ -178,3 +178,27 @@ def test_a_deleted_drop_removes_its_records_but_not_a_later_drops_record_with_th
 )
 def test_sequencers_compare_after_right_padding(a: str, b: str, later: bool) -> None:
     assert sequencer_after(a, b) is later
+
+
+def test_a_rendition_rewritten_between_the_read_and_the_delete_is_kept() -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    from picops.core.ingest.pipeline import IngestConfig
+    from picops.core.ingest.removal import Removal
+
+    s3 = boto3.client("s3", region_name=ins.REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    config = IngestConfig("up", "processed", "jobs", "arn:aws:sns:us-east-1:123456789012:t")
+    removal = Removal(s3=s3, dynamodb=None, config=config)
+    key = "thumbnails/incoming/a.jpg"
+    with Stubber(s3) as stub:
+        head = {"ETag": '"v1etag"', "Metadata": {"picops-source-version": "v1"}}
+        stub.add_response("head_object", head, {"Bucket": "processed", "Key": key})
+        stub.add_client_error(
+            "delete_object",
+            "PreconditionFailed",
+            http_status_code=412,
+            expected_params={"Bucket": "processed", "Key": key, "IfMatch": '"v1etag"'},
+        )
+        assert removal._delete_rendition(key, "v1") is False
+        stub.assert_no_pending_responses()

@@ -34,6 +34,7 @@ from picops.core.ingest.pipeline import (
 )
 
 _HEAD_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+_REWRITTEN = frozenset({"PreconditionFailed", "412"})
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,13 @@ class Removal:
             raise
         if (head.get("Metadata") or {}).get(SOURCE_VERSION_META) != label:
             return False
-        self.s3.delete_object(Bucket=bucket, Key=key)
+        try:
+            # Conditional on what was read: a newer version that rewrote the rendition since keeps it.
+            self.s3.delete_object(Bucket=bucket, Key=key, IfMatch=head["ETag"])
+        except botocore.exceptions.ClientError as exc:
+            if code_of(exc) in _REWRITTEN or is_missing(exc):
+                return False
+            raise
         return True
 
     def _delete_record(self, pk: str, sk: str, source: str) -> int:
