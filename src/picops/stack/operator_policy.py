@@ -260,6 +260,7 @@ def operator_policy(model: StackModel, *, inventory_bucket: str | None = None) -
     aliases = [build_arn(region, "kms", account, r.name) for r in model.of_type(KmsKey)]
     keys = build_arn(region, "kms", account, "key/*")
     processed = [r.name for r in model.of_type(Bucket) if r.logical == "ProcessedBucket"]
+    uploads = [r.name for r in model.of_type(Bucket) if r.logical == "UploadsBucket"]
     jobs = [
         build_arn(region, "dynamodb", account, f"table/{r.name}")
         for r in model.of_type(Table)
@@ -276,8 +277,14 @@ def operator_policy(model: StackModel, *, inventory_bucket: str | None = None) -
                     [s3_arn(region, b, f"{INGEST_OUTPUT_PREFIX}*") for b in processed],
                 ),
                 _statement("IngestOrphanRecords", ("dynamodb:DeleteItem",), jobs),
+                # `ingest backfill` reads the exact version each job names.
+                _statement(
+                    "IngestBackfillOriginals",
+                    ("s3:GetObjectVersion",),
+                    [s3_arn(region, b, "*") for b in uploads],
+                ),
             ]
-            if processed and jobs
+            if processed and jobs and uploads
             else []
         ),
         _statement("StackObjects", OBJECT_ACTIONS, [s3_arn(region, b, "*") for b in buckets]),

@@ -386,6 +386,29 @@ class JobStore:
         old = response.get("Attributes")
         return True, (Job.from_item(old) if old else None)
 
+    def add_renditions(self, job: Job, made: list[dict[str, Any]], *, now: dt.datetime | None = None) -> bool:
+        """Merge renditions made later (backfill) into a PROCESSED job's list, by name; False when the job
+        is no longer PROCESSED (reprocessed or deleted meanwhile: its own outcome stands)."""
+        merged = {str(r.get("name")): r for r in job.renditions or ()} | {str(r["name"]): r for r in made}
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": job_pk(job.bucket, job.key)}, "sk": {"S": job.sk}},
+                UpdateExpression="SET #renditions = :renditions, #updated_at = :stamp",
+                ConditionExpression="#status = :processed",
+                ExpressionAttributeNames=_names(["renditions", "updated_at", "status"]),
+                ExpressionAttributeValues={
+                    ":renditions": _attribute(list(merged.values())),
+                    ":stamp": {"S": now_iso(now)},
+                    ":processed": {"S": PROCESSED},
+                },
+            )
+        except botocore.exceptions.ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+            return False
+        return True
+
     def mark_notified(self, job: Job, *, now: dt.datetime | None = None) -> None:
         self.dynamodb.update_item(
             TableName=self.table,
