@@ -22,6 +22,7 @@ from picops.core.ingest.events import ObjectRef
 from picops.core.ingest.jobs import PROCESSED, Job
 from picops.core.ingest.pipeline import IngestConfig, IngestPipeline, Permanent, is_transient, output_metadata
 from picops.core.ingest.renditions import Rendition, make_renditions, store
+from picops.core.ingest.reprocess import current_version
 from picops.core.ingest.thumbnails import ImageRejected
 
 RESULTS = ("rendered", "would_render", "complete", "skipped", "failed")
@@ -96,6 +97,12 @@ class Backfill:
 
     def _job(self, ref: ObjectRef) -> Job | None:
         store_ = self.pipeline.jobs
+        if not ref.version_id and not ref.etag:
+            # A Batch Operations task from a manifest without versions: the object's current version.
+            current = current_version(self.pipeline.s3, ref.bucket, ref.key)
+            if current is None:
+                return None
+            ref = current
         if ref.version_id:
             return store_.get(ref)
         etag = (ref.etag or "").strip('"')
