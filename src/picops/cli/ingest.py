@@ -336,6 +336,21 @@ def backfill_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Report what would be rendered; write nothing.")
     ] = False,
+    engine_name: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            metavar="direct|batch-operations",
+            help="direct: render from this process; batch-operations: an S3 Batch Operations job over "
+            "--inventory invoking IngestFunction (needs --role-arn).",
+        ),
+    ] = "direct",
+    role_arn: Annotated[
+        str | None,
+        typer.Option(
+            "--role-arn", metavar="ARN", help="The role S3 Batch Operations assumes (batch-operations)."
+        ),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     json_mode: JsonOpt = False,
 ) -> None:
@@ -357,6 +372,13 @@ def backfill_command(
         wanted = wanted_set(config, [n.strip() for n in (renditions or "").split(",") if n.strip()])
     except ValueError as exc:
         raise UsageError(f"--renditions: {exc}") from None
+    if engine_name == "batch-operations":
+        _batch_backfill(
+            out, factory, names, inventory, role_arn, [r.name for r in wanted], dry_run=dry_run, yes=yes
+        )
+        return
+    if engine_name != "direct":
+        raise UsageError(f"--engine must be direct or batch-operations, not {engine_name!r}")
     pipeline = IngestPipeline(
         s3=factory.client("s3"), dynamodb=factory.client("dynamodb"), sns=None, config=config
     )
@@ -425,3 +447,62 @@ def _backfill_report(
     )
     if counts.get("failed"):
         raise OperationFailed(f"{counts['failed']} original(s) failed (see the report)")
+
+
+def _batch_backfill(
+    out: Output,
+    factory: Any,
+    names: StackNames,
+    inventory: str | None,
+    role_arn: str | None,
+    renditions: list[str],
+    *,
+    dry_run: bool,
+    yes: bool,
+) -> None:
+    import uuid
+
+    from picops.cli import costs
+    from picops.core.ingest.backfill import BatchBackfill
+    from picops.core.tagging.sources import count_rows, load_manifest
+    from picops.stack.names import partition_of_arn
+    from picops.stack.state_objects import BATCH_REPORT_PREFIX
+
+    if inventory is None or role_arn is None:
+        raise UsageError("--engine batch-operations needs --inventory MANIFEST and --role-arn ARN")
+    s3 = factory.client("s3")
+    manifest = load_manifest(s3, inventory)
+    report_bucket = names.arn("ProcessedBucket")
+    job = BatchBackfill(
+        account=factory.account_id(),
+        manifest_arn=f"arn:{partition_of_arn(report_bucket)}:s3:::{manifest.bucket}/{manifest.key}",
+        manifest_etag=manifest.etag,
+        function_arn=f"{names.arn('IngestFunction')}:live",
+        role_arn=role_arn,
+        report_bucket_arn=report_bucket,
+        report_prefix=BATCH_REPORT_PREFIX,
+        renditions=tuple(renditions),
+        token=str(uuid.uuid4()),
+    )
+    objects = count_rows(s3, manifest)
+    items = {
+        "job": costs.BATCH_JOB_FEE,
+        "objects": objects / 1e6 * costs.BATCH_PER_MILLION_OBJECTS,
+        "lambda requests": objects / 1e6 * costs.LAMBDA_PER_MILLION_REQUESTS,
+        "GET originals": objects / 1000 * costs.S3_GET_PER_1000,
+        "PUT renditions": objects * len(renditions) / 1000 * costs.S3_PUT_PER_1000,
+    }
+    basis = "us-east-1 list prices, upper bound (every object re-rendered), Lambda duration not included"
+    estimate = costs.Estimate(
+        "objects (S3 Batch Operations tasks)", objects, sum(items.values()), items, basis
+    )
+    out.status(estimate.line())
+    document: dict[str, Any] = {
+        "dry_run": dry_run,
+        "create_job": job.params(),
+        "estimate": estimate.as_dict(),
+    }
+    if not dry_run:
+        confirm(out, f"Create a billable S3 Batch Operations job over {objects:,} objects", yes=yes)
+        document["job_id"] = job.create(factory.client("s3control"))
+    out.result(document, lambda: out.info(f"job {document.get('job_id', '(dry run)')}: {objects:,} objects"))

@@ -130,3 +130,55 @@ class Backfill:
             reason = "the job changed meanwhile (reprocessed or deleted); its own outcome stands"
             return BackfillItem(job.key, job.version, "skipped", names, reason)
         return BackfillItem(job.key, job.version, "rendered", names)
+
+
+# The format name S3 Batch Operations uses for an inventory manifest.json (any inventory file format).
+INVENTORY_MANIFEST_FORMAT = "S3InventoryReport_CSV_20161130"
+
+
+@dataclass(frozen=True)
+class BatchBackfill:
+    """An S3 Batch Operations job that invokes IngestFunction's `live` alias (its handler hands the tasks to
+    `picops.handlers.ingest.batch_handler`) over an inventory's objects, with a completion report."""
+
+    account: str
+    manifest_arn: str  # arn:<partition>:s3:::<bucket>/<key> of manifest.json
+    manifest_etag: str
+    function_arn: str
+    role_arn: str
+    report_bucket_arn: str
+    report_prefix: str
+    renditions: tuple[str, ...]
+    token: str
+
+    def params(self) -> dict[str, Any]:
+        """CreateJob parameters."""
+        return {
+            "AccountId": self.account,
+            "ConfirmationRequired": False,
+            "Operation": {
+                "LambdaInvoke": {
+                    "FunctionArn": self.function_arn,
+                    "InvocationSchemaVersion": "2.0",
+                    "UserArguments": {"renditions": ",".join(self.renditions)},
+                }
+            },
+            "Manifest": {
+                "Spec": {"Format": INVENTORY_MANIFEST_FORMAT},
+                "Location": {"ObjectArn": self.manifest_arn, "ETag": self.manifest_etag.strip('"')},
+            },
+            "Report": {
+                "Bucket": self.report_bucket_arn,
+                "Format": "Report_CSV_20180820",
+                "Enabled": True,
+                "Prefix": self.report_prefix,
+                "ReportScope": "AllTasks",
+            },
+            "ClientRequestToken": self.token,
+            "Description": f"picops ingest backfill ({', '.join(self.renditions)})"[:256],
+            "Priority": 10,
+            "RoleArn": self.role_arn,
+        }
+
+    def create(self, s3control: Any) -> str:
+        return str(s3control.create_job(**self.params())["JobId"])
