@@ -96,18 +96,14 @@ class Backfill:
             return BackfillItem(ref.key, ref.version_id, "failed", reason=reason, transient=is_transient(exc))
 
     def _job(self, ref: ObjectRef) -> Job | None:
-        store_ = self.pipeline.jobs
-        if not ref.version_id and not ref.etag:
-            # A Batch Operations task from a manifest without versions: the object's current version.
+        if not ref.version_id:
+            # A listing (or a Batch Operations task from a manifest without versions) names no version: the
+            # job is the current version's (HeadObject), which an ETag alone cannot name reliably.
             current = current_version(self.pipeline.s3, ref.bucket, ref.key)
             if current is None:
                 return None
             ref = current
-        if ref.version_id:
-            return store_.get(ref)
-        etag = (ref.etag or "").strip('"')
-        jobs = [j for j in store_.jobs_for(ref.bucket, ref.key) if (j.etag or "").strip('"') == etag]
-        return jobs[0] if jobs else None
+        return self.pipeline.jobs.get(ref)
 
     def _render(self, job: Job, lacking: Sequence[Rendition]) -> BackfillItem:
         config, s3 = self.pipeline.config, self.pipeline.s3
