@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -189,6 +190,7 @@ def _operators_day(
     _run(recorded, "deploy", cli, "deploy", "--rollback", "IngestFunction", "--json", endpoint=endpoint)
     _tagging(cli, endpoint, factory, names, recorded)
     _handlers(cli, endpoint, factory, names, tmp, recorded, demo)
+    _deletions(cli, endpoint, factory, names, tmp, recorded)
     _lost_publish(cli, endpoint, factory, names, tmp, recorded)
     _dlq(cli, endpoint, factory, names, tmp, recorded)
     _run(recorded, "ingest", cli, "ingest", "failures", "--json", endpoint=endpoint)
@@ -339,6 +341,64 @@ def _placeholder_zip() -> bytes:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("index.py", "def handler(event, context):\n    return None\n")
     return buf.getvalue()
+
+
+def _s3_message(tmp: Path, name: str, key: str, event: str, version: str) -> str:
+    """An IngestQueue message file holding one S3 record (`event`) for `key` at `version`."""
+    message = json.loads((Path(__file__).parents[1] / "events" / "sqs_s3_put.json").read_text())
+    body = json.loads(message["Records"][0]["body"])
+    record = body["Records"][0]
+    record["eventName"] = event
+    record["s3"]["object"].update(key=key, versionId=version, size=1, sequencer="0062E99A88DC4074FF")
+    message["Records"][0]["body"] = json.dumps(body)
+    (tmp / name).write_text(json.dumps(message))
+    return str(tmp / name)
+
+
+def _deletions(
+    cli: Any, endpoint: str, factory: ClientFactory, names: StackNames, tmp: Path, recorded: Recording
+) -> None:
+    """Derived outputs follow their original (IngestFunction), then `ingest gc` and `ingest backfill`."""
+    s3 = factory.client("s3")
+    bucket = names.uploads_bucket
+
+    def invoke(path: str) -> None:
+        args = ("invoke", "IngestFunction", "--event", path, "--json")
+        _run(recorded, "invoke", cli, *args, endpoint=endpoint)
+
+    photo = s3.put_object(Bucket=bucket, Key="incoming/day/gone.jpg", Body=jpeg(64, 48))["VersionId"]
+    drop = s3.put_object(Bucket=bucket, Key="incoming/day/gone.json", Body=b'{"id": "day-r1"}')["VersionId"]
+    orphan = s3.put_object(Bucket=bucket, Key="incoming/day/orphan.json", Body=b'{"id": "day-r2"}')
+    orphan_photo = s3.put_object(Bucket=bucket, Key="incoming/day/orphan.jpg", Body=jpeg(64, 48))
+    created = [
+        ("incoming/day/gone.jpg", photo),
+        ("incoming/day/gone.json", drop),
+        ("incoming/day/orphan.json", orphan["VersionId"]),
+        ("incoming/day/orphan.jpg", orphan_photo["VersionId"]),
+    ]
+    for i, (key, version) in enumerate(created):
+        invoke(_s3_message(tmp, f"created-{i}.json", key, "ObjectCreated:Put", version))
+    marker = s3.delete_object(Bucket=bucket, Key="incoming/day/gone.jpg")["VersionId"]
+    invoke(
+        _s3_message(tmp, "marker.json", "incoming/day/gone.jpg", "ObjectRemoved:DeleteMarkerCreated", marker)
+    )
+    s3.delete_object(Bucket=bucket, Key="incoming/day/gone.json", VersionId=drop)
+    invoke(_s3_message(tmp, "removed.json", "incoming/day/gone.json", "ObjectRemoved:Delete", drop))
+    # Deleted with no notification handled: orphans for gc.
+    s3.delete_object(Bucket=bucket, Key="incoming/day/orphan.json")
+    s3.delete_object(Bucket=bucket, Key="incoming/day/orphan.jpg")
+    _run(recorded, "ingest", cli, "ingest", "gc", "--yes", "--json", endpoint=endpoint)
+    # A rendition added to the configuration: backfill reads the originals' versions and writes it.
+    renditions = [
+        {"name": "thumbnail", "max_size": 256, "format": "jpeg", "quality": 85},
+        {"name": "tiny", "max_size": 32, "format": "jpeg", "quality": 70},
+    ]
+    os.environ["PICOPS_INGEST__RENDITIONS"] = json.dumps(renditions)
+    try:
+        args = ("ingest", "backfill", "--prefix", "incoming/day/", "--yes", "--json")
+        _run(recorded, "ingest", cli, *args, endpoint=endpoint, ok=(0, 1))
+    finally:
+        del os.environ["PICOPS_INGEST__RENDITIONS"]
 
 
 def _handlers(

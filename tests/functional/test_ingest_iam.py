@@ -11,6 +11,7 @@ import pytest
 
 from picops.handlers import _env
 from tests import ingest_support as ins
+from tests.functional.test_ingest_deletions import removal_event
 from tests.functional.test_moderation_iam import (
     Call,
     Recorder,
@@ -35,8 +36,17 @@ def _ingest_calls(recorder: Recorder, aws: Any, monkeypatch: pytest.MonkeyPatch)
     broken = ins.put(aws, stack, "incoming/broken.png", b"not a png")
     gone = _deleted(aws, stack, "incoming/gone.jpg")
     event = ins.event_for([photo, drop, broken, gone, photo], stack)  # the last one: a duplicate delivery
+    s3 = aws.client("s3")
     try:
         response = recorder.run(ingest.handler, event, ins.FakeContext())
+        # Derived outputs follow their original: a delete marker on the photo, a removed version of the drop.
+        marker = s3.delete_object(Bucket=stack.uploads, Key=photo["key"])["VersionId"]
+        s3.delete_object(Bucket=stack.uploads, Key=drop["key"], VersionId=drop["version"])
+        for removal in (
+            removal_event(stack, photo["key"], marker, marker=True),
+            removal_event(stack, drop["key"], drop["version"]),
+        ):
+            assert recorder.run(ingest.handler, removal, ins.FakeContext()) == {"batchItemFailures": []}
     finally:
         _env.reset()
     assert response == {"batchItemFailures": []}
@@ -80,6 +90,10 @@ def test_ingest_function_policy_grants_exactly_what_its_handler_calls(
         "PutItem",
         "BatchWriteItem",
         "Publish",
+        "ListObjectVersions",
+        "HeadObject",
+        "DeleteObject",
+        "DeleteItem",
     }
     assert all(c.params.get("VersionId") for c in calls if c.operation == "GetObject")
     policy = _policy("IngestFunction")
@@ -89,7 +103,7 @@ def test_ingest_function_policy_grants_exactly_what_its_handler_calls(
     narrowed = copy.deepcopy(policy)
     narrowed["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "WriteProcessed"]
     assert any("s3:PutObject on arn:aws:s3:::picops-processed-" in p for p in ungranted(calls, narrowed))
-    writes = [s for s in policy["Statement"] if "s3:PutObject" in s["Action"]]
+    writes = [s for s in policy["Statement"] if {"s3:PutObject", "s3:DeleteObject"} & set(s["Action"])]
     assert all("uploads" not in r for s in writes for r in s["Resource"])
 
 

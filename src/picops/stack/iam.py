@@ -132,11 +132,32 @@ def _ingest(arns: StackArns, uploads_prefix: str) -> list[Grant]:
         ),
         # Thumbnails only (picops.core.ingest.pipeline.THUMBNAIL_PREFIX); never UploadsBucket.
         Grant("WriteProcessed", ("s3:PutObject",), (f"{arns.processed_bucket}/{INGEST_OUTPUT_PREFIX}*",)),
+        # A deleted original's renditions: HeadObject (s3:GetObject) reads which version made one, and only
+        # that version's are deleted; renditions only, never UploadsBucket.
+        Grant(
+            "RemoveDerived",
+            ("s3:GetObject", "s3:DeleteObject"),
+            (f"{arns.processed_bucket}/{INGEST_OUTPUT_PREFIX}*",),
+        ),
+        # The version a delete marker hides, listed under the ingest prefix only.
+        Grant(
+            "FindHiddenVersion",
+            ("s3:ListBucketVersions",),
+            (arns.uploads_bucket,),
+            {"StringLike": {"s3:prefix": [f"{uploads_prefix}*"]}},
+        ),
         # Claims and job records (UpdateItem), the failure index (PutItem), the claim's read-back
-        # (GetItem), JSON drop records (BatchWriteItem).
+        # (GetItem), JSON drop records (BatchWriteItem; DeleteItem, conditional on the record's source, when
+        # its original is deleted).
         Grant(
             "RecordJobs",
-            ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"),
+            (
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:BatchWriteItem",
+                "dynamodb:DeleteItem",
+            ),
             (arns.jobs_table,),
         ),
         Grant("Notify", ("sns:Publish",), (arns.notify_topic,)),

@@ -29,6 +29,7 @@ from picops.stack.model import (
     Topic,
 )
 from picops.stack.names import build_arn, s3_arn
+from picops.stack.state_objects import INGEST_OUTPUT_PREFIX
 
 BUCKET_ACTIONS = (
     "s3:CreateBucket",
@@ -262,8 +263,34 @@ def operator_policy(model: StackModel, *, inventory_bucket: str | None = None) -
     ]
     aliases = [build_arn(region, "kms", account, r.name) for r in model.of_type(KmsKey)]
     keys = build_arn(region, "kms", account, "key/*")
+    processed = [r.name for r in model.of_type(Bucket) if r.logical == "ProcessedBucket"]
+    uploads = [r.name for r in model.of_type(Bucket) if r.logical == "UploadsBucket"]
+    jobs = [
+        build_arn(region, "dynamodb", account, f"table/{r.name}")
+        for r in model.of_type(Table)
+        if r.logical == "JobsTable"
+    ]
     statements = [
         _statement("StackBuckets", BUCKET_ACTIONS, [s3_arn(region, b) for b in buckets]),
+        # `ingest gc`: renditions of deleted originals (ingest outputs only) and their drop records.
+        *(
+            [
+                _statement(
+                    "IngestOrphanRenditions",
+                    ("s3:DeleteObject",),
+                    [s3_arn(region, b, f"{INGEST_OUTPUT_PREFIX}*") for b in processed],
+                ),
+                _statement("IngestOrphanRecords", ("dynamodb:DeleteItem",), jobs),
+                # `ingest backfill` reads the exact version each job names.
+                _statement(
+                    "IngestBackfillOriginals",
+                    ("s3:GetObjectVersion",),
+                    [s3_arn(region, b, "*") for b in uploads],
+                ),
+            ]
+            if processed and jobs and uploads
+            else []
+        ),
         _statement("StackObjects", OBJECT_ACTIONS, [s3_arn(region, b, "*") for b in buckets]),
         _statement("StackQueues", QUEUE_ACTIONS, queues),
         _statement("StackTables", TABLE_ACTIONS, tables),

@@ -31,6 +31,15 @@ class ObjectRef:
     sequencer: str | None = None
 
     @property
+    def removed(self) -> bool:
+        return self.event_name.startswith("ObjectRemoved:")
+
+    @property
+    def delete_marker(self) -> bool:
+        """A delete marker hides the key's current version; `version_id` is the marker's own."""
+        return self.event_name == "ObjectRemoved:DeleteMarkerCreated"
+
+    @property
     def version_label(self) -> str:
         """The job's sort-key part: the version id, or the ETag on an unversioned bucket."""
         if self.version_id and self.version_id != "null":
@@ -45,7 +54,8 @@ class ObjectRef:
 class ParsedBody:
     refs: tuple[ObjectRef, ...] = ()
     test_event: bool = False
-    ignored: tuple[str, ...] = field(default_factory=tuple)  # records that are not ObjectCreated
+    ignored: tuple[str, ...] = field(default_factory=tuple)  # neither ObjectCreated nor ObjectRemoved
+    removed: tuple[ObjectRef, ...] = ()  # ObjectRemoved records: derived images follow their original
 
 
 def parse_body(body: str | None) -> ParsedBody:
@@ -66,14 +76,17 @@ def parse_body(body: str | None) -> ParsedBody:
     if not isinstance(records, list) or not records:
         raise NotS3Notification("body has no S3 Records")
     refs: list[ObjectRef] = []
+    removed: list[ObjectRef] = []
     ignored: list[str] = []
     for index, record in enumerate(records):
         refs_or_none = _record(record, index)
         if isinstance(refs_or_none, str):
             ignored.append(refs_or_none)
+        elif refs_or_none.removed:
+            removed.append(refs_or_none)
         else:
             refs.append(refs_or_none)
-    return ParsedBody(refs=tuple(refs), ignored=tuple(ignored))
+    return ParsedBody(refs=tuple(refs), ignored=tuple(ignored), removed=tuple(removed))
 
 
 def _record(record: Any, index: int) -> ObjectRef | str:
@@ -92,7 +105,7 @@ def _record(record: Any, index: int) -> ObjectRef | str:
         key = unquote_plus(raw_key, encoding="utf-8", errors="strict")
     except UnicodeDecodeError:
         raise NotS3Notification(f"record {index}: object key {raw_key!r} is not URL-encoded UTF-8") from None
-    if not event_name.startswith("ObjectCreated:"):
+    if not event_name.startswith(("ObjectCreated:", "ObjectRemoved:")):
         return f"{event_name or 'unnamed event'} for {key}"
     size = obj.get("size")
     version = obj.get("versionId")
@@ -106,6 +119,13 @@ def _record(record: Any, index: int) -> ObjectRef | str:
         event_name=event_name,
         sequencer=str(obj["sequencer"]) if obj.get("sequencer") else None,
     )
+
+
+def sequencer_after(a: str, b: str) -> bool:
+    """Whether sequencer `a` names a later event on the same key than `b`. S3's sequencers are hex strings
+    of varying length, compared after padding the shorter one on the right with zeros."""
+    width = max(len(a), len(b))
+    return a.upper().ljust(width, "0") > b.upper().ljust(width, "0")
 
 
 def s3_event_record(

@@ -40,6 +40,8 @@ FAILURE_PREFIX = "FAILED#"
 RESERVED_PK_PREFIXES: tuple[str, ...] = (JOB_PREFIX, FAILURE_PREFIX, "LEDGER#")
 
 IN_PROGRESS, PROCESSED, FAILED = "IN_PROGRESS", "PROCESSED", "FAILED"
+# The original version was deleted and its derived outputs removed (docs/ingest.md, "Deletions").
+DELETED = "DELETED"
 FINISHED = frozenset({PROCESSED, FAILED})
 _deserializer = TypeDeserializer()
 _serializer = TypeSerializer()
@@ -112,6 +114,8 @@ class Job:
     claim: str | None
     lease_until: int | None
     renditions: list[dict[str, Any]] | None = None  # images only: name, key, format, width, height, bytes
+    records: list[list[Any]] | None = None  # JSON drops only: each stored record's [pk, sk]
+    removed_sequencer: str | None = None  # DELETED only: the removal event's S3 sequencer
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Job:
@@ -137,6 +141,8 @@ class Job:
             claim=values.get("claim"),
             lease_until=values.get("lease_until"),
             renditions=values.get("renditions"),
+            records=values.get("records"),
+            removed_sequencer=values.get("removed_sequencer"),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -184,6 +190,7 @@ class JobStore:
         lease_s: float,
         token: str | None = None,
         force: bool = False,
+        deleted_seen: str | None = None,
         now: dt.datetime | None = None,
     ) -> Claim:
         """Take the version's lease, or say who holds it: one conditional UpdateItem, the existing item
@@ -196,21 +203,30 @@ class JobStore:
             if not force:
                 values[":failed"] = {"S": FAILED}
         assign = _claim_assignments(ref, values, token)
-        removed = ("notified", "reason", "outputs", "finished_at")
+        removed = ("notified", "reason", "outputs", "finished_at", "deleted_at")
         update = (
             "SET "
             + ", ".join(f"#{name} = {expr}" for name, expr in assign.items())
             + " REMOVE "
             + ", ".join(f"#{name}" for name in removed)
         )
+        condition = claim_condition(token=bool(token), force=force)
+        extra_names: list[str] = []
+        if deleted_seen is not None:
+            # Compare-and-swap on the removal this attempt saw: S3 sequencers order only after padding,
+            # which a condition expression cannot do, so the caller compared them.
+            values[":deleted"] = {"S": DELETED}
+            values[":seen"] = {"S": deleted_seen}
+            condition = f"{condition} OR {REMOVAL_SEEN}"
+            extra_names.append("removed_sequencer")
         # Exactly the names and values the expressions use: DynamoDB refuses an unused one.
-        names = _names([*assign, *removed, "pk"])
+        names = _names([*assign, *removed, "pk", *extra_names])
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
                 Key=self._key(ref),
                 UpdateExpression=update,
-                ConditionExpression=claim_condition(token=bool(token), force=force),
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -286,6 +302,74 @@ class JobStore:
         except botocore.exceptions.ClientError as exc:
             if not is_conditional_failure(exc):
                 raise
+
+    def mark_deleted(
+        self, ref: ObjectRef, *, sequencer: str | None, now: dt.datetime | None = None
+    ) -> tuple[bool, Job | None]:
+        """Mark the version DELETED (creating a tombstone when no job exists yet, so a late ObjectCreated for
+        it is recognised). Returns (False, None) while another attempt holds a live claim (its outputs are
+        not written yet: retry later), else (True, the job as it was before, or None)."""
+        moment = now or dt.datetime.now(dt.UTC)
+        stamp = now_iso(moment)
+        values: dict[str, Any] = {
+            ":deleted": {"S": DELETED},
+            ":stamp": {"S": stamp},
+            ":bucket": {"S": ref.bucket},
+            ":key": {"S": ref.key},
+            ":in_progress": {"S": IN_PROGRESS},
+            ":now": {"N": str(int(moment.timestamp()))},
+        }
+        assign = {"status": ":deleted", "updated_at": ":stamp", "deleted_at": ":stamp"}
+        assign |= {"bucket": ":bucket", "key": ":key", "created_at": "if_not_exists(#created_at, :stamp)"}
+        if ref.version_id:
+            values[":version"] = {"S": ref.version_id}
+            assign["version"] = ":version"
+        if sequencer:
+            values[":sequencer"] = {"S": sequencer}
+            assign["removed_sequencer"] = ":sequencer"
+        try:
+            response = self.dynamodb.update_item(
+                TableName=self.table,
+                Key=self._key(ref),
+                UpdateExpression="SET "
+                + ", ".join(f"#{name} = {expr}" for name, expr in assign.items())
+                + " REMOVE #lease_until, #claim",
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR #status <> :in_progress OR #lease_until < :now"
+                ),
+                ExpressionAttributeNames=_names([*assign, "lease_until", "claim"]),
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_OLD",
+            )
+        except botocore.exceptions.ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+            return False, None
+        old = response.get("Attributes")
+        return True, (Job.from_item(old) if old else None)
+
+    def add_renditions(self, job: Job, made: list[dict[str, Any]], *, now: dt.datetime | None = None) -> bool:
+        """Merge renditions made later (backfill) into a PROCESSED job's list, by name; False when the job
+        is no longer PROCESSED (reprocessed or deleted meanwhile: its own outcome stands)."""
+        merged = {str(r.get("name")): r for r in job.renditions or ()} | {str(r["name"]): r for r in made}
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": job_pk(job.bucket, job.key)}, "sk": {"S": job.sk}},
+                UpdateExpression="SET #renditions = :renditions, #updated_at = :stamp",
+                ConditionExpression="#status = :processed",
+                ExpressionAttributeNames=_names(["renditions", "updated_at", "status"]),
+                ExpressionAttributeValues={
+                    ":renditions": _attribute(list(merged.values())),
+                    ":stamp": {"S": now_iso(now)},
+                    ":processed": {"S": PROCESSED},
+                },
+            )
+        except botocore.exceptions.ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+            return False
+        return True
 
     def mark_notified(self, job: Job, *, now: dt.datetime | None = None) -> None:
         self.dynamodb.update_item(
@@ -394,6 +478,8 @@ LEASE_EXPIRED = "(#status = :in_progress AND #lease_until < :now)"
 NOT_IN_PROGRESS_OR_EXPIRED = "(#status <> :in_progress OR #lease_until < :now)"
 FRESH_TOKEN = "(attribute_not_exists(#reprocess_token) OR #reprocess_token <> :token)"
 FAILED_BEFORE = "#status = :failed"
+# A DELETED job whose removal is the one this (later) creation was compared against.
+REMOVAL_SEEN = "(#status = :deleted AND #removed_sequencer = :seen)"
 
 
 def claim_condition(*, token: bool, force: bool) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -28,8 +29,8 @@ import botocore.exceptions
 from picops import aws_errors
 from picops.aws_errors import OBJECT_MISSING, code_of, message_of
 from picops.core.ingest.drops import DropRejected, UnprocessedItems, parse_drop, write_items
-from picops.core.ingest.events import ObjectRef
-from picops.core.ingest.jobs import FAILED, FINISHED, PROCESSED, Job, JobStore
+from picops.core.ingest.events import ObjectRef, sequencer_after
+from picops.core.ingest.jobs import DELETED, FAILED, FINISHED, PROCESSED, Job, JobStore
 from picops.core.ingest.limits import S3_KEY_BYTES, S3_METADATA_BYTES, digest, metadata_bytes, utf8_len
 from picops.core.ingest.notify import publish
 from picops.core.ingest.renditions import (
@@ -75,6 +76,7 @@ class Outcome(enum.StrEnum):
     BUSY = "busy"  # another attempt holds a live lease: retry later
     SUPERSEDED = "superseded"  # our lease expired and another attempt took over
     RETRY = "retry"  # transient error
+    DELETED = "deleted"  # the original was deleted: its outputs removed, the job marked DELETED
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,12 @@ class IngestPipeline:
             if obj is not None and SOURCE_KEY_META in (obj.get("Metadata") or {}):
                 return ObjectOutcome(ref, Outcome.SKIPPED, kind=kind, reason="object is a picops output")
             claim = self.jobs.claim(ref, kind, lease_s=lease_s, token=token, force=force)
+            if not claim.acquired and _created_after_removal(ref, claim.job):
+                assert claim.job is not None
+                seen = claim.job.removed_sequencer
+                claim = self.jobs.claim(
+                    ref, kind, lease_s=lease_s, token=token, force=force, deleted_seen=seen
+                )
             if not claim.acquired:
                 return self._not_acquired(ref, kind, claim.job)
             assert claim.claim is not None
@@ -271,6 +279,9 @@ class IngestPipeline:
     def _not_acquired(self, ref: ObjectRef, kind: str, job: Job | None) -> ObjectOutcome:
         if job is None:
             return ObjectOutcome(ref, Outcome.BUSY, kind=kind, reason="job item vanished during the claim")
+        if job.status == DELETED:
+            # Deleted before (or while) this creation was delivered: S3 ordered the removal later.
+            return ObjectOutcome(ref, Outcome.SKIPPED, kind=job.kind, reason="the original was deleted")
         if job.status in FINISHED:
             if job.notified is None:
                 # The previous attempt recorded the outcome but did not get to publish it.
@@ -325,7 +336,7 @@ class IngestPipeline:
         except DropRejected as exc:
             raise Permanent(str(exc)) from None
         write_items(self.dynamodb, self.config.jobs_table, drop.items)
-        return drop.count, {}, None
+        return drop.count, record_keys(drop.items), None
 
     def _finish(
         self,
@@ -357,6 +368,24 @@ class IngestPipeline:
         """Give the lease back after a transient error, so the retry does not wait for it to expire."""
         with contextlib.suppress(Exception):  # the lease expires on its own
             self.jobs.release(ref, claim)
+
+
+# The job item keeps a drop's record keys up to this size, so a deletion can remove them (DynamoDB items stop
+# at 400 KB; a larger drop's records are found by `picops ingest gc`'s scan instead).
+RECORD_KEYS_BYTES = 64 * 1024
+
+
+def record_keys(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    keys = [[i["pk"]["S"], i["sk"]["S"]] for i in items]
+    size = sum(utf8_len(str(pk)) + utf8_len(sk) + 8 for pk, sk in keys)
+    return {"records": keys} if size <= RECORD_KEYS_BYTES else {}
+
+
+def _created_after_removal(ref: ObjectRef, job: Job | None) -> bool:
+    """A creation S3 ordered after the version's removal (an unversioned key uploaded again)."""
+    if job is None or job.status != DELETED or not job.removed_sequencer or not ref.sequencer:
+        return False
+    return sequencer_after(ref.sequencer, job.removed_sequencer)
 
 
 def _describe(exc: BaseException) -> str:

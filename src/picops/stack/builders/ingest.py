@@ -42,7 +42,8 @@ def build(ctx: BuildContext) -> list[Resource]:
             ),
         )
     )
-    # S3 -> IngestQueue: one configuration per suffix under the prefix.
+    # S3 -> IngestQueue: one configuration per suffix under the prefix. Removals come too, so derived
+    # outputs follow their original (docs/ingest.md, "Deletions").
     resources.append(
         BucketNotification(
             "UploadsBucketNotification",
@@ -54,7 +55,7 @@ def build(ctx: BuildContext) -> list[Resource]:
                 QueueNotification(
                     id=f"picops-ingest-{suffix.lstrip('.').replace('.', '-') or 'any'}",
                     queue_arn=arn("IngestQueue"),
-                    events=("s3:ObjectCreated:*",),
+                    events=("s3:ObjectCreated:*", "s3:ObjectRemoved:*"),
                     prefix=settings.ingest.prefix,
                     suffix=suffix,
                 )
