@@ -139,7 +139,8 @@ def test_a_creation_ordered_after_the_removal_is_ingested(
 def test_a_removal_while_the_version_is_claimed_is_retried(
     ingest: Any, aws: Any, stack: ins.IngestStack
 ) -> None:
-    from picops.core.ingest import JobStore, ObjectRef
+    from picops.core.ingest.events import ObjectRef
+    from picops.core.ingest.jobs import JobStore
 
     key = "incoming/busy.jpg"
     photo = ins.put(aws, stack, key, ins.jpeg())

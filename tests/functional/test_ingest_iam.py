@@ -86,7 +86,6 @@ def test_ingest_function_policy_grants_exactly_what_its_handler_calls(
         "GetObject",
         "PutObject",
         "UpdateItem",
-        "GetItem",
         "PutItem",
         "BatchWriteItem",
         "Publish",

@@ -53,6 +53,9 @@ SERVICE_SIDE: dict[str, dict[str, str]] = {
         # Not service-side, but a path this scenario does not take: a notification without a versionId (the
         # object's `null` version) reads the current version, which S3 authorises with s3:GetObject.
         "s3:GetObject": "an upload notified without a versionId is read as the current version",
+        # The claim returns the held job itself (ReturnValuesOnConditionCheckFailure); a Batch Operations
+        # backfill task reads the version's job to see which renditions it lacks (core/ingest/backfill.py).
+        "dynamodb:GetItem": "a backfill task (batch_handler) reads the version's job",
         **dict.fromkeys(SQS_CONSUME, "the event source mapping polls IngestQueue"),
     },
 }
