@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import signal
 import threading
 import time
@@ -124,7 +125,8 @@ class LocalRuntime:
         self.stop = threading.Event()
         self._in_invoke = False
         # Receipt handles of the batch a handler is working on, by queue URL: what a stop hands back.
-        self._in_hand: dict[str, list[str]] = {}
+        self._in_hand: dict[int, tuple[str, list[str]]] = {}
+        self._batch_ids = itertools.count()
         self.released = 0
         # `--until-idle` gave up on messages that stayed in flight: the queues are not drained.
         self.undrained = False
@@ -222,21 +224,25 @@ class LocalRuntime:
         stop can give it back. A batch received after a stop was asked for is not started at all."""
 
         def invoke(target: FunctionTarget, handler: Handler, event: Any) -> Invocation:
+            key = next(self._batch_ids)
             if queue_url is not None:
-                self._in_hand[queue_url] = [
-                    str(r["receiptHandle"]) for r in event.get("Records", []) if "receiptHandle" in r
-                ]
+                self._in_hand[key] = (
+                    queue_url,
+                    [str(r["receiptHandle"]) for r in event.get("Records", []) if "receiptHandle" in r],
+                )
             if self.stop.is_set():
                 raise KeyboardInterrupt
-            self._in_invoke = True
+            # Only a handler on the main thread can be interrupted by the signal handler itself.
+            on_main = threading.current_thread() is threading.main_thread()
+            self._in_invoke = self._in_invoke or on_main
             try:
                 result = self.invoker.invoke(target, handler, event)
             finally:
-                self._in_invoke = False
+                if on_main:
+                    self._in_invoke = False
             # Returned: the source deletes what succeeded; what failed waits out its visibility timeout,
             # as on Lambda (it counts towards maxReceiveCount).
-            if queue_url is not None:
-                self._in_hand.pop(queue_url, None)
+            self._in_hand.pop(key, None)
             return result
 
         return invoke
@@ -267,8 +273,14 @@ class LocalRuntime:
     def settle(self) -> None:
         """After a stop: make the messages in hand visible again at once (ChangeMessageVisibility 0, instead
         of their whole visibility timeout) and save each stream's position."""
+        with contextlib.suppress(KeyboardInterrupt):
+            # Batches running in workers finish (a handler overrunning is stopped at its timeout); a second
+            # Ctrl-C gives them back unfinished.
+            for _, source in self.sources:
+                if isinstance(source, SqsSource):
+                    source.wait_idle()
         sqs = self.factory.client("sqs") if self._in_hand else None
-        for queue_url, receipts in list(self._in_hand.items()):
+        for queue_url, receipts in list(self._in_hand.values()):
             for start in range(0, len(receipts), RELEASE_BATCH):
                 chunk = receipts[start : start + RELEASE_BATCH]
                 try:
@@ -322,8 +334,10 @@ class LocalRuntime:
         for stats, source in list(self.sources):
             while not self.stop.is_set():
                 n, new_work = self._poll(stats, source, draining=True, wait_s=self.wait_s)
-                if n == 0 or not new_work:
+                if (n == 0 and not _busy(source)) or (n and not new_work):
                     break
+            if isinstance(source, SqsSource):
+                source.wait_idle()
 
     def run_until_idle(
         self,
@@ -364,7 +378,7 @@ class LocalRuntime:
             for stats, source in live:
                 n, _ = self._poll(stats, source, draining=True, wait_s=0)
                 last_read[id(source)] = n
-                if n:
+                if n or _busy(source):
                     empty_since.pop(id(source), None)
                     waiting = None  # messages came back: a later wait is a new one
                 else:
@@ -545,6 +559,9 @@ class LocalRuntime:
     def close(self) -> None:
         if self.api is not None:
             self.api.stop()
+        for _, source in self.sources:
+            if isinstance(source, SqsSource):
+                source.close()
         self.invoker.close()
 
     # -- results -------------------------------------------------------------------------------------------
@@ -565,10 +582,22 @@ class LocalRuntime:
             "released": self.released,
             # Handler metrics (EMF) by name, summed over the run: the terminal shows these, not the lines.
             "metrics": self.log_view.summary() if self.log_view is not None else {},
+            # Lambda's concurrency as the run saw it: the most invocations at once (all functions), batches
+            # refused by reserved concurrency, invocations stopped at their timeout.
+            "concurrency": {
+                "max": self.invoker.lease.peak,
+                "by_function": dict(self.invoker.lease.peak_by_function),
+                "throttles": sum(self.invoker.lease.throttles.values()),
+                "timeouts": sum(s.timeouts for s in self.stats),
+            },
         }
         if self.api is not None:
             doc["api"] = {"url": self.api.url, "requests": self.api.requests, "errors": self.api.errors}
         return doc
+
+
+def _busy(source: Source) -> bool:
+    return isinstance(source, SqsSource) and source.busy
 
 
 def _idle_wait(now: float, began: float, duration_s: float | None, next_sweep: float | None) -> float:

@@ -23,6 +23,12 @@ class MappingStats:
     failed_records: int = 0
     # Invocations whose function raised (or answered with an unusable batch response).
     function_errors: int = 0
+    # Batches refused by the function's reserved concurrency and given back to the source.
+    throttles: int = 0
+    # Invocations stopped at the function's timeout (their batch given back for retry).
+    timeouts: int = 0
+    # The most invocations of this mapping that ran at once.
+    max_concurrent: int = 0
     status: str = OK
     detail: str = ""
 
@@ -38,6 +44,9 @@ class MappingStats:
             "invocations": self.invocations,
             "records": self.records,
             "failed_records": self.failed_records,
+            "throttles": self.throttles,
+            "timeouts": self.timeouts,
+            "max_concurrent": self.max_concurrent,
             "status": self.status,
             "detail": self.detail,
         }
