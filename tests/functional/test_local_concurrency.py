@@ -200,3 +200,30 @@ def test_two_functions_never_run_at_once_in_one_process() -> None:
         t.join()
     assert overlap == []
     assert invoker.lease.peak_by_function["A"] > 1 or invoker.lease.peak_by_function["B"] > 1
+
+
+def test_under_faults_every_message_is_handled_and_each_fault_counted(aws: Any) -> None:
+    from picops.local.faults import Faults, parse_faults
+
+    url, arn = _queue(aws, "faulty", VisibilityTimeout="600")
+    for i in range(40):
+        aws.client("sqs").send_message(QueueUrl=url, MessageBody=f"m{i}")
+    tracker, invoker = Tracker(0.01), _invoker()
+    source = _source(aws, invoker, _mapping(arn, max_concurrency=3, batch_size=2), tracker)
+    source.faults = Faults(parse_faults("duplicate=0.2,crash=0.2,throttle=0.2,reorder=0.5", seed=7))
+    deadline = time.monotonic() + 30
+    while queue_counts(aws, url) != (0, 0) or source.busy:
+        assert time.monotonic() < deadline, queue_counts(aws, url)
+        source.poll(0)
+    source.close()
+    drawn = source.faults.as_dict()
+    stats = source.stats
+    assert (stats.crashes, stats.duplicates, stats.throttles) == (
+        drawn.get("crash", 0),
+        drawn.get("duplicate", 0),
+        drawn.get("throttle", 0),
+    )
+    assert min(stats.crashes, stats.duplicates, stats.throttles, stats.retries) > 0
+    # At least once: every message handled, some more than once (crashes and duplicates ran the handler).
+    assert set(tracker.bodies) == {f"m{i}" for i in range(40)}
+    assert len(tracker.bodies) > 40

@@ -28,6 +28,7 @@ from picops.aws import ClientFactory, is_loopback_url, translate_error
 from picops.config import Settings
 from picops.errors import ResourceMissing, UsageError
 from picops.local.events import scheduled_event
+from picops.local.faults import Faults, FaultSpec
 from picops.local.handler_logs import HandlerLogView
 from picops.local.http_api import API_FUNCTION, LocalApi
 from picops.local.invoke import (
@@ -100,6 +101,7 @@ class LocalRuntime:
         wait_s: int = DEFAULT_WAIT_S,
         mappings: list[dict[str, Any]] | None = None,
         log_view: HandlerLogView | None = None,
+        faults: FaultSpec | None = None,
     ) -> None:
         self.endpoint_url = require_local(factory)
         self.factory = factory
@@ -108,12 +110,15 @@ class LocalRuntime:
         self.wait_s = wait_s
         self._raw_mappings = mappings
         self.log_view = log_view
+        self.faults = Faults(faults) if faults is not None and faults.active else None
+        # Slow calls and injected errors reach the handlers' clients only, never the runtime's own polls.
+        extra = (self.faults.install,) if self.faults is not None else ()
         self.invoker = Invoker(
             endpoint_url=self.endpoint_url,
             region=factory.region,
             log_dir=log_dir(),
             view=log_view,
-            installers=factory.installers,
+            installers=(*factory.installers, *extra),
         )
         self.stats: list[MappingStats] = []
         self.sources: list[tuple[MappingStats, Source]] = []
@@ -186,6 +191,7 @@ class LocalRuntime:
             sqs = f.client("sqs")
             source = SqsSource(sqs, record, target, handler, self.invoker.invoke, stats, self.progress)
             source.invoke = self._guarded(source.queue_url)
+            source.faults = self.faults
             return source
         if record.kind == DYNAMODB_STREAM:
             return StreamSource(
@@ -587,9 +593,14 @@ class LocalRuntime:
             "concurrency": {
                 "max": self.invoker.lease.peak,
                 "by_function": dict(self.invoker.lease.peak_by_function),
-                "throttles": sum(self.invoker.lease.throttles.values()),
+                "throttles": sum(s.throttles for s in self.stats),
                 "timeouts": sum(s.timeouts for s in self.stats),
+                "crashes": sum(s.crashes for s in self.stats),
+                "duplicates": sum(s.duplicates for s in self.stats),
+                "retries": sum(s.retries for s in self.stats),
             },
+            # `--faults`: the spec, its seed and how many of each fault were injected ({} without faults).
+            "faults": self.faults.as_dict() if self.faults is not None else {},
         }
         if self.api is not None:
             doc["api"] = {"url": self.api.url, "requests": self.api.requests, "errors": self.api.errors}

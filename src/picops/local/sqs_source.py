@@ -16,6 +16,7 @@ import botocore.exceptions
 
 from picops.local.batches import sqs_outcome
 from picops.local.events import sqs_event
+from picops.local.faults import Faults, batch_key
 from picops.local.invoke import FunctionTarget, Handler, Invocation
 from picops.local.mappings import MappingRecord
 from picops.local.stats import MappingStats, Progress
@@ -68,6 +69,8 @@ class SqsSource:
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._lock = threading.Lock()
         self._running = 0
+        # `--faults`: set by the runtime (None: no faults).
+        self.faults: Faults | None = None
 
     @property
     def busy(self) -> bool:
@@ -145,7 +148,16 @@ class SqsSource:
     def _handle(self, messages: list[dict[str, Any]]) -> None:
         try:
             event = sqs_event(messages, self.mapping.source_arn)
-            result = self.invoke(self.target, self.handler, event)
+            with self._lock:
+                self.stats.retries += sum(
+                    1 for r in event["Records"] if r["attributes"].get("ApproximateReceiveCount", "1") != "1"
+                )
+            if self.faults is None:
+                result: Invocation | None = self.invoke(self.target, self.handler, event)
+            else:
+                result = self._with_faults(self.faults, messages, event)
+            if result is None:
+                return
             if result.throttled:
                 self._throttled(messages)
                 return
@@ -154,6 +166,41 @@ class SqsSource:
             with self._lock:
                 self._running -= 1
             self._slots.release()
+
+    def _with_faults(
+        self, faults: Faults, messages: list[dict[str, Any]], event: dict[str, Any]
+    ) -> Invocation | None:
+        """The invocation under `--faults`; None when a fault already dealt with the batch."""
+        key = batch_key(event["Records"])
+        if faults.chance("throttle", key):
+            self._throttled(messages)
+            return None
+        event["Records"] = faults.reorder(event["Records"], key, fifo=self.fifo)
+        with faults.invocation(key):
+            result = self.invoke(self.target, self.handler, event)
+        if result.throttled:
+            return result
+        crashed = faults.chance("crash", key)
+        if crashed or faults.chance("duplicate", key):
+            # Crash: the writes happened, the ack never does. Duplicate: SQS delivers the batch again.
+            with self._lock:
+                self.stats.invocations += 1
+                self.stats.records += len(messages)
+                if crashed:
+                    self.stats.crashes += 1
+                else:
+                    self.stats.duplicates += 1
+            self.give_back(messages)
+            what = (
+                "the runtime crashed after the handler's writes, before the ack"
+                if crashed
+                else ("delivered again (duplicate)")
+            )
+            self.progress(
+                f"{self.mapping.logical}: {len(messages)} message(s) -> {self.target.handler}: {what}"
+            )
+            return None
+        return result
 
     def _throttled(self, messages: list[dict[str, Any]]) -> None:
         """As Lambda's poller: the batch goes back to the queue (its receive still counts towards the

@@ -29,6 +29,11 @@ class MappingStats:
     timeouts: int = 0
     # The most invocations of this mapping that ran at once.
     max_concurrent: int = 0
+    # `--faults`: batches lost to a crash before the ack, and batches delivered twice.
+    crashes: int = 0
+    duplicates: int = 0
+    # Records handed over again (ApproximateReceiveCount above 1): retries after a failure or a fault.
+    retries: int = 0
     status: str = OK
     detail: str = ""
 
@@ -47,6 +52,9 @@ class MappingStats:
             "throttles": self.throttles,
             "timeouts": self.timeouts,
             "max_concurrent": self.max_concurrent,
+            "crashes": self.crashes,
+            "duplicates": self.duplicates,
+            "retries": self.retries,
             "status": self.status,
             "detail": self.detail,
         }
