@@ -3,9 +3,10 @@
 What a pipeline's guarantees are about (a duplicate delivery, a crash between the handler's writes and the
 ack, a throttled mapping, a slow or failing AWS call) is made to happen here, at a rate, so the invariants
 can be checked on the running system. Every decision is drawn from the seed and what is being decided on
-(the batch's bodies and receive counts, the call's place in its invocation), not from one shared random
-stream: concurrent workers interleave differently from run to run, but the same inputs meet the same
-faults, so a run with the same `--seed` replays.
+(the batch's place in its mapping's sequence, the call's place in its batch), not from one shared random
+stream that concurrent workers would consume in a different order each run: with the same `--seed` the
+nth batch of each mapping meets the same faults. Which messages the nth batch holds depends on timing
+(what had arrived when it was received), so a replay is exact for a serial run of the same inputs.
 
 SPEC is comma-separated `name=value`:
   duplicate=P       a handled batch is delivered again (not deleted; visible again at once)

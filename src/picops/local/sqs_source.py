@@ -16,7 +16,7 @@ import botocore.exceptions
 
 from picops.local.batches import sqs_outcome
 from picops.local.events import sqs_event
-from picops.local.faults import Faults, batch_key
+from picops.local.faults import Faults
 from picops.local.invoke import FunctionTarget, Handler, Invocation
 from picops.local.mappings import MappingRecord
 from picops.local.stats import MappingStats, Progress
@@ -71,6 +71,7 @@ class SqsSource:
         self._running = 0
         # `--faults`: set by the runtime (None: no faults).
         self.faults: Faults | None = None
+        self._received = 0  # batches received so far: the next one's index
 
     @property
     def busy(self) -> bool:
@@ -127,25 +128,26 @@ class SqsSource:
                 return 0, 0
             fresh = sum(1 for m in messages if m["MessageId"] not in self.seen)
             self.seen.update(m["MessageId"] for m in messages)
-            self._start(messages)
+            self._start(messages, self._received)
+            self._received += 1
             return len(messages), fresh
 
-    def _start(self, messages: list[dict[str, Any]]) -> None:
+    def _start(self, messages: list[dict[str, Any]], index: int) -> None:
         with self._lock:
             self._running += 1
             self.stats.max_concurrent = max(self.stats.max_concurrent, self._running)
         if self._pool is None:
-            self._handle(messages)
+            self._handle(messages, index)
         else:
-            self._pool.submit(self._handle_reporting, messages)
+            self._pool.submit(self._handle_reporting, messages, index)
 
-    def _handle_reporting(self, messages: list[dict[str, Any]]) -> None:
+    def _handle_reporting(self, messages: list[dict[str, Any]], index: int) -> None:
         try:
-            self._handle(messages)
+            self._handle(messages, index)
         except botocore.exceptions.ClientError as exc:
             self.progress(f"{self.mapping.logical}: {exc}; the batch comes back after its visibility timeout")
 
-    def _handle(self, messages: list[dict[str, Any]]) -> None:
+    def _handle(self, messages: list[dict[str, Any]], index: int) -> None:
         try:
             event = sqs_event(messages, self.mapping.source_arn)
             with self._lock:
@@ -155,7 +157,7 @@ class SqsSource:
             if self.faults is None:
                 result: Invocation | None = self.invoke(self.target, self.handler, event)
             else:
-                result = self._with_faults(self.faults, messages, event)
+                result = self._with_faults(self.faults, messages, event, f"{self.mapping.logical}:{index}")
             if result is None:
                 return
             if result.throttled:
@@ -168,10 +170,11 @@ class SqsSource:
             self._slots.release()
 
     def _with_faults(
-        self, faults: Faults, messages: list[dict[str, Any]], event: dict[str, Any]
+        self, faults: Faults, messages: list[dict[str, Any]], event: dict[str, Any], key: str
     ) -> Invocation | None:
-        """The invocation under `--faults`; None when a fault already dealt with the batch."""
-        key = batch_key(event["Records"])
+        """The invocation under `--faults`; None when a fault already dealt with the batch. `key` is the
+        batch's place in the mapping's sequence: the nth batch meets the same faults in every run with the
+        same seed, whatever the workers' interleaving put in it."""
         if faults.chance("throttle", key):
             self._throttled(messages)
             return None
