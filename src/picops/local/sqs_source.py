@@ -20,7 +20,7 @@ from picops.local.faults import Faults
 from picops.local.invoke import FunctionTarget, Handler, Invocation
 from picops.local.mappings import MappingRecord
 from picops.local.stats import MappingStats, Progress
-from picops.strict.guard import acting_as
+from picops.strict.guard import acting_as, as_operator
 from picops.threads import ContextThreadPool
 
 SQS_MAX_RECEIVE = 10  # ReceiveMessage returns at most 10 messages per call
@@ -218,7 +218,14 @@ class SqsSource:
         time.sleep(THROTTLE_BACKOFF_S)
 
     def give_back(self, messages: list[dict[str, Any]]) -> None:
-        """Visible again at once (ChangeMessageVisibility 0) rather than after the visibility timeout."""
+        """Visible again at once (ChangeMessageVisibility 0) rather than after the visibility timeout.
+
+        The runtime's own doing, not the poller's (a function's role need not allow ChangeMessageVisibility,
+        and Lambda's poller does not call it): made with the operator's credentials, as a stop's give-back."""
+        with as_operator():
+            self._give_back(messages)
+
+    def _give_back(self, messages: list[dict[str, Any]]) -> None:
         for start in range(0, len(messages), DELETE_BATCH):
             chunk = messages[start : start + DELETE_BATCH]
             self.sqs.change_message_visibility_batch(
