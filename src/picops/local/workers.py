@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -26,6 +27,8 @@ T = TypeVar("T")
 
 # How long a stopped worker gets to unwind before its invocation is reported regardless.
 STOP_GRACE_S = 0.5
+# How long invocations of the running function may still join once another function waits.
+JOIN_GRACE_S = 0.1
 
 
 class Throttled(Exception):
@@ -50,6 +53,7 @@ class EnvironmentLease:
         self._running = 0
         self._per_function: dict[str, int] = {}
         self._waiting_other = 0
+        self._other_since = 0.0
         self._scope: contextlib.ExitStack | None = None
         # The most invocations running at once (all functions, and per function).
         self.peak = 0
@@ -80,22 +84,30 @@ class EnvironmentLease:
                 self._scope, self._active = stack, function
             self._running += 1
             self.peak = max(self.peak, self._running)
-            mine = self._per_function[function]
-            self.peak_by_function[function] = max(self.peak_by_function.get(function, 0), mine)
+            # All running now are this function's (one function at a time).
+            self.peak_by_function[function] = max(self.peak_by_function.get(function, 0), self._running)
         try:
             yield
         finally:
             self._leave(function)
 
     def _wait_turn(self, function: str) -> None:
-        # Another function waiting stops new entries of the running one, so a busy function cannot starve it.
-        if self._running and (self._active != function or self._waiting_other):
-            other = self._active != function
-            self._waiting_other += other
-            try:
-                self._gate.wait_for(lambda: self._running == 0)
-            finally:
-                self._waiting_other -= other
+        # Another function waiting longer than JOIN_GRACE_S stops new entries of the running one, so a busy
+        # function cannot starve it; within the grace they join (concurrency is what is being exercised).
+        if not self._running:
+            return
+        if self._active == function and (
+            not self._waiting_other or time.monotonic() - self._other_since < JOIN_GRACE_S
+        ):
+            return
+        other = self._active != function
+        if other and not self._waiting_other:
+            self._other_since = time.monotonic()
+        self._waiting_other += other
+        try:
+            self._gate.wait_for(lambda: self._running == 0)
+        finally:
+            self._waiting_other -= other
 
     def _leave(self, function: str) -> None:
         with self._gate:
