@@ -8,6 +8,8 @@ picops: `LocalRuntime.drain()` over one recorded mapping (real Lambda event shap
 applied and restored per call, batch-item-failure semantics). Reported: messages/s of each, the ratio, SQS
 requests per message (the primary figure where the emulator's own cost dominates), and a modelled time at
 20 ms per request. Targets: picops within 25% of the baseline's speed and no more requests per message.
+Concurrency: the same drain to a handler waiting 50 ms per batch, serially and with MaximumConcurrency 5;
+target >= 2x the serial throughput (docs/local.md).
 """
 
 from __future__ import annotations

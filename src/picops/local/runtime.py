@@ -44,6 +44,7 @@ from picops.local.mappings import DYNAMODB_STREAM, SQS, MappingRecord, function_
 from picops.local.sqs_source import SqsSource
 from picops.local.stats import ERROR, SKIPPED, MappingStats, Progress
 from picops.local.stream_source import StreamSource
+from picops.local.workers import serialise_dynamodb
 from picops.stack.build import build_model
 from picops.stack.local_mappings import local_mapping_parameter, read_local_mappings
 from picops.stack.model import FunctionSpec, StackModel
@@ -112,7 +113,8 @@ class LocalRuntime:
         self.log_view = log_view
         self.faults = Faults(faults) if faults is not None and faults.active else None
         # Slow calls and injected errors reach the handlers' clients only, never the runtime's own polls.
-        extra = (self.faults.install,) if self.faults is not None else ()
+        extra: tuple[Any, ...] = (serialise_dynamodb,)
+        extra += (self.faults.install,) if self.faults is not None else ()
         self.invoker = Invoker(
             endpoint_url=self.endpoint_url,
             region=factory.region,

@@ -164,3 +164,30 @@ def run_with_deadline(
     if isinstance(error, Exception) or error is None:
         return box.get("result"), error
     raise error  # SystemExit and the like leave as they would from the handler itself
+
+
+_DYNAMODB_CALLS = threading.Lock()
+_HELD = "picops_emulator_lock"
+
+
+def serialise_dynamodb(client: Any, factory: Any) -> None:
+    """A ClientInstaller for the handlers' clients: one DynamoDB call at a time from this process.
+
+    moto's server copies a table for TransactWriteItems' rollback while other requests may write to it, and
+    fails the call (HTTP 500, retried until botocore gives up) when they do. Concurrent handlers would hit
+    that constantly; AWS has no such race, so the runtime keeps the emulator out of it."""
+    if client.meta.service_model.service_name != "dynamodb":
+        return
+
+    def before(context: dict[str, Any], **_: Any) -> None:
+        _DYNAMODB_CALLS.acquire()
+        context[_HELD] = True
+
+    def after(context: dict[str, Any], **_: Any) -> None:
+        if context.pop(_HELD, False):
+            _DYNAMODB_CALLS.release()
+
+    # Registered first so it runs before a fault that answers the call itself; released on either outcome.
+    client.meta.events.register_first("before-call.dynamodb", before)
+    client.meta.events.register_last("after-call.dynamodb", after)
+    client.meta.events.register_last("after-call-error.dynamodb", after)
