@@ -8,6 +8,8 @@ picops: `LocalRuntime.drain()` over one recorded mapping (real Lambda event shap
 applied and restored per call, batch-item-failure semantics). Reported: messages/s of each, the ratio, SQS
 requests per message (the primary figure where the emulator's own cost dominates), and a modelled time at
 20 ms per request. Targets: picops within 25% of the baseline's speed and no more requests per message.
+Concurrency: the same drain to a handler waiting 50 ms per batch, serially and with MaximumConcurrency 5;
+target >= 2x the serial throughput (docs/local.md).
 """
 
 from __future__ import annotations
@@ -23,6 +25,17 @@ from picops.local import LocalRuntime
 LATENCY_S = 0.020
 TARGET_SPEED_RATIO = 0.75
 STRICT_COST = 0.10  # strict local mode may cost at most 10% of the runtime's throughput
+
+
+IO_WAIT_S = 0.050
+CONCURRENCY = 5
+TARGET_CONCURRENCY_RATIO = 2.0
+
+
+def io_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A handler that waits on I/O (a downstream call) for 50 ms per batch."""
+    time.sleep(IO_WAIT_S)
+    return {"batchItemFailures": []}
 
 
 def noop_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -86,6 +99,37 @@ def _drain(
     assert stats["records"] == n, stats
     assert stats["failed_records"] == 0, stats
     return elapsed, requests
+
+
+def _concurrency(
+    factory: ClientFactory, settings: Settings, record: dict[str, Any], sqs: Any, queue: str, n: int
+) -> tuple[float, float, int]:
+    """Drain `n` messages (batches of 2) to the 50 ms handler serially, then with MaximumConcurrency 5.
+    No long poll at the end (wait 0), so the figure is the invocations' own time."""
+    timings: list[float] = []
+    peak = 0
+    for most in (None, CONCURRENCY):
+        mapping = dict(record["mapping"], BatchSize=2)
+        if most is not None:
+            mapping["ScalingConfig"] = {"MaximumConcurrency": most}
+        runtime = LocalRuntime(
+            factory,
+            settings,
+            wait_s=0,
+            mappings=[dict(record, handler=f"{__name__}.io_handler", mapping=mapping)],
+        )
+        runtime.prepare()
+        _fill(sqs, queue, n)
+        began = time.perf_counter()
+        try:
+            runtime.drain()
+        finally:
+            runtime.close()
+        timings.append(time.perf_counter() - began)
+        stats = runtime.summary()
+        assert stats["mappings"][0]["records"] == n, stats
+        peak = stats["concurrency"]["max"]
+    return timings[0], timings[1], peak
 
 
 def _guard(queue_arn: str, factory: ClientFactory) -> Any:
@@ -168,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         t_strict, _ = _drain(strict, settings, record, strict_sqs, queue, n, counter)
         assert guard.tally.checked >= r_picops, guard.tally  # every request went through the guard
         assert guard.tally.denied == 0, guard.tally.denials
+        t_serial, t_wide, peak = _concurrency(factory, settings, record, sqs, queue, n)
     finally:
         server.stop()
 
@@ -187,6 +232,15 @@ def main(argv: list[str] | None = None) -> int:
         f"strict local mode: {n / t_strict:,.0f} msg/s with every request authorised and checked, "
         f"{cost:+.0%} time against the same drain without it (target <= +{STRICT_COST:.0%}: "
         f"{'PASS' if cost <= STRICT_COST else 'MISS'})"
+    )
+    wide = t_serial / t_wide
+    print(
+        f"MaximumConcurrency {CONCURRENCY}, handler waiting {IO_WAIT_S * 1000:.0f} ms per batch of 2: "
+        f"serial {n / t_serial:,.0f} msg/s, concurrent {n / t_wide:,.0f} msg/s (peak {peak} at once)"
+    )
+    print(
+        f"{'PASS' if wide >= TARGET_CONCURRENCY_RATIO else 'MISS'}: concurrency ratio {wide:.2f}x "
+        f">= {TARGET_CONCURRENCY_RATIO:.1f}x the serial runtime"
     )
     verdict = "PASS" if ratio >= TARGET_SPEED_RATIO else "MISS"
     print(f"{verdict}: >= {TARGET_SPEED_RATIO:.2f}x the baseline's speed")

@@ -415,6 +415,9 @@ class LocalSettings(_Section):
     # Request values outside what AWS accepts (lengths, ranges, enums, FIFO ids, retention days...) are
     # refused as AWS refuses them.
     enforce_limits: bool = True
+    # `picops local run`'s faults when --faults is not given (docs/local.md, "Faults"), and their seed.
+    faults: str = ""
+    seed: int = 0
 
 
 class ObservabilitySettings(_Section):

@@ -196,6 +196,19 @@ def run(
             help=LOG_FORMAT_HELP,
         ),
     ] = None,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            "--faults",
+            metavar="SPEC",
+            help="Inject faults at a rate, e.g. duplicate=0.1,crash=0.05,throttle=0.05 (also reorder, "
+            "slow=P[:MS], error=SVC.Op:P[:CODE]; docs/local.md). Default: [local] faults.",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="Seed of the faults' draws: the same seed and inputs replay a run."),
+    ] = None,
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON summary document.")] = False,
 ) -> None:
     """Run the local runtime: poll the recorded event source mappings and invoke the handlers in-process.
@@ -225,8 +238,14 @@ def run(
     view = HandlerLogView(
         log_format_of(log_format, verbose=state.verbose), lambda line: out.err.print(escape(line))
     )
+    from picops.local.faults import parse_faults
+
+    local = state.settings.local
+    spec = parse_faults(local.faults if faults is None else faults, seed=local.seed if seed is None else seed)
+    if spec.active:
+        out.status(f"faults: {spec.describe()}")
     runtime = LocalRuntime(
-        factory, state.settings, progress=lambda line: out.status(escape(line)), log_view=view
+        factory, state.settings, progress=lambda line: out.status(escape(line)), log_view=view, faults=spec
     )
     pending: list[dict[str, Any]] | None = None
     lock = runtime_lock.hold(runtime.endpoint_url, state.settings.stack.name)
@@ -291,6 +310,12 @@ def run(
                 f"{f['logical']}: {f['invocations']} invocation(s), {f['errors']} raised, "
                 f"{f['mean_ms']:.1f} ms mean, {f['max_ms']:.1f} ms max"
             )
+        c = doc["concurrency"]
+        out.info(
+            f"concurrency: {c['max']} invocation(s) at most at once, {c['throttles']} throttled, "
+            f"{c['timeouts']} timed out, {c['crashes']} crashed, {c['duplicates']} duplicated, "
+            f"{c['retries']} record(s) retried"
+        )
         if doc["metrics"]:
             out.info("metrics: " + ", ".join(f"{name} {value:g}" for name, value in doc["metrics"].items()))
         for p in doc.get("pending") or []:

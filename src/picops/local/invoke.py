@@ -1,16 +1,18 @@
 """Run a Lambda handler in this process, as the function it belongs to.
 
-The environment is process-global, so invocations are serial (a lock enforces it): for each call the
-function's environment (its FunctionSpec variables, the endpoint URL, dummy credentials, the variables the
-Lambda runtime sets) replaces every `PICOPS_*` and credential variable, and the original environment is put
-back afterwards. Handlers cache clients and settings once per container; when the pump switches function
-those caches are cleared so each function sees its own environment. Anything the handler writes to stdout
-(Powertools logs JSON there) goes to stderr instead, keeping stdout for the command's own output.
+The environment is process-global, so only one function runs at a time, though several invocations of it
+may run at once (`picops.local.workers`): while it runs, the function's environment (its FunctionSpec
+variables, the endpoint URL, dummy credentials, the variables the Lambda runtime sets) replaces every
+`PICOPS_*` and credential variable, and the original environment is put back once none is running.
+Handlers cache clients and settings once per container; when the pump switches function those caches are
+cleared so each function sees its own environment. Anything the handler writes to stdout (Powertools logs
+JSON there) goes to stderr instead, keeping stdout for the command's own output.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib
 import io
 import logging
@@ -29,7 +31,28 @@ from typing import Any
 from picops.aws import LOCAL_CREDENTIALS, ClientInstaller, lambda_factory, use_handler_client_installers
 from picops.local import logfiles
 from picops.local.handler_logs import HandlerLogView
+from picops.local.workers import EnvironmentLease, TaskTimedOut, Throttled, run_with_deadline
 from picops.strict.guard import acting_as
+
+# The current invocation's line sink: handler threads (and threads they start with the context) write
+# through the one redirected stdout, and each line goes to the invocation it came from.
+_CAPTURE: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar(
+    "picops_invocation_capture", default=None
+)
+
+
+def _dispatcher(stray: Any | None) -> Callable[[str], None]:
+    """Each line to its invocation; the runtime's own lines written meanwhile (progress) go to `stray`."""
+
+    def dispatch(line: str) -> None:
+        capture = _CAPTURE.get()
+        if capture is not None:
+            capture(line)
+        elif stray is not None:
+            stray.write(line + "\n")
+
+    return dispatch
+
 
 Handler = Callable[[Any, Any], Any]
 
@@ -67,7 +90,9 @@ class FunctionTarget:
     env: Mapping[str, str] = field(default_factory=dict)
     timeout_s: int = 30
     memory_mb: int = 512
-    arn: str = ""  # the qualified ARN event sources invoke (the `live` alias)
+    arn: str = ""
+    # ReservedConcurrentExecutions: None shares the account's pool (no cap locally).
+    reserved_concurrency: int | None = None  # the qualified ARN event sources invoke (the `live` alias)
 
 
 @dataclass
@@ -284,6 +309,8 @@ class Invocation:
     elapsed_s: float
     timed_out: bool
     request_id: str = ""
+    # Not run at all: the function was at its reserved concurrency (`error` is the Throttled).
+    throttled: bool = False
     # The lines the handler wrote (stdout and stderr), as the function's log stream would hold them.
     logs: list[str] = field(default_factory=list)
 
@@ -324,7 +351,7 @@ def _error_lines(exc: BaseException, request_id: str) -> list[str]:
 
 
 class Invoker:
-    """Invokes handlers one at a time with their function's environment.
+    """Invokes handlers with their function's environment (one function at a time, `workers`).
 
     With `log_dir`, each invocation's log lines go to that function's file there (`picops.local.logfiles`),
     framed by the runtime's START / END / REPORT lines; `calls` counts invocations and durations per function.
@@ -348,7 +375,7 @@ class Invoker:
         self.view = view
         self.calls: dict[str, FunctionCalls] = {}
         self._lock = threading.Lock()
-        self._active: str | None = None
+        self.lease = EnvironmentLease()
         self._modules: dict[str, ModuleType] = {}
 
     def load(self, target: FunctionTarget) -> Handler:
@@ -358,9 +385,10 @@ class Invoker:
         return handler
 
     def invoke(self, target: FunctionTarget, handler: Handler, event: Any) -> Invocation:
-        env = function_environment(target, endpoint_url=self.endpoint_url, region=self.region)
+        """Run `handler` as `target`: concurrently with the same function's other invocations, after every
+        other function's have finished. A throttle (reserved concurrency) returns an Invocation with
+        `throttled` set, without calling the handler."""
         lines: list[tuple[int, str]] = []
-
         view = self.view
 
         def capture(line: str) -> None:
@@ -368,37 +396,58 @@ class Invoker:
             if view is not None:
                 view.line(target.logical, line)
 
-        with self._lock:
-            use_handler_client_installers(self.installers)
-            with applied_environment(env), stdout_to_stderr(capture, passthrough=view is None):
-                if self._active != target.logical:
-                    # A different "container": drop what the previous function cached.
-                    for module in self._modules.values():
-                        clear_container_caches(module)
-                    self._active = target.logical
-                context = make_context(target)
-                started_ms = int(time.time() * 1000)
-                began = time.monotonic()
+        try:
+            with self.lease.hold(target.logical, target.reserved_concurrency, self._opener(target)):
+                token = _CAPTURE.set(capture)
                 try:
-                    # Strict local mode authorises the handler's calls as its function's role.
-                    with acting_as(target.name):
-                        response = handler(event, context)
-                    error: BaseException | None = None
-                except Exception as exc:  # the function's error: Lambda reports it and retries the batch
-                    response, error = None, exc
-                elapsed = time.monotonic() - began
-            result = Invocation(
-                response,
-                error,
-                elapsed,
-                elapsed > target.timeout_s,
-                request_id=context.aws_request_id,
-                logs=[text for _, text in lines],
-            )
+                    result, context, started_ms = self._call(target, handler, event)
+                finally:
+                    _CAPTURE.reset(token)
+        except Throttled as exc:
+            return Invocation(None, exc, 0.0, False, throttled=True)
+        result.logs = [text for _, text in lines]
+        with self._lock:
             self.calls.setdefault(target.logical, FunctionCalls(target.logical, target.name)).add(result)
-            if self.log_dir is not None:
-                self._write_log(target, context, started_ms, lines, result)
+        if self.log_dir is not None:
+            self._write_log(target, context, started_ms, lines, result)
         return result
+
+    def _opener(self, target: FunctionTarget) -> Callable[[contextlib.ExitStack, bool], None]:
+        env = function_environment(target, endpoint_url=self.endpoint_url, region=self.region)
+
+        def open_scope(stack: contextlib.ExitStack, switched: bool) -> None:
+            use_handler_client_installers(self.installers)
+            stack.enter_context(applied_environment(env))
+            # Without a view the lines pass through to stderr anyway; with one, only the runtime's own do.
+            stray = None if self.view is None else sys.stderr
+            stack.enter_context(stdout_to_stderr(_dispatcher(stray), passthrough=self.view is None))
+            if switched:
+                # A different "container": drop what the previous function cached.
+                for module in list(self._modules.values()):
+                    clear_container_caches(module)
+
+        return open_scope
+
+    def _call(
+        self, target: FunctionTarget, handler: Handler, event: Any
+    ) -> tuple[Invocation, LambdaContext, int]:
+        context = make_context(target)
+        started_ms = int(time.time() * 1000)
+        began = time.monotonic()
+
+        def call() -> Any:
+            # Strict local mode authorises the handler's calls as its function's role.
+            with acting_as(target.name):
+                return handler(event, context)
+
+        response, error = run_with_deadline(call, target.timeout_s, name=f"picops-{target.logical}")
+        elapsed = time.monotonic() - began
+        timed_out = isinstance(error, TaskTimedOut) or elapsed > target.timeout_s
+        return (
+            Invocation(response, error, elapsed, timed_out, request_id=context.aws_request_id),
+            context,
+            started_ms,
+        )
 
     def _write_log(
         self,
@@ -435,4 +484,4 @@ class Invoker:
             for module in self._modules.values():
                 clear_container_caches(module)
             lambda_factory.cache_clear()
-            self._active = None
+            self.lease.forget()

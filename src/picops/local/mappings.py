@@ -35,6 +35,9 @@ class MappingRecord:
     # None: retry until the record expires (AWS's -1).
     max_retries: int | None = None
     on_failure_arn: str | None = None
+    # ScalingConfig.MaximumConcurrency; None (not set) invokes one batch at a time locally.
+    max_concurrency: int | None = None
+    parallelization_factor: int = 1
 
     @property
     def kind(self) -> str:
@@ -75,6 +78,13 @@ class MappingRecord:
         if position is not None and position not in ("LATEST", "TRIM_HORIZON"):
             raise ConfigError(f"{where} has an unsupported StartingPosition {position!r}")
         destination = mapping.get("OnFailureDestination")
+        scaling = mapping.get("ScalingConfig") or {}
+        most = scaling.get("MaximumConcurrency") if isinstance(scaling, Mapping) else None
+        if most is not None and (not isinstance(most, int) or isinstance(most, bool) or most < 1):
+            raise ConfigError(f"{where} has an invalid MaximumConcurrency {most!r}")
+        factor = mapping.get("ParallelizationFactor", 1)
+        if not isinstance(factor, int) or isinstance(factor, bool) or not 1 <= factor <= 10:
+            raise ConfigError(f"{where} has an invalid ParallelizationFactor {factor!r}")
         return cls(
             logical=logical,
             function=str(text["function"]),
@@ -88,6 +98,8 @@ class MappingRecord:
             bisect_on_error=bool(mapping.get("BisectBatchOnFunctionError", False)),
             max_retries=None if retries is None or retries == -1 else retries,
             on_failure_arn=destination if isinstance(destination, str) and destination else None,
+            max_concurrency=most,
+            parallelization_factor=factor,
         )
 
 
@@ -113,4 +125,5 @@ def target_of(model: StackModel, spec: FunctionSpec, *, handler: str | None = No
         timeout_s=spec.timeout_s,
         memory_mb=spec.memory_mb,
         arn=arn,
+        reserved_concurrency=spec.reserved_concurrency,
     )

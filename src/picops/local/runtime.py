@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import signal
 import threading
 import time
@@ -27,6 +28,7 @@ from picops.aws import ClientFactory, is_loopback_url, translate_error
 from picops.config import Settings
 from picops.errors import ResourceMissing, UsageError
 from picops.local.events import scheduled_event
+from picops.local.faults import Faults, FaultSpec
 from picops.local.handler_logs import HandlerLogView
 from picops.local.http_api import API_FUNCTION, LocalApi
 from picops.local.invoke import (
@@ -43,6 +45,7 @@ from picops.local.schedules import Schedules
 from picops.local.sqs_source import SqsSource
 from picops.local.stats import ERROR, SKIPPED, MappingStats, Progress
 from picops.local.stream_source import StreamSource
+from picops.local.workers import serialise_dynamodb
 from picops.stack.build import build_model
 from picops.stack.local_mappings import local_mapping_parameter, read_local_mappings
 from picops.stack.model import FunctionSpec, StackModel
@@ -100,6 +103,7 @@ class LocalRuntime:
         wait_s: int = DEFAULT_WAIT_S,
         mappings: list[dict[str, Any]] | None = None,
         log_view: HandlerLogView | None = None,
+        faults: FaultSpec | None = None,
     ) -> None:
         self.endpoint_url = require_local(factory)
         self.factory = factory
@@ -108,12 +112,16 @@ class LocalRuntime:
         self.wait_s = wait_s
         self._raw_mappings = mappings
         self.log_view = log_view
+        self.faults = Faults(faults) if faults is not None and faults.active else None
+        # Slow calls and injected errors reach the handlers' clients only, never the runtime's own polls.
+        extra: tuple[Any, ...] = (serialise_dynamodb,)
+        extra += (self.faults.install,) if self.faults is not None else ()
         self.invoker = Invoker(
             endpoint_url=self.endpoint_url,
             region=factory.region,
             log_dir=log_dir(),
             view=log_view,
-            installers=factory.installers,
+            installers=(*factory.installers, *extra),
         )
         self.stats: list[MappingStats] = []
         self.sources: list[tuple[MappingStats, Source]] = []
@@ -127,7 +135,8 @@ class LocalRuntime:
         self.stop = threading.Event()
         self._in_invoke = False
         # Receipt handles of the batch a handler is working on, by queue URL: what a stop hands back.
-        self._in_hand: dict[str, list[str]] = {}
+        self._in_hand: dict[int, tuple[str, list[str]]] = {}
+        self._batch_ids = itertools.count()
         self.released = 0
         # `--until-idle` gave up on messages that stayed in flight: the queues are not drained.
         self.undrained = False
@@ -187,6 +196,7 @@ class LocalRuntime:
             sqs = f.client("sqs")
             source = SqsSource(sqs, record, target, handler, self.invoker.invoke, stats, self.progress)
             source.invoke = self._guarded(source.queue_url)
+            source.faults = self.faults
             return source
         if record.kind == DYNAMODB_STREAM:
             return StreamSource(
@@ -225,21 +235,25 @@ class LocalRuntime:
         stop can give it back. A batch received after a stop was asked for is not started at all."""
 
         def invoke(target: FunctionTarget, handler: Handler, event: Any) -> Invocation:
+            key = next(self._batch_ids)
             if queue_url is not None:
-                self._in_hand[queue_url] = [
-                    str(r["receiptHandle"]) for r in event.get("Records", []) if "receiptHandle" in r
-                ]
+                self._in_hand[key] = (
+                    queue_url,
+                    [str(r["receiptHandle"]) for r in event.get("Records", []) if "receiptHandle" in r],
+                )
             if self.stop.is_set():
                 raise KeyboardInterrupt
-            self._in_invoke = True
+            # Only a handler on the main thread can be interrupted by the signal handler itself.
+            on_main = threading.current_thread() is threading.main_thread()
+            self._in_invoke = self._in_invoke or on_main
             try:
                 result = self.invoker.invoke(target, handler, event)
             finally:
-                self._in_invoke = False
+                if on_main:
+                    self._in_invoke = False
             # Returned: the source deletes what succeeded; what failed waits out its visibility timeout,
             # as on Lambda (it counts towards maxReceiveCount).
-            if queue_url is not None:
-                self._in_hand.pop(queue_url, None)
+            self._in_hand.pop(key, None)
             return result
 
         return invoke
@@ -270,8 +284,14 @@ class LocalRuntime:
     def settle(self) -> None:
         """After a stop: make the messages in hand visible again at once (ChangeMessageVisibility 0, instead
         of their whole visibility timeout) and save each stream's position."""
+        with contextlib.suppress(KeyboardInterrupt):
+            # Batches running in workers finish (a handler overrunning is stopped at its timeout); a second
+            # Ctrl-C gives them back unfinished.
+            for _, source in self.sources:
+                if isinstance(source, SqsSource):
+                    source.wait_idle()
         sqs = self.factory.client("sqs") if self._in_hand else None
-        for queue_url, receipts in list(self._in_hand.items()):
+        for queue_url, receipts in list(self._in_hand.values()):
             for start in range(0, len(receipts), RELEASE_BATCH):
                 chunk = receipts[start : start + RELEASE_BATCH]
                 try:
@@ -325,8 +345,10 @@ class LocalRuntime:
         for stats, source in list(self.sources):
             while not self.stop.is_set():
                 n, new_work = self._poll(stats, source, draining=True, wait_s=self.wait_s)
-                if n == 0 or not new_work:
+                if (n == 0 and not _busy(source)) or (n and not new_work):
                     break
+            if isinstance(source, SqsSource):
+                source.wait_idle()
 
     def run_until_idle(
         self,
@@ -367,7 +389,7 @@ class LocalRuntime:
             for stats, source in live:
                 n, _ = self._poll(stats, source, draining=True, wait_s=0)
                 last_read[id(source)] = n
-                if n:
+                if n or _busy(source):
                     empty_since.pop(id(source), None)
                     waiting = None  # messages came back: a later wait is a new one
                 else:
@@ -558,6 +580,9 @@ class LocalRuntime:
     def close(self) -> None:
         if self.api is not None:
             self.api.stop()
+        for _, source in self.sources:
+            if isinstance(source, SqsSource):
+                source.close()
         self.invoker.close()
 
     # -- results -------------------------------------------------------------------------------------------
@@ -580,10 +605,27 @@ class LocalRuntime:
             "released": self.released,
             # Handler metrics (EMF) by name, summed over the run: the terminal shows these, not the lines.
             "metrics": self.log_view.summary() if self.log_view is not None else {},
+            # Lambda's concurrency as the run saw it: the most invocations at once (all functions), batches
+            # refused by reserved concurrency, invocations stopped at their timeout.
+            "concurrency": {
+                "max": self.invoker.lease.peak,
+                "by_function": dict(self.invoker.lease.peak_by_function),
+                "throttles": sum(s.throttles for s in self.stats),
+                "timeouts": sum(s.timeouts for s in self.stats),
+                "crashes": sum(s.crashes for s in self.stats),
+                "duplicates": sum(s.duplicates for s in self.stats),
+                "retries": sum(s.retries for s in self.stats),
+            },
+            # `--faults`: the spec, its seed and how many of each fault were injected ({} without faults).
+            "faults": self.faults.as_dict() if self.faults is not None else {},
         }
         if self.api is not None:
             doc["api"] = {"url": self.api.url, "requests": self.api.requests, "errors": self.api.errors}
         return doc
+
+
+def _busy(source: Source) -> bool:
+    return isinstance(source, SqsSource) and source.busy
 
 
 def _idle_wait(now: float, began: float, duration_s: float | None, next_sweep: float | None) -> float:

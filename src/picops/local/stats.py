@@ -23,6 +23,17 @@ class MappingStats:
     failed_records: int = 0
     # Invocations whose function raised (or answered with an unusable batch response).
     function_errors: int = 0
+    # Batches refused by the function's reserved concurrency and given back to the source.
+    throttles: int = 0
+    # Invocations stopped at the function's timeout (their batch given back for retry).
+    timeouts: int = 0
+    # The most invocations of this mapping that ran at once.
+    max_concurrent: int = 0
+    # `--faults`: batches lost to a crash before the ack, and batches delivered twice.
+    crashes: int = 0
+    duplicates: int = 0
+    # Records handed over again (ApproximateReceiveCount above 1): retries after a failure or a fault.
+    retries: int = 0
     status: str = OK
     detail: str = ""
 
@@ -38,6 +49,12 @@ class MappingStats:
             "invocations": self.invocations,
             "records": self.records,
             "failed_records": self.failed_records,
+            "throttles": self.throttles,
+            "timeouts": self.timeouts,
+            "max_concurrent": self.max_concurrent,
+            "crashes": self.crashes,
+            "duplicates": self.duplicates,
+            "retries": self.retries,
             "status": self.status,
             "detail": self.detail,
         }
