@@ -259,3 +259,35 @@ def test_a_message_body_nested_too_deeply_to_parse_is_acknowledged_as_unrecognis
     event = ins.sqs_event(["[" * 100_000 + "]" * 100_000])
     assert _run(ingest, event) == {"batchItemFailures": []}
     assert aws.client("dynamodb").scan(TableName=stack.table)["Count"] == 0
+
+
+def test_a_drop_failing_part_way_for_good_leaves_none_of_its_records(
+    ingest: Any, aws: Any, stack: ins.IngestStack
+) -> None:
+    # 30 records are two BatchWriteItem chunks: the first is written, the second refused for good. The drop
+    # is all or nothing, so the first chunk's records are removed again; a record of another drop stays.
+    other = ins.put(aws, stack, "incoming/other.json", json.dumps([{"id": "keep-me", "v": 1}]).encode())
+    assert _run(ingest, ins.event_for([other], stack)) == {"batchItemFailures": []}
+    records = [{"id": f"r{i}", "v": i} for i in range(30)]
+    drop = ins.put(aws, stack, "incoming/big.json", json.dumps(records).encode())
+    calls = {"n": 0}
+    refuse = _error("ValidationException", 400)
+
+    def second_chunk_refused(**kwargs: Any) -> Any:
+        calls["n"] += 1
+        return refuse(**kwargs) if calls["n"] == 2 else None
+
+    assert _inject(
+        ingest, "dynamodb", "BatchWriteItem", second_chunk_refused, ins.event_for([drop], stack)
+    ) == {"batchItemFailures": []}
+    (job,) = ins.job_items(aws, stack, "incoming/big.json")
+    assert job["status"] == "FAILED", job
+    assert "ValidationException" in job["reason"]
+    table = aws.client("dynamodb")
+    left = [
+        table.get_item(TableName=stack.table, Key={"pk": {"S": f"r{i}"}, "sk": {"S": "RECORD"}}).get("Item")
+        for i in range(30)
+    ]
+    assert left == [None] * 30
+    kept = table.get_item(TableName=stack.table, Key={"pk": {"S": "keep-me"}, "sk": {"S": "RECORD"}})
+    assert "Item" in kept

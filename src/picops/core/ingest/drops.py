@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import botocore.exceptions
 from boto3.dynamodb.types import TypeSerializer
 
+from picops import aws_errors
 from picops.core.ingest.jobs import RESERVED_PK_PREFIXES
 from picops.core.ingest.limits import PARTITION_KEY_BYTES, utf8_len
 
@@ -193,13 +195,32 @@ def write_items(
     *,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """BatchWriteItem in chunks of 25, re-sending unprocessed items with a short backoff; returns calls."""
+    """BatchWriteItem in chunks of 25, re-sending unprocessed items with a short backoff; returns calls.
+
+    All or nothing: when a chunk fails for good (an error no retry changes), the chunks already written are
+    deleted again before the error is raised, so a FAILED drop leaves no records. A transient error leaves
+    them: the retry writes the same items again."""
+    try:
+        return _write_chunks(dynamodb, table, items, sleep)
+    except botocore.exceptions.ClientError as exc:
+        if not aws_errors.is_transient(exc):
+            _delete_written(dynamodb, table, items[: int(getattr(exc, "picops_written", 0))])
+        raise
+
+
+def _write_chunks(
+    dynamodb: Any, table: str, items: Sequence[dict[str, Any]], sleep: Callable[[float], None]
+) -> int:
     calls = 0
     for start in range(0, len(items), BATCH):
         pending: list[dict[str, Any]] = [{"PutRequest": {"Item": i}} for i in items[start : start + BATCH]]
         rounds = 0
         while pending:
-            response = dynamodb.batch_write_item(RequestItems={table: pending})
+            try:
+                response = dynamodb.batch_write_item(RequestItems={table: pending})
+            except botocore.exceptions.ClientError as exc:
+                exc.picops_written = start  # type: ignore[attr-defined]  # the chunks before this one
+                raise
             calls += 1
             pending = list((response.get("UnprocessedItems") or {}).get(table) or [])
             if pending:
@@ -210,3 +231,21 @@ def write_items(
                     )
                 sleep(min(2.0, 0.05 * 2**rounds))
     return calls
+
+
+def _delete_written(dynamodb: Any, table: str, items: Sequence[dict[str, Any]]) -> None:
+    """Best effort: the records a drop that failed part-way had written are removed again, each only while it
+    is still this drop's (a record of the same id written since by another drop stays)."""
+    for item in items:
+        try:
+            dynamodb.delete_item(
+                TableName=table,
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                ConditionExpression="#source = :source",
+                ExpressionAttributeNames={"#source": SOURCE_ATTRIBUTE},
+                ExpressionAttributeValues={":source": item[SOURCE_ATTRIBUTE]},
+            )
+        except botocore.exceptions.ClientError as exc:
+            if aws_errors.is_conditional_failure(exc):
+                continue
+            return  # the job's reason still says the drop failed; `ingest gc` finds what is left
