@@ -10,11 +10,7 @@ import typer
 from picops.cli.confirm import confirm
 from picops.cli.output import Output
 from picops.cli.state import AppState, get_state
-from picops.core.ingest import Job, JobStore, parse_since
-
-# From its module: once the submodule `picops.core.ingest.reprocess` is imported (the handler does), the
-# package attribute of that name is the module, not the function.
-from picops.core.ingest.reprocess import reprocess
+from picops.core.ingest import Job, JobStore, parse_since, reprocess
 from picops.errors import OperationFailed, ResourceMissing, UsageError
 from picops.stack.names import StackNames
 

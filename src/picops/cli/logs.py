@@ -24,10 +24,10 @@ import typer
 from picops.cli.events import stack_model
 from picops.cli.output import Output
 from picops.cli.state import get_state
+from picops.core.trace.logs import POWERTOOLS_KEYS
 from picops.errors import UsageError
 from picops.local import logfiles
 from picops.local.event_kinds import find_function
-from picops.local.handler_logs import POWERTOOLS_KEYS
 
 DEFAULT_POLL_S = 2.0
 # Powertools' standard keys: shown in their own columns or too noisy for the table's key fields.

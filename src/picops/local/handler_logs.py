@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
+from picops.core.trace.logs import POWERTOOLS_KEYS
+
 LogFormat = Literal["human", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("human", "json")
 LOG_FORMAT_HELP = (
@@ -34,23 +36,6 @@ def log_format_of(value: str | None, *, verbose: bool) -> LogFormat:
     raise UsageError(f"--log-format {value!r}: use one of {', '.join(LOG_FORMATS)}")
 
 
-# Keys Powertools adds to every record: context, not what the record is about (`picops logs` shares them).
-POWERTOOLS_KEYS = frozenset(
-    {
-        "level",
-        "location",
-        "message",
-        "timestamp",
-        "service",
-        "cold_start",
-        "function_name",
-        "function_memory_size",
-        "function_arn",
-        "function_request_id",
-        "xray_trace_id",
-        "sampling_rate",
-    }
-)
 # On the terminal's short line, the error details and logger names are context too.
 _STANDARD_KEYS = POWERTOOLS_KEYS | frozenset(
     {

@@ -19,8 +19,9 @@ from picops.errors import AwsError
 
 Match = list[dict[str, str]]
 
-# Powertools' context keys: every line has them, none says what the line is about.
-_CONTEXT_KEYS = frozenset(
+# Powertools' context keys: every line has them, none says what the line is about (`picops logs` and the
+# local runtime's short lines share them).
+POWERTOOLS_KEYS = frozenset(
     {
         "level",
         "location",
@@ -45,7 +46,7 @@ def matches(document: dict[str, Any], match: Match) -> bool:
 
 
 def _entry(function: str, at_ms: int, document: dict[str, Any], order: int) -> Entry:
-    fields = {k: v for k, v in document.items() if k not in _CONTEXT_KEYS}
+    fields = {k: v for k, v in document.items() if k not in POWERTOOLS_KEYS}
     level = str(document.get("level", "INFO")).upper()
     return Entry(at_ms, function, f"{level} {document.get('message', '')}", fields, order)
 
