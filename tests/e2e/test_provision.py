@@ -13,6 +13,7 @@ import pytest
 
 from picops.aws import ClientFactory
 from picops.config import AwsSettings
+from picops.functions import FUNCTIONS
 from picops.stack.names import logical_names
 
 pytestmark = pytest.mark.e2e
@@ -86,10 +87,10 @@ def test_provision_creates_everything_and_rerun_makes_no_mutating_call(
 ) -> None:
     first = _provision(cli, endpoint)
     assert first["summary"]["create"] == len(first["changes"])
-    assert calls.mutating["CreateFunction"] == 6
+    assert calls.mutating["CreateFunction"] == len(FUNCTIONS)  # every function of the table, once
     # One execution role per function, plus the S3 Batch Operations role of `tag-backfill`.
-    assert calls.mutating["CreateRole"] == 7
-    assert calls.mutating["PutRolePolicy"] == 7
+    assert calls.mutating["CreateRole"] == len(FUNCTIONS) + 1
+    assert calls.mutating["PutRolePolicy"] == len(FUNCTIONS) + 1
     # Mappings are recorded for the local runtime, never created in the emulator.
     assert calls.mutating["CreateEventSourceMapping"] == 0
 
