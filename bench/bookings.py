@@ -158,7 +158,11 @@ def run_picops(factory: Any, plan: list[tuple[str, str, str]], urls: dict[str, s
                 "routeKey": "POST /bookings",
                 "rawPath": "/bookings",
                 "headers": {"content-type": "application/json"},
-                "requestContext": {"http": {"method": "POST", "path": "/bookings"}, "requestId": str(n)},
+                "requestContext": {
+                    "http": {"method": "POST", "path": "/bookings"},
+                    "requestId": str(n),
+                    "stage": "$default",
+                },
                 "body": json.dumps(body),
                 "isBase64Encoded": False,
             }

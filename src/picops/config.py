@@ -329,10 +329,12 @@ class DeploySettings(_Section):
     # The Lambda bundle (picops.provision.bundle): third-party distributions the handlers need; a bare name
     # is pinned to the version installed next to picops. boto3 & co. come with the Lambda runtime.
     # pillow-heif (libheif with libde265) reads HEIC; Pillow's own wheel carries libwebp and libavif.
+    # aws-xray-sdk: Powertools' Tracer, built at every handler's import, imports it.
     dependencies: tuple[str, ...] = (
         "pydantic",
         "pydantic-settings",
         "aws-lambda-powertools",
+        "aws-xray-sdk",
         "pillow",
         "pillow-heif",
     )

@@ -81,12 +81,9 @@ def test_notifications_keep_other_tools_rules_and_update_converges(aws: ClientFa
     _apply_only(plan, settings, "UploadsBucketNotification")
     ids = {c["Id"] for c in s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"]}
     assert "audit-logs" in ids
+    # One rule of ours per suffix (.jpg, .heic, .json, ...).
     assert {i for i in ids if i.startswith("picops-")} == {
-        "picops-ingest-jpg",
-        "picops-ingest-jpeg",
-        "picops-ingest-png",
-        "picops-ingest-webp",
-        "picops-ingest-json",
+        f"picops-ingest-{suffix.lstrip('.')}" for suffix in settings.ingest.suffixes
     }
     again = make_plan(context_for(settings, aws))
     assert next(c for c in again.changes if c.logical == "UploadsBucketNotification").action == "noop"

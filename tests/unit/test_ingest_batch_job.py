@@ -51,7 +51,7 @@ def test_the_job_invokes_the_ingest_function_alias_with_the_renditions_and_repor
             "ReportScope": "AllTasks",
         },
         "ClientRequestToken": "token-1",
-        "Description": "picops ingest backfill (large, small)",
+        "Description": "`picops ingest backfill` of large, small",
         "Priority": 10,
         "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/picops-ingest-batch",
     }

@@ -203,7 +203,7 @@ class Faults:
                 and self.chance(f"error:{service}.{operation}", where, error.rate)
             ):
                 return _HttpStatus(500), {
-                    "Error": {"Code": error.code, "Message": "injected by picops local run --faults"},
+                    "Error": {"Code": error.code, "Message": "injected by `picops local run --faults`"},
                     "ResponseMetadata": {"HTTPStatusCode": 500},
                 }
         return None

@@ -242,6 +242,50 @@ def _local_mapping_records(model: StackModel) -> list[dict[str, Any]]:
     return [_statement("LocalMappingRecords", LOCAL_RECORD_ACTIONS, [base, f"{local}/*"])]
 
 
+def _ingest_upkeep(model: StackModel) -> list[dict[str, Any]]:
+    """`ingest gc` (renditions of deleted originals, ingest outputs only, and their drop records) and
+    `ingest backfill` (the exact version each job names)."""
+    region, account = model.region, model.account
+    processed = [r.name for r in model.of_type(Bucket) if r.logical == "ProcessedBucket"]
+    uploads = [r.name for r in model.of_type(Bucket) if r.logical == "UploadsBucket"]
+    jobs = [
+        build_arn(region, "dynamodb", account, f"table/{r.name}")
+        for r in model.of_type(Table)
+        if r.logical == "JobsTable"
+    ]
+    if not (processed and jobs and uploads):
+        return []
+    return [
+        _statement(
+            "IngestOrphanRenditions",
+            ("s3:DeleteObject",),
+            [s3_arn(region, b, f"{INGEST_OUTPUT_PREFIX}*") for b in processed],
+        ),
+        _statement("IngestOrphanRecords", ("dynamodb:DeleteItem",), jobs),
+        _statement(
+            "IngestBackfillOriginals", ("s3:GetObjectVersion",), [s3_arn(region, b, "*") for b in uploads]
+        ),
+    ]
+
+
+def _mappings(region: str, account: str, functions: list[str]) -> list[dict[str, Any]]:
+    invoking = {"ArnLike": {"lambda:FunctionArn": sorted(f"{f}:*" for f in functions)}}
+    return [
+        # Mappings have ARNs of their own (UUIDs known only once created): any mapping of this account
+        # and region, and only those that invoke the stack's functions (the `live` alias).
+        _statement(
+            "StackEventSourceMappings",
+            MAPPING_ACTIONS,
+            [build_arn(region, "lambda", account, "event-source-mapping:*")],
+            Condition=invoking,
+        ),
+        # CreateEventSourceMapping is authorised only on "*", narrowed by the function it would invoke.
+        _statement(
+            "CreateStackEventSourceMappings", ("lambda:CreateEventSourceMapping",), ["*"], Condition=invoking
+        ),
+    ]
+
+
 def operator_policy(model: StackModel, *, inventory_bucket: str | None = None) -> dict[str, Any]:
     """The identity policy that lets picops plan, apply, inspect, operate and destroy `model`'s stack."""
     region, account = model.region, model.account
@@ -263,34 +307,9 @@ def operator_policy(model: StackModel, *, inventory_bucket: str | None = None) -
     ]
     aliases = [build_arn(region, "kms", account, r.name) for r in model.of_type(KmsKey)]
     keys = build_arn(region, "kms", account, "key/*")
-    processed = [r.name for r in model.of_type(Bucket) if r.logical == "ProcessedBucket"]
-    uploads = [r.name for r in model.of_type(Bucket) if r.logical == "UploadsBucket"]
-    jobs = [
-        build_arn(region, "dynamodb", account, f"table/{r.name}")
-        for r in model.of_type(Table)
-        if r.logical == "JobsTable"
-    ]
     statements = [
         _statement("StackBuckets", BUCKET_ACTIONS, [s3_arn(region, b) for b in buckets]),
-        # `ingest gc`: renditions of deleted originals (ingest outputs only) and their drop records.
-        *(
-            [
-                _statement(
-                    "IngestOrphanRenditions",
-                    ("s3:DeleteObject",),
-                    [s3_arn(region, b, f"{INGEST_OUTPUT_PREFIX}*") for b in processed],
-                ),
-                _statement("IngestOrphanRecords", ("dynamodb:DeleteItem",), jobs),
-                # `ingest backfill` reads the exact version each job names.
-                _statement(
-                    "IngestBackfillOriginals",
-                    ("s3:GetObjectVersion",),
-                    [s3_arn(region, b, "*") for b in uploads],
-                ),
-            ]
-            if processed and jobs and uploads
-            else []
-        ),
+        *_ingest_upkeep(model),
         _statement("StackObjects", OBJECT_ACTIONS, [s3_arn(region, b, "*") for b in buckets]),
         _statement("StackQueues", QUEUE_ACTIONS, queues),
         _statement("StackTables", TABLE_ACTIONS, tables),
@@ -304,21 +323,7 @@ def operator_policy(model: StackModel, *, inventory_bucket: str | None = None) -
         ),
         _statement("StackLogGroups", LOG_GROUP_ACTIONS, [*log_groups, *(f"{g}:*" for g in log_groups)]),
         _statement("StackFunctions", FUNCTION_ACTIONS, [*functions, *(f"{f}:*" for f in functions)]),
-        # Mappings have ARNs of their own (UUIDs known only once created): any mapping of this account
-        # and region, and only those that invoke the stack's functions (the `live` alias).
-        _statement(
-            "StackEventSourceMappings",
-            MAPPING_ACTIONS,
-            [build_arn(region, "lambda", account, "event-source-mapping:*")],
-            Condition={"ArnLike": {"lambda:FunctionArn": sorted(f"{f}:*" for f in functions)}},
-        ),
-        # CreateEventSourceMapping is authorised only on "*", narrowed by the function it would invoke.
-        _statement(
-            "CreateStackEventSourceMappings",
-            ("lambda:CreateEventSourceMapping",),
-            ["*"],
-            Condition={"ArnLike": {"lambda:FunctionArn": sorted(f"{f}:*" for f in functions)}},
-        ),
+        *_mappings(region, account, functions),
         _statement("StackSchedule", RULE_ACTIONS, rules),
         _statement("StackAlarms", ALARM_ACTIONS, alarms),
         *([_statement("StackDashboards", DASHBOARD_ACTIONS, dashboards)] if dashboards else []),

@@ -171,7 +171,7 @@ class BatchBackfill:
                 "ReportScope": "AllTasks",
             },
             "ClientRequestToken": self.token,
-            "Description": f"picops ingest backfill ({', '.join(self.renditions)})"[:256],
+            "Description": f"`picops ingest backfill` of {', '.join(self.renditions)}"[:256],
             "Priority": 10,
             "RoleArn": self.role_arn,
         }

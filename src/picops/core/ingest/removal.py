@@ -20,7 +20,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from picops.aws_errors import code_of, is_conditional_failure, is_missing
+from picops.aws_errors import OBJECT_MISSING, code_of, is_conditional_failure, is_missing
 from picops.core.ingest.drops import SOURCE_ATTRIBUTE
 from picops.core.ingest.events import ObjectRef
 from picops.core.ingest.jobs import Job, JobStore
@@ -33,7 +33,6 @@ from picops.core.ingest.pipeline import (
     kind_of,
 )
 
-_HEAD_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _REWRITTEN = frozenset({"PreconditionFailed", "412"})
 
 
@@ -119,7 +118,7 @@ class Removal:
         try:
             head = self.s3.head_object(Bucket=bucket, Key=key)
         except botocore.exceptions.ClientError as exc:
-            if code_of(exc) in _HEAD_MISSING or is_missing(exc):
+            if is_missing(exc, OBJECT_MISSING) or is_missing(exc):
                 return False
             raise
         if (head.get("Metadata") or {}).get(SOURCE_VERSION_META) != label:

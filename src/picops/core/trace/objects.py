@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from picops.aws_errors import is_missing
+from picops.aws_errors import OBJECT_MISSING, is_missing
 from picops.core.ingest.jobs import FAILED, PROCESSED, Job, JobStore
 from picops.core.trace.timeline import Entry, Timeline, ms_of_iso
 from picops.errors import ResourceMissing
@@ -64,7 +64,7 @@ def _tags(s3: Any, bucket: str, key: str, version: str | None) -> dict[str, str]
     try:
         tags = s3.get_object_tagging(**kwargs)["TagSet"]
     except Exception as exc:
-        if is_missing(exc, also={"NoSuchKey", "NoSuchVersion", "InvalidArgument"}):
+        if is_missing(exc, OBJECT_MISSING, also={"InvalidArgument"}):
             return None
         raise
     return {t["Key"]: t["Value"] for t in tags}
