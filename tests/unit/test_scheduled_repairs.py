@@ -11,7 +11,7 @@ import pytest
 from picops.config import load_settings
 from picops.local.schedules import period_s
 from picops.stack.build import build_model
-from picops.stack.builders.bookings import rate_expression
+from picops.stack.builders.schedules import rate_expression
 from picops.stack.model import LambdaPermission, Role, ScheduleRule, StackModel
 from picops.stack.names import StackNames
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from picops.stack.builders.context import BuildContext, allow_send, queue_pair, sqs_mapping
+from picops.stack.builders.schedules import periodic
 from picops.stack.builders.shared import encrypted_topic
 from picops.stack.model import (
     ApiAuthorizer,
@@ -13,7 +14,6 @@ from picops.stack.model import (
     LogGroup,
     QueuePolicy,
     Resource,
-    ScheduleRule,
     Subscription,
     Table,
     frozen_json,
@@ -38,12 +38,6 @@ OUTBOX_FUNCTION = "OutboxSweepFunction"
 OUTBOX_SCHEDULE = "OutboxSchedule"
 
 
-def rate_expression(every_s: int) -> str:
-    """An EventBridge rate for a period in seconds: whole minutes, rounded up (one minute is its floor)."""
-    minutes = max(1, -(-every_s // 60))
-    return f"rate({minutes} minute{'s' if minutes > 1 else ''})"
-
-
 def outbox_sweep(ctx: BuildContext) -> list[Resource]:
     """OutboxSweepFunction and, unless `[bookings] republish_every` is 0, the schedule that runs it: the
     booking accepted whose publish was lost is republished without anyone remembering to."""
@@ -51,33 +45,14 @@ def outbox_sweep(ctx: BuildContext) -> list[Resource]:
     every = ctx.settings.bookings.republish_every
     if not every:
         return resources
-    rule_arn = ctx.arn(OUTBOX_SCHEDULE)
-    resources.append(
-        ScheduleRule(
-            OUTBOX_SCHEDULE,
-            ctx.names.physical(OUTBOX_SCHEDULE),
-            schedule=rate_expression(every),
-            function=OUTBOX_FUNCTION,
-            target_arn=f"{ctx.arn(OUTBOX_FUNCTION)}:live",
-            # A missed run is superseded by the next one a period later: no retries of a stale event.
-            max_retries=0,
-            max_event_age_s=max(60, every),
-            every_s=every,
-            purpose="outbox sweep (republish bookings whose publish was lost)",
-        )
+    return resources + periodic(
+        ctx,
+        OUTBOX_SCHEDULE,
+        OUTBOX_FUNCTION,
+        every,
+        statement_id="picops-outbox-schedule",
+        purpose="outbox sweep (republish bookings whose publish was lost)",
     )
-    resources.append(
-        LambdaPermission(
-            f"{OUTBOX_SCHEDULE}Permission",
-            "picops-outbox-schedule",
-            function=OUTBOX_FUNCTION,
-            function_name=ctx.names.physical(OUTBOX_FUNCTION),
-            principal="events.amazonaws.com",
-            source_arn=rule_arn,
-            source=OUTBOX_SCHEDULE,
-        )
-    )
-    return resources
 
 
 def build(ctx: BuildContext) -> list[Resource]:

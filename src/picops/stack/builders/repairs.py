@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from picops.stack.builders.bookings import rate_expression
 from picops.stack.builders.context import BuildContext
-from picops.stack.model import LambdaPermission, Resource, ScheduleRule
+from picops.stack.builders.schedules import periodic
+from picops.stack.model import Resource
 from picops.stack.names import DLQ_SOURCES, dlq_alarm_name
 
 REDRIVE_FUNCTION = "DlqRedriveFunction"
@@ -29,30 +29,13 @@ def build(ctx: BuildContext) -> list[Resource]:
             "rate": conf.redrive_rate,
             "max_messages": conf.redrive_max,
         }
-        resources.append(
-            ScheduleRule(
-                rule,
-                ctx.names.physical(rule),
-                schedule=rate_expression(every),
-                function=REDRIVE_FUNCTION,
-                target_arn=f"{ctx.arn(REDRIVE_FUNCTION)}:live",
-                # The next run supersedes a missed one: the messages wait in the DLQ, not in the event.
-                max_retries=0,
-                max_event_age_s=max(60, every),
-                every_s=every,
-                purpose=f"scheduled redrive of {dlq}",
-                input=json.dumps(run, sort_keys=True),
-            )
-        )
-        resources.append(
-            LambdaPermission(
-                f"{rule}Permission",
-                f"picops-{rule}",
-                function=REDRIVE_FUNCTION,
-                function_name=ctx.names.physical(REDRIVE_FUNCTION),
-                principal="events.amazonaws.com",
-                source_arn=ctx.arn(rule),
-                source=rule,
-            )
+        resources += periodic(
+            ctx,
+            rule,
+            REDRIVE_FUNCTION,
+            every,
+            statement_id=f"picops-{rule}",
+            purpose=f"scheduled redrive of {dlq}",
+            input=json.dumps(run, sort_keys=True),
         )
     return resources
