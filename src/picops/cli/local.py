@@ -210,6 +210,14 @@ def run(
         int | None,
         typer.Option("--seed", help="Seed of the faults' draws: the same seed and inputs replay a run."),
     ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Reload the handlers between batches when a file under src/picops changes (the endpoint "
+            "and queues keep their state); the summary lists the reloads.",
+        ),
+    ] = False,
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON summary document.")] = False,
 ) -> None:
     """Run the local runtime: poll the recorded event source mappings and invoke the handlers in-process.
@@ -227,7 +235,7 @@ def run(
     out = state.output(json_mode)
     mode = _RunMode(once, duration, sweep_every, until_idle, timeout, api_port)
     mode.check()
-    runtime = _runtime_for(state, out, log_format, faults, seed)
+    runtime = _runtime_for(state, out, log_format, faults, seed, watch=watch)
     pending: list[dict[str, Any]] | None = None
     lock = runtime_lock.hold(runtime.endpoint_url, state.settings.stack.name)
     with lock, runtime.stop_on_signals() as stop:
@@ -272,8 +280,10 @@ class _RunMode:
             raise UsageError("--until-idle is a bounded --once: give one of --until-idle, --once, --duration")
 
 
-def _runtime_for(state: Any, out: Any, log_format: str | None, faults: str | None, seed: int | None) -> Any:
-    """The runtime on the local endpoint, with the handlers' log view and the faults asked for."""
+def _runtime_for(
+    state: Any, out: Any, log_format: str | None, faults: str | None, seed: int | None, *, watch: bool
+) -> Any:
+    """The runtime on the local endpoint, with the handlers' log view, the faults and the watch asked for."""
     from rich.markup import escape
 
     from picops.local.faults import parse_faults
@@ -289,9 +299,27 @@ def _runtime_for(state: Any, out: Any, log_format: str | None, faults: str | Non
     spec = parse_faults(local.faults if faults is None else faults, seed=local.seed if seed is None else seed)
     if spec.active:
         out.status(f"faults: {spec.describe()}")
+    watcher = None
+    if watch:
+        watcher = _source_watcher()
+        out.status(f"watching {watcher.root} for changes")
     return LocalRuntime(
-        factory, state.settings, progress=lambda line: out.status(escape(line)), log_view=view, faults=spec
+        factory,
+        state.settings,
+        progress=lambda line: out.status(escape(line)),
+        log_view=view,
+        faults=spec,
+        watch=watcher,
     )
+
+
+def _source_watcher() -> Any:
+    from pathlib import Path
+
+    import picops
+    from picops.local.watch import BUNDLE_PACKAGES, SourceWatcher
+
+    return SourceWatcher(Path(picops.__file__).parent, "picops", reloadable=BUNDLE_PACKAGES)
 
 
 def _drive(runtime: Any, mode: _RunMode, stop: threading.Event, out: Any) -> list[dict[str, Any]] | None:
@@ -354,6 +382,11 @@ def _render_summary(out: Any, doc: dict[str, Any], undrained: bool) -> None:
             f"{f['mean_ms']:.1f} ms mean, {f['max_ms']:.1f} ms max"
         )
     _render_concurrency(out, doc)
+    for r in doc["reloads"]:
+        what = ", ".join(r["functions"]) or "no function"
+        if r["error"]:
+            what = f"[red]failed[/] ({escape(r['error'])})"
+        out.info(f"reload: {what} after {escape(', '.join(r['files']))} changed")
     for p in doc.get("pending") or []:
         out.info(f"[red]pending[/] {p['logical']}: {escape(_pending_text(p))}")
     if undrained:
