@@ -404,6 +404,7 @@ def _render_concurrency(out: Any, doc: dict[str, Any]) -> None:
         f"concurrency: {c['max']} invocation(s) at most at once, {c['throttles']} throttled, "
         f"{c['timeouts']} timed out, {c['crashes']} crashed, {c['duplicates']} duplicated, "
         f"{c['retries']} record(s) retried"
+        + (f", {c['parallel_batches']} stream batch(es) in parallel" if c["parallel_batches"] else "")
     )
     if doc["metrics"]:
         out.info("metrics: " + ", ".join(f"{name} {value:g}" for name, value in doc["metrics"].items()))

@@ -49,7 +49,7 @@ from picops.local.watch import Reload, SourceWatcher
 from picops.local.workers import serialise_dynamodb
 from picops.stack.build import build_model
 from picops.stack.local_mappings import local_mapping_parameter, read_local_mappings
-from picops.stack.model import FunctionSpec, StackModel
+from picops.stack.model import FunctionSpec, StackModel, Table
 from picops.stack.names import StackNames
 
 SWEEP_FUNCTION = "ModerationSweepFunction"
@@ -217,10 +217,16 @@ class LocalRuntime:
                 stats=stats,
                 progress=self.progress,
                 created_at=self._recorded_at(record),
+                partition_key=self._hash_key(record.source),
             )
         stats.fail(f"unsupported event source {record.source_arn}")
         self.progress(f"{record.logical}: {stats.detail}")
         return None
+
+    def _hash_key(self, logical: str) -> str | None:
+        """The table's partition key attribute, by which a parallelised stream keeps records in order."""
+        table = self.model.get(logical) if self.model is not None and logical in self.model else None
+        return table.hash_key if isinstance(table, Table) else None
 
     def _recorded_at(self, record: MappingRecord) -> dt.datetime | None:
         """When provision recorded the mapping: where a LATEST stream mapping starts."""
@@ -609,8 +615,7 @@ class LocalRuntime:
         if self.api is not None:
             self.api.stop()
         for _, source in self.sources:
-            if isinstance(source, SqsSource):
-                source.close()
+            source.close()
         self.invoker.close()
 
     # -- results -------------------------------------------------------------------------------------------
@@ -643,6 +648,8 @@ class LocalRuntime:
                 "crashes": sum(s.crashes for s in self.stats),
                 "duplicates": sum(s.duplicates for s in self.stats),
                 "retries": sum(s.retries for s in self.stats),
+                # Stream batches run alongside another of the same shard (ParallelizationFactor).
+                "parallel_batches": sum(s.parallel_batches for s in self.stats),
             },
             # `--faults`: the spec, its seed and how many of each fault were injected ({} without faults).
             "faults": self.faults.as_dict() if self.faults is not None else {},
