@@ -97,6 +97,7 @@ def test_parallelised_shard_runs_batches_at_once_and_keeps_each_partition_key_in
     doc = runtime.summary()
     (mapping,) = doc["mappings"]
     assert sorted(SEEN) == sorted(written)  # each record once
+    assert doc["memory"]["IngestFunction"]["memory_size_mb"] == runtime.sources[0][1].target.memory_mb
     for pk in {pk for pk, _ in written}:
         assert [n for p, n in SEEN if p == pk] == [n for p, n in written if p == pk]
     if factor == 1:

@@ -382,6 +382,11 @@ def _render_summary(out: Any, doc: dict[str, Any], undrained: bool) -> None:
             f"{f['mean_ms']:.1f} ms mean, {f['max_ms']:.1f} ms max"
         )
     _render_concurrency(out, doc)
+    for name, m in doc["memory"].items():
+        out.info(
+            f"memory: {name} peaked at {m['peak_mb']:g} MB, {m['above_baseline_mb']:g} MB above the process "
+            f"before it ran (MemorySize {m['memory_size_mb']} MB)" + (" [red]over[/]" if m["over"] else "")
+        )
     for r in doc["reloads"]:
         what = ", ".join(r["functions"]) or "no function"
         if r["error"]:

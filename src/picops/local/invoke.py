@@ -31,6 +31,7 @@ from typing import Any
 from picops.aws import LOCAL_CREDENTIALS, ClientInstaller, lambda_factory, use_handler_client_installers
 from picops.local import logfiles, watch
 from picops.local.handler_logs import HandlerLogView
+from picops.local.memory import MemoryMeter
 from picops.local.workers import EnvironmentLease, TaskTimedOut, Throttled, run_with_deadline
 from picops.strict.guard import acting_as
 
@@ -376,6 +377,8 @@ class Invoker:
         self.calls: dict[str, FunctionCalls] = {}
         self._lock = threading.Lock()
         self.lease = EnvironmentLease()
+        # Each function's peak memory over the waves of its invocations (one function runs at a time).
+        self.memory = MemoryMeter()
         self._modules: dict[str, ModuleType] = {}
         # Each loaded entry point's function (logical name) and the handler's latest code (`reload`).
         self._entries: dict[str, str] = {}
@@ -453,6 +456,7 @@ class Invoker:
         env = function_environment(target, endpoint_url=self.endpoint_url, region=self.region)
 
         def open_scope(stack: contextlib.ExitStack, switched: bool) -> None:
+            stack.enter_context(self.memory.wave(target.logical, target.memory_mb))
             use_handler_client_installers(self.installers)
             stack.enter_context(applied_environment(env))
             # Without a view the lines pass through to stderr anyway; with one, only the runtime's own do.

@@ -653,6 +653,9 @@ class LocalRuntime:
             },
             # `--faults`: the spec, its seed and how many of each fault were injected ({} without faults).
             "faults": self.faults.as_dict() if self.faults is not None else {},
+            # Each function's peak memory against its MemorySize (docs/local.md, "Memory").
+            "memory": self.invoker.memory.summary(),
+            "memory_method": self.invoker.memory.method,
             # `--watch`: each reload, its changed files and the functions that now run new code.
             "reloads": [r.as_dict() for r in self.reloads],
         }
