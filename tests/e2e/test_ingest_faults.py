@@ -69,3 +69,28 @@ def test_every_object_version_gets_one_job_and_one_notification_under_faults(
     assert all(j.notified for j in jobs)
     notes = Counter((n["body"]["key"], n["body"]["version"]) for n in ins.notifications(server_factory, tap))
     assert notes == Counter(dict.fromkeys(versions, 1))
+
+
+def test_the_demo_ingest_step_holds_its_checks_under_faults(
+    cli: Any, endpoint: str, server_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from picops.cli.demo_steps import DemoContext
+    from picops.cli.demo_steps import ingest as step
+    from picops.cli.output import Output
+    from picops.config import AwsSettings
+    from picops.local.faults import parse_faults
+
+    monkeypatch.setenv("PICOPS_INGEST__BATCH_SIZE", "1")
+    assert cli("provision", "--yes", "--json", endpoint=endpoint).exit_code == 0
+    ctx = DemoContext(
+        settings=Settings(aws=AwsSettings(region="us-east-1", endpoint_url=endpoint)),
+        factory=server_factory,
+        out=Output(),
+        faults=parse_faults(FAULTS, seed=7),
+    )
+    result = step.run(ctx)
+    # One job and one notification per upload (the step's own checks), though batches were faulted.
+    assert result.ok, result.detail
+    faults = result.data["runtime"]["faults"]
+    assert faults["seed"] == 7
+    assert sum(faults.get(name, 0) for name in ("duplicate", "crash", "throttle")) > 0, faults
