@@ -234,7 +234,7 @@ def _drain(ctx: DemoContext) -> dict[str, Any]:
     finally:
         runtime.close()
     summary = runtime.summary()
-    mapping = next((m for m in summary["mappings"] if m["logical"] == MAPPING), {})
+    mapping: dict[str, Any] = next((m for m in summary["mappings"] if m["logical"] == MAPPING), {})
     return {**mapping, "faults": summary["faults"]} if summary["faults"] else mapping
 
 
