@@ -19,6 +19,7 @@ from picops.local.watch import SourceWatcher
 from picops.local.workers import EnvironmentLease
 
 HANDLER = """
+import os
 from pathlib import Path
 
 from wpkg.labels import label
@@ -28,6 +29,18 @@ def handle(event, context):
     with open(Path(__file__).parent / "sink.txt", "a") as sink:
         for _ in event["Records"]:
             sink.write(label() + "\\n")
+    return {"batchItemFailures": []}
+
+
+def handle_then_edit(event, context):
+    # As `handle`, then saves a new labels.py: an edit made while the runtime serves.
+    handle(event, context)
+    labels = Path(__file__).parent / "labels.py"
+    if "v1" in labels.read_text():
+        before = labels.stat().st_mtime_ns
+        labels.write_text('def label():\\n    return "v2"\\n')
+        later = max(labels.stat().st_mtime_ns, before + 1_000_000)
+        os.utime(labels, ns=(later, later))
     return {"batchItemFailures": []}
 """
 
@@ -157,3 +170,33 @@ def test_a_reload_waits_for_the_running_invocation_and_holds_back_new_ones() -> 
     for t in (first, reloader, second):
         t.join(5)
     assert order == ["first start", "first end", "reload", "reloaded", "second start", "second end"]
+
+
+@pytest.mark.usefixtures("iam_off")
+def test_local_run_watch_reloads_between_batches_and_lists_the_reload(
+    cli: Any, endpoint: str, server_factory: Any, package: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import picops.cli.local as local_cli
+    from tests import local_support as ls
+
+    # The command watches the installed src/picops; here, the temporary package the mapping's handler is in.
+    monkeypatch.setattr(
+        local_cli, "_source_watcher", lambda: SourceWatcher(package, "wpkg", reloadable=("wpkg",), poll_s=0)
+    )
+    sqs = server_factory.client("sqs")
+    queue = sqs.create_queue(QueueName="watch-cli")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    record = ls.mapping_record(
+        "WatchMapping", queue_arn=arn, handler="wpkg.handler.handle_then_edit", batch_size=1
+    )
+    ls.record_mapping(server_factory, record)
+    for _ in range(2):
+        sqs.send_message(QueueUrl=queue, MessageBody="{}")
+    run = cli("local", "run", "--once", "--watch", "--json", endpoint=endpoint)
+    assert run.exit_code == 0, run.stderr
+    # The first batch ran v1 and saved v2; the next batch ran v2, in the same run.
+    assert (package / "sink.txt").read_text().splitlines() == ["v1", "v2"]
+    (reload,) = run.json()["reloads"]
+    assert reload["files"] == ["wpkg/labels.py"]
+    assert reload["functions"] == ["IngestFunction"]
+    assert "wpkg/labels.py changed: reloaded IngestFunction" in run.stderr

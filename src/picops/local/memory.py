@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import resource
 import sys
 import threading
 from collections.abc import Iterator
@@ -43,6 +42,8 @@ def _status_kb(field: str) -> int | None:
 
 
 def _maxrss_kb() -> int:
+    import resource  # POSIX only: imported where /proc is missing, not by every runtime
+
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak // 1024 if sys.platform == "darwin" else peak  # bytes on macOS, KiB elsewhere
 
