@@ -39,6 +39,7 @@ def test_thumbnails_come_without_the_pipeline_boto3_or_the_configuration() -> No
                 "picops.core.tagging.backfill",
                 "picops.core.tagging.checkpoint",
                 "picops.core.tagging.batch_ops",
+                "picops.core.tagging.sources.inventory",
             },
         ),
         (
@@ -67,7 +68,10 @@ def test_a_handler_loads_neither_pydantic_settings_nor_other_paths(
     ] == []
 
 
-@pytest.mark.parametrize("package", ["picops.core.ingest", "picops.core.tagging", "picops.core.bookings"])
+@pytest.mark.parametrize(
+    "package",
+    ["picops.core.ingest", "picops.core.tagging", "picops.core.tagging.sources", "picops.core.bookings"],
+)
 def test_lazy_packages_still_offer_every_name_they_list(package: str) -> None:
     module = importlib.import_module(package)
     assert [name for name in module.__all__ if getattr(module, name, None) is None] == []

@@ -38,7 +38,6 @@ from picops.core.tagging import (
 )
 from picops.handlers import _env
 from picops.stack.metrics import NAMESPACE, service_name
-from picops.stack.names import StackNames
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch import BatchProcessor
@@ -48,6 +47,8 @@ if TYPE_CHECKING:
         S3BatchOperationResponseRecord,
         S3BatchOperationTask,
     )
+
+    from picops.stack.names import StackNames
 
 logger = Logger(service="picops-moderation")
 # X-Ray: active only inside Lambda with `[observability] tracing` on (docs/operating.md, "Tracing");
