@@ -14,16 +14,29 @@ if TYPE_CHECKING:
     from picops.provision.apply import Executor
     from picops.provision.bundle import build_bundle
     from picops.provision.plan import Change, Plan, context_for, make_plan
+    from picops.provision.usecase import Hooks, run
 
 _HOMES: lazy.Homes = {
     "Change": "picops.provision.plan",
     "Executor": "picops.provision.apply",
+    "Hooks": "picops.provision.usecase",
     "Plan": "picops.provision.plan",
     "build_bundle": "picops.provision.bundle",
     "context_for": "picops.provision.plan",
     "make_plan": "picops.provision.plan",
+    # the use case the command and the demo share: validate, preflight, plan, apply
+    "run": "picops.provision.usecase",
 }
 
 __getattr__ = lazy.exports(__name__, _HOMES)
 
-__all__ = ["Change", "Executor", "Plan", "build_bundle", "context_for", "make_plan"]
+__all__ = [
+    "Change",
+    "Executor",
+    "Hooks",
+    "Plan",
+    "build_bundle",
+    "context_for",
+    "make_plan",
+    "run",
+]
