@@ -10,6 +10,8 @@ chosen decode needs (docs/ingest.md, "Formats and memory"):
   Pillow only reads the header, and decodes animations (their first frame) within the budget.
 - HEIC/HEIF (pillow-heif, libheif with libde265): an embedded thumbnail at least as large as the output is
   decoded instead of the image (iPhones store one); otherwise the full image.
+- PNG: no reduced decode either; the image data is inflated by ISA-L (picops.core.ingest.png), about twice
+  as fast as zlib, and unfiltered by Pillow.
 - PNG, GIF (first frame) and AVIF (Pillow's libavif): their codecs have no reduced decode, so the full image
   is decoded, within a budget: half the function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, which Lambda and
   `picops local run` set) over the bytes per pixel that format's decode was measured to need
@@ -34,7 +36,7 @@ from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
-from picops.core.ingest import webp
+from picops.core.ingest import png, webp
 
 # Pillow's format names, in the order Image.open tries them: HEIF before AVIF, since an AVIF file's brands may
 # include the generic HEIF ones (`mif1`) that pillow-heif would otherwise claim.
@@ -204,10 +206,11 @@ def decode_reduced(
         elif box[0] < source.width or box[1] < source.height:
             image.draft(None, box)
         check_budget(source, image.width * image.height, BYTES_PER_PIXEL[source.format], budget)
-        image.load()
+        if source.format != "PNG" or not png.decode(image, data):
+            image.load()
     except ImageRejected:
         raise
-    except _DECODE_ERRORS as exc:
+    except (*_DECODE_ERRORS, png.PngError) as exc:
         raise ImageRejected(f"corrupt {source.label} image: {exc}") from None
     return image
 
