@@ -36,7 +36,7 @@ from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
-from picops.core.ingest import png, webp
+from picops.core.ingest import avif, png, webp
 
 # Pillow's format names, in the order Image.open tries them: HEIF before AVIF, since an AVIF file's brands may
 # include the generic HEIF ones (`mif1`) that pillow-heif would otherwise claim.
@@ -49,6 +49,8 @@ SUPPORTED = ", ".join(LABELS.values())
 # WEBP_SCALED_BYTES_PER_PIXEL per output pixel (plus, for lossless, per source pixel).
 BYTES_PER_PIXEL = {"JPEG": 4.0, "PNG": 5.0, "WEBP": 17.0, "GIF": 5.0, "HEIF": 9.0, "AVIF": 10.0}
 WEBP_SCALED_BYTES_PER_PIXEL = 4.5
+# AVIF through libavif a strip at a time (picops.core.ingest.avif), per source pixel: the decoded planes.
+AVIF_STRIPS_BYTES_PER_PIXEL = 4.0
 # The share of the function's memory one decode may use: the rest holds the runtime, the object's bytes (up to
 # `[ingest] max_bytes`) and the encoded output.
 DECODE_SHARE = 0.5
@@ -199,6 +201,8 @@ def decode_reduced(
             scaled = _webp_scaled(data, source, box, budget)
             if scaled is not None:
                 return scaled
+        elif source.format == "AVIF" and avif.available():
+            return _avif_reduced(data, source, box, budget)
         elif source.format == "HEIF":
             # pillow-heif's draft picks the smallest embedded thumbnail at least this large: the box itself,
             # not the reducing gap's larger one, so a phone's 320 px thumbnail serves a 256 px output.
@@ -210,7 +214,7 @@ def decode_reduced(
             image.load()
     except ImageRejected:
         raise
-    except (*_DECODE_ERRORS, png.PngError) as exc:
+    except (*_DECODE_ERRORS, png.PngError, avif.AvifError) as exc:
         raise ImageRejected(f"corrupt {source.label} image: {exc}") from None
     return image
 
@@ -230,6 +234,14 @@ def _webp_scaled(data: bytes, source: Source, box: tuple[int, int], budget: int 
         return webp.decode_scaled(data, size)
     except webp.WebPError as exc:
         raise ImageRejected(f"corrupt WebP image: {exc}") from None
+
+
+def _avif_reduced(data: bytes, source: Source, box: tuple[int, int], budget: int | None) -> Image.Image:
+    """libavif's decode converted a strip at a time and reduced by the largest integer factor that keeps
+    the image at least `box`: the YUV planes are the only full-size buffer."""
+    factor = max(1, min(source.width // max(box[0], 1), source.height // max(box[1], 1)))
+    check_budget(source, source.width * source.height, AVIF_STRIPS_BYTES_PER_PIXEL, budget)
+    return avif.decode_reduced(data, factor)
 
 
 def read_bytes(fp: IO[bytes] | bytes | bytearray) -> bytes:
