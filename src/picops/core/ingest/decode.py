@@ -36,7 +36,7 @@ from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
-from picops.core.ingest import avif, png, webp
+from picops.core.ingest import avif, heif, png, webp
 
 # Pillow's format names, in the order Image.open tries them: HEIF before AVIF, since an AVIF file's brands may
 # include the generic HEIF ones (`mif1`) that pillow-heif would otherwise claim.
@@ -51,6 +51,8 @@ BYTES_PER_PIXEL = {"JPEG": 4.0, "PNG": 5.0, "WEBP": 17.0, "GIF": 5.0, "HEIF": 9.
 WEBP_SCALED_BYTES_PER_PIXEL = 4.5
 # AVIF through libavif a strip at a time (picops.core.ingest.avif), per source pixel: the decoded planes.
 AVIF_STRIPS_BYTES_PER_PIXEL = 4.0
+# A HEIC without a usable thumbnail through libheif's planes (picops.core.ingest.heif), per source pixel.
+HEIF_PLANES_BYTES_PER_PIXEL = 4.0
 # The share of the function's memory one decode may use: the rest holds the runtime, the object's bytes (up to
 # `[ingest] max_bytes`) and the encoded output.
 DECODE_SHARE = 0.5
@@ -207,6 +209,10 @@ def decode_reduced(
             # pillow-heif's draft picks the smallest embedded thumbnail at least this large: the box itself,
             # not the reducing gap's larger one, so a phone's 320 px thumbnail serves a 256 px output.
             image.draft(None, box)
+            if image.size == (source.width, source.height) and heif.available():
+                planes = _heif_reduced(data, source, box, budget)
+                if planes is not None:
+                    return planes
         elif box[0] < source.width or box[1] < source.height:
             image.draft(None, box)
         check_budget(source, image.width * image.height, BYTES_PER_PIXEL[source.format], budget)
@@ -214,7 +220,7 @@ def decode_reduced(
             image.load()
     except ImageRejected:
         raise
-    except (*_DECODE_ERRORS, png.PngError, avif.AvifError) as exc:
+    except (*_DECODE_ERRORS, png.PngError, avif.AvifError, heif.HeifError) as exc:
         raise ImageRejected(f"corrupt {source.label} image: {exc}") from None
     return image
 
@@ -242,6 +248,16 @@ def _avif_reduced(data: bytes, source: Source, box: tuple[int, int], budget: int
     factor = max(1, min(source.width // max(box[0], 1), source.height // max(box[1], 1)))
     check_budget(source, source.width * source.height, AVIF_STRIPS_BYTES_PER_PIXEL, budget)
     return avif.decode_reduced(data, factor)
+
+
+def _heif_reduced(
+    data: bytes, source: Source, box: tuple[int, int], budget: int | None
+) -> Image.Image | None:
+    """libheif's planes reduced a strip at a time, to at least twice `box` (the output's own size for HEIF),
+    so the final resample works from ~2x as for the other formats; None leaves the image to pillow-heif."""
+    factor = max(1, min(source.width // max(2 * box[0], 1), source.height // max(2 * box[1], 1)))
+    check_budget(source, source.width * source.height, HEIF_PLANES_BYTES_PER_PIXEL, budget)
+    return heif.decode_reduced(data, factor)
 
 
 def read_bytes(fp: IO[bytes] | bytes | bytearray) -> bytes:
