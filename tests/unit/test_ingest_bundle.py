@@ -45,9 +45,9 @@ import json, sys
 sys.path[:] = [p for p in sys.path if 'packages' not in p and p not in ('', '.')]
 sys.path[:0] = sys.argv[1].split(":")
 import PIL
-from picops.core.ingest import avif, make_thumbnail, png, webp
+from picops.core.ingest import avif, heif, make_thumbnail, png, webp
 results = {"pil": PIL.__file__, "libwebp": webp.available(), "isal": png.available()}
-results["libavif"] = avif.available()
+results["libavif"], results["libheif"] = avif.available(), heif.available()
 for path in sys.argv[2:]:
     thumb = make_thumbnail(open(path, "rb").read(), size=64)
     results[path.rsplit(".", 1)[1]] = [thumb.source_format, thumb.width, thumb.height]
@@ -96,4 +96,5 @@ def test_every_format_decodes_from_the_unzipped_bundle_alone(built: Bundle, tmp_
     assert results.pop("libwebp") is True  # the scaled WebP decode found Pillow's bundled libwebp
     assert results.pop("isal") is True  # PNG's inflate came with the bundle
     assert results.pop("libavif") is True  # the strip-wise AVIF decode found Pillow's bundled libavif
+    assert results.pop("libheif") is True  # and the HEIC planes decode pillow-heif's libheif
     assert results == {ext: [fmt, 64, 48] for ext, fmt in FORMATS.items()}

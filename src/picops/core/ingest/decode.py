@@ -9,13 +9,17 @@ chosen decode needs (docs/ingest.md, "Formats and memory"):
   of the reduced size. Pillow's own WebP decode holds ~16 bytes per source pixel (a 12 MP photo: ~190 MB), so
   Pillow only reads the header, and decodes animations (their first frame) within the budget.
 - HEIC/HEIF (pillow-heif, libheif with libde265): an embedded thumbnail at least as large as the output is
-  decoded instead of the image (iPhones store one); otherwise the full image.
+  decoded instead of the image (iPhones store one); otherwise libheif's YCbCr planes, reduced a strip at a
+  time and converted at the reduced size (picops.core.ingest.heif), or, for what Pillow's conversion would
+  get wrong (alpha, other matrices), pillow-heif's full RGB decode.
+- AVIF (libavif, the copy in Pillow's wheel): no reduced decode; the decoded planes are converted to RGB a
+  strip at a time and each strip reduced at once (picops.core.ingest.avif); Pillow's decode without libavif.
 - PNG: no reduced decode either; the image data is inflated by ISA-L (picops.core.ingest.png), about twice
-  as fast as zlib, and unfiltered by Pillow.
-- PNG, GIF (first frame) and AVIF (Pillow's libavif): their codecs have no reduced decode, so the full image
-  is decoded, within a budget: half the function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, which Lambda and
-  `picops local run` set) over the bytes per pixel that format's decode was measured to need
-  (bench/imaging.py). Outside a function only `[ingest] max_pixels` applies.
+  as fast as zlib, and unfiltered by Pillow. GIF: Pillow, its first frame.
+
+Every full-size decode must fit a budget: half the function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`,
+which Lambda and `picops local run` set) over the bytes per pixel that decode was measured to need
+(bench/imaging.py). Outside a function only `[ingest] max_pixels` applies.
 
 Everything that can never work (not an image, a format picops does not read, corrupt, too many pixels, over
 the memory budget) raises ImageRejected with a reason that names the format: a permanent failure, never a
@@ -49,10 +53,12 @@ SUPPORTED = ", ".join(LABELS.values())
 # WEBP_SCALED_BYTES_PER_PIXEL per output pixel (plus, for lossless, per source pixel).
 BYTES_PER_PIXEL = {"JPEG": 4.0, "PNG": 5.0, "WEBP": 17.0, "GIF": 5.0, "HEIF": 9.0, "AVIF": 10.0}
 WEBP_SCALED_BYTES_PER_PIXEL = 4.5
-# AVIF through libavif a strip at a time (picops.core.ingest.avif), per source pixel: the decoded planes.
+# AVIF through libavif a strip at a time (picops.core.ingest.avif), per source pixel: the decoded planes
+# and the codec's frame buffers (2.4 measured).
 AVIF_STRIPS_BYTES_PER_PIXEL = 4.0
-# A HEIC without a usable thumbnail through libheif's planes (picops.core.ingest.heif), per source pixel.
-HEIF_PLANES_BYTES_PER_PIXEL = 4.0
+# A HEIC without a usable thumbnail through libheif's planes (picops.core.ingest.heif), per source pixel
+# (4.6 measured: libde265's frame and libheif's copy of it).
+HEIF_PLANES_BYTES_PER_PIXEL = 5.0
 # The share of the function's memory one decode may use: the rest holds the runtime, the object's bytes (up to
 # `[ingest] max_bytes`) and the encoded output.
 DECODE_SHARE = 0.5
