@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 from picops.core.ingest import avif, make_thumbnail
+from picops.core.ingest.decode import AVIF_STRIPS_BYTES_PER_PIXEL
 from picops.core.ingest.thumbnails import ImageRejected
 
 pytestmark = pytest.mark.skipif(not avif.available(), reason="no libavif 1.x next to Pillow")
@@ -97,3 +98,11 @@ def test_a_12_mp_avif_thumbnail_stays_within_64_mb(tmp_path: Path) -> None:
     peak_mib, width, height = run.stdout.split()
     assert (int(width), int(height)) == (256, 192)
     assert float(peak_mib) < 64, run.stdout
+
+
+def test_the_decode_budget_counts_the_planes_before_decoding() -> None:
+    data = _avif(_photo((1200, 800)))
+    planes = 1200 * 800 * AVIF_STRIPS_BYTES_PER_PIXEL
+    with pytest.raises(ImageRejected, match=r"^AVIF image of 1200x800 needs ~3 MiB to decode, over"):
+        make_thumbnail(data, size=64, budget=int(planes) - 1)
+    assert make_thumbnail(data, size=64, budget=int(planes)).width == 64

@@ -5,7 +5,8 @@ The order matters for speed and memory (docs/ingest.md):
    is checked against `max_pixels` before anything decodes, and Pillow's `DecompressionBombWarning` is an
    error.
 2. The decode is reduced where the codec can (JPEG DCT scaling, libwebp's scaled decode, a HEIC's embedded
-   thumbnail) and otherwise must fit the function's memory (decode.check_budget).
+   thumbnail), AVIF and HEIC planes are reduced a strip at a time, and every decode must fit the function's
+   memory (decode.check_budget).
 3. EXIF orientation is applied after, on the small image: transposing first would force a full decode.
 4. Colour: an embedded ICC profile is converted to sRGB; alpha is flattened onto white; CMYK, palette and
    greyscale become RGB. Nothing of the source's metadata (EXIF, GPS, XMP, ICC) is written.
