@@ -54,7 +54,16 @@ class DemoStep:
 
 
 def _steps() -> list[DemoStep]:
-    from picops.cli.demo_steps import bookings, dlq, health, ingest, local_runtime, provision, tag_backfill
+    from picops.cli.demo_steps import (
+        bookings,
+        dlq,
+        health,
+        ingest,
+        local_runtime,
+        provision,
+        renditions,
+        tag_backfill,
+    )
 
     return [
         health.STEP,
@@ -64,6 +73,7 @@ def _steps() -> list[DemoStep]:
         dlq.STEP,
         bookings.STEP,
         ingest.STEP,
+        renditions.STEP,
     ]
 
 
