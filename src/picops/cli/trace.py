@@ -20,11 +20,12 @@ from picops.cli.output import Output
 from picops.cli.state import AppState, get_state
 from picops.core.bookings.store import BookingStore
 from picops.core.ingest.jobs import JobStore
+from picops.core.tagging.verdicts import VerdictLookup
 from picops.core.trace import Entry, Timeline
 from picops.core.trace import logs as trace_logs
 from picops.core.trace import queues as trace_queues
 from picops.core.trace.bookings import trace_booking, trace_seat
-from picops.core.trace.objects import trace_object
+from picops.core.trace.objects import moderation_of, trace_object
 from picops.core.trace.timeline import iso_ms
 from picops.core.trace.xray import xray_of
 from picops.errors import UsageError
@@ -192,13 +193,21 @@ def object_(
     state, out, names = _begin(ctx, json_mode)
     factory = state.factory
     jobs = JobStore(factory.client("dynamodb"), names.physical("JobsTable"))
+    conf = state.settings.moderation
+    lookup = VerdictLookup(
+        factory.client("dynamodb"),
+        names.moderation_table,
+        key_attribute=conf.key_attribute,
+        status_attribute=conf.status_attribute,
+    )
     timeline = trace_object(
         factory.client("s3"),
         jobs,
         names.uploads_bucket,
         key,
         version,
-        tag_key=state.settings.moderation.tag_key,
+        tag_key=conf.tag_key,
+        moderation=moderation_of(lookup, jobs, names.uploads_bucket, key),
     )
     _with_queues(state, names, timeline, trace_queues.OBJECT_QUEUES, trace_queues.object_needles(key))
     match: trace_logs.Match = [{"key": key, **({"version_id": version} if version else {})}]
