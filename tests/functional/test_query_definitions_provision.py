@@ -14,7 +14,7 @@ from picops.provision.apply import Executor
 from picops.provision.destroy import delete_resource
 from picops.provision.plan import Change, Plan, context_for, make_plan
 from picops.provision.status import status_document
-from picops.stack import build_model
+from picops.stack.build import build_model
 from picops.stack.operator_policy import operator_policy
 from picops.strict.actions import Request, needs
 from picops.strict.policy import Check, Decision, evaluate

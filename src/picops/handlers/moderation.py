@@ -19,24 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import botocore.exceptions
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
-    DynamoDBRecord,
-    DynamoDBRecordEventName,
-)
-from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
-    S3BatchOperationEvent,
-    S3BatchOperationJob,
-    S3BatchOperationResponse,
-    S3BatchOperationResponseRecord,
-    S3BatchOperationTask,
-)
 
 from picops.core.tagging import (
     Candidate,
@@ -51,19 +40,37 @@ from picops.core.tagging import (
 )
 from picops.handlers import _env
 from picops.stack.metrics import NAMESPACE, service_name
-from picops.stack.names import StackNames
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+    from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+        S3BatchOperationResponse,
+        S3BatchOperationResponseRecord,
+        S3BatchOperationTask,
+    )
+
+    from picops.stack.names import StackNames
 
 logger = Logger(service="picops-moderation")
 # X-Ray: active only inside Lambda with `[observability] tracing` on (docs/operating.md, "Tracing");
-# elsewhere Powertools disables it and the decorators cost a call.
-tracer = Tracer(service="picops-moderation")
+# elsewhere Powertools disables it and the decorators cost a call. Only botocore is patched (every AWS call
+# a subsegment): patching every library the X-Ray SDK knows imports each one at cold start.
+tracer = Tracer(service="picops-moderation", patch_modules=("botocore",))
 ResultCode = Literal["Succeeded", "TemporaryFailure", "PermanentFailure"]
 # EMF metrics (namespace PicOps, dimension service from POWERTOOLS_SERVICE_NAME), one document per invocation
 # with the dimension kind = stream | sweep | batch; the stack's dashboard shows them (picops.stack.metrics).
 metrics = Metrics(namespace=NAMESPACE)
+
+
 # Report every transient failure in batchItemFailures, even when it is the whole batch (the contract), rather
-# than raising: Lambda then retries exactly the failed records, bisecting nothing.
-_stream_processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+# than raising: Lambda then retries exactly the failed records, bisecting nothing. Powertools' batch utility
+# and its event classes load on the first batch, not at import (docs/architecture.md, "Cold start").
+@functools.cache
+def _stream_processor() -> BatchProcessor:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    return BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 
 class TransientTaggingError(Exception):
@@ -184,6 +191,8 @@ def _string_attr(image: dict[str, Any], name: str, what: str) -> str:
 def _stream_record(record: DynamoDBRecord, lambda_context: Any = None) -> None:
     # Powertools hands the Lambda context only to a parameter named `lambda_context`; the account comes from
     # its invoked_function_arn, so a cold start needs no STS call (which stalls in a VPC without STS).
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecordEventName
+
     moderation = _env.settings().moderation
     try:
         event_name = record.event_name
@@ -207,16 +216,14 @@ def _stream_record(record: DynamoDBRecord, lambda_context: Any = None) -> None:
         )
         return
     with _about(key, None, verdict):
-        _stream_apply(record, event_name, key, verdict, lambda_context)
+        _stream_apply(record, event_name is DynamoDBRecordEventName.REMOVE, key, verdict, lambda_context)
 
 
-def _stream_apply(
-    record: DynamoDBRecord, event_name: DynamoDBRecordEventName, key: str, verdict: str | None, context: Any
-) -> None:
+def _stream_apply(record: DynamoDBRecord, removed: bool, key: str, verdict: str | None, context: Any) -> None:
     moderation = _env.settings().moderation
     bucket = _names(context).uploads_bucket
     candidate = Candidate(bucket, key)
-    if event_name is DynamoDBRecordEventName.REMOVE:
+    if removed:
         if moderation.on_remove == "keep":
             logger.info("verdict removed; tag kept", extra={"key": key})
             return
@@ -245,10 +252,12 @@ _stream_ledger: list[Ledger] = []
 
 @tracer.capture_lambda_handler(capture_response=False)
 def stream_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+
     _stream_ledger.append(_ledger(_names(context), 1, "stream"))
     try:
         response = process_partial_response(
-            event=event, record_handler=_stream_record, processor=_stream_processor, context=context
+            event=event, record_handler=_stream_record, processor=_stream_processor(), context=context
         )
     finally:
         _stream_ledger.pop().close()
@@ -327,6 +336,13 @@ def _task_candidate(task: S3BatchOperationTask) -> Candidate:
 
 
 def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+        S3BatchOperationEvent,
+        S3BatchOperationJob,
+        S3BatchOperationResponse,
+        S3BatchOperationTask,
+    )
+
     batch = S3BatchOperationEvent(event)
     schema = str(batch.get("invocationSchemaVersion", ""))
     if schema not in {"1.0", "2.0"}:
@@ -394,6 +410,10 @@ def _batch_task(
 def _response_document(response: S3BatchOperationResponse) -> dict[str, Any]:
     # S3 Batch Operations sends one task per invocation, and Powertools' asdict() insists on exactly one
     # result; the schema allows a list, so several tasks (a hand-made event) get the same shape.
+    from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+        S3BatchOperationResponseRecord,
+    )
+
     if len(response.results) == 1:
         return dict(response.asdict())
     single = dataclasses.replace(response, results=[S3BatchOperationResponseRecord("", "Succeeded")])
@@ -414,4 +434,8 @@ def _result_code(result: ObjectResult) -> tuple[ResultCode, str]:
 def _task_result(
     task: S3BatchOperationTask, code: ResultCode, message: str
 ) -> S3BatchOperationResponseRecord:
+    from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+        S3BatchOperationResponseRecord,
+    )
+
     return S3BatchOperationResponseRecord(str(task.get("taskId", "")), code, message[:1024])

@@ -215,20 +215,27 @@ def _upload(ctx: DemoContext, names: StackNames, folder: str) -> tuple[dict[str,
 
 
 def _drain(ctx: DemoContext) -> dict[str, Any]:
-    """Run the local runtime until the queues are idle; the ingest mapping's line of its summary."""
+    """Run the local runtime until the queues are idle; the ingest mapping's line of its summary (with the
+    faults injected, under `picops demo --faults`)."""
     runtime = LocalRuntime(
         ctx.factory,
         ctx.settings,
         progress=lambda line: ctx.out.status(f"  {escape(line)}"),
         log_view=demo_log_view(ctx.out),
+        faults=ctx.faults,
     )
     try:
         runtime.prepare()
-        runtime.drain()
+        if runtime.faults is None:
+            runtime.drain()
+        else:
+            # A drain ends on a poll of redeliveries; crashed and duplicated batches come back as those.
+            runtime.run_until_idle()
     finally:
         runtime.close()
     summary = runtime.summary()
-    return next((m for m in summary["mappings"] if m["logical"] == MAPPING), {})
+    mapping: dict[str, Any] = next((m for m in summary["mappings"] if m["logical"] == MAPPING), {})
+    return {**mapping, "faults": summary["faults"]} if summary["faults"] else mapping
 
 
 def _thumbnails(s3: Any, names: StackNames, keys: dict[str, str], problems: list[str]) -> dict[str, Any]:
