@@ -17,8 +17,10 @@ first invocation, once per container.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import botocore.exceptions
@@ -119,7 +121,7 @@ def _engine(
     )
 
 
-def _log_result(result: ObjectResult, **extra: Any) -> None:
+def _log_result(result: ObjectResult, *, count: bool = True, **extra: Any) -> None:
     fields = {
         "bucket": result.bucket,
         "key": result.key,
@@ -130,11 +132,35 @@ def _log_result(result: ObjectResult, **extra: Any) -> None:
         "error": result.error,
         **extra,
     }
-    _count(result.outcome)
+    if count:
+        _count(result.outcome)
     if result.outcome is Outcome.FAILED:
         logger.warning("object not tagged", extra=fields)
     else:
         logger.info("object processed", extra=fields)
+
+
+# The object each line is about (docs/operating.md, "Correlation ids"): on every line a record or task writes,
+# the ledger's warnings included, so `trace object` and the saved query find them all.
+OBJECT_KEYS = ("key", "version_id", "verdict")
+
+
+@contextlib.contextmanager
+def _about(key: str, version_id: str | None, verdict: str | None) -> Iterator[None]:
+    # Powertools leaves None-valued keys off the line.
+    logger.append_keys(key=key, version_id=version_id, verdict=verdict)
+    try:
+        yield
+    finally:
+        logger.remove_keys(list(OBJECT_KEYS))
+
+
+def _log_swept(result: ObjectResult) -> None:
+    """A sweep's object whose tag it wrote or could not: the unchanged majority is left to the summary. Called
+    from the engine's worker threads, so the ids go on the line itself, not on the shared logger."""
+    if result.outcome in (Outcome.TAGGED, Outcome.FAILED, Outcome.MISSING):
+        verdict = result.new if result.outcome is Outcome.TAGGED else None
+        _log_result(result, verdict=verdict, count=False)
 
 
 def _count(outcome: Outcome, n: int = 1) -> None:
@@ -189,9 +215,15 @@ def _stream_record(record: DynamoDBRecord, lambda_context: Any = None) -> None:
             extra={"error": str(exc), "event_id": record.get("eventID"), "sequence": _sequence(record)},
         )
         return
-    bucket = _names(lambda_context).uploads_bucket
+    with _about(key, None, verdict):
+        _stream_apply(record, event_name is DynamoDBRecordEventName.REMOVE, key, verdict, lambda_context)
+
+
+def _stream_apply(record: DynamoDBRecord, removed: bool, key: str, verdict: str | None, context: Any) -> None:
+    moderation = _env.settings().moderation
+    bucket = _names(context).uploads_bucket
     candidate = Candidate(bucket, key)
-    if event_name is DynamoDBRecordEventName.REMOVE:
+    if removed:
         if moderation.on_remove == "keep":
             logger.info("verdict removed; tag kept", extra={"key": key})
             return
@@ -261,6 +293,7 @@ def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ledger_table=names.jobs_table,
         verify_fraction=moderation.verify_fraction,
         on_warning=lambda message: logger.warning(message),
+        on_result=_log_swept,
     )
     summary = result.as_dict()
     if result.stopped_by_margin:
@@ -344,23 +377,34 @@ def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         parsed = []
     for task, candidate in parsed:
         verdict = verdicts.get(candidate.key)
-        if verdict is not None and verdict in engine.options.statuses:
-            # The task names no ETag: ask S3 (before tagging) so the ledger can vouch for the object later.
-            try:
-                candidate = with_identity(engine.s3, candidate)
-            except botocore.exceptions.ClientError as exc:  # AccessDenied: a grant is missing, say which
-                reason = f"GetObjectAttributes refused ({exc}): needs s3:GetObject and s3:GetObjectAttributes"
-                logger.error("identity lookup refused", extra={"key": candidate.key, "error": str(exc)})
-                response.add_result(_task_result(task, "PermanentFailure", reason))
-                continue
-        result = engine.tag_object(candidate, verdict)
-        if verdict is not None:
-            engine.remember(candidate, verdict, result)
-        _log_result(result, task_id=task.get("taskId"))
-        response.add_result(_task_result(task, *_result_code(result)))
+        with _about(candidate.key, candidate.version_id, verdict):
+            _batch_task(engine, response, task, candidate, verdict)
     ledger.close()
     _publish("batch")
     return _response_document(response)
+
+
+def _batch_task(
+    engine: TaggingEngine,
+    response: S3BatchOperationResponse,
+    task: S3BatchOperationTask,
+    candidate: Candidate,
+    verdict: str | None,
+) -> None:
+    if verdict is not None and verdict in engine.options.statuses:
+        # The task names no ETag: ask S3 (before tagging) so the ledger can vouch for the object later.
+        try:
+            candidate = with_identity(engine.s3, candidate)
+        except botocore.exceptions.ClientError as exc:  # AccessDenied: a grant is missing, say which
+            reason = f"GetObjectAttributes refused ({exc}): needs s3:GetObject and s3:GetObjectAttributes"
+            logger.error("identity lookup refused", extra={"key": candidate.key, "error": str(exc)})
+            response.add_result(_task_result(task, "PermanentFailure", reason))
+            return
+    result = engine.tag_object(candidate, verdict)
+    if verdict is not None:
+        engine.remember(candidate, verdict, result)
+    _log_result(result, task_id=task.get("taskId"))
+    response.add_result(_task_result(task, *_result_code(result)))
 
 
 def _response_document(response: S3BatchOperationResponse) -> dict[str, Any]:
