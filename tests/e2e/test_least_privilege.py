@@ -116,6 +116,13 @@ AWS_ONLY: list[tuple[str, str, dict[str, Any], dict[str, list[str]]]] = [
         {"logGroupNames": ["/aws/lambda/picops-ingest"], "startTime": 0, "endTime": 1, "queryString": "q"},
         {},
     ),
+    # `trace` on AWS with tracing on: the traces annotated with the thing's id (core/trace/xray.py).
+    (
+        "xray",
+        "GetTraceSummaries",
+        {"StartTime": 0, "EndTime": 1, "FilterExpression": 'annotation.key = "k"'},
+        {},
+    ),
     # provision's concurrency preflight (provision/preflight.py check_concurrency; emulators have no limits).
     ("lambda", "GetAccountSettings", {}, {}),
     # Event source mappings on AWS (locally they are records the runtime polls: provision/kinds).

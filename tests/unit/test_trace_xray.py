@@ -75,3 +75,86 @@ def test_links_open_the_console_of_the_region_s_partition() -> None:
         "https://console.amazonaws-us-gov.com/cloudwatch/home?region=us-gov-west-1#xray:traces/"
     )
     assert trace_url("cn-north-1", ROOT_A).startswith("https://console.amazonaws.cn/")
+
+
+def _xray() -> Any:
+    return ClientFactory(AwsSettings(region="us-east-1")).client("xray")
+
+
+def test_annotated_traces_are_asked_for_one_day_at_a_time_newest_first_and_paginated() -> None:
+    from datetime import UTC, datetime
+
+    from picops.core.trace.xray import Annotated, annotated_trace_ids
+
+    xray = _xray()
+    stub = Stubber(xray)
+    end = 1_765_000_000.0
+    start = end - 30 * 3600  # a day and six hours: two ranges, since X-Ray refuses more than 24 hours
+    expression = 'annotation.booking_id = "01JEXAMPLE0000000000000000"'
+    day = {
+        "StartTime": datetime.fromtimestamp(end - 24 * 3600, UTC),
+        "EndTime": datetime.fromtimestamp(end, UTC),
+        "TimeRangeType": "TraceId",
+        "FilterExpression": expression,
+    }
+    stub.add_response(
+        "get_trace_summaries",
+        {"TraceSummaries": [{"Id": ROOT_B, "StartTime": end - 60}], "NextToken": "t2"},
+        day,
+    )
+    stub.add_response("get_trace_summaries", {"TraceSummaries": [{"Id": ROOT_B}]}, {**day, "NextToken": "t2"})
+    stub.add_response(
+        "get_trace_summaries",
+        {"TraceSummaries": [{"Id": ROOT_A, "StartTime": start + 60}]},
+        {
+            "StartTime": datetime.fromtimestamp(start, UTC),
+            "EndTime": datetime.fromtimestamp(end - 24 * 3600, UTC),
+            "TimeRangeType": "TraceId",
+            "FilterExpression": expression,
+        },
+    )
+    with stub:
+        ids, note = annotated_trace_ids(
+            xray, Annotated("booking_id", "01JEXAMPLE0000000000000000"), start, end
+        )
+    stub.assert_no_pending_responses()
+    assert (ids, note) == ([ROOT_A, ROOT_B], "")  # oldest first, each once
+
+
+def test_the_lookup_reaches_back_no_further_than_x_rays_retention() -> None:
+    from picops.core.trace.xray import RETENTION_S, WINDOW_S, windows
+
+    ranges = windows(0, 100 * 24 * 3600.0)
+    assert len(ranges) == RETENTION_S // WINDOW_S
+    assert ranges[-1][0].timestamp() == 70 * 24 * 3600
+    assert all((b - a).total_seconds() <= WINDOW_S for a, b in ranges)
+
+
+def test_a_refusal_is_a_note_and_the_lines_own_traces_are_still_linked() -> None:
+    from picops.core.trace.xray import Annotated, annotated_trace_ids
+
+    xray = _xray()
+    stub = Stubber(xray)
+    stub.add_client_error("get_trace_summaries", "AccessDeniedException", http_status_code=403)
+    with stub:
+        ids, note = annotated_trace_ids(xray, Annotated("key", "uploads/a.jpg"), 0, 60)
+    assert ids == []
+    assert note == "X-Ray: GetTraceSummaries refused (AccessDeniedException)"
+    found = xray_of(_lines(), region="us-east-1", tracing=True, local=False, annotated=ids, lookup_note=note)
+    assert found.trace_ids == [ROOT_B, ROOT_A]
+    assert found.note == note
+
+
+def test_annotated_traces_join_the_lines_traces_once_each() -> None:
+    found = xray_of(_lines(), region="us-east-1", tracing=True, local=False, annotated=[ROOT_A, "1-x-y"])
+    assert found.trace_ids == [ROOT_B, ROOT_A, "1-x-y"]
+
+
+def test_a_value_a_filter_string_cannot_carry_is_not_searched() -> None:
+    from picops.core.trace.xray import Annotated, annotated_trace_ids
+
+    assert Annotated("key", 'photos/"quoted".jpg').filter_expression() is None
+    assert Annotated("key", "photos/a b.jpg").filter_expression() == 'annotation.key = "photos/a b.jpg"'
+    ids, note = annotated_trace_ids(None, Annotated("key", "a\\b"), 0, 60)
+    assert ids == []
+    assert "cannot be put in a filter expression" in note

@@ -27,7 +27,8 @@ from picops.core.trace import queues as trace_queues
 from picops.core.trace.bookings import trace_booking, trace_seat
 from picops.core.trace.objects import moderation_of, trace_object
 from picops.core.trace.timeline import iso_ms
-from picops.core.trace.xray import xray_of
+from picops.core.trace.xray import Annotated as XRayAnnotation
+from picops.core.trace.xray import annotated_trace_ids, xray_of
 from picops.errors import UsageError
 from picops.local import logfiles
 from picops.stack.model import StackModel
@@ -73,14 +74,26 @@ def _with_logs(
     match: trace_logs.Match,
     *,
     keep: Callable[[Entry], bool] = lambda _: True,
+    annotation: XRayAnnotation | None = None,
 ) -> Timeline:
     model = stack_model(state, announce=False)
     first = min((e.at_ms for e in timeline.entries), default=int(time.time() * 1000))
     lines = [e for e in _log_entries(state, model, match, first - LOG_MARGIN_MS) if keep(e)]
     timeline.add(lines)
     factory = state.factory
+    tracing = state.settings.observability.tracing
+    annotated: list[str] = []
+    note = ""
+    if annotation is not None and tracing and not factory.is_local:
+        since = (first - LOG_MARGIN_MS) / 1000
+        annotated, note = annotated_trace_ids(factory.client("xray"), annotation, since, time.time())
     xray = xray_of(
-        lines, region=factory.region, tracing=state.settings.observability.tracing, local=factory.is_local
+        lines,
+        region=factory.region,
+        tracing=tracing,
+        local=factory.is_local,
+        annotated=annotated,
+        lookup_note=note,
     )
     timeline.xray_trace_ids, timeline.xray_links, timeline.xray_note = xray.trace_ids, xray.links, xray.note
     return timeline
@@ -158,7 +171,13 @@ def booking(
     _with_queues(state, names, timeline, trace_queues.BOOKING_QUEUES, [booking_id])
     _render(
         out,
-        _with_logs(state, timeline, match, keep=lambda e: e.fields.get("booking_id", booking_id) in ahead),
+        _with_logs(
+            state,
+            timeline,
+            match,
+            keep=lambda e: e.fields.get("booking_id", booking_id) in ahead,
+            annotation=XRayAnnotation("booking_id", booking_id),
+        ),
     )
 
 
@@ -211,4 +230,4 @@ def object_(
     )
     _with_queues(state, names, timeline, trace_queues.OBJECT_QUEUES, trace_queues.object_needles(key))
     match: trace_logs.Match = [{"key": key, **({"version_id": version} if version else {})}]
-    _render(out, _with_logs(state, timeline, match))
+    _render(out, _with_logs(state, timeline, match, annotation=XRayAnnotation("key", key)))

@@ -206,6 +206,8 @@ STAR_ACTIONS: dict[str, str] = {
     "logs:DescribeQueryDefinitions": "the planner finds the stack's saved queries by name",
     "logs:PutQueryDefinition": "provision saves the stack's Logs Insights queries",
     "logs:DeleteQueryDefinition": "destroy removes the stack's saved queries",
+    # X-Ray traces have no ARN either.
+    "xray:GetTraceSummaries": "`trace` on AWS finds the traces annotated with the booking id or object key",
 }
 
 
