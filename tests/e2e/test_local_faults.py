@@ -93,3 +93,33 @@ def _book_all(url: str) -> None:
     with ThreadPoolExecutor(2) as pool:
         statuses = list(pool.map(book, range(BOOKINGS)))
     assert statuses == [202] * BOOKINGS
+
+
+# Four bookings make few batches: rates high enough that each kind of fault lands on them.
+DEMO_FAULTS = "duplicate=0.5,crash=0.3,throttle=0.3"
+
+
+def test_the_demo_bookings_step_holds_its_checks_under_faults(
+    cli: Any, endpoint: str, server_factory: Any
+) -> None:
+    from picops.cli.demo_steps import DemoContext
+    from picops.cli.demo_steps import bookings as step
+    from picops.cli.output import Output
+    from picops.config import AwsSettings, Settings
+    from picops.local.faults import parse_faults
+
+    assert cli("provision", "--yes", "--json", endpoint=endpoint).exit_code == 0
+    ctx = DemoContext(
+        settings=Settings(aws=AwsSettings(region="us-east-1", endpoint_url=endpoint)),
+        factory=server_factory,
+        out=Output(),
+        faults=parse_faults(DEMO_FAULTS, seed=7),
+    )
+    result = step.run(ctx)
+    # The declined first booking passes the seat to the second, charged once; inspect finds no violation.
+    assert result.ok, result.detail
+    assert result.data["violations"] == []
+    faults = result.data["faults"]
+    assert faults["seed"] == 7
+    assert faults.get("duplicate", 0) > 0, faults
+    assert faults.get("crash", 0) > 0, faults

@@ -32,9 +32,9 @@ def demo(
         typer.Option(
             "--faults",
             metavar="SPEC",
-            help="Run the ingest step's local runtime under these faults, e.g. "
-            "duplicate=0.1,crash=0.05,throttle=0.05 (docs/local.md); its checks then show the invariants "
-            "hold: one job and one notification per object version.",
+            help="Run the ingest and bookings steps' local runtime under these faults, e.g. "
+            "duplicate=0.1,crash=0.05,throttle=0.05 (docs/local.md); their checks then show the invariants "
+            "hold: one job and one notification per object version; the seat sold once, charged once.",
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the faults' draws (with --faults).")] = 7,
@@ -78,7 +78,7 @@ def demo(
         context = DemoContext(settings=settings, factory=factory, out=out, observer=observer)
         if spec is not None and spec.active:
             context.faults = spec
-            out.status(f"faults in the ingest step: {spec.describe()}")
+            out.status(f"faults in the ingest and bookings steps: {spec.describe()}")
         for step in STEPS:
             began = time.monotonic()
             out.status(f"[bold]▶ {step.title}[/bold]")

@@ -3,7 +3,9 @@
 The local runtime serves BookingsApi on a free loopback port (what `picops local run --api-port` does); four
 customers POST /bookings for the same seat; one drain of the runtime's mappings runs the inventory and
 payment consumers. The first booking's card is declined, so the seat passes to the second, which is charged
-once; the other two are LOST; the invariant checker (`picops bookings inspect`) finds no violation.
+once; the other two are LOST; the invariant checker (`picops bookings inspect`) finds no violation. Under
+`picops demo --faults` the consumers' batches are duplicated, crashed after their writes and throttled, and
+the runtime runs until the queues are idle: the outcome and the checks are the same.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def run(ctx: DemoContext) -> StepResult:
         ctx.settings,
         progress=lambda line: ctx.out.status(f"  {escape(line)}"),
         log_view=demo_log_view(ctx.out),
+        faults=ctx.faults,
     )
     receipts = []
     try:
@@ -51,9 +54,14 @@ def run(ctx: DemoContext) -> StepResult:
             if status != 202:
                 return StepResult("bookings", False, f"POST /bookings answered {status}: {doc}")
             receipts.append(doc)
-        runtime.drain()
+        if runtime.faults is None:
+            runtime.drain()
+        else:
+            # A drain ends on a poll of redeliveries; crashed and duplicated batches come back as those.
+            runtime.run_until_idle()
     finally:
         runtime.close()
+    injected = runtime.summary()["faults"]
     sqs = factory.client("sqs")
     queues = []
     for logical in QUEUES:
@@ -83,7 +91,12 @@ def run(ctx: DemoContext) -> StepResult:
         name="bookings (API -> inventory -> payment)",
         ok=ok,
         detail=detail,
-        data={"seat": seat, "bookings": bookings, "violations": [v.as_dict() for v in report.violations]},
+        data={
+            "seat": seat,
+            "bookings": bookings,
+            "violations": [v.as_dict() for v in report.violations],
+            **({"faults": injected} if injected else {}),
+        },
     )
 
 
