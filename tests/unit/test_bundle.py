@@ -72,7 +72,13 @@ def test_entries_sorted_with_fixed_timestamps_and_modes(built: Bundle) -> None:
         assert info.date_time == ZIP_EPOCH, info.filename
         assert info.external_attr >> 16 == 0o100644, info.filename
         assert info.create_system == 3
-    assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".pyo"))]
+    # Bytecode only as the bundle's own: this Python's tag, beside its source (none copied from an install).
+    tag = sys.implementation.cache_tag
+    for name in names:
+        if "__pycache__" in name or name.endswith((".pyc", ".pyo")):
+            folder, _, file = name.rpartition("__pycache__/")
+            assert file.endswith(f".{tag}.pyc"), name
+            assert f"{folder}{file.removesuffix(f'.{tag}.pyc')}.py" in names, name
     # Install-time records (paths, script hashes) differ between machines: never shipped.
     assert not [n for n in names if n.endswith(("/RECORD", "/INSTALLER", "/direct_url.json"))]
 
@@ -398,3 +404,43 @@ def test_editable_installs_are_refused_by_the_environment_source(tmp_path: Path)
     (info / "direct_url.json").write_text(json.dumps({"dir_info": {"editable": True}, "url": "file:///src"}))
     with pytest.raises(BundleError, match="devpkg is installed in editable mode"):
         bundle_mod._copy_distribution(importlib.metadata.PathDistribution(info), tmp_path / "work")
+
+
+def test_bytecode_ships_for_the_runtimes_python_and_is_what_the_import_uses(
+    built: Bundle, tmp_path: Path
+) -> None:
+    """Lambda's code directory is read-only: without the bundle's pycs each cold start compiles everything."""
+    assert built.bytecode  # RUNTIME is this interpreter's Python
+    names = set(_names(built))
+    tag = sys.implementation.cache_tag
+    sources = [n for n in names if n.endswith(".py")]
+    for source in ("picops/handlers/ingest.py", "picops/core/ingest/pipeline.py", "pydantic/main.py"):
+        folder, _, file = source.rpartition("/")
+        assert f"{folder}/__pycache__/{file[:-3]}.{tag}.pyc" in names, source
+    assert len([n for n in names if n.endswith(".pyc")]) >= 0.95 * len(sources)
+    # Unchecked-hash pycs: the import takes the bundle's bytecode as built, whatever the files' timestamps
+    # (the zip fixes them at 1980). An edit to the unzipped source is therefore not seen: the pyc is used.
+    task = tmp_path / "task"
+    with zipfile.ZipFile(built.path) as zf:
+        zf.extractall(task)
+    (task / "picops" / "errors.py").write_text("raise SystemExit('the source was compiled, not the pyc')\n")
+    script = (
+        f"import sys; sys.path.insert(0, {str(task)!r}); import picops.errors; print(picops.errors.__file__)"
+    )
+    env = {"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(task / "picops" / "errors.py")
+
+
+def test_a_bundle_for_another_python_carries_no_bytecode(tmp_path: Path) -> None:
+    other = "python3.13" if RUNTIME != "python3.13" else "python3.12"
+    # A loopback endpoint: the environment source is allowed for another runtime (moto never runs the code).
+    bundle = build_bundle(
+        bundle_settings(tmp_path / "c", endpoint="http://127.0.0.1:4566", runtime=other),
+        out_dir=tmp_path / "o",
+    )
+    assert not bundle.bytecode
+    assert not [n for n in _names(bundle) if n.endswith(".pyc") or "__pycache__" in n]

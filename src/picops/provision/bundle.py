@@ -19,8 +19,15 @@ Where dependencies come from (`[deploy] dependency_source`):
 
 The resolved dependency tree is cached under `<cache dir>/deps/<key>` keyed by (requirements, runtime,
 architecture, source), so repeated builds only re-zip. The zip is deterministic: sorted entries, fixed
-timestamps (1980-01-01) and modes, no bytecode, no install-time metadata (RECORD, INSTALLER, scripts), so
-unchanged inputs give byte-identical zips and the same CodeSha256, and deploy skips UpdateFunctionCode.
+timestamps (1980-01-01) and modes, no install-time metadata (RECORD, INSTALLER, scripts), so unchanged
+inputs give byte-identical zips and the same CodeSha256, and deploy skips UpdateFunctionCode.
+
+Bytecode: Lambda's code directory is read-only, so a bundle without `__pycache__` compiles every module it
+imports on every cold start (the ingest handler's import: about 200 ms compiling against 50 ms with
+bytecode). When this interpreter is the runtime's Python (same minor version: bytecode is version-specific),
+each `.py` goes in with its `__pycache__/<name>.cpython-3XY.pyc`, compiled as unchecked-hash pycs: their
+validity does not depend on file timestamps the zip fixes at 1980, and identical sources give identical
+pycs, so the zip stays deterministic. Otherwise the bundle carries sources only (`Bundle.bytecode`).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -165,6 +173,8 @@ class Bundle:
     source: str = ""  # "pip" or "environment"
     warnings: tuple[str, ...] = ()
     limits: SizeLimits = field(default_factory=SizeLimits)
+    # Compiled modules ship beside the sources (only when the building Python is the runtime's).
+    bytecode: bool = False
 
     @property
     def needs_s3_upload(self) -> bool:
@@ -225,6 +235,9 @@ def build_bundle(
         raise BundleError(f"a dependency installs files inside the picops package: {clash[:3]}")
     entries.update(dep_entries)
     warnings.extend(_unresolved_imports(entries, deps_dir))
+    bytecode = target.matches_interpreter()
+    if bytecode:
+        entries.update(bytecode_entries(entries, cache / "pyc"))
 
     out_dir = out_dir or cache / "bundles"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -252,6 +265,7 @@ def build_bundle(
         source=source,
         warnings=tuple(warnings),
         limits=limits,
+        bytecode=bytecode,
     )
     check_unzipped_limit(bundle)
     return bundle
@@ -747,6 +761,48 @@ def _runtime_imports(path: Path) -> set[str]:
 
 # ---------------------------------------------------------------------------------------------------------
 # the zip
+
+
+def bytecode_entries(entries: Mapping[str, Path], cache: Path) -> dict[str, Path]:
+    """`__pycache__/<module>.<tag>.pyc` for every `.py` entry, compiled by this interpreter as unchecked-hash
+    pycs (cached by source content and archive name, so a rebuild compiles only what changed). A source this
+    Python cannot compile (a test fixture, a file for another version) is left without bytecode, as
+    compileall leaves it."""
+    tag = sys.implementation.cache_tag
+    cache.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    for name, path in entries.items():
+        if not name.endswith(".py"):
+            continue
+        source = path.read_bytes()
+        key = hashlib.sha256(name.encode() + b"\0" + source).hexdigest()
+        cached = cache / f"{key}.{tag}.pyc"
+        if not cached.exists() and not _compile(path, name, cached):
+            continue
+        folder, _, file = name.rpartition("/")
+        pyc = f"{file[:-3]}.{tag}.pyc"
+        out[f"{folder}/__pycache__/{pyc}" if folder else f"__pycache__/{pyc}"] = cached
+    return out
+
+
+def _compile(path: Path, name: str, cached: Path) -> bool:
+    # Written under a private name, then renamed: a concurrent build never reads half a pyc.
+    fd, tmp = tempfile.mkstemp(prefix=".pyc-", dir=cached.parent)
+    os.close(fd)
+    try:
+        py_compile.compile(
+            str(path),
+            cfile=tmp,
+            dfile=name,  # the path the traceback shows: the module's place in the bundle
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+        os.replace(tmp, cached)
+        return True
+    except (py_compile.PyCompileError, SyntaxError, ValueError):
+        return False
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def write_deterministic_zip(entries: dict[str, Path], dest: Path) -> int:
