@@ -136,6 +136,10 @@ FUNCTION_ACTIONS = (
     "lambda:CreateAlias",
     "lambda:GetAlias",
     "lambda:UpdateAlias",
+    # `deploy`'s release history is kept in the function's tags (provision/release/history.py).
+    "lambda:TagResource",
+    "lambda:ListTags",
+    "lambda:UntagResource",
     "lambda:AddPermission",
     "lambda:RemovePermission",
     "lambda:GetPolicy",
