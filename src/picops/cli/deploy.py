@@ -174,7 +174,7 @@ def deploy(
     # The same wiring checks as provision (a sweeper timeout its margin eats, visibility under 6x a
     # consumer's timeout): deploy changes timeouts too.
     preflight_model(model)
-    watched = release.check_alarms(state.factory, model, specs, request)
+    watched = release.check_alarms(state.factory, model, specs, request, _local_watch(state, model))
     for name in sorted(watched.ignored):
         out.warn(f"alarm {name} is already in ALARM: --force deploys over it, and the release ignores it")
     _ship(state, out, model, specs, request, watched, dry_run=dry_run, refresh_deps=refresh_deps)
@@ -241,7 +241,12 @@ def _ship(
     if dry_run:
         results = deploy_functions(factory, settings, specs, bundle, dry_run=True, on_result=progress)
     else:
-        hooks = release.Hooks(on_result=progress, on_step=lambda s: _step(out, s), on_warning=out.warn)
+        hooks = release.Hooks(
+            on_result=progress,
+            on_step=lambda s: _step(out, s),
+            on_warning=out.warn,
+            watch=_local_watch(state, model),
+        )
         results = release.release(factory, settings, model, specs, bundle, request, watched, hooks)
     doc: dict[str, Any] = {
         "functions": [r.as_dict() for r in results],
@@ -250,6 +255,16 @@ def _ship(
     }
     out.result(doc, lambda: _render(out, bundle, route, results, dry_run))
     _exit_on_failure(out, results)
+
+
+def _local_watch(state: Any, model: Any) -> Any:
+    """On a local endpoint no CloudWatch evaluates metrics: the alarms are evaluated from the local
+    runtime's records, counted from now (picops.local.alarm_watch)."""
+    if not state.factory.is_local:
+        return None
+    from picops.local.alarm_watch import LocalAlarms
+
+    return LocalAlarms(model, state.factory.client("sqs"))
 
 
 def _step(out: Output, shift: Shift) -> None:

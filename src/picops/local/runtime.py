@@ -41,6 +41,7 @@ from picops.local.invoke import (
 )
 from picops.local.logfiles import log_dir
 from picops.local.mappings import DYNAMODB_STREAM, SQS, MappingRecord, function_target, target_of
+from picops.local.routing import AliasRouting
 from picops.local.schedules import Schedules
 from picops.local.sqs_source import SqsSource
 from picops.local.stats import ERROR, SKIPPED, MappingStats, Progress
@@ -131,6 +132,9 @@ class LocalRuntime:
         # The other schedule rules (the outbox sweep, ...), made by serve() on its clock.
         self.schedules: Schedules | None = None
         self.api: LocalApi | None = None
+        # Alias `live`'s weights during a release: a share of invocations runs as the new version.
+        self.routing = AliasRouting(factory.client("lambda"))
+        self._routed_handlers: dict[str, Handler] = {}
         # Set by Ctrl-C/SIGTERM (see stop_on_signals): every loop ends at its next check.
         self.stop = threading.Event()
         self._in_invoke = False
@@ -246,8 +250,11 @@ class LocalRuntime:
             # Only a handler on the main thread can be interrupted by the signal handler itself.
             on_main = threading.current_thread() is threading.main_thread()
             self._in_invoke = self._in_invoke or on_main
+            routed = self.routing.pick(target)
+            if routed.handler != target.handler:
+                handler = self._handler_of(routed)
             try:
-                result = self.invoker.invoke(target, handler, event)
+                result = self.invoker.invoke(routed, handler, event)
             finally:
                 if on_main:
                     self._in_invoke = False
@@ -257,6 +264,12 @@ class LocalRuntime:
             return result
 
         return invoke
+
+    def _handler_of(self, target: FunctionTarget) -> Handler:
+        known = self._routed_handlers.get(target.handler)
+        if known is None:
+            known = self._routed_handlers[target.handler] = self.invoker.load(target)
+        return known
 
     @contextlib.contextmanager
     def stop_on_signals(self) -> Iterator[threading.Event]:

@@ -25,6 +25,7 @@ from picops.provision.release.shift import (
     IN_PROGRESS,
     SUCCEEDED,
     AlarmWatch,
+    AnyOf,
     CloudWatchAlarms,
     Driver,
     Shift,
@@ -61,8 +62,8 @@ class Hooks:
     on_result: Callable[[FunctionResult], None] | None = None
     on_step: Callable[[Shift], None] | None = None
     on_warning: Callable[[str], None] | None = None
-    # How alarms are read while a step holds: CloudWatch's states by default; the local stack passes its
-    # own evaluation of the runtime's records.
+    # Alarms read while a step holds besides CloudWatch's states: the local stack passes its own
+    # evaluation of the runtime's records (an alarm set by hand still counts).
     watch: AlarmWatch | None = None
 
 
@@ -71,14 +72,21 @@ def function_arn(model: StackModel, spec: FunctionSpec) -> str:
 
 
 def check_alarms(
-    factory: ClientFactory, model: StackModel, specs: Sequence[FunctionSpec], request: Request
+    factory: ClientFactory,
+    model: StackModel,
+    specs: Sequence[FunctionSpec],
+    request: Request,
+    watch: AlarmWatch | None = None,
 ) -> Watched:
     """The alarms each function's release watches; a UsageError (exit 2) when one is already firing and
-    the release is not forced, or when an `--alarm` does not exist. A plain deploy reads none."""
+    the release is not forced, or when an `--alarm` does not exist. A plain deploy reads none. `watch`
+    (the local stack's evaluation) says which fire where CloudWatch's own states would not."""
     if not request.explicit:
         return Watched()
     names = set(request.alarms) | {n for spec in specs for n in default_alarms(model, spec)}
     known = states(factory.client("cloudwatch"), names)
+    if watch is not None:
+        known.update(dict.fromkeys(watch.firing(sorted(known)), "ALARM"))
     watched = chosen_alarms(model, specs, request.alarms, known)
     return Watched(watched, frozenset(refuse_firing(watched, known, force=request.force)))
 
@@ -111,7 +119,9 @@ def release(
     by_logical = {spec.logical: spec for spec in specs}
     for shift in pending:
         recorder.write(by_logical[shift.logical], shift.new, shift.old, name, IN_PROGRESS, started=True)
-    watch = hooks.watch or CloudWatchAlarms(factory.client("cloudwatch"), watched.ignored)
+    watch: AlarmWatch = CloudWatchAlarms(factory.client("cloudwatch"), watched.ignored)
+    if hooks.watch is not None:
+        watch = AnyOf((watch, hooks.watch))
     try:
         Driver(lam, watch, scale=request.scale, on_step=hooks.on_step).run(request.strategy, pending)
     finally:

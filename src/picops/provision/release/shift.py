@@ -137,3 +137,13 @@ class CloudWatchAlarms:
     def firing(self, names: Sequence[str]) -> list[str]:
         found = states(self.cloudwatch, [n for n in names if n not in self.ignored])
         return sorted(name for name, state in found.items() if state == ALARM)
+
+
+@dataclass
+class AnyOf:
+    """Firing when any of `watches` says so."""
+
+    watches: tuple[AlarmWatch, ...]
+
+    def firing(self, names: Sequence[str]) -> list[str]:
+        return sorted({name for watch in self.watches for name in watch.firing(names)})
