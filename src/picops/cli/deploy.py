@@ -233,6 +233,11 @@ def _ship(
     for warning in bundle.warnings:
         out.warn(warning)
     route = s3_route(settings, bundle)
+    if factory.is_local and not dry_run:
+        # The local runtime runs a version a release routes to from this very zip (picops.local.versions).
+        from picops.local.versions import keep_bundle
+
+        keep_bundle(bundle.path, bundle.code_sha256)
 
     def progress(result: FunctionResult) -> None:
         version = f" -> version {result.version}" if result.version else ""

@@ -95,6 +95,8 @@ class FunctionTarget:
     reserved_concurrency: int | None = None  # the qualified ARN event sources invoke (the `live` alias)
     # The published version this invocation runs as (alias `live`'s weighted routing picks it).
     version: str = "$LATEST"
+    # The directory of the version's own bundle (picops.local.versions) when it runs from it, else "".
+    code_dir: str = ""
 
 
 @dataclass

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
@@ -46,6 +47,7 @@ from picops.local.schedules import Schedules
 from picops.local.sqs_source import SqsSource
 from picops.local.stats import ERROR, SKIPPED, MappingStats, Progress
 from picops.local.stream_source import StreamSource
+from picops.local.versions import BundleHandler, runtime_dir
 from picops.local.workers import serialise_dynamodb
 from picops.stack.build import build_model
 from picops.stack.local_mappings import local_mapping_parameter, read_local_mappings
@@ -251,7 +253,7 @@ class LocalRuntime:
             on_main = threading.current_thread() is threading.main_thread()
             self._in_invoke = self._in_invoke or on_main
             routed = self.routing.pick(target)
-            if routed.handler != target.handler:
+            if routed.code_dir or routed.handler != target.handler:
                 handler = self._handler_of(routed)
             try:
                 result = self.invoker.invoke(routed, handler, event)
@@ -266,9 +268,18 @@ class LocalRuntime:
         return invoke
 
     def _handler_of(self, target: FunctionTarget) -> Handler:
-        known = self._routed_handlers.get(target.handler)
+        """The handler of a version routed to: its bundle's, in a process of its own, or the checkout's."""
+        key = f"{target.handler}@{target.code_dir}"
+        known = self._routed_handlers.get(key)
         if known is None:
-            known = self._routed_handlers[target.handler] = self.invoker.load(target)
+            if target.code_dir:
+                code = Path(target.code_dir)
+                known = BundleHandler(
+                    target.handler, code, runtime_dir(self.routing.bundles), target.timeout_s
+                )
+            else:
+                known = self.invoker.load(target)
+            self._routed_handlers[key] = known
         return known
 
     @contextlib.contextmanager
