@@ -346,7 +346,8 @@ def _render(
     for r in results:
         version = f"live version {r.version}" if r.version else "no live version yet"
         changes = f" (changes: {', '.join(r.changes)})" if r.changes else ""
-        out.human.print(f"  {r.logical} ({r.name}): {r.action}, {version}{changes}", markup=False)
+        released = f", {r.strategy} {r.outcome}" if r.strategy and r.outcome else ""
+        out.human.print(f"  {r.logical} ({r.name}): {r.action}, {version}{changes}{released}", markup=False)
     counts: dict[str, int] = {}
     for r in results:
         counts[r.action] = counts.get(r.action, 0) + 1
@@ -414,11 +415,21 @@ def history(
     state, out, model = _target(ctx, json_mode)
     specs = select_functions(model, [function] if function else [])
     records = [r.as_dict() for r in manage.history_of(state.factory, model, specs)]
-    columns = ["at", "function", "version", "previous_version", "strategy", "outcome", "by"]
-    out.result(
-        {"history": records},
-        lambda: out.table("Releases", columns, [[r[c] for c in columns] for r in records]),
-    )
+    out.result({"history": records}, lambda: _render_history(out, records))
+
+
+def _render_history(out: Output, records: list[dict[str, Any]]) -> None:
+    # One line per release rather than a table: the caller's ARN stays whole in narrow terminals and logs.
+    for r in records:
+        previous = f" (from {r['previous_version']})" if r["previous_version"] else ""
+        alarm = f" on {r['alarm']}" if r["alarm"] else ""
+        out.human.print(
+            f"{r['at']}  {r['function']}  version {r['version']}{previous}  {r['strategy']}  "
+            f"{r['outcome']}{alarm}  by {r['by']}",
+            markup=False,
+        )
+    if not records:
+        out.info("no releases recorded")
 
 
 @app.command("rollback")
