@@ -155,12 +155,13 @@ def deploy(
     version, and alias `live` moved onto it (event sources and the API invoke `live`)."""
     state = get_state(ctx)
     out = state.output(json_mode)
-    request = _request(strategy, alarm, force, interval_scale)
+    request = _request(strategy, alarm, force, interval_scale, no_wait)
     if rollback is not None and (functions or request.explicit):
         raise UsageError("--rollback takes one FUNCTION and no other function arguments or release options")
-    if no_wait and request.strategy.gradual:
+    if no_wait and request.strategy.gradual and state.factory.is_local:
         raise UsageError(
-            f"{input_field('no_wait')}: picops drives this release itself, so it has to stay to the end",
+            f"{input_field('no_wait')}: on a local endpoint picops drives the release itself, so it has to "
+            "stay to the end",
             hint="on AWS, CodeDeploy runs a release without picops; leave out --no-wait here",
         )
     out.target(state.factory.describe_target())
@@ -180,7 +181,9 @@ def deploy(
     _ship(state, out, model, specs, request, watched, dry_run=dry_run, refresh_deps=refresh_deps)
 
 
-def _request(strategy: str | None, alarms: list[str] | None, force: bool, scale: float) -> release.Request:
+def _request(
+    strategy: str | None, alarms: list[str] | None, force: bool, scale: float, no_wait: bool
+) -> release.Request:
     if not scale > 0:
         raise UsageError("--interval-scale must be a positive number")
     return release.Request(
@@ -189,6 +192,7 @@ def _request(strategy: str | None, alarms: list[str] | None, force: bool, scale:
         force=force,
         scale=scale,
         explicit=strategy is not None or bool(alarms),
+        no_wait=no_wait,
     )
 
 
@@ -251,6 +255,9 @@ def _ship(
             on_step=lambda s: _step(out, s),
             on_warning=out.warn,
             watch=_local_watch(state, model),
+            on_deployment=lambda s, status, deployment: out.status(
+                f"  {s.logical}: CodeDeploy deployment {deployment} {status}"
+            ),
         )
         results = release.release(factory, settings, model, specs, bundle, request, watched, hooks)
     doc: dict[str, Any] = {

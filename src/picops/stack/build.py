@@ -9,12 +9,20 @@ operations.
 from __future__ import annotations
 
 from picops.config import Settings
-from picops.stack.builders import bookings, ingest, moderation, operations, repairs, shared
+from picops.stack.builders import bookings, ingest, moderation, operations, releases, repairs, shared
 from picops.stack.builders.context import BuildContext
 from picops.stack.model import StackModel
 from picops.stack.names import StackNames
 
-BUILDERS = (shared.build, ingest.build, moderation.build, bookings.build, repairs.build, operations.build)
+BUILDERS = (
+    shared.build,
+    ingest.build,
+    moderation.build,
+    bookings.build,
+    repairs.build,
+    operations.build,
+    releases.build,
+)
 
 __all__ = ["BUILDERS", "build_model"]
 

@@ -21,6 +21,7 @@ from picops.provision.bundle import Bundle
 from picops.provision.deploy import FunctionResult, deploy_functions, point_at_once
 from picops.provision.release import history
 from picops.provision.release.alarms import chosen_alarms, default_alarms, refuse_firing, states
+from picops.provision.release.codedeploy import CodeDeployDriver
 from picops.provision.release.shift import (
     IN_PROGRESS,
     SUCCEEDED,
@@ -31,7 +32,7 @@ from picops.provision.release.shift import (
     Shift,
 )
 from picops.provision.release.strategy import ALL_AT_ONCE, Strategy
-from picops.stack.model import FunctionSpec, StackModel
+from picops.stack.model import CodeDeployGroup, FunctionSpec, StackModel
 from picops.stack.names import build_arn
 
 MOVED = ("created", "updated")
@@ -47,6 +48,8 @@ class Request:
     force: bool = False
     scale: float = 1.0
     explicit: bool = True
+    # With CodeDeploy (AWS): start the deployments and return without following them.
+    no_wait: bool = False
 
 
 @dataclass
@@ -65,6 +68,8 @@ class Hooks:
     # Alarms read while a step holds besides CloudWatch's states: the local stack passes its own
     # evaluation of the runtime's records (an alarm set by hand still counts).
     watch: AlarmWatch | None = None
+    # A CodeDeploy deployment's status changed (Created, InProgress, Succeeded, ...), with its id.
+    on_deployment: Callable[[Shift, str, str], None] | None = None
 
 
 def function_arn(model: StackModel, spec: FunctionSpec) -> str:
@@ -103,7 +108,6 @@ def release(
 ) -> list[FunctionResult]:
     """Deploy `bundle` to `specs` and move alias `live` as `request.strategy` says."""
     hooks = hooks or Hooks()
-    lam = factory.client("lambda")
     pending: list[Shift] = []
     name = request.strategy.name
 
@@ -119,11 +123,8 @@ def release(
     by_logical = {spec.logical: spec for spec in specs}
     for shift in pending:
         recorder.write(by_logical[shift.logical], shift.new, shift.old, name, IN_PROGRESS, started=True)
-    watch: AlarmWatch = CloudWatchAlarms(factory.client("cloudwatch"), watched.ignored)
-    if hooks.watch is not None:
-        watch = AnyOf((watch, hooks.watch))
     try:
-        Driver(lam, watch, scale=request.scale, on_step=hooks.on_step).run(request.strategy, pending)
+        _shift(factory, model, request, watched, hooks, pending)
     finally:
         for shift in pending:
             recorder.write(by_logical[shift.logical], shift.new, shift.old, name, shift.outcome, shift.alarm)
@@ -133,6 +134,47 @@ def release(
         if r.action in MOVED and r.logical not in shifted and r.version is not None:
             recorder.write(by_logical[r.logical], r.version, r.previous_version, ALL_AT_ONCE, SUCCEEDED)
     return final
+
+
+def codedeploy_groups(model: StackModel) -> dict[str, CodeDeployGroup]:
+    """The deployment group of each function, by logical name: empty on a local endpoint (no CodeDeploy)."""
+    return {g.function: g for g in model.of_type(CodeDeployGroup)}
+
+
+def _shift(
+    factory: ClientFactory,
+    model: StackModel,
+    request: Request,
+    watched: Watched,
+    hooks: Hooks,
+    pending: list[Shift],
+) -> None:
+    """CodeDeploy runs the shift where the model has deployment groups (AWS); picops drives it elsewhere."""
+    groups = codedeploy_groups(model)
+    if groups and pending:
+        override = bool(request.alarms) or bool(watched.ignored)
+        driver = CodeDeployDriver(
+            factory.client("codedeploy"),
+            next(iter(groups.values())).application_name,
+            {logical: group.name for logical, group in groups.items()},
+            alarms={s.logical: s.alarms for s in pending} if override else None,
+        )
+        if hooks.on_deployment is not None:
+            report = hooks.on_deployment
+            driver.on_step = lambda shift, status: report(shift, status, driver.deployments[shift.logical])
+        driver.start(request.strategy, pending)
+        for shift in pending:
+            if hooks.on_deployment is not None:
+                hooks.on_deployment(shift, "Created", driver.deployments[shift.logical])
+        if not request.no_wait:
+            driver.follow(pending)
+        return
+    watch: AlarmWatch = CloudWatchAlarms(factory.client("cloudwatch"), watched.ignored)
+    if hooks.watch is not None:
+        watch = AnyOf((watch, hooks.watch))
+    Driver(factory.client("lambda"), watch, scale=request.scale, on_step=hooks.on_step).run(
+        request.strategy, pending
+    )
 
 
 def _finished(result: FunctionResult, shift: Shift | None, request: Request) -> FunctionResult:
