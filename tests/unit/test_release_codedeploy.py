@@ -220,3 +220,25 @@ def test_a_custom_strategy_creates_its_configuration_once(codedeploy: Any) -> No
     assert ensure_config(codedeploy, parse_strategy("linear10-2m")) == (
         "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes"
     )
+
+
+def test_on_aws_the_release_goes_to_codedeploy_and_no_wait_detaches(monkeypatch: pytest.MonkeyPatch) -> None:
+    from picops.aws import ClientFactory
+    from picops.config import AwsSettings
+    from picops.provision.release import run
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    factory = ClientFactory(AwsSettings(region=REGION))
+    model = build_model(Settings(), ACCOUNT, REGION)
+    client = factory.client("codedeploy")
+    shift = _shift()
+    reported: list[tuple[str, str]] = []
+    hooks = run.Hooks(on_deployment=lambda s, status, deployment: reported.append((status, deployment)))
+    request = run.Request(parse_strategy("canary10-5m"), no_wait=True)
+    with Stubber(client) as stub:
+        stub.add_response("create_deployment", {"deploymentId": "d-NOWAIT"})
+        run._shift(factory, model, request, run.Watched(), hooks, [shift])  # no GetDeployment: detached
+        stub.assert_no_pending_responses()
+    assert reported == [("Created", "d-NOWAIT")]
+    assert (shift.outcome, shift.version) == ("in-progress", "3")
