@@ -3,6 +3,11 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins its own versions of boto3, pydantic and friends: it lives in a virtualenv of its own so the
+# project's dependencies stay the ones pyproject.toml resolves (tests/unit/test_security_export.py runs it).
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_VERSION := 3.3.30
 
 .PHONY: demo test lint typecheck pytest bench docs clean
 
@@ -13,6 +18,10 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,local,parquet]'
 	touch $(STAMP)
+
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV) || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 
 demo: $(STAMP)
 	$(BIN)/picops demo
@@ -25,8 +34,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
-	$(BIN)/pytest -q
+pytest: $(STAMP) $(CHECKOV)
+	CHECKOV=$(CURDIR)/$(CHECKOV) $(BIN)/pytest -q
 
 test: lint pytest
 
@@ -41,4 +50,4 @@ docs: $(STAMP)
 # endpoint before its record goes; without a venv there is nothing that could still be running from it.
 clean:
 	-if [ -x $(BIN)/picops ]; then $(BIN)/picops local down --purge; fi
-	rm -rf $(VENV) .picops .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .picops .mypy_cache .pytest_cache .ruff_cache

@@ -10,12 +10,23 @@ requests per message (the primary figure where the emulator's own cost dominates
 20 ms per request. Targets: picops within 25% of the baseline's speed and no more requests per message.
 Concurrency: the same drain to a handler waiting 50 ms per batch, serially and with MaximumConcurrency 5;
 target >= 2x the serial throughput (docs/local.md).
+Memory: `picops local run --until-idle` (a separate process, as a developer runs it) ingests one 12 MP WebP
+uploaded to a provisioned stack on `picops local up`; the line reports IngestFunction's peak from the run's
+summary (`memory`, docs/local.md "Memory") against the target of 64 MB above baseline (docs/ingest.md).
+`--smoke` uses a 1000x750 WebP.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from picops.aws import ClientFactory
@@ -161,6 +172,74 @@ def _guard(queue_arn: str, factory: ClientFactory) -> Any:
     )
 
 
+WEBP_TARGET_MB = 64.0
+
+
+def _picops(*args: str, env: dict[str, str], timeout: float = 600) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "picops", *args, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"picops {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
+    return dict(json.loads(done.stdout))
+
+
+def webp_peak(smoke: bool) -> dict[str, Any]:
+    """IngestFunction's memory in `picops local run` for one 12 MP WebP (1000x750 with `smoke`)."""
+    from bench.imaging import p3_profile, photo
+    from picops.local import free_port
+    from picops.stack import StackNames
+
+    width, height = (1000, 750) if smoke else (4000, 3000)
+    with tempfile.TemporaryDirectory() as home:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PICOPS_", "AWS_"))}
+        env.update(
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION="us-east-1",
+            PICOPS_STATE_DIR=str(Path(home) / ".picops"),
+            POWERTOOLS_LOG_LEVEL="WARNING",
+        )
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen(
+            [sys.executable, "-m", "picops", "local", "up", "--port", str(port), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=home,
+        )
+        try:
+            assert server.stdout is not None
+            server.stdout.readline()  # the one JSON document: the endpoint answers
+            _picops("--endpoint-url", url, "provision", "--yes", env=env)
+            settings = Settings(aws=AwsSettings(region="us-east-1", endpoint_url=url))
+            factory = ClientFactory.from_settings(settings)
+            bucket = StackNames(settings, factory.account_id(), factory.region).uploads_bucket
+            body = photo(width, height, "WEBP", p3_profile())
+            factory.client("s3").put_object(
+                Bucket=bucket, Key=f"{settings.ingest.prefix}bench.webp", Body=body
+            )
+            run = _picops("--endpoint-url", url, "local", "run", "--until-idle", env=env)
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    mapping = next(m for m in run["mappings"] if m["logical"] == "IngestFunctionMapping")
+    # The photo, and S3's test event when the notification was configured (handled and dropped).
+    assert mapping["records"] >= 1, mapping
+    assert mapping["failed_records"] == 0, mapping
+    return {"size": f"{width}x{height}", "method": run["memory_method"], **run["memory"]["IngestFunction"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.local_runtime", description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
@@ -241,6 +320,14 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'PASS' if wide >= TARGET_CONCURRENCY_RATIO else 'MISS'}: concurrency ratio {wide:.2f}x "
         f">= {TARGET_CONCURRENCY_RATIO:.1f}x the serial runtime"
+    )
+    webp = webp_peak(args.smoke)
+    above = webp["above_baseline_mb"]
+    print(
+        f"local run, one {webp['size']} WebP upload: IngestFunction peaked {above:g} MB above the "
+        f"process before it ran (RSS high-water {webp['peak_mb']:g} MB, {webp['method']}; MemorySize "
+        f"{webp['memory_size_mb']} MB); {'PASS' if above <= WEBP_TARGET_MB else 'MISS'}: "
+        f"<= {WEBP_TARGET_MB:g} MB above baseline"
     )
     verdict = "PASS" if ratio >= TARGET_SPEED_RATIO else "MISS"
     print(f"{verdict}: >= {TARGET_SPEED_RATIO:.2f}x the baseline's speed")

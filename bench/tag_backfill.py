@@ -66,9 +66,29 @@ class Config:
     rounds: int = 3
 
 
+class InFlight:
+    """Seconds between a request being made and its answer, summed over one run's clients: divided by the
+    run's time, how many requests it kept in flight on average (at its concurrency, the emulator, not the
+    engine, sets the pace)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._lock = threading.Lock()
+
+    def start(self, context: dict[str, Any], **_: Any) -> None:
+        context["bench_started"] = time.perf_counter()
+
+    def end(self, context: dict[str, Any], **_: Any) -> None:
+        began = context.pop("bench_started", None)
+        if began is not None:
+            with self._lock:
+                self.seconds += time.perf_counter() - began
+
+
 def _factory(url: str, latency_s: float) -> ClientFactory:
     factory = ClientFactory(AwsSettings(region="us-east-1", endpoint_url=url, max_attempts=3))
     factory.latency_s = latency_s  # type: ignore[attr-defined]
+    factory.in_flight = InFlight()  # type: ignore[attr-defined]
     return factory
 
 
@@ -80,6 +100,10 @@ def _client(factory: ClientFactory, service: str, concurrency: int, latency_s: f
             time.sleep(latency_s)
 
         client.meta.events.register("before-send", delay, unique_id="bench-latency")
+    flight = getattr(factory, "in_flight", None)
+    if flight is not None:
+        client.meta.events.register("before-call.*.*", flight.start, unique_id="bench-in-flight-start")
+        client.meta.events.register("after-call.*.*", flight.end, unique_id="bench-in-flight-end")
     return client
 
 
@@ -281,6 +305,7 @@ class Round:
     summary: Any
     ceiling: float
     probes: tuple[float, float]
+    in_flight: float  # requests picops kept in flight on average
 
 
 def _round(url: str, stack: StackNames, cfg: Config, r: int, keys: list[str]) -> Round:
@@ -296,6 +321,7 @@ def _round(url: str, stack: StackNames, cfg: Config, r: int, keys: list[str]) ->
         )
 
     probes: list[float] = []
+    flights: list[float] = []
 
     def picops() -> Any:
         probes.append(
@@ -306,7 +332,9 @@ def _round(url: str, stack: StackNames, cfg: Config, r: int, keys: list[str]) ->
                 cfg.ceiling_seconds,
             )
         )
-        summary = _picops(_factory(url, cfg.latency_s), stack, picops_bucket, cfg)
+        factory = _factory(url, cfg.latency_s)
+        summary = _picops(factory, stack, picops_bucket, cfg)
+        flights.append(factory.in_flight.seconds / summary.elapsed_s)  # type: ignore[attr-defined]
         # 32 busy callers without latency compete with the in-process server for the GIL; callers that
         # wait the same injected latency as picops's do not: the higher rate is the ceiling.
         probe = ClientFactory(AwsSettings(region="us-east-1", endpoint_url=url))
@@ -329,6 +357,7 @@ def _round(url: str, stack: StackNames, cfg: Config, r: int, keys: list[str]) ->
         summary,
         max(probes),
         (probes[0], probes[1]),
+        flights[0],
     )
 
 
@@ -393,6 +422,10 @@ def _report(rounds: list[Round], cfg: Config) -> list[tuple[str, bool]]:
         f"callers (per round, before without latency/after with {latency * 1000:.0f} ms: {probes}); picops "
         f"drove {_spread([r.picops_req_rate for r in rounds], '{:,.0f}')} requests/s = "
         f"{_spread([100 * s for s in shares], '{:.0f}')}% of its round's ceiling"
+    )
+    print(
+        f"picops kept {_spread([r.in_flight for r in rounds])} requests in flight on average at concurrency "
+        f"{cfg.concurrency} (the ceiling's callers: 32)"
     )
     print(
         f"modelled at {latency * 1000:.0f} ms/request with an unlimited server: naive "

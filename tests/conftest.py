@@ -90,7 +90,9 @@ def aws() -> Iterator[Any]:
 
     from picops.aws import ClientFactory
     from picops.config import AwsSettings
+    from picops.local import query_definitions
 
+    query_definitions.install()  # as the embedded endpoint serves them
     with mock_aws():
         yield ClientFactory(AwsSettings(region="us-east-1"))
 
@@ -100,10 +102,12 @@ def moto_server() -> Iterator[str]:
     """One threaded moto server on 127.0.0.1 for the whole session; reset between tests by `endpoint`."""
     from moto.server import ThreadedMotoServer
 
+    from picops.local import query_definitions
     from picops.local.endpoint import free_port
     from picops.local.s3_events import install
 
     install()  # S3 notifications as `picops local up` serves them (versionId, sequencer)
+    query_definitions.install()  # saved Logs Insights queries, which moto lacks
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

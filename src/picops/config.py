@@ -329,7 +329,7 @@ class DeploySettings(_Section):
     # The Lambda bundle (picops.provision.bundle): third-party distributions the handlers need; a bare name
     # is pinned to the version installed next to picops. boto3 & co. come with the Lambda runtime.
     # pillow-heif (libheif with libde265) reads HEIC; Pillow's own wheel carries libwebp and libavif.
-    # aws-xray-sdk: Powertools' Tracer, built at every handler's import, imports it.
+    # aws-xray-sdk: Powertools' Tracer, built at every handler's import, imports it. isal: PNG's inflate.
     dependencies: tuple[str, ...] = (
         "pydantic",
         "pydantic-settings",
@@ -337,6 +337,7 @@ class DeploySettings(_Section):
         "aws-xray-sdk",
         "pillow",
         "pillow-heif",
+        "isal",
     )
     dependency_source: Literal["auto", "pip", "environment"] = "auto"
     find_links: str | None = Field(default=None, description="local wheel directory; pip runs --no-index")

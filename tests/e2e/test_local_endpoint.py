@@ -48,7 +48,7 @@ def test_local_up_status_down_lifecycle(tmp_path: Path) -> None:
         assert json.loads(status.stdout)["healthy"] is True
 
         # Any command can target it with --local.
-        demo = picops("--local", "demo", "--json")
+        demo = picops("--local", "demo", "--json", timeout=180)  # every step, as the test below allows
         assert demo.returncode == 0, demo.stderr
         assert json.loads(demo.stdout)["endpoint"] == info["url"]
         assert ping(info["url"])  # the demo does not stop an endpoint it did not start

@@ -63,6 +63,9 @@ def test_trace_booking_of_the_declined_then_passed_seat_s_second_booking(
     assert accepted < settled
     assert doc["verdict"] == "charged once; seat SOLD to this booking"
     assert doc["ok"] is True
+    # No X-Ray locally: no ids, and a note that says so.
+    assert doc["xray_trace_ids"] == []
+    assert "local endpoint" in doc["xray_note"]
 
     # The first booking's own trace is a failure, and says why (exit 1 for scripts).
     failed = cli("trace", "booking", first["booking_id"], "--json", endpoint=endpoint)
@@ -110,6 +113,17 @@ def test_trace_object_of_a_poison_upload_ends_with_its_failed_reason(
     finally:
         runtime.close()
 
+    # A copy of its S3 event left in IngestDLQ (as a consumer that gave up would leave it): the trace
+    # lists it, and leaves it there.
+    sqs = server_factory.client("sqs")
+    dlq = sqs.get_queue_url(QueueName=names.physical("IngestDLQ"))["QueueUrl"]
+    event = {
+        "Records": [
+            {"s3": {"bucket": {"name": names.uploads_bucket}, "object": {"key": key.replace(" ", "+")}}}
+        ]
+    }
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(event))
+
     traced = cli("trace", "object", key, "--json", endpoint=endpoint)
     assert traced.exit_code == 1, traced.stderr
     doc = traced.json()
@@ -120,6 +134,14 @@ def test_trace_object_of_a_poison_upload_ends_with_its_failed_reason(
     assert sources[0] == "UploadsBucket"
     assert "IngestFunction" in sources
     assert any(e["what"].startswith("ingest job FAILED") for e in doc["timeline"])
+    (left,) = [e for e in doc["timeline"] if e["source"] == "IngestDLQ"]
+    assert left["fields"]["receive_count"] == 0
+    assert (
+        sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+        == "1"
+    )
 
     missing = cli("trace", "object", f"{key}.nothing", endpoint=endpoint)
     assert missing.exit_code == 3

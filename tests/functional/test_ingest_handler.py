@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -179,6 +180,91 @@ def test_a_crash_between_job_write_and_publish_still_ends_with_exactly_one_notif
     (job,) = ins.job_items(aws, stack, "incoming/crash.jpg")
     assert job["notified"]
     assert job["attempts"] == 1
+
+
+def test_a_new_object_costs_five_requests_and_its_notification_matches_the_job_record(
+    ingest: Any, aws: Any, stack: ins.IngestStack
+) -> None:
+    obj = ins.put(aws, stack, "incoming/five.jpg", ins.jpeg())
+    event = ins.event_for([obj], stack)
+    clients = [_env.factory().client(name) for name in ("s3", "dynamodb", "sns")]
+    with contextlib.ExitStack() as stacked:
+        counted = [stacked.enter_context(ins.count_calls_context(c)) for c in clients]
+        assert _run(ingest, event) == {"batchItemFailures": []}
+    calls = {op: n for counts in counted for op, n in counts.items()}
+    assert calls == {"GetObject": 1, "UpdateItem": 2, "PutObject": 1, "Publish": 1}
+    (job,) = ins.job_items(aws, stack, "incoming/five.jpg")
+    (note,) = ins.notifications(aws, stack)
+    # Published before the outcome's write, yet it says what the record says.
+    assert job["notified"]
+    for name in ("status", "finished_at", "attempts", "version", "etag", "outputs", "renditions"):
+        assert note["body"][name] == (job[name].lower() if name == "status" else job[name]), name
+
+
+class _Crash(BaseException):
+    """The process dying: nothing in the handler catches it."""
+
+
+def test_a_crash_between_publish_and_the_outcome_write_is_taken_over_after_the_lease(
+    ingest: Any, aws: Any, stack: ins.IngestStack
+) -> None:
+    obj = ins.put(aws, stack, "incoming/late.jpg", ins.jpeg())
+    event = ins.event_for([obj], stack)
+    dynamodb = _env.factory().client("dynamodb")
+
+    def crash(params: dict[str, Any], **_: Any) -> None:
+        if "#notified = " in params["UpdateExpression"]:
+            raise _Crash
+
+    dynamodb.meta.events.register("provide-client-params.dynamodb.UpdateItem", crash)
+    try:
+        with pytest.raises(_Crash):
+            _run(ingest, event)
+    finally:
+        dynamodb.meta.events.unregister("provide-client-params.dynamodb.UpdateItem", crash)
+    (job,) = ins.job_items(aws, stack, "incoming/late.jpg")
+    assert job["status"] == "IN_PROGRESS"
+    published = ins.notifications(aws, stack)  # the tap is drained on each read
+    assert [n["body"]["attempts"] for n in published] == [1]
+    # A redelivery while the crashed attempt's lease lasts waits: nothing published, nothing redone.
+    assert _failed_ids(_run(ingest, event)) == [event["Records"][0]["messageId"]]
+    assert ins.notifications(aws, stack) == []
+    _expire_lease(aws, stack, "incoming/late.jpg", obj["version"])
+    assert _run(ingest, event) == {"batchItemFailures": []}
+    (job,) = ins.job_items(aws, stack, "incoming/late.jpg")
+    assert (job["status"], job["attempts"], job["notified"]) == ("PROCESSED", 2, True)
+    # The one point of at-least-once (docs/ingest.md): the takeover publishes again, then never more.
+    assert _run(ingest, event) == {"batchItemFailures": []}
+    assert [n["body"]["attempts"] for n in ins.notifications(aws, stack)] == [2]
+
+
+def test_a_lease_too_short_to_publish_first_records_then_publishes_then_marks(
+    aws: Any, stack: ins.IngestStack
+) -> None:
+    from picops.core.ingest.events import ObjectRef
+    from picops.core.ingest.pipeline import IngestConfig, IngestPipeline, Outcome
+
+    obj = ins.put(aws, stack, "incoming/short.jpg", ins.jpeg())
+    ref = ObjectRef(stack.uploads, "incoming/short.jpg", obj["version"], obj["etag"], obj["size"])
+    dynamodb = aws.client("dynamodb")
+    config = IngestConfig(stack.uploads, stack.processed, stack.table, stack.topic_arn)
+    pipeline = IngestPipeline(aws.client("s3"), dynamodb, aws.client("sns"), config)
+    with ins.count_calls_context(dynamodb) as calls:
+        assert pipeline.process(ref, lease_s=2).outcome == Outcome.PROCESSED
+    assert calls == {"UpdateItem": 3}  # claim, outcome, then `notified` once published
+    (job,) = ins.job_items(aws, stack, "incoming/short.jpg")
+    assert (job["status"], job["notified"]) == ("PROCESSED", True)
+    assert len(ins.notifications(aws, stack)) == 1
+
+
+def _expire_lease(aws: Any, stack: ins.IngestStack, key: str, version: str) -> None:
+    """Time passing beyond the lease, without waiting for it."""
+    aws.client("dynamodb").update_item(
+        TableName=stack.table,
+        Key={"pk": {"S": f"OBJ#{stack.uploads}/{key}"}, "sk": {"S": f"V#{version}"}},
+        UpdateExpression="SET lease_until = :past",
+        ExpressionAttributeValues={":past": {"N": "1"}},
+    )
 
 
 @pytest.mark.parametrize(

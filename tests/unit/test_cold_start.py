@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 
-def _loaded_after(statement: str) -> set[str]:
+def _loaded_after(statement: str, env: dict[str, str] | None = None) -> set[str]:
     code = f"import sys, json; {statement}; print(json.dumps(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    environ = {**os.environ, **(env or {})}
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, env=environ
+    )
     return set(json.loads(out.stdout))
+
+
+# What Lambda's runtime sets: Powertools turns its Tracer on only there.
+IN_LAMBDA = {"LAMBDA_TASK_ROOT": "/var/task", "AWS_REGION": "us-east-1", "AWS_LAMBDA_FUNCTION_NAME": "f"}
 
 
 def test_thumbnails_come_without_the_pipeline_boto3_or_the_configuration() -> None:
@@ -31,6 +39,7 @@ def test_thumbnails_come_without_the_pipeline_boto3_or_the_configuration() -> No
                 "picops.core.tagging.backfill",
                 "picops.core.tagging.checkpoint",
                 "picops.core.tagging.batch_ops",
+                "picops.core.tagging.sources.inventory",
             },
         ),
         (
@@ -59,7 +68,10 @@ def test_a_handler_loads_neither_pydantic_settings_nor_other_paths(
     ] == []
 
 
-@pytest.mark.parametrize("package", ["picops.core.ingest", "picops.core.tagging", "picops.core.bookings"])
+@pytest.mark.parametrize(
+    "package",
+    ["picops.core.ingest", "picops.core.tagging", "picops.core.tagging.sources", "picops.core.bookings"],
+)
 def test_lazy_packages_still_offer_every_name_they_list(package: str) -> None:
     module = importlib.import_module(package)
     assert [name for name in module.__all__ if getattr(module, name, None) is None] == []
@@ -75,3 +87,28 @@ def test_a_lazy_name_shadowed_by_its_own_submodule_is_still_the_function() -> No
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("handler", "deferred"),
+    [
+        ("ingest", {"picops.config", "pydantic", "picops.core.ingest.backfill"}),
+        ("moderation", {"picops.config", "pydantic"}),
+        ("bookings", set()),
+    ],
+)
+def test_a_handler_defers_the_batch_utility_and_its_settings_to_its_first_event(
+    handler: str, deferred: set[str]
+) -> None:
+    loaded = _loaded_after(f"import picops.handlers.{handler}", IN_LAMBDA)
+    batch = {"aws_lambda_powertools.utilities.batch", "aws_lambda_powertools.utilities.data_classes"}
+    later = batch | deferred
+    assert later & loaded == set()
+
+
+@pytest.mark.parametrize("handler", ["ingest", "moderation", "bookings"])
+def test_in_lambda_the_tracer_patches_botocore_and_nothing_else(handler: str) -> None:
+    loaded = _loaded_after(f"import picops.handlers.{handler}", IN_LAMBDA)
+    # Each library the X-Ray SDK patches has its own `aws_xray_sdk.ext.<library>.patch` module.
+    patched = {m.split(".")[2] for m in loaded if m.startswith("aws_xray_sdk.ext.") and m.endswith(".patch")}
+    assert patched == {"botocore"}

@@ -36,6 +36,7 @@ def test_the_decoders_native_libraries_are_in_the_bundle_within_the_limits(built
         assert [lib for lib in libs if lib.startswith(wanted)], wanted
     assert "pillow_heif/__init__.py" in names
     assert [n for n in names if n.startswith("_pillow_heif") and n.endswith(".so")]
+    assert [n for n in names if n.startswith("isal/isal_zlib") and n.endswith(".so")]  # PNG's inflate
     assert built.unzipped_bytes < LAMBDA_UNZIPPED_LIMIT
 
 
@@ -44,8 +45,9 @@ import json, sys
 sys.path[:] = [p for p in sys.path if 'packages' not in p and p not in ('', '.')]
 sys.path[:0] = sys.argv[1].split(":")
 import PIL
-from picops.core.ingest import make_thumbnail, webp
-results = {"pil": PIL.__file__, "libwebp": webp.available()}
+from picops.core.ingest import avif, heif, make_thumbnail, png, webp
+results = {"pil": PIL.__file__, "libwebp": webp.available(), "isal": png.available()}
+results["libavif"], results["libheif"] = avif.available(), heif.available()
 for path in sys.argv[2:]:
     thumb = make_thumbnail(open(path, "rb").read(), size=64)
     results[path.rsplit(".", 1)[1]] = [thumb.source_format, thumb.width, thumb.height]
@@ -92,4 +94,7 @@ def test_every_format_decodes_from_the_unzipped_bundle_alone(built: Bundle, tmp_
     results = json.loads(proc.stdout)
     assert results.pop("pil").startswith(str(task))
     assert results.pop("libwebp") is True  # the scaled WebP decode found Pillow's bundled libwebp
+    assert results.pop("isal") is True  # PNG's inflate came with the bundle
+    assert results.pop("libavif") is True  # the strip-wise AVIF decode found Pillow's bundled libavif
+    assert results.pop("libheif") is True  # and the HEIC planes decode pillow-heif's libheif
     assert results == {ext: [fmt, 64, 48] for ext, fmt in FORMATS.items()}

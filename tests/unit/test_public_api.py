@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2]
-FACES = ("picops.core.bookings", "picops.core.dlq", "picops.core.ingest", "picops.core.tagging")
+FACES = (
+    "picops.core.bookings",
+    "picops.core.dlq",
+    "picops.core.ingest",
+    "picops.core.tagging",
+    "picops.local",
+    "picops.provision",
+    "picops.stack",
+)
 
 
 def _outside_users(face: str) -> set[str]:

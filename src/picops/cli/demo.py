@@ -27,12 +27,26 @@ def demo(
     keep: Annotated[
         bool, typer.Option("--keep", help="Leave the endpoint running (recorded in .picops/local.json).")
     ] = False,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            "--faults",
+            metavar="SPEC",
+            help="Run the ingest step's local runtime under these faults, e.g. "
+            "duplicate=0.1,crash=0.05,throttle=0.05 (docs/local.md); its checks then show the invariants "
+            "hold: one job and one notification per object version.",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the faults' draws (with --faults).")] = 7,
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Run the end-to-end demo on the embedded local endpoint (started if none is configured)."""
+    from picops.local.faults import parse_faults
+
     state = get_state(ctx)
     out = state.output(json_mode)
     settings = state.settings
+    spec = parse_faults(faults, seed=seed) if faults else None
     started: endpoint.LocalState | None = None
     url = settings.aws.endpoint_url
     if url is None:
@@ -62,6 +76,9 @@ def demo(
     try:
         observer = ClientFactory.from_settings(settings)  # unguarded: see DemoContext.observer
         context = DemoContext(settings=settings, factory=factory, out=out, observer=observer)
+        if spec is not None and spec.active:
+            context.faults = spec
+            out.status(f"faults in the ingest step: {spec.describe()}")
         for step in STEPS:
             began = time.monotonic()
             out.status(f"[bold]▶ {step.title}[/bold]")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -209,6 +210,14 @@ def run(
         int | None,
         typer.Option("--seed", help="Seed of the faults' draws: the same seed and inputs replay a run."),
     ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Reload the handlers between batches when a file under src/picops changes (the endpoint "
+            "and queues keep their state); the summary lists the reloads.",
+        ),
+    ] = False,
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON summary document.")] = False,
 ) -> None:
     """Run the local runtime: poll the recorded event source mappings and invoke the handlers in-process.
@@ -222,53 +231,17 @@ def run(
     received and not finished are made visible again at once, stream positions are saved, the summary is
     printed, exit 130.
     """
-    from rich.markup import escape
-
-    from picops.local.runtime import DEFAULT_SWEEP_EVERY_S, LocalRuntime, require_local
-
     state = get_state(ctx)
     out = state.output(json_mode)
-    if timeout is not None and not until_idle:
-        raise UsageError("--timeout bounds --until-idle: give both")
-    if until_idle and (once or duration is not None):
-        raise UsageError("--until-idle is a bounded --once: give one of --until-idle, --once, --duration")
-    factory = state.factory
-    require_local(factory)
-    out.target(factory.describe_target())
-    view = HandlerLogView(
-        log_format_of(log_format, verbose=state.verbose), lambda line: out.err.print(escape(line))
-    )
-    from picops.local.faults import parse_faults
-
-    local = state.settings.local
-    spec = parse_faults(local.faults if faults is None else faults, seed=local.seed if seed is None else seed)
-    if spec.active:
-        out.status(f"faults: {spec.describe()}")
-    runtime = LocalRuntime(
-        factory, state.settings, progress=lambda line: out.status(escape(line)), log_view=view, faults=spec
-    )
+    mode = _RunMode(once, duration, sweep_every, until_idle, timeout, api_port)
+    mode.check()
+    runtime = _runtime_for(state, out, log_format, faults, seed, watch=watch)
     pending: list[dict[str, Any]] | None = None
     lock = runtime_lock.hold(runtime.endpoint_url, state.settings.stack.name)
     with lock, runtime.stop_on_signals() as stop:
         try:
             runtime.prepare()
-            if until_idle:
-                pending = runtime.run_until_idle(timeout_s=timeout, stop=stop)
-                if sweep_every and not stop.is_set():
-                    runtime.run_sweep()
-            elif once:
-                runtime.drain()
-                if sweep_every and not stop.is_set():
-                    runtime.run_sweep()
-            else:
-                every = DEFAULT_SWEEP_EVERY_S if sweep_every is None else sweep_every
-                _start_api(runtime, api_port, out)
-                out.status(
-                    "serving until Ctrl-C"
-                    + (f" or {duration:g} s" if duration is not None else "")
-                    + (f"; SweepSchedule every {every:g} s" if every else "; SweepSchedule off")
-                )
-                runtime.serve(stop=stop, duration_s=duration, sweep_every_s=every or None)
+            pending = _drive(runtime, mode, stop, out)
         except KeyboardInterrupt:
             stop.set()
         finally:
@@ -277,58 +250,8 @@ def run(
     if stop.is_set():
         pending = None  # an interrupted run is not "still pending": it was stopped
         out.status("stopped")
-    doc = runtime.summary()
-    guard = state.guard
-    # Strict local mode's count: an AccessDenied here is one a real account would answer too.
-    doc["access_denied"] = guard.tally.denied if guard is not None else 0
-    from picops.strict.guard import summary_of
-
-    doc["iam"] = summary_of(guard)
-    if pending is not None:
-        doc["idle"] = not pending
-        doc["drained"] = not runtime.undrained
-        doc["pending"] = pending
-
-    def render() -> None:
-        colour = {"ok": "green", "skipped": "yellow", "error": "red"}
-        for m in doc["mappings"]:
-            out.info(
-                f"[{colour.get(m['status'], 'white')}]{m['status']:<7}[/] {m['logical']}: "
-                f"{escape(m['source'])} -> {escape(m['handler'])}: {m['invocations']} invocation(s), "
-                f"{m['records']} record(s), {m['failed_records']} failed"
-                + (f" ({escape(m['detail'])})" if m["detail"] else "")
-            )
-        if doc["access_denied"]:
-            out.info(f"[red]AccessDenied[/]: {doc['access_denied']} call(s) refused by strict local mode")
-            for denial in doc["iam"]["denials"][:5]:
-                out.info(f"  {escape(denial)}")
-        out.info(
-            f"sweeps: {doc['sweeps']}" + (f" ({doc['sweep_errors']} failed)" if doc["sweep_errors"] else "")
-        )
-        for f in doc["functions"]:
-            out.info(
-                f"{f['logical']}: {f['invocations']} invocation(s), {f['errors']} raised, "
-                f"{f['mean_ms']:.1f} ms mean, {f['max_ms']:.1f} ms max"
-            )
-        c = doc["concurrency"]
-        out.info(
-            f"concurrency: {c['max']} invocation(s) at most at once, {c['throttles']} throttled, "
-            f"{c['timeouts']} timed out, {c['crashes']} crashed, {c['duplicates']} duplicated, "
-            f"{c['retries']} record(s) retried"
-        )
-        if doc["metrics"]:
-            out.info("metrics: " + ", ".join(f"{name} {value:g}" for name, value in doc["metrics"].items()))
-        for p in doc.get("pending") or []:
-            out.info(f"[red]pending[/] {p['logical']}: {escape(_pending_text(p))}")
-        if runtime.undrained:
-            out.info("[red]not drained[/]: messages stayed in flight past their visibility timeout")
-        if doc["interrupted"]:
-            out.info(
-                f"[yellow]interrupted[/]: {doc['released']} message(s) in hand given back to their queues; "
-                "stream positions saved"
-            )
-
-    out.result(doc, render)
+    doc = _summary_doc(runtime, state.guard, pending)
+    out.result(doc, lambda: _render_summary(out, doc, runtime.undrained))
     if stop.is_set():
         # Interrupted (state left resumable): what was in hand is visible again, stream positions saved.
         raise typer.Exit(130)
@@ -337,6 +260,159 @@ def run(
         raise typer.Exit(UNDRAINED_EXIT)
     if runtime.failed or pending:
         raise typer.Exit(1)
+
+
+@dataclass(frozen=True)
+class _RunMode:
+    """How `local run` ends: --once, --until-idle (with --timeout), --duration, or serving until Ctrl-C."""
+
+    once: bool
+    duration: float | None
+    sweep_every: float | None
+    until_idle: bool
+    timeout: float | None
+    api_port: int | None
+
+    def check(self) -> None:
+        if self.timeout is not None and not self.until_idle:
+            raise UsageError("--timeout bounds --until-idle: give both")
+        if self.until_idle and (self.once or self.duration is not None):
+            raise UsageError("--until-idle is a bounded --once: give one of --until-idle, --once, --duration")
+
+
+def _runtime_for(
+    state: Any, out: Any, log_format: str | None, faults: str | None, seed: int | None, *, watch: bool
+) -> Any:
+    """The runtime on the local endpoint, with the handlers' log view, the faults and the watch asked for."""
+    from rich.markup import escape
+
+    from picops.local.faults import parse_faults
+    from picops.local.runtime import LocalRuntime, require_local
+
+    factory = state.factory
+    require_local(factory)
+    out.target(factory.describe_target())
+    view = HandlerLogView(
+        log_format_of(log_format, verbose=state.verbose), lambda line: out.err.print(escape(line))
+    )
+    local = state.settings.local
+    spec = parse_faults(local.faults if faults is None else faults, seed=local.seed if seed is None else seed)
+    if spec.active:
+        out.status(f"faults: {spec.describe()}")
+    watcher = None
+    if watch:
+        watcher = _source_watcher()
+        out.status(f"watching {watcher.root} for changes")
+    return LocalRuntime(
+        factory,
+        state.settings,
+        progress=lambda line: out.status(escape(line)),
+        log_view=view,
+        faults=spec,
+        watch=watcher,
+    )
+
+
+def _source_watcher() -> Any:
+    from pathlib import Path
+
+    import picops
+    from picops.local.watch import BUNDLE_PACKAGES, SourceWatcher
+
+    return SourceWatcher(Path(picops.__file__).parent, "picops", reloadable=BUNDLE_PACKAGES)
+
+
+def _drive(runtime: Any, mode: _RunMode, stop: threading.Event, out: Any) -> list[dict[str, Any]] | None:
+    """Run the prepared runtime as `mode` asks; what --until-idle found still pending (None otherwise)."""
+    from picops.local.runtime import DEFAULT_SWEEP_EVERY_S
+
+    pending: list[dict[str, Any]] | None = None
+    if mode.until_idle or mode.once:
+        if mode.until_idle:
+            pending = runtime.run_until_idle(timeout_s=mode.timeout, stop=stop)
+        else:
+            runtime.drain()
+        if mode.sweep_every and not stop.is_set():
+            runtime.run_sweep()
+        return pending
+    every = DEFAULT_SWEEP_EVERY_S if mode.sweep_every is None else mode.sweep_every
+    _start_api(runtime, mode.api_port, out)
+    out.status(
+        "serving until Ctrl-C"
+        + (f" or {mode.duration:g} s" if mode.duration is not None else "")
+        + (f"; SweepSchedule every {every:g} s" if every else "; SweepSchedule off")
+    )
+    runtime.serve(stop=stop, duration_s=mode.duration, sweep_every_s=every or None)
+    return None
+
+
+def _summary_doc(runtime: Any, guard: Any, pending: list[dict[str, Any]] | None) -> dict[str, Any]:
+    from picops.strict.guard import summary_of
+
+    doc: dict[str, Any] = runtime.summary()
+    # Strict local mode's count: an AccessDenied here is one a real account would answer too.
+    doc["access_denied"] = guard.tally.denied if guard is not None else 0
+    doc["iam"] = summary_of(guard)
+    if pending is not None:
+        doc["idle"] = not pending
+        doc["drained"] = not runtime.undrained
+        doc["pending"] = pending
+    return doc
+
+
+def _render_summary(out: Any, doc: dict[str, Any], undrained: bool) -> None:
+    from rich.markup import escape
+
+    colour = {"ok": "green", "skipped": "yellow", "error": "red"}
+    for m in doc["mappings"]:
+        out.info(
+            f"[{colour.get(m['status'], 'white')}]{m['status']:<7}[/] {m['logical']}: "
+            f"{escape(m['source'])} -> {escape(m['handler'])}: {m['invocations']} invocation(s), "
+            f"{m['records']} record(s), {m['failed_records']} failed"
+            + (f" ({escape(m['detail'])})" if m["detail"] else "")
+        )
+    if doc["access_denied"]:
+        out.info(f"[red]AccessDenied[/]: {doc['access_denied']} call(s) refused by strict local mode")
+        for denial in doc["iam"]["denials"][:5]:
+            out.info(f"  {escape(denial)}")
+    out.info(f"sweeps: {doc['sweeps']}" + (f" ({doc['sweep_errors']} failed)" if doc["sweep_errors"] else ""))
+    for f in doc["functions"]:
+        out.info(
+            f"{f['logical']}: {f['invocations']} invocation(s), {f['errors']} raised, "
+            f"{f['mean_ms']:.1f} ms mean, {f['max_ms']:.1f} ms max"
+        )
+    _render_concurrency(out, doc)
+    for name, m in doc["memory"].items():
+        out.info(
+            f"memory: {name} peaked at {m['peak_mb']:g} MB, {m['above_baseline_mb']:g} MB above the process "
+            f"before it ran (MemorySize {m['memory_size_mb']} MB)" + (" [red]over[/]" if m["over"] else "")
+        )
+    for r in doc["reloads"]:
+        what = ", ".join(r["functions"]) or "no function"
+        if r["error"]:
+            what = f"[red]failed[/] ({escape(r['error'])})"
+        out.info(f"reload: {what} after {escape(', '.join(r['files']))} changed")
+    for p in doc.get("pending") or []:
+        out.info(f"[red]pending[/] {p['logical']}: {escape(_pending_text(p))}")
+    if undrained:
+        out.info("[red]not drained[/]: messages stayed in flight past their visibility timeout")
+    if doc["interrupted"]:
+        out.info(
+            f"[yellow]interrupted[/]: {doc['released']} message(s) in hand given back to their queues; "
+            "stream positions saved"
+        )
+
+
+def _render_concurrency(out: Any, doc: dict[str, Any]) -> None:
+    c = doc["concurrency"]
+    out.info(
+        f"concurrency: {c['max']} invocation(s) at most at once, {c['throttles']} throttled, "
+        f"{c['timeouts']} timed out, {c['crashes']} crashed, {c['duplicates']} duplicated, "
+        f"{c['retries']} record(s) retried"
+        + (f", {c['parallel_batches']} stream batch(es) in parallel" if c["parallel_batches"] else "")
+    )
+    if doc["metrics"]:
+        out.info("metrics: " + ", ".join(f"{name} {value:g}" for name, value in doc["metrics"].items()))
 
 
 UNDRAINED_EXIT = 4

@@ -15,10 +15,10 @@ from picops.cli.output import Output
 from picops.cli.state import get_state
 from picops.config import Settings
 from picops.errors import OperationFailed, UsageError
+from picops.provision import Hooks, run
 from picops.provision.plan import Change, Plan, context_for, make_plan
 from picops.provision.preflight import preflight_model
 from picops.provision.status import healthy, short_repr, status_document
-from picops.provision.usecase import Hooks, run
 
 _ACTION_STYLE = {"create": "green", "update": "yellow", "replace": "red", "noop": "dim"}
 

@@ -20,11 +20,14 @@ from picops.cli.output import Output
 from picops.cli.state import AppState, get_state
 from picops.core.bookings.store import BookingStore
 from picops.core.ingest.jobs import JobStore
+from picops.core.tagging.verdicts import VerdictLookup
 from picops.core.trace import Entry, Timeline
 from picops.core.trace import logs as trace_logs
+from picops.core.trace import queues as trace_queues
 from picops.core.trace.bookings import trace_booking, trace_seat
-from picops.core.trace.objects import trace_object
+from picops.core.trace.objects import moderation_of, trace_object
 from picops.core.trace.timeline import iso_ms
+from picops.core.trace.xray import xray_of
 from picops.errors import UsageError
 from picops.local import logfiles
 from picops.stack.model import StackModel
@@ -73,7 +76,25 @@ def _with_logs(
 ) -> Timeline:
     model = stack_model(state, announce=False)
     first = min((e.at_ms for e in timeline.entries), default=int(time.time() * 1000))
-    timeline.add([e for e in _log_entries(state, model, match, first - LOG_MARGIN_MS) if keep(e)])
+    lines = [e for e in _log_entries(state, model, match, first - LOG_MARGIN_MS) if keep(e)]
+    timeline.add(lines)
+    factory = state.factory
+    xray = xray_of(
+        lines, region=factory.region, tracing=state.settings.observability.tracing, local=factory.is_local
+    )
+    timeline.xray_trace_ids, timeline.xray_links, timeline.xray_note = xray.trace_ids, xray.links, xray.note
+    return timeline
+
+
+def _with_queues(
+    state: AppState, names: StackNames, timeline: Timeline, logicals: tuple[str, ...], needles: list[str]
+) -> Timeline:
+    """The messages of the stack's queues and DLQs that mention the thing, peeked (left in place)."""
+    sqs = state.factory.client("sqs")
+    queues, missing = trace_queues.stack_queues(sqs, names, logicals)
+    entries, gaps = trace_queues.queue_entries(sqs, queues, needles)
+    timeline.add(entries)
+    timeline.gaps += missing + gaps
     return timeline
 
 
@@ -96,6 +117,10 @@ def _render(out: Output, timeline: Timeline) -> None:
         )
         for gap in timeline.gaps:
             out.warn(gap)
+        for link in timeline.xray_links:
+            out.info(f"X-Ray: {link}")
+        if timeline.xray_note:
+            out.info(timeline.xray_note)
         out.info(f"verdict: {timeline.verdict}")
 
     out.result(timeline.as_dict(), human)
@@ -130,6 +155,7 @@ def booking(
     # The seat's lines about bookings behind this one cannot have changed what happened to it.
     mine = next(e["position"] for e in seat["line"] if e["booking_id"] == booking_id)
     ahead = {e["booking_id"] for e in seat["line"] if e["position"] <= mine}
+    _with_queues(state, names, timeline, trace_queues.BOOKING_QUEUES, [booking_id])
     _render(
         out,
         _with_logs(state, timeline, match, keep=lambda e: e.fields.get("booking_id", booking_id) in ahead),
@@ -167,13 +193,22 @@ def object_(
     state, out, names = _begin(ctx, json_mode)
     factory = state.factory
     jobs = JobStore(factory.client("dynamodb"), names.physical("JobsTable"))
+    conf = state.settings.moderation
+    lookup = VerdictLookup(
+        factory.client("dynamodb"),
+        names.moderation_table,
+        key_attribute=conf.key_attribute,
+        status_attribute=conf.status_attribute,
+    )
     timeline = trace_object(
         factory.client("s3"),
         jobs,
         names.uploads_bucket,
         key,
         version,
-        tag_key=state.settings.moderation.tag_key,
+        tag_key=conf.tag_key,
+        moderation=moderation_of(lookup, jobs, names.uploads_bucket, key),
     )
+    _with_queues(state, names, timeline, trace_queues.OBJECT_QUEUES, trace_queues.object_needles(key))
     match: trace_logs.Match = [{"key": key, **({"version_id": version} if version else {})}]
     _render(out, _with_logs(state, timeline, match))

@@ -23,8 +23,6 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from picops.core.bookings import (
     BookingMessage,
@@ -49,11 +47,13 @@ from picops.stack.metrics import service_name
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
     from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 logger = Logger(service="picops-bookings")
 # X-Ray: active only inside Lambda with `[observability] tracing` on (docs/operating.md, "Tracing");
-# elsewhere Powertools disables it and the decorators cost a call.
-tracer = Tracer(service="picops-bookings")
+# elsewhere Powertools disables it and the decorators cost a call. Only botocore is patched (every AWS call
+# a subsegment): patching every library the X-Ray SDK knows imports each one at cold start.
+tracer = Tracer(service="picops-bookings", patch_modules=("botocore",))
 
 # The clock the consumers judge leases by (tests replace it).
 clock = time.time
@@ -249,6 +249,9 @@ def _correlate(record: SQSRecord, message: BookingMessage) -> None:
 
 
 def _consume(event: dict[str, Any], context: Any, one: Any, kind: str) -> dict[str, Any]:
+    # Powertools' batch utility loads on the first batch, not at import (docs/architecture.md, "Cold start").
+    from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+
     processor = SqsFifoPartialProcessor(skip_group_on_error=True)
     processor.raise_on_entire_batch_failure = False
     counts: Counter[tuple[str, str]] = Counter()

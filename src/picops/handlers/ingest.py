@@ -16,22 +16,13 @@ and message id, never object contents. Metrics (EMF, namespace `PicOps`, the tab
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
-    S3BatchOperationEvent,
-    S3BatchOperationJob,
-    S3BatchOperationResponse,
-    S3BatchOperationResponseRecord,
-    S3BatchOperationTask,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from picops.core.ingest.backfill import Backfill, BackfillItem, wanted_set
 from picops.core.ingest.events import NotS3Notification, ObjectRef, parse_body
 from picops.core.ingest.pipeline import IngestConfig, IngestPipeline, ObjectOutcome, Outcome
 from picops.core.ingest.removal import Removal
@@ -40,19 +31,35 @@ from picops.handlers import _env
 from picops.handlers._metrics import publish_by_kind
 from picops.stack.metrics import NAMESPACE, service_name
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
+    from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import S3BatchOperationResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from picops.core.ingest.backfill import BackfillItem
+
 logger = Logger(service="picops-ingest")
 # X-Ray: active only inside Lambda with `[observability] tracing` on (docs/operating.md, "Tracing");
-# elsewhere Powertools disables it and the decorators cost a call.
-tracer = Tracer(service="picops-ingest")
+# elsewhere Powertools disables it and the decorators cost a call. Only botocore is patched (every AWS call
+# a subsegment): patching every library the X-Ray SDK knows imports each one at cold start.
+tracer = Tracer(service="picops-ingest", patch_modules=("botocore",))
 # EMF in the stack's namespace (picops.stack.metrics, what the dashboard reads): per-kind counts carry the
 # dimensions service and kind, the rest service only. Flushed per invocation, dimensions named then (the local
 # runtime applies a function's environment per call).
 metrics = Metrics(namespace=NAMESPACE)
 _by_kind: Counter[tuple[str, str]] = Counter()
-_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 # The lease outlives the invocation by this much, so it never ends while the claiming attempt still runs.
 LEASE_MARGIN_S = 5.0
 DEFAULT_LEASE_S = 900.0
+
+
+# Powertools' batch utility and its event classes load on the first batch, not at import: with the settings,
+# they are most of what a cold start adds to `import boto3` (docs/architecture.md, "Cold start").
+@functools.cache
+def _processor() -> BatchProcessor:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class TransientIngestError(Exception):
@@ -192,9 +199,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # no separate function for it), so the same entry serves both event kinds.
     if isinstance(event, dict) and "invocationSchemaVersion" in event and "tasks" in event:
         return batch_handler(event, context)
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+
     try:
         response = process_partial_response(
-            event=event, record_handler=_record, processor=_processor, context=context
+            event=event, record_handler=_record, processor=_processor(), context=context
         )
     finally:
         _publish_metrics()
@@ -207,6 +216,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """S3 Batch Operations LambdaInvoke (schema 1.0 and 2.0): render the renditions each task's object
     version lacks (user argument `renditions`: comma-separated names, default every configured one)."""
+    from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+        S3BatchOperationEvent,
+        S3BatchOperationJob,
+        S3BatchOperationResponse,
+        S3BatchOperationResponseRecord,
+        S3BatchOperationTask,
+    )
+
+    # Only S3 Batch Operations' backfill comes this way: the SQS path never loads it.
+    from picops.core.ingest.backfill import Backfill, wanted_set
+
     batch = S3BatchOperationEvent(event)
     schema = str(batch.get("invocationSchemaVersion", ""))
     if schema not in {"1.0", "2.0"}:

@@ -17,24 +17,15 @@ first invocation, once per container.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from typing import Any, Literal
+import functools
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal
 
 import botocore.exceptions
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
-    DynamoDBRecord,
-    DynamoDBRecordEventName,
-)
-from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
-    S3BatchOperationEvent,
-    S3BatchOperationJob,
-    S3BatchOperationResponse,
-    S3BatchOperationResponseRecord,
-    S3BatchOperationTask,
-)
 
 from picops.core.tagging import (
     Candidate,
@@ -49,19 +40,37 @@ from picops.core.tagging import (
 )
 from picops.handlers import _env
 from picops.stack.metrics import NAMESPACE, service_name
-from picops.stack.names import StackNames
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+    from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+        S3BatchOperationResponse,
+        S3BatchOperationResponseRecord,
+        S3BatchOperationTask,
+    )
+
+    from picops.stack.names import StackNames
 
 logger = Logger(service="picops-moderation")
 # X-Ray: active only inside Lambda with `[observability] tracing` on (docs/operating.md, "Tracing");
-# elsewhere Powertools disables it and the decorators cost a call.
-tracer = Tracer(service="picops-moderation")
+# elsewhere Powertools disables it and the decorators cost a call. Only botocore is patched (every AWS call
+# a subsegment): patching every library the X-Ray SDK knows imports each one at cold start.
+tracer = Tracer(service="picops-moderation", patch_modules=("botocore",))
 ResultCode = Literal["Succeeded", "TemporaryFailure", "PermanentFailure"]
 # EMF metrics (namespace PicOps, dimension service from POWERTOOLS_SERVICE_NAME), one document per invocation
 # with the dimension kind = stream | sweep | batch; the stack's dashboard shows them (picops.stack.metrics).
 metrics = Metrics(namespace=NAMESPACE)
+
+
 # Report every transient failure in batchItemFailures, even when it is the whole batch (the contract), rather
-# than raising: Lambda then retries exactly the failed records, bisecting nothing.
-_stream_processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+# than raising: Lambda then retries exactly the failed records, bisecting nothing. Powertools' batch utility
+# and its event classes load on the first batch, not at import (docs/architecture.md, "Cold start").
+@functools.cache
+def _stream_processor() -> BatchProcessor:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    return BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 
 class TransientTaggingError(Exception):
@@ -112,7 +121,7 @@ def _engine(
     )
 
 
-def _log_result(result: ObjectResult, **extra: Any) -> None:
+def _log_result(result: ObjectResult, *, count: bool = True, **extra: Any) -> None:
     fields = {
         "bucket": result.bucket,
         "key": result.key,
@@ -123,11 +132,35 @@ def _log_result(result: ObjectResult, **extra: Any) -> None:
         "error": result.error,
         **extra,
     }
-    _count(result.outcome)
+    if count:
+        _count(result.outcome)
     if result.outcome is Outcome.FAILED:
         logger.warning("object not tagged", extra=fields)
     else:
         logger.info("object processed", extra=fields)
+
+
+# The object each line is about (docs/operating.md, "Correlation ids"): on every line a record or task writes,
+# the ledger's warnings included, so `trace object` and the saved query find them all.
+OBJECT_KEYS = ("key", "version_id", "verdict")
+
+
+@contextlib.contextmanager
+def _about(key: str, version_id: str | None, verdict: str | None) -> Iterator[None]:
+    # Powertools leaves None-valued keys off the line.
+    logger.append_keys(key=key, version_id=version_id, verdict=verdict)
+    try:
+        yield
+    finally:
+        logger.remove_keys(list(OBJECT_KEYS))
+
+
+def _log_swept(result: ObjectResult) -> None:
+    """A sweep's object whose tag it wrote or could not: the unchanged majority is left to the summary. Called
+    from the engine's worker threads, so the ids go on the line itself, not on the shared logger."""
+    if result.outcome in (Outcome.TAGGED, Outcome.FAILED, Outcome.MISSING):
+        verdict = result.new if result.outcome is Outcome.TAGGED else None
+        _log_result(result, verdict=verdict, count=False)
 
 
 def _count(outcome: Outcome, n: int = 1) -> None:
@@ -158,6 +191,8 @@ def _string_attr(image: dict[str, Any], name: str, what: str) -> str:
 def _stream_record(record: DynamoDBRecord, lambda_context: Any = None) -> None:
     # Powertools hands the Lambda context only to a parameter named `lambda_context`; the account comes from
     # its invoked_function_arn, so a cold start needs no STS call (which stalls in a VPC without STS).
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecordEventName
+
     moderation = _env.settings().moderation
     try:
         event_name = record.event_name
@@ -180,9 +215,15 @@ def _stream_record(record: DynamoDBRecord, lambda_context: Any = None) -> None:
             extra={"error": str(exc), "event_id": record.get("eventID"), "sequence": _sequence(record)},
         )
         return
-    bucket = _names(lambda_context).uploads_bucket
+    with _about(key, None, verdict):
+        _stream_apply(record, event_name is DynamoDBRecordEventName.REMOVE, key, verdict, lambda_context)
+
+
+def _stream_apply(record: DynamoDBRecord, removed: bool, key: str, verdict: str | None, context: Any) -> None:
+    moderation = _env.settings().moderation
+    bucket = _names(context).uploads_bucket
     candidate = Candidate(bucket, key)
-    if event_name is DynamoDBRecordEventName.REMOVE:
+    if removed:
         if moderation.on_remove == "keep":
             logger.info("verdict removed; tag kept", extra={"key": key})
             return
@@ -211,10 +252,12 @@ _stream_ledger: list[Ledger] = []
 
 @tracer.capture_lambda_handler(capture_response=False)
 def stream_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+
     _stream_ledger.append(_ledger(_names(context), 1, "stream"))
     try:
         response = process_partial_response(
-            event=event, record_handler=_stream_record, processor=_stream_processor, context=context
+            event=event, record_handler=_stream_record, processor=_stream_processor(), context=context
         )
     finally:
         _stream_ledger.pop().close()
@@ -250,6 +293,7 @@ def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ledger_table=names.jobs_table,
         verify_fraction=moderation.verify_fraction,
         on_warning=lambda message: logger.warning(message),
+        on_result=_log_swept,
     )
     summary = result.as_dict()
     if result.stopped_by_margin:
@@ -292,6 +336,13 @@ def _task_candidate(task: S3BatchOperationTask) -> Candidate:
 
 
 def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+        S3BatchOperationEvent,
+        S3BatchOperationJob,
+        S3BatchOperationResponse,
+        S3BatchOperationTask,
+    )
+
     batch = S3BatchOperationEvent(event)
     schema = str(batch.get("invocationSchemaVersion", ""))
     if schema not in {"1.0", "2.0"}:
@@ -326,28 +377,43 @@ def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         parsed = []
     for task, candidate in parsed:
         verdict = verdicts.get(candidate.key)
-        if verdict is not None and verdict in engine.options.statuses:
-            # The task names no ETag: ask S3 (before tagging) so the ledger can vouch for the object later.
-            try:
-                candidate = with_identity(engine.s3, candidate)
-            except botocore.exceptions.ClientError as exc:  # AccessDenied: a grant is missing, say which
-                reason = f"GetObjectAttributes refused ({exc}): needs s3:GetObject and s3:GetObjectAttributes"
-                logger.error("identity lookup refused", extra={"key": candidate.key, "error": str(exc)})
-                response.add_result(_task_result(task, "PermanentFailure", reason))
-                continue
-        result = engine.tag_object(candidate, verdict)
-        if verdict is not None:
-            engine.remember(candidate, verdict, result)
-        _log_result(result, task_id=task.get("taskId"))
-        response.add_result(_task_result(task, *_result_code(result)))
+        with _about(candidate.key, candidate.version_id, verdict):
+            _batch_task(engine, response, task, candidate, verdict)
     ledger.close()
     _publish("batch")
     return _response_document(response)
 
 
+def _batch_task(
+    engine: TaggingEngine,
+    response: S3BatchOperationResponse,
+    task: S3BatchOperationTask,
+    candidate: Candidate,
+    verdict: str | None,
+) -> None:
+    if verdict is not None and verdict in engine.options.statuses:
+        # The task names no ETag: ask S3 (before tagging) so the ledger can vouch for the object later.
+        try:
+            candidate = with_identity(engine.s3, candidate)
+        except botocore.exceptions.ClientError as exc:  # AccessDenied: a grant is missing, say which
+            reason = f"GetObjectAttributes refused ({exc}): needs s3:GetObject and s3:GetObjectAttributes"
+            logger.error("identity lookup refused", extra={"key": candidate.key, "error": str(exc)})
+            response.add_result(_task_result(task, "PermanentFailure", reason))
+            return
+    result = engine.tag_object(candidate, verdict)
+    if verdict is not None:
+        engine.remember(candidate, verdict, result)
+    _log_result(result, task_id=task.get("taskId"))
+    response.add_result(_task_result(task, *_result_code(result)))
+
+
 def _response_document(response: S3BatchOperationResponse) -> dict[str, Any]:
     # S3 Batch Operations sends one task per invocation, and Powertools' asdict() insists on exactly one
     # result; the schema allows a list, so several tasks (a hand-made event) get the same shape.
+    from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+        S3BatchOperationResponseRecord,
+    )
+
     if len(response.results) == 1:
         return dict(response.asdict())
     single = dataclasses.replace(response, results=[S3BatchOperationResponseRecord("", "Succeeded")])
@@ -368,4 +434,8 @@ def _result_code(result: ObjectResult) -> tuple[ResultCode, str]:
 def _task_result(
     task: S3BatchOperationTask, code: ResultCode, message: str
 ) -> S3BatchOperationResponseRecord:
+    from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+        S3BatchOperationResponseRecord,
+    )
+
     return S3BatchOperationResponseRecord(str(task.get("taskId", "")), code, message[:1024])

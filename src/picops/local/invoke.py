@@ -29,8 +29,9 @@ from types import ModuleType
 from typing import Any
 
 from picops.aws import LOCAL_CREDENTIALS, ClientInstaller, lambda_factory, use_handler_client_installers
-from picops.local import logfiles
+from picops.local import logfiles, watch
 from picops.local.handler_logs import HandlerLogView
+from picops.local.memory import MemoryMeter
 from picops.local.workers import EnvironmentLease, TaskTimedOut, Throttled, run_with_deadline
 from picops.strict.guard import acting_as
 
@@ -386,12 +387,50 @@ class Invoker:
         self.calls: dict[str, FunctionCalls] = {}
         self._lock = threading.Lock()
         self.lease = EnvironmentLease()
+        # Each function's peak memory over the waves of its invocations (one function runs at a time).
+        self.memory = MemoryMeter()
         self._modules: dict[str, ModuleType] = {}
+        # Each loaded entry point's function (logical name) and the handler's latest code (`reload`).
+        self._entries: dict[str, str] = {}
+        self._newer: dict[Handler, Handler] = {}
 
     def load(self, target: FunctionTarget) -> Handler:
         """Import the target's handler (HandlerUnavailable / HandlerBroken when it cannot be)."""
         module, handler = resolve_handler(target.handler)
         self._modules[target.logical] = module
+        self._entries[target.handler] = target.logical
+        return handler
+
+    def reload(self, packages: tuple[str, ...], changed: set[str]) -> list[str]:
+        """Import every loaded handler again from fresh modules of `packages`, once no invocation runs;
+        the functions whose code uses a module in `changed`. All or nothing: an import that fails puts the
+        previous modules back and raises HandlerBroken / HandlerUnavailable."""
+        with self.lease.paused():
+            old = {entry: resolve_handler(entry) for entry in self._entries}
+            dropped = watch.purge(packages)
+            try:
+                fresh = {entry: resolve_handler(entry) for entry in self._entries}
+            except (HandlerBroken, HandlerUnavailable):
+                watch.restore(dropped, packages)
+                raise
+            for entry, (module, handler) in fresh.items():
+                self._modules[self._entries[entry]] = module
+                if handler is not old[entry][1]:  # outside `packages` an entry point stays as it was
+                    self._newer[old[entry][1]] = handler
+            # New code is a new container (a cold start), whatever function ran last.
+            self.lease.forget()
+        return sorted(
+            {
+                self._entries[entry]
+                for entry, (module, _) in fresh.items()
+                if watch.dependencies(module.__name__, packages) & changed
+            }
+        )
+
+    def latest(self, handler: Handler) -> Handler:
+        """The code `handler` was replaced by in the reloads since it was loaded (itself if none)."""
+        while handler in self._newer:
+            handler = self._newer[handler]
         return handler
 
     def invoke(self, target: FunctionTarget, handler: Handler, event: Any) -> Invocation:
@@ -410,7 +449,8 @@ class Invoker:
             with self.lease.hold(_lease_key(target), target.reserved_concurrency, self._opener(target)):
                 token = _CAPTURE.set(capture)
                 try:
-                    result, context, started_ms = self._call(target, handler, event)
+                    # Resolved inside the lease: a batch handed over before a reload runs the new code.
+                    result, context, started_ms = self._call(target, self.latest(handler), event)
                 finally:
                     _CAPTURE.reset(token)
         except Throttled as exc:
@@ -426,6 +466,7 @@ class Invoker:
         env = function_environment(target, endpoint_url=self.endpoint_url, region=self.region)
 
         def open_scope(stack: contextlib.ExitStack, switched: bool) -> None:
+            stack.enter_context(self.memory.wave(target.logical, target.memory_mb))
             use_handler_client_installers(self.installers)
             stack.enter_context(applied_environment(env))
             # Without a view the lines pass through to stderr anyway; with one, only the runtime's own do.

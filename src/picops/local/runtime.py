@@ -48,10 +48,11 @@ from picops.local.sqs_source import SqsSource
 from picops.local.stats import ERROR, SKIPPED, MappingStats, Progress
 from picops.local.stream_source import StreamSource
 from picops.local.versions import BundleHandler, runtime_dir
+from picops.local.watch import Reload, SourceWatcher
 from picops.local.workers import serialise_dynamodb
 from picops.stack.build import build_model
 from picops.stack.local_mappings import local_mapping_parameter, read_local_mappings
-from picops.stack.model import FunctionSpec, StackModel
+from picops.stack.model import FunctionSpec, StackModel, Table
 from picops.stack.names import StackNames
 
 SWEEP_FUNCTION = "ModerationSweepFunction"
@@ -107,6 +108,7 @@ class LocalRuntime:
         mappings: list[dict[str, Any]] | None = None,
         log_view: HandlerLogView | None = None,
         faults: FaultSpec | None = None,
+        watch: SourceWatcher | None = None,
     ) -> None:
         self.endpoint_url = require_local(factory)
         self.factory = factory
@@ -146,6 +148,9 @@ class LocalRuntime:
         self.released = 0
         # `--until-idle` gave up on messages that stayed in flight: the queues are not drained.
         self.undrained = False
+        # `--watch`: handler code reloaded between batches when its source changes.
+        self.watch = watch
+        self.reloads: list[Reload] = []
 
     # -- setup -------------------------------------------------------------------------------------------
 
@@ -218,10 +223,16 @@ class LocalRuntime:
                 stats=stats,
                 progress=self.progress,
                 created_at=self._recorded_at(record),
+                partition_key=self._hash_key(record.source),
             )
         stats.fail(f"unsupported event source {record.source_arn}")
         self.progress(f"{record.logical}: {stats.detail}")
         return None
+
+    def _hash_key(self, logical: str) -> str | None:
+        """The table's partition key attribute, by which a parallelised stream keeps records in order."""
+        table = self.model.get(logical) if self.model is not None and logical in self.model else None
+        return table.hash_key if isinstance(table, Table) else None
 
     def _recorded_at(self, record: MappingRecord) -> dt.datetime | None:
         """When provision recorded the mapping: where a LATEST stream mapping starts."""
@@ -344,6 +355,7 @@ class LocalRuntime:
 
     def _poll(self, stats: MappingStats, source: Source, *, draining: bool, wait_s: int) -> tuple[int, bool]:
         """Poll once; returns (records read, whether that was new work). AWS errors end this mapping."""
+        self.reload_changed()
         try:
             if isinstance(source, SqsSource):
                 n, fresh = source.poll(wait_s)
@@ -358,6 +370,27 @@ class LocalRuntime:
             self.progress(f"{stats.logical}: {stats.detail}; mapping stopped")
             self.sources = [(s, src) for s, src in self.sources if src is not source]
             return 0, False
+
+    def reload_changed(self) -> Reload | None:
+        """`--watch`: if source files changed, reload the handlers (between batches: running invocations
+        finish first) and say which functions now run new code."""
+        if self.watch is None:
+            return None
+        files = self.watch.changes()
+        if not files:
+            return None
+        modules = {self.watch.module_of(p): self.watch.relative(p) for p in files}
+        reload = Reload(files=sorted(modules.values()))
+        reload.restart_needed = sorted(f for m, f in modules.items() if not self.watch.is_reloadable(m))
+        changed = {m for m in modules if self.watch.is_reloadable(m)}
+        if changed:
+            try:
+                reload.functions = self.invoker.reload(self.watch.reloadable, changed)
+            except (HandlerBroken, HandlerUnavailable) as exc:
+                reload.error = str(exc)
+        self.reloads.append(reload)
+        self.progress(reload.describe())
+        return reload
 
     def drain(self) -> None:
         """Each mapping until a poll brings nothing new (`--once`).
@@ -553,6 +586,7 @@ class LocalRuntime:
                 next_sweep = now + float(sweep_every_s or 0)
             schedules.fire_due(now)
             if not self.sources:
+                self.reload_changed()  # the API and the schedules' handlers still run
                 # Nothing to poll (all skipped): wait for the schedule, the deadline or a stop.
                 stop.wait(_idle_wait(now, began, duration_s, next_sweep))
                 continue
@@ -605,8 +639,7 @@ class LocalRuntime:
         if self.api is not None:
             self.api.stop()
         for _, source in self.sources:
-            if isinstance(source, SqsSource):
-                source.close()
+            source.close()
         self.invoker.close()
 
     # -- results -------------------------------------------------------------------------------------------
@@ -639,9 +672,16 @@ class LocalRuntime:
                 "crashes": sum(s.crashes for s in self.stats),
                 "duplicates": sum(s.duplicates for s in self.stats),
                 "retries": sum(s.retries for s in self.stats),
+                # Stream batches run alongside another of the same shard (ParallelizationFactor).
+                "parallel_batches": sum(s.parallel_batches for s in self.stats),
             },
             # `--faults`: the spec, its seed and how many of each fault were injected ({} without faults).
             "faults": self.faults.as_dict() if self.faults is not None else {},
+            # Each function's peak memory against its MemorySize (docs/local.md, "Memory").
+            "memory": self.invoker.memory.summary(),
+            "memory_method": self.invoker.memory.method,
+            # `--watch`: each reload, its changed files and the functions that now run new code.
+            "reloads": [r.as_dict() for r in self.reloads],
         }
         if self.api is not None:
             doc["api"] = {"url": self.api.url, "requests": self.api.requests, "errors": self.api.errors}

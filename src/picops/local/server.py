@@ -20,9 +20,10 @@ def serve(port: int, stop: threading.Event, on_ready: Callable[[str], None] = _p
     """Serve until `stop` is set; `on_ready(url)` once the server accepts requests."""
     from moto.server import ThreadedMotoServer
 
-    from picops.local.s3_events import install
+    from picops.local import query_definitions, s3_events
 
-    install()
+    s3_events.install()
+    query_definitions.install()
     # One access-log line per request would grow .picops/local.log without bound.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 

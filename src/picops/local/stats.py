@@ -34,6 +34,8 @@ class MappingStats:
     duplicates: int = 0
     # Records handed over again (ApproximateReceiveCount above 1): retries after a failure or a fault.
     retries: int = 0
+    # Stream batches run alongside another batch of the same shard (ParallelizationFactor above 1).
+    parallel_batches: int = 0
     status: str = OK
     detail: str = ""
 
@@ -55,6 +57,7 @@ class MappingStats:
             "crashes": self.crashes,
             "duplicates": self.duplicates,
             "retries": self.retries,
+            "parallel_batches": self.parallel_batches,
             "status": self.status,
             "detail": self.detail,
         }

@@ -11,6 +11,14 @@ shard from its start and skips records older than the mapping record (its SSM La
 second). Records written after provision and before the first `local run` are therefore processed, as they
 would be on AWS; a record written in the same second as provision may be processed too (at-least-once).
 
+ParallelizationFactor N: each poll reads up to N batches' worth of a shard and deals the records into N lanes
+by partition key (a stable hash of the table's hash key attribute; the whole key when the table is not in
+the model), so the records of one partition key stay in one lane, in stream order; the lanes' batches run
+at once. The poll stops dealing at the first record whose lane is full, so what was handed over is a prefix
+of the shard and one checkpoint per shard still says where to resume. When a lane fails, the shard resumes
+from the earliest failed record in stream order: records of other lanes after it are delivered again
+(at-least-once, as on Lambda when a batch of a parallelised shard is retried).
+
 Failures: a function error fails the batch; with ReportBatchItemFailures the batch is retried from the
 lowest failed sequence number. Each failure at the same position counts one retry; after
 MaximumRetryAttempts the failed batch is skipped and, when the mapping has an on-failure destination (an
@@ -23,7 +31,9 @@ poll, not with Lambda's backoff; shards are read in the order DescribeStream lis
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,12 +42,13 @@ from typing import Any
 import botocore.exceptions
 
 from picops.aws_errors import SERVICE_MISSING, code_of, is_missing
-from picops.local.batches import stream_outcome
+from picops.local.batches import StreamOutcome, stream_outcome
 from picops.local.events import dynamodb_event
 from picops.local.invoke import FunctionTarget, Handler, Invocation
 from picops.local.mappings import MappingRecord
 from picops.local.stats import MappingStats, Progress
 from picops.strict.guard import acting_as, as_operator
+from picops.threads import ContextThreadPool
 
 CHECKPOINT_PATH = "/picops/{stack}/local/checkpoints/{logical}"
 # Without MaximumRetryAttempts Lambda retries until the record expires; a one-shot drain gives up sooner.
@@ -125,6 +136,7 @@ class StreamSource:
         stats: MappingStats,
         progress: Progress,
         created_at: dt.datetime | None,
+        partition_key: str | None = None,
     ) -> None:
         self.streams = streams
         self.ssm = ssm
@@ -141,6 +153,15 @@ class StreamSource:
         self.checkpoints.load()
         self.shards: dict[str, ShardState] = {}
         self._listed_at = 0.0
+        self.partition_key = partition_key
+        self.factor = mapping.parallelization_factor
+        self._pool = ContextThreadPool(self.factor) if self.factor > 1 else None
+        self._lock = threading.Lock()
+        self._running = 0
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     # -- shards ------------------------------------------------------------------------------------------
 
@@ -238,7 +259,8 @@ class StreamSource:
         iterator = self._iterator(state)
         if iterator is None:
             return 0, False
-        response = self.streams.get_records(ShardIterator=iterator, Limit=max(1, state.size))
+        # ParallelizationFactor N: up to N batches of this shard at once, so read N batches' worth.
+        response = self.streams.get_records(ShardIterator=iterator, Limit=max(1, state.size) * self.factor)
         records: list[dict[str, Any]] = response.get("Records", [])
         if not records:
             if state.closed and not response.get("NextShardIterator"):
@@ -258,21 +280,73 @@ class StreamSource:
                 state.checkpoint = _sequence(records[skipped - 1])
                 records = fresh
             state.baseline = None
-        return len(records), self._invoke(state, records, draining=draining)
+        if self.factor == 1:
+            return len(records), self._settle_one(state, records, draining=draining)
+        lanes = deal(records, self.factor, max(1, state.size), self._partition_of)
+        handed = sorted(i for lane in lanes for i in lane)
+        records = records[: len(handed)]
+        return len(records), self._invoke_lanes(state, records, lanes, draining=draining)
 
-    def _invoke(self, state: ShardState, records: list[dict[str, Any]], *, draining: bool) -> bool:
-        event = dynamodb_event(records, self.mapping.source_arn)
-        result = self.invoke(self.target, self.handler, event)
-        outcome = stream_outcome(
+    def _settle_one(self, state: ShardState, records: list[dict[str, Any]], *, draining: bool) -> bool:
+        outcome = self._call(records)
+        return self._settle(state, records, outcome, 1, draining=draining, errors=int(outcome.function_error))
+
+    def _partition_of(self, record: dict[str, Any]) -> Any:
+        keys = (record.get("dynamodb") or {}).get("Keys") or {}
+        return keys.get(self.partition_key, keys) if self.partition_key else keys
+
+    def _invoke_lanes(
+        self, state: ShardState, records: list[dict[str, Any]], lanes: list[list[int]], *, draining: bool
+    ) -> bool:
+        """The lanes' batches at once; one outcome for the shard: resume from the earliest failed record."""
+        assert self._pool is not None
+        futures = [self._pool.submit(self._call, [records[i] for i in lane]) for lane in lanes]
+        outcomes = [f.result() for f in futures]
+        if len(lanes) > 1:
+            self.stats.parallel_batches += len(lanes)
+        failed_at = [
+            lane[o.retry_from] for lane, o in zip(lanes, outcomes, strict=True) if o.retry_from is not None
+        ]
+        errors = [o for o in outcomes if o.function_error]
+        details = [o.detail for o in outcomes if o.retry_from is not None and o.detail]
+        combined = StreamOutcome(
+            min(failed_at) if failed_at else None, bool(errors), "; ".join(details) or None
+        )
+        return self._settle(state, records, combined, len(lanes), draining=draining, errors=len(errors))
+
+    def _call(self, records: list[dict[str, Any]]) -> StreamOutcome:
+        """One batch to the function (from a lane's worker too); its outcome."""
+        with self._lock:
+            self._running += 1
+            self.stats.max_concurrent = max(self.stats.max_concurrent, self._running)
+        try:
+            event = dynamodb_event(records, self.mapping.source_arn)
+            result = self.invoke(self.target, self.handler, event)
+        finally:
+            with self._lock:
+                self._running -= 1
+        return stream_outcome(
             event["Records"],
             response=result.response,
             error=result.error,
             report_failures=self.mapping.report_failures,
         )
-        self.stats.invocations += 1
+
+    def _settle(
+        self,
+        state: ShardState,
+        records: list[dict[str, Any]],
+        outcome: StreamOutcome,
+        batches: int,
+        *,
+        draining: bool,
+        errors: int,
+    ) -> bool:
+        """Move the shard's position after its batches (`batches` invocations over `records`)."""
+        self.stats.invocations += batches
         self.stats.records += len(records)
         if outcome.function_error:
-            self.stats.function_errors += 1
+            self.stats.function_errors += errors
             self.stats.fail(outcome.detail or "function error")
         if outcome.retry_from is None:
             state.checkpoint = _sequence(records[-1])
@@ -289,7 +363,7 @@ class StreamSource:
             state.checkpoint = _sequence(records[outcome.retry_from - 1])
             state.attempts = 1
         elif outcome.function_error and self.mapping.bisect_on_error and len(records) > 1:
-            state.size = max(1, len(records) // 2)
+            state.size = max(1, min(state.size, len(records)) // 2)
             self.progress(
                 f"{self.mapping.logical}: batch of {len(records)} failed ({outcome.detail}); "
                 f"bisecting to {state.size}"
@@ -366,6 +440,22 @@ class StreamSource:
                 "streamArn": self.mapping.source_arn,
             },
         }
+
+
+def deal(
+    records: list[dict[str, Any]], lanes: int, size: int, partition_of: Callable[[Any], Any]
+) -> list[list[int]]:
+    """Record indices dealt into at most `lanes` batches of at most `size`, each partition key's records in
+    one lane in order; dealing stops at the first record whose lane is full (what is dealt is a prefix).
+    The lane is a stable hash of the key, as Lambda keeps a partition key on one concurrent batch."""
+    dealt: dict[int, list[int]] = {}
+    for i, record in enumerate(records):
+        digest = hashlib.sha256(json.dumps(partition_of(record), sort_keys=True, default=str).encode())
+        lane = int.from_bytes(digest.digest()[:8], "big") % lanes
+        if len(dealt.get(lane, ())) >= size:
+            break
+        dealt.setdefault(lane, []).append(i)
+    return [dealt[lane] for lane in sorted(dealt)]
 
 
 def _sequence(record: dict[str, Any]) -> str:

@@ -59,6 +59,8 @@ class EnvironmentLease:
         self.peak = 0
         self.peak_by_function: dict[str, int] = {}
         self.throttles: dict[str, int] = {}
+        # Set while the handlers' code is being replaced (`paused`): no invocation starts.
+        self._paused = False
 
     @contextlib.contextmanager
     def hold(
@@ -67,6 +69,7 @@ class EnvironmentLease:
         """Run as `function`. `open_scope(stack, switched)` enters the environment on the first of a wave
         (`switched`: another function ran before). Raises Throttled past `reserved`."""
         with self._gate:
+            self._gate.wait_for(lambda: not self._paused)
             running = self._per_function.get(function, 0)
             if reserved is not None and running >= reserved:
                 self.throttles[function] = self.throttles.get(function, 0) + 1
@@ -105,7 +108,7 @@ class EnvironmentLease:
             self._other_since = time.monotonic()
         self._waiting_other += other
         try:
-            self._gate.wait_for(lambda: self._running == 0)
+            self._gate.wait_for(lambda: self._running == 0 and not self._paused)
         finally:
             self._waiting_other -= other
 
@@ -117,6 +120,18 @@ class EnvironmentLease:
                 scope, self._scope = self._scope, None
                 scope.close()
             self._gate.notify_all()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """No invocation running or starting while inside: new ones wait, running ones are waited for."""
+        with self._gate:
+            self._paused = True
+            try:
+                self._gate.wait_for(lambda: self._running == 0)
+                yield
+            finally:
+                self._paused = False
+                self._gate.notify_all()
 
     @property
     def active(self) -> str | None:

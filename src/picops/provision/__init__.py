@@ -1,45 +1,42 @@
 """Plan/apply of the resource model, the Lambda bundle builder, deploy.
 
-The public API is `__all__` below (benchmarks and scripts use it; the CLI may reach inner modules). Names
-resolve on first use (PEP 562), so `import picops.provision` stays cheap.
+The face exports what other layers use (benchmarks and scripts); the CLI reaches the inner modules. Names
+resolve on first use (docs/architecture.md, "Cold start"), so `import picops.provision` stays cheap.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-_EXPORTS: dict[str, str] = {
-    # plan and apply
+from picops import lazy
+
+if TYPE_CHECKING:
+    from picops.provision.apply import Executor
+    from picops.provision.bundle import build_bundle
+    from picops.provision.plan import Change, Plan, context_for, make_plan
+    from picops.provision.usecase import Hooks, run
+
+_HOMES: lazy.Homes = {
     "Change": "picops.provision.plan",
+    "Executor": "picops.provision.apply",
+    "Hooks": "picops.provision.usecase",
     "Plan": "picops.provision.plan",
+    "build_bundle": "picops.provision.bundle",
     "context_for": "picops.provision.plan",
     "make_plan": "picops.provision.plan",
-    "Executor": "picops.provision.apply",
-    "apply_plan": "picops.provision.apply",
-    "preflight_model": "picops.provision.preflight",
-    "status_document": "picops.provision.status",
-    # the use case: validate, preflight, plan, apply
-    "Hooks": "picops.provision.usecase",
-    "Outcome": "picops.provision.usecase",
+    # the use case the command and the demo share: validate, preflight, plan, apply
     "run": "picops.provision.usecase",
-    # the Lambda bundle and deploy
-    "Bundle": "picops.provision.bundle",
-    "build_bundle": "picops.provision.bundle",
-    "FunctionResult": "picops.provision.deploy",
-    "deploy_functions": "picops.provision.deploy",
-    "rollback_function": "picops.provision.deploy",
-    "select_functions": "picops.provision.deploy",
-    # CloudFormation export
-    "render_template": "picops.provision.cloudformation",
-    "template_model": "picops.provision.cloudformation",
 }
 
-__all__ = sorted(_EXPORTS)
+__getattr__ = lazy.exports(__name__, _HOMES)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'picops.provision' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__all__ = [
+    "Change",
+    "Executor",
+    "Hooks",
+    "Plan",
+    "build_bundle",
+    "context_for",
+    "make_plan",
+    "run",
+]

@@ -9,7 +9,7 @@ operations.
 from __future__ import annotations
 
 from picops.config import Settings
-from picops.stack.builders import bookings, ingest, moderation, operations, releases, repairs, shared
+from picops.stack.builders import bookings, ingest, moderation, operations, queries, releases, repairs, shared
 from picops.stack.builders.context import BuildContext
 from picops.stack.model import StackModel
 from picops.stack.names import StackNames
@@ -21,6 +21,7 @@ BUILDERS = (
     bookings.build,
     repairs.build,
     operations.build,
+    queries.build,
     releases.build,
 )
 

@@ -815,6 +815,26 @@ class CodeDeployGroup(Resource):
 
 
 @dataclass(frozen=True)
+class QueryDefinition(Resource):
+    """A saved CloudWatch Logs Insights query (docs/operating.md, "Saved queries"): `name` is its name in the
+    console's query list, `log_groups` the logical names of the stack's log groups it runs over and
+    `log_group_names` their names, in the same order."""
+
+    TYPE: ClassVar[str] = "AWS::Logs::QueryDefinition"
+
+    query: str = ""
+    log_groups: tuple[str, ...] = ()
+    log_group_names: tuple[str, ...] = ()
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return self.log_groups
+
+    def desired(self) -> dict[str, Any]:
+        return {"QueryString": self.query, "LogGroupNames": sorted(self.log_group_names)}
+
+
+@dataclass(frozen=True)
 class StackModel:
     """Every resource of one stack in one account and region."""
 

@@ -227,6 +227,10 @@ STAR_ACTIONS: dict[str, str] = {
     "logs:ListLogDeliveries": "API Gateway lists the deliveries when the stage's access log changes",
     "logs:PutResourcePolicy": "the access log group's resource policy lets API Gateway write to it",
     "logs:DescribeResourcePolicies": "API Gateway checks that resource policy",
+    # Saved Logs Insights queries have no ARN (the Service Authorization Reference lists no resource type).
+    "logs:DescribeQueryDefinitions": "the planner finds the stack's saved queries by name",
+    "logs:PutQueryDefinition": "provision saves the stack's Logs Insights queries",
+    "logs:DeleteQueryDefinition": "destroy removes the stack's saved queries",
 }
 
 

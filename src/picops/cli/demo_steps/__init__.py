@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from picops.aws import ClientFactory
 from picops.cli.output import Output
 from picops.config import Settings
+
+if TYPE_CHECKING:
+    from picops.local.faults import FaultSpec
 
 
 @dataclass
@@ -22,6 +25,8 @@ class DemoContext:
     observer: ClientFactory | None = None
     # Steps hand facts to later steps here (e.g. provision records the stack's physical names).
     shared: dict[str, Any] = field(default_factory=dict)
+    # `picops demo --faults`: the ingest step's local runtime runs under these (docs/local.md, "Faults").
+    faults: FaultSpec | None = None
 
 
 @dataclass
@@ -49,7 +54,16 @@ class DemoStep:
 
 
 def _steps() -> list[DemoStep]:
-    from picops.cli.demo_steps import bookings, dlq, health, ingest, local_runtime, provision, tag_backfill
+    from picops.cli.demo_steps import (
+        bookings,
+        dlq,
+        health,
+        ingest,
+        local_runtime,
+        provision,
+        renditions,
+        tag_backfill,
+    )
 
     return [
         health.STEP,
@@ -59,6 +73,7 @@ def _steps() -> list[DemoStep]:
         dlq.STEP,
         bookings.STEP,
         ingest.STEP,
+        renditions.STEP,
     ]
 
 

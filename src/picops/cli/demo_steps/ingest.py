@@ -28,7 +28,7 @@ from picops.stack.names import StackNames
 MAPPING = "IngestFunctionMapping"
 
 
-def _jpeg_12mp() -> bytes:
+def jpeg_12mp() -> bytes:
     # Stored landscape 4000x3000, left half red and right half blue; orientation 6 = view rotated 90 cw.
     image = Image.new("RGB", (4000, 3000), (210, 30, 30))
     image.paste((30, 30, 210), (2000, 0, 4000, 3000))
@@ -47,7 +47,7 @@ def _png_alpha() -> bytes:
     return out.getvalue()
 
 
-def _webp() -> bytes:
+def webp_12mp() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (4000, 3000), (240, 190, 20)).save(out, "WEBP", quality=80, method=0)
     return out.getvalue()
@@ -61,7 +61,7 @@ def _halves_exif_6(width: int, height: int) -> tuple[Image.Image, bytes]:
     return image, exif.tobytes()
 
 
-def _heic() -> bytes:
+def heic() -> bytes:
     import pillow_heif
 
     image, exif = _halves_exif_6(1600, 1200)
@@ -70,7 +70,7 @@ def _heic() -> bytes:
     return out.getvalue()
 
 
-def _avif() -> bytes:
+def avif() -> bytes:
     image, exif = _halves_exif_6(1200, 900)
     out = io.BytesIO()
     image.save(out, "AVIF", quality=60, speed=8, exif=exif)
@@ -125,7 +125,7 @@ def run(ctx: DemoContext) -> StepResult:
     observer = ctx.observer or factory
     tap = _tap(observer, names)
     keys, records = _upload(ctx, names, folder)
-    mapping = _drain(ctx)
+    mapping = drain(ctx)
 
     problems: list[str] = []
     if mapping.get("status") != "ok":
@@ -197,13 +197,13 @@ def _upload(ctx: DemoContext, names: StackNames, folder: str) -> tuple[dict[str,
         "corrupt": f"{folder}broken/corrupt.jpg",
     }
     records = [{"id": f"{folder}reading-{i}", "celsius": 20.5 + i, "ok": True} for i in range(3)]
-    photo = _jpeg_12mp()
+    photo = jpeg_12mp()
     bodies = {
         "jpeg": photo,
         "png": _png_alpha(),
-        "webp": _webp(),
-        "heic": _heic(),
-        "avif": _avif(),
+        "webp": webp_12mp(),
+        "heic": heic(),
+        "avif": avif(),
         "json": json.dumps(records).encode(),
         "corrupt": photo[:2048],  # a truncated JPEG
     }
@@ -214,21 +214,28 @@ def _upload(ctx: DemoContext, names: StackNames, folder: str) -> tuple[dict[str,
     return keys, records
 
 
-def _drain(ctx: DemoContext) -> dict[str, Any]:
-    """Run the local runtime until the queues are idle; the ingest mapping's line of its summary."""
+def drain(ctx: DemoContext) -> dict[str, Any]:
+    """Run the local runtime until the queues are idle; the ingest mapping's line of its summary (with the
+    faults injected, under `picops demo --faults`)."""
     runtime = LocalRuntime(
         ctx.factory,
         ctx.settings,
         progress=lambda line: ctx.out.status(f"  {escape(line)}"),
         log_view=demo_log_view(ctx.out),
+        faults=ctx.faults,
     )
     try:
         runtime.prepare()
-        runtime.drain()
+        if runtime.faults is None:
+            runtime.drain()
+        else:
+            # A drain ends on a poll of redeliveries; crashed and duplicated batches come back as those.
+            runtime.run_until_idle()
     finally:
         runtime.close()
     summary = runtime.summary()
-    return next((m for m in summary["mappings"] if m["logical"] == MAPPING), {})
+    mapping: dict[str, Any] = next((m for m in summary["mappings"] if m["logical"] == MAPPING), {})
+    return {**mapping, "faults": summary["faults"]} if summary["faults"] else mapping
 
 
 def _thumbnails(s3: Any, names: StackNames, keys: dict[str, str], problems: list[str]) -> dict[str, Any]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 
 from picops.cli.demo_steps import DemoContext, DemoStep, StepResult
+from picops.provision import Hooks
+from picops.provision import run as provision
 from picops.provision.plan import context_for
 from picops.provision.status import healthy, stack_status
-from picops.provision.usecase import Hooks
-from picops.provision.usecase import run as provision
 
 
 def run(ctx: DemoContext) -> StepResult:

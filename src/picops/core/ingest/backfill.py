@@ -18,6 +18,7 @@ from typing import Any
 import botocore.exceptions
 
 from picops.aws_errors import code_of
+from picops.core.batch_jobs import lambda_invoke_job
 from picops.core.ingest.events import ObjectRef
 from picops.core.ingest.jobs import PROCESSED, Job
 from picops.core.ingest.pipeline import IngestConfig, IngestPipeline, Permanent, is_transient, output_metadata
@@ -128,10 +129,6 @@ class Backfill:
         return BackfillItem(job.key, job.version, "rendered", names)
 
 
-# The format name S3 Batch Operations uses for an inventory manifest.json (any inventory file format).
-INVENTORY_MANIFEST_FORMAT = "S3InventoryReport_CSV_20161130"
-
-
 @dataclass(frozen=True)
 class BatchBackfill:
     """An S3 Batch Operations job that invokes IngestFunction's `live` alias (its handler hands the tasks to
@@ -149,32 +146,19 @@ class BatchBackfill:
 
     def params(self) -> dict[str, Any]:
         """CreateJob parameters."""
-        return {
-            "AccountId": self.account,
-            "ConfirmationRequired": False,
-            "Operation": {
-                "LambdaInvoke": {
-                    "FunctionArn": self.function_arn,
-                    "InvocationSchemaVersion": "2.0",
-                    "UserArguments": {"renditions": ",".join(self.renditions)},
-                }
-            },
-            "Manifest": {
-                "Spec": {"Format": INVENTORY_MANIFEST_FORMAT},
-                "Location": {"ObjectArn": self.manifest_arn, "ETag": self.manifest_etag.strip('"')},
-            },
-            "Report": {
-                "Bucket": self.report_bucket_arn,
-                "Format": "Report_CSV_20180820",
-                "Enabled": True,
-                "Prefix": self.report_prefix,
-                "ReportScope": "AllTasks",
-            },
-            "ClientRequestToken": self.token,
-            "Description": f"`picops ingest backfill` of {', '.join(self.renditions)}"[:256],
-            "Priority": 10,
-            "RoleArn": self.role_arn,
-        }
+        return lambda_invoke_job(
+            account=self.account,
+            function_arn=self.function_arn,
+            user_arguments={"renditions": ",".join(self.renditions)},
+            manifest_arn=self.manifest_arn,
+            manifest_etag=self.manifest_etag,
+            report_bucket_arn=self.report_bucket_arn,
+            report_prefix=self.report_prefix,
+            role_arn=self.role_arn,
+            token=self.token,
+            description=f"`picops ingest backfill` of {', '.join(self.renditions)}",
+            priority=10,
+        )
 
     def create(self, s3control: Any) -> str:
         return str(s3control.create_job(**self.params())["JobId"])

@@ -9,11 +9,17 @@ chosen decode needs (docs/ingest.md, "Formats and memory"):
   of the reduced size. Pillow's own WebP decode holds ~16 bytes per source pixel (a 12 MP photo: ~190 MB), so
   Pillow only reads the header, and decodes animations (their first frame) within the budget.
 - HEIC/HEIF (pillow-heif, libheif with libde265): an embedded thumbnail at least as large as the output is
-  decoded instead of the image (iPhones store one); otherwise the full image.
-- PNG, GIF (first frame) and AVIF (Pillow's libavif): their codecs have no reduced decode, so the full image
-  is decoded, within a budget: half the function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, which Lambda and
-  `picops local run` set) over the bytes per pixel that format's decode was measured to need
-  (bench/imaging.py). Outside a function only `[ingest] max_pixels` applies.
+  decoded instead of the image (iPhones store one); otherwise libheif's YCbCr planes, reduced a strip at a
+  time and converted at the reduced size (picops.core.ingest.heif), or, for what Pillow's conversion would
+  get wrong (alpha, other matrices), pillow-heif's full RGB decode.
+- AVIF (libavif, the copy in Pillow's wheel): no reduced decode; the decoded planes are converted to RGB a
+  strip at a time and each strip reduced at once (picops.core.ingest.avif); Pillow's decode without libavif.
+- PNG: no reduced decode either; the image data is inflated by ISA-L (picops.core.ingest.png), about twice
+  as fast as zlib, and unfiltered by Pillow. GIF: Pillow, its first frame.
+
+Every full-size decode must fit a budget: half the function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`,
+which Lambda and `picops local run` set) over the bytes per pixel that decode was measured to need
+(bench/imaging.py). Outside a function only `[ingest] max_pixels` applies.
 
 Everything that can never work (not an image, a format picops does not read, corrupt, too many pixels, over
 the memory budget) raises ImageRejected with a reason that names the format: a permanent failure, never a
@@ -34,7 +40,7 @@ from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
-from picops.core.ingest import webp
+from picops.core.ingest import avif, heif, png, webp
 
 # Pillow's format names, in the order Image.open tries them: HEIF before AVIF, since an AVIF file's brands may
 # include the generic HEIF ones (`mif1`) that pillow-heif would otherwise claim.
@@ -47,6 +53,12 @@ SUPPORTED = ", ".join(LABELS.values())
 # WEBP_SCALED_BYTES_PER_PIXEL per output pixel (plus, for lossless, per source pixel).
 BYTES_PER_PIXEL = {"JPEG": 4.0, "PNG": 5.0, "WEBP": 17.0, "GIF": 5.0, "HEIF": 9.0, "AVIF": 10.0}
 WEBP_SCALED_BYTES_PER_PIXEL = 4.5
+# AVIF through libavif a strip at a time (picops.core.ingest.avif), per source pixel: the decoded planes
+# and the codec's frame buffers (2.4 measured).
+AVIF_STRIPS_BYTES_PER_PIXEL = 4.0
+# A HEIC without a usable thumbnail through libheif's planes (picops.core.ingest.heif), per source pixel
+# (4.6 measured: libde265's frame and libheif's copy of it).
+HEIF_PLANES_BYTES_PER_PIXEL = 5.0
 # The share of the function's memory one decode may use: the rest holds the runtime, the object's bytes (up to
 # `[ingest] max_bytes`) and the encoded output.
 DECODE_SHARE = 0.5
@@ -197,17 +209,24 @@ def decode_reduced(
             scaled = _webp_scaled(data, source, box, budget)
             if scaled is not None:
                 return scaled
+        elif source.format == "AVIF" and avif.available():
+            return _avif_reduced(data, source, box, budget)
         elif source.format == "HEIF":
             # pillow-heif's draft picks the smallest embedded thumbnail at least this large: the box itself,
             # not the reducing gap's larger one, so a phone's 320 px thumbnail serves a 256 px output.
             image.draft(None, box)
+            if image.size == (source.width, source.height) and heif.available():
+                planes = _heif_reduced(data, source, box, budget)
+                if planes is not None:
+                    return planes
         elif box[0] < source.width or box[1] < source.height:
             image.draft(None, box)
         check_budget(source, image.width * image.height, BYTES_PER_PIXEL[source.format], budget)
-        image.load()
+        if source.format != "PNG" or not png.decode(image, data):
+            image.load()
     except ImageRejected:
         raise
-    except _DECODE_ERRORS as exc:
+    except (*_DECODE_ERRORS, png.PngError, avif.AvifError, heif.HeifError) as exc:
         raise ImageRejected(f"corrupt {source.label} image: {exc}") from None
     return image
 
@@ -227,6 +246,24 @@ def _webp_scaled(data: bytes, source: Source, box: tuple[int, int], budget: int 
         return webp.decode_scaled(data, size)
     except webp.WebPError as exc:
         raise ImageRejected(f"corrupt WebP image: {exc}") from None
+
+
+def _avif_reduced(data: bytes, source: Source, box: tuple[int, int], budget: int | None) -> Image.Image:
+    """libavif's decode converted a strip at a time and reduced by the largest integer factor that keeps
+    the image at least `box`: the YUV planes are the only full-size buffer."""
+    factor = max(1, min(source.width // max(box[0], 1), source.height // max(box[1], 1)))
+    check_budget(source, source.width * source.height, AVIF_STRIPS_BYTES_PER_PIXEL, budget)
+    return avif.decode_reduced(data, factor)
+
+
+def _heif_reduced(
+    data: bytes, source: Source, box: tuple[int, int], budget: int | None
+) -> Image.Image | None:
+    """libheif's planes reduced a strip at a time, to at least twice `box` (the output's own size for HEIF),
+    so the final resample works from ~2x as for the other formats; None leaves the image to pillow-heif."""
+    factor = max(1, min(source.width // max(2 * box[0], 1), source.height // max(2 * box[1], 1)))
+    check_budget(source, source.width * source.height, HEIF_PLANES_BYTES_PER_PIXEL, budget)
+    return heif.decode_reduced(data, factor)
 
 
 def read_bytes(fp: IO[bytes] | bytes | bytearray) -> bytes:

@@ -10,11 +10,12 @@ Layout (docs/ingest.md, "Job items"):
 
 Exactly once in effect: a worker claims a version with a conditional write that succeeds only when nobody
 holds it (no item, or an expired lease). A duplicate delivery of a finished version finds it PROCESSED or
-FAILED and does nothing, except publishing the notification when `notified` is missing (a crash between the
-job write and the publish). A lease ends when the claiming invocation would have timed out, so a retry after
-a crash takes the version over. Reprocess messages carry a token: without force they may take over a FAILED
-version, with force a finished one too, each token at most once (a redelivered reprocess message is a
-duplicate like any other).
+FAILED and does nothing, except publishing the notification when `notified` is missing (a publish that failed
+after the outcome was written). The pipeline publishes within the lease and then writes the outcome and
+`notified` in one `finish`; `finished` builds the job that write will leave, for the notification.
+A lease ends when the claiming invocation would have timed out, so a retry after a crash takes the version
+over. Reprocess messages carry a token: without force they may take over a FAILED version, with force a
+finished one too, each token at most once (a redelivered reprocess message is a duplicate like any other).
 """
 
 from __future__ import annotations
@@ -173,6 +174,9 @@ class Claim:
     acquired: bool
     claim: str | None = None
     job: Job | None = None
+    # Acquired: the job item as the claim wrote it (DynamoDB-typed), so the outcome and its notification can
+    # be built without reading it back.
+    item: dict[str, Any] | None = None
 
 
 class JobStore:
@@ -222,13 +226,14 @@ class JobStore:
         # Exactly the names and values the expressions use: DynamoDB refuses an unused one.
         names = _names([*assign, *removed, "pk", *extra_names])
         try:
-            self.dynamodb.update_item(
+            response = self.dynamodb.update_item(
                 TableName=self.table,
                 Key=self._key(ref),
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except botocore.exceptions.ClientError as exc:
@@ -237,7 +242,7 @@ class JobStore:
             held = exc.response.get("Item")
             # An endpoint that ignores ReturnValuesOnConditionCheckFailure costs one consistent read.
             return Claim(acquired=False, job=Job.from_item(held) if isinstance(held, dict) else self.get(ref))
-        return Claim(acquired=True, claim=claim)
+        return Claim(acquired=True, claim=claim, item=response.get("Attributes"))
 
     def finish(
         self,
@@ -248,24 +253,16 @@ class JobStore:
         outputs: Any = None,
         reason: str | None = None,
         extra: dict[str, Any] | None = None,
+        notified: bool = False,
         now: dt.datetime | None = None,
     ) -> Job | None:
-        """Record the outcome if this claim still holds the version; None when another attempt took over."""
+        """Record the outcome if this claim still holds the version; None when another attempt took over.
+        `notified`: the notification is already published, so the same write marks it (one request)."""
         moment = now or dt.datetime.now(dt.UTC)
-        stamp = now_iso(moment)
-        values: dict[str, Any] = {":status": {"S": status}, ":claim": {"S": claim}, ":stamp": {"S": stamp}}
-        assign = {"status": ":status", "updated_at": ":stamp", "finished_at": ":stamp"}
-        if outputs is not None:
-            values[":outputs"] = {"N": str(outputs)} if isinstance(outputs, int) else {"S": str(outputs)}
-            assign["outputs"] = ":outputs"
-        if reason is not None:
-            values[":reason"] = {"S": reason[:2000]}
-            assign["reason"] = ":reason"
-        for name, value in (extra or {}).items():
-            values[f":x_{name}"] = _attribute(value)
-            assign[name] = f":x_{name}"
+        assign, values = _outcome(status, outputs, reason, extra, now_iso(moment), notified=notified)
+        values[":claim"] = {"S": claim}
         if status == FAILED:
-            self._index_failure(ref, stamp, moment)
+            self._index_failure(ref, now_iso(moment), moment)
         try:
             response = self.dynamodb.update_item(
                 TableName=self.table,
@@ -283,6 +280,23 @@ class JobStore:
                 raise
             return None
         return Job.from_item(response["Attributes"])
+
+    @staticmethod
+    def finished(
+        claimed: dict[str, Any],
+        *,
+        status: str,
+        outputs: Any = None,
+        reason: str | None = None,
+        extra: dict[str, Any] | None = None,
+        now: dt.datetime,
+    ) -> Job:
+        """The job exactly as `finish(..., now=now)` will write it over the claimed item `claimed`: what
+        the notification says when it is published before that write."""
+        assign, values = _outcome(status, outputs, reason, extra, now_iso(now), notified=False)
+        item = {name: value for name, value in claimed.items() if name != "lease_until"}
+        item |= {name: values[expr] for name, expr in assign.items()}
+        return Job.from_item(item)
 
     def release(self, ref: ObjectRef, claim: str) -> None:
         """End this claim's lease now (after a transient error) so a retry can take the version at once."""
@@ -457,6 +471,32 @@ class JobStore:
                 pending = list(
                     ((response.get("UnprocessedKeys") or {}).get(self.table) or {}).get("Keys") or []
                 )
+
+
+def _outcome(
+    status: str,
+    outputs: Any,
+    reason: str | None,
+    extra: dict[str, Any] | None,
+    stamp: str,
+    *,
+    notified: bool,
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """A finish's assignments (attribute name to value placeholder) and the placeholders' values."""
+    values: dict[str, Any] = {":status": {"S": status}, ":stamp": {"S": stamp}}
+    assign = {"status": ":status", "updated_at": ":stamp", "finished_at": ":stamp"}
+    if outputs is not None:
+        values[":outputs"] = {"N": str(outputs)} if isinstance(outputs, int) else {"S": str(outputs)}
+        assign["outputs"] = ":outputs"
+    if reason is not None:
+        values[":reason"] = {"S": reason[:2000]}
+        assign["reason"] = ":reason"
+    for name, value in (extra or {}).items():
+        values[f":x_{name}"] = _attribute(value)
+        assign[name] = f":x_{name}"
+    if notified:
+        assign["notified"] = ":stamp"
+    return assign, values
 
 
 def _names(attributes: Iterable[str]) -> dict[str, str]:

@@ -2,8 +2,9 @@
 
 Order of the AWS calls per new object (the requests-per-object figure of bench/ingest.py): GetObject (its
 headers give the size and picops's own output marker before the body is read), the claim (UpdateItem), the
-work (PutObject of the thumbnail, or BatchWriteItem of the records), the job write (UpdateItem), Publish, and
-the `notified` mark (UpdateItem). A duplicate costs the GetObject, a failed claim and a GetItem.
+work (PutObject of the thumbnail, or BatchWriteItem of the records), Publish, and the outcome with the
+`notified` mark (one UpdateItem): five for an image. A duplicate costs the GetObject and a failed claim (the
+refusal carries the job).
 
 Failure policy (docs/ingest.md): an error worth retrying (`picops.aws_errors.is_transient`: throttling, 5xx,
 timeouts, connection errors) leaves the job unfinished, releases the lease and reports `retry`: the handler
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ from picops import aws_errors
 from picops.aws_errors import OBJECT_MISSING, code_of, message_of
 from picops.core.ingest.drops import DropRejected, UnprocessedItems, parse_drop, write_items
 from picops.core.ingest.events import ObjectRef, sequencer_after
-from picops.core.ingest.jobs import DELETED, FAILED, FINISHED, PROCESSED, Job, JobStore
+from picops.core.ingest.jobs import DELETED, FAILED, FINISHED, PROCESSED, Claim, Job, JobStore
 from picops.core.ingest.limits import S3_KEY_BYTES, S3_METADATA_BYTES, digest, metadata_bytes, utf8_len
 from picops.core.ingest.notify import publish
 from picops.core.ingest.renditions import (
@@ -57,6 +59,9 @@ SOURCE_VERSION_META = "picops-source-version"
 # Deleted before processing (a delete marker answers GET with MethodNotAllowed): permanent, never retried.
 _GONE_CODES = OBJECT_MISSING
 _REPLACED_CODES = frozenset({"PreconditionFailed", "412"})
+# Publishing before the outcome's write needs this much of the lease left: nobody can take the version over
+# before that write lands (the handler's lease outlasts the invocation by 5 s).
+PUBLISH_MARGIN_S = 5.0
 
 
 def thumbnail_key(key: str) -> str:
@@ -241,14 +246,14 @@ class IngestPipeline:
             try:
                 outputs, extra, millis = self._work(ref, kind, obj, gone)
             except Permanent as exc:
-                return self._finish(ref, claim.claim, kind, FAILED, reason=str(exc))
+                return self._finish(ref, claim, kind, FAILED, reason=str(exc))
             except Exception as exc:
                 if is_permanent_aws_error(exc):
-                    return self._finish(ref, claim.claim, kind, FAILED, reason=_describe(exc))
+                    return self._finish(ref, claim, kind, FAILED, reason=_describe(exc))
                 self._release(ref, claim.claim)
                 raise
             return self._finish(
-                ref, claim.claim, kind, PROCESSED, outputs=outputs, extra=extra, thumbnail_ms=millis
+                ref, claim, kind, PROCESSED, outputs=outputs, extra=extra, thumbnail_ms=millis
             )
         finally:
             if obj is not None:
@@ -341,7 +346,7 @@ class IngestPipeline:
     def _finish(
         self,
         ref: ObjectRef,
-        claim: str,
+        claim: Claim,
         kind: str,
         status: str,
         *,
@@ -350,19 +355,62 @@ class IngestPipeline:
         extra: dict[str, Any] | None = None,
         thumbnail_ms: float | None = None,
     ) -> ObjectOutcome:
+        assert claim.claim is not None
+        outcome = Outcome.PROCESSED if status == PROCESSED else Outcome.FAILED
+        done = ObjectOutcome(
+            ref, outcome, kind=kind, reason=reason, outputs=outputs, thumbnail_ms=thumbnail_ms
+        )
+        moment = dt.datetime.now(dt.UTC)
+        if claim.item is None or not _lease_covers(claim.item, moment):
+            job = self._record(ref, claim.claim, status, outputs, reason, extra, moment, notified=False)
+            if job is None:
+                return ObjectOutcome(ref, Outcome.SUPERSEDED, kind=kind, reason="another attempt took over")
+            publish(self.sns, self.config.topic_arn, job)
+            self.jobs.mark_notified(job)
+            return done
+        # Publish first, then the outcome and the `notified` mark in one conditional write. The live lease
+        # keeps every other attempt out meanwhile; a crash before that write leaves the job IN_PROGRESS, and
+        # the retry after the lease takes it over and publishes again (docs/ingest.md, "Guarantees").
+        job = JobStore.finished(
+            claim.item, status=status, outputs=outputs, reason=reason, extra=extra, now=moment
+        )
         try:
-            job = self.jobs.finish(ref, claim, status=status, outputs=outputs, reason=reason, extra=extra)
+            publish(self.sns, self.config.topic_arn, job)
+        except Exception:
+            # Not published: record the outcome alone, so the retry publishes it without redoing the work.
+            self._record(ref, claim.claim, status, outputs, reason, extra, moment, notified=False)
+            raise
+        if self._record(ref, claim.claim, status, outputs, reason, extra, moment, notified=True) is None:
+            return ObjectOutcome(ref, Outcome.SUPERSEDED, kind=kind, reason="another attempt took over")
+        return done
+
+    def _record(
+        self,
+        ref: ObjectRef,
+        claim: str,
+        status: str,
+        outputs: Any,
+        reason: str | None,
+        extra: dict[str, Any] | None,
+        moment: dt.datetime,
+        *,
+        notified: bool,
+    ) -> Job | None:
+        """The outcome's write; on an error the lease is given back for the retry."""
+        try:
+            return self.jobs.finish(
+                ref,
+                claim,
+                status=status,
+                outputs=outputs,
+                reason=reason,
+                extra=extra,
+                notified=notified,
+                now=moment,
+            )
         except Exception:
             self._release(ref, claim)
             raise
-        if job is None:
-            return ObjectOutcome(ref, Outcome.SUPERSEDED, kind=kind, reason="another attempt took over")
-        publish(self.sns, self.config.topic_arn, job)
-        self.jobs.mark_notified(job)
-        outcome = Outcome.PROCESSED if status == PROCESSED else Outcome.FAILED
-        return ObjectOutcome(
-            ref, outcome, kind=kind, reason=reason, outputs=outputs, thumbnail_ms=thumbnail_ms
-        )
 
     def _release(self, ref: ObjectRef, claim: str) -> None:
         """Give the lease back after a transient error, so the retry does not wait for it to expire."""
@@ -379,6 +427,12 @@ def record_keys(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     keys = [[i["pk"]["S"], i["sk"]["S"]] for i in items]
     size = sum(utf8_len(str(pk)) + utf8_len(sk) + 8 for pk, sk in keys)
     return {"records": keys} if size <= RECORD_KEYS_BYTES else {}
+
+
+def _lease_covers(claimed: dict[str, Any], moment: dt.datetime) -> bool:
+    """Whether the claim's lease outlasts the publish and the write after it by PUBLISH_MARGIN_S."""
+    lease_until = claimed.get("lease_until", {}).get("N")
+    return lease_until is not None and float(lease_until) - moment.timestamp() >= PUBLISH_MARGIN_S
 
 
 def _created_after_removal(ref: ObjectRef, job: Job | None) -> bool:

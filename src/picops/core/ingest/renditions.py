@@ -14,14 +14,18 @@ import io
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from picops.config import IngestSettings
 from picops.core.ingest.decode import Source
 from picops.core.ingest.thumbnails import fit_within, fitted, prepare
 from picops.stack.state_objects import INGEST_OUTPUT_PREFIX
+
+if TYPE_CHECKING:
+    # The handler's settings are read on its first invocation, not at import (docs/architecture.md, "Cold
+    # start"): only the annotation needs the model.
+    from picops.config import IngestSettings
 
 DEFAULT_NAME = "thumbnail"
 EXTENSIONS = {"jpeg": "jpg", "webp": "webp", "avif": "avif"}

@@ -5,7 +5,8 @@ The order matters for speed and memory (docs/ingest.md):
    is checked against `max_pixels` before anything decodes, and Pillow's `DecompressionBombWarning` is an
    error.
 2. The decode is reduced where the codec can (JPEG DCT scaling, libwebp's scaled decode, a HEIC's embedded
-   thumbnail) and otherwise must fit the function's memory (decode.check_budget).
+   thumbnail), AVIF and HEIC planes are reduced a strip at a time, and every decode must fit the function's
+   memory (decode.check_budget).
 3. EXIF orientation is applied after, on the small image: transposing first would force a full decode.
 4. Colour: an embedded ICC profile is converted to sRGB; alpha is flattened onto white; CMYK, palette and
    greyscale become RGB. Nothing of the source's metadata (EXIF, GPS, XMP, ICC) is written.
@@ -22,6 +23,7 @@ from typing import IO
 
 from PIL import Image, ImageCms
 
+from picops.core.ingest import png
 from picops.core.ingest.decode import (
     FORMATS,
     ImageRejected,
@@ -97,7 +99,7 @@ def make_thumbnail(
 def prepare(data: bytes, *, size: int, max_pixels: int, budget: int | None) -> tuple[Source, Image.Image]:
     """What the header said, and the image upright, in sRGB RGB, at most `size` on its longest edge."""
     with open_image(data) as image:
-        source = read_source(image, _orientation(image))
+        source = read_source(image, _orientation(image, data))
         check_pixels(source, max_pixels)
         small = _reduce(image, data, source, size, memory_budget() if budget is None else budget)
         # Closing the opened file also drops its pixels: an image that needed no change must be copied out.
@@ -141,9 +143,18 @@ def _reduce(image: Image.Image, data: bytes, source: Source, size: int, budget: 
     return _to_srgb(small, source.icc)
 
 
-def _orientation(image: Image.Image) -> int:
+def _orientation(image: Image.Image, data: bytes) -> int:
     try:
-        value = image.getexif().get(_ORIENTATION_TAG, 1)
+        if image.format == "PNG" and "exif" not in image.info:
+            # Pillow's PNG getexif() decodes the whole image to look for an eXIf chunk after the pixels:
+            # before the pixel cap and the memory budget are checked. Walk the chunk headers instead.
+            exif = Image.Exif()
+            raw = png.late_exif(data)
+            if raw is not None:
+                exif.load(raw)
+            value = exif.get(_ORIENTATION_TAG, 1)
+        else:
+            value = image.getexif().get(_ORIENTATION_TAG, 1)
     except Exception:  # a damaged EXIF block must not fail an image that decodes
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from picops.core.batch_jobs import lambda_invoke_job
 from picops.core.tagging.sources import count_rows, load_manifest, parse_s3_url
 from picops.core.tagging.sources.inventory import Manifest
 from picops.errors import UsageError, input_field
@@ -22,9 +23,6 @@ from picops.stack.state_objects import BATCH_REPORT_PREFIX
 REPORT_PREFIX = BATCH_REPORT_PREFIX
 # The alias provision and deploy keep on the current version (every event source targets it too).
 FUNCTION_ALIAS = "live"
-
-# The format name S3 Batch Operations uses for an inventory manifest.json (any inventory file format).
-INVENTORY_MANIFEST_FORMAT = "S3InventoryReport_CSV_20161130"
 
 
 @dataclass(frozen=True)
@@ -40,37 +38,21 @@ class BatchJobRequest:
 
     def params(self) -> dict[str, Any]:
         """CreateJob parameters."""
-        return {
-            "AccountId": self.account,
-            "ConfirmationRequired": False,
-            "Operation": {
-                "LambdaInvoke": {
-                    "FunctionArn": self.function_arn,
-                    "InvocationSchemaVersion": "2.0",
-                    "UserArguments": {"overwrite": "true" if self.overwrite else "false"},
-                }
-            },
-            "Manifest": {
-                "Spec": {"Format": INVENTORY_MANIFEST_FORMAT},
-                "Location": {
-                    # The report bucket is the stack's: the manifest is in the same partition.
-                    "ObjectArn": f"arn:{partition_of_arn(self.report_bucket_arn)}:s3:::"
-                    f"{self.manifest.bucket}/{self.manifest.key}",
-                    "ETag": self.manifest.etag.strip('"'),
-                },
-            },
-            "Report": {
-                "Bucket": self.report_bucket_arn,
-                "Format": "Report_CSV_20180820",
-                "Enabled": True,
-                "Prefix": REPORT_PREFIX,
-                "ReportScope": "AllTasks",
-            },
-            "ClientRequestToken": self.token or str(uuid.uuid4()),
-            "Description": f"picops tag-backfill of {self.manifest.url}"[:256],
-            "Priority": self.priority,
-            "RoleArn": self.role_arn,
-        }
+        return lambda_invoke_job(
+            account=self.account,
+            function_arn=self.function_arn,
+            user_arguments={"overwrite": "true" if self.overwrite else "false"},
+            # The report bucket is the stack's: the manifest is in the same partition.
+            manifest_arn=f"arn:{partition_of_arn(self.report_bucket_arn)}:s3:::"
+            f"{self.manifest.bucket}/{self.manifest.key}",
+            manifest_etag=self.manifest.etag,
+            report_bucket_arn=self.report_bucket_arn,
+            report_prefix=REPORT_PREFIX,
+            role_arn=self.role_arn,
+            token=self.token or str(uuid.uuid4()),
+            description=f"picops tag-backfill of {self.manifest.url}",
+            priority=self.priority,
+        )
 
 
 def create_job(s3control: Any, request: BatchJobRequest) -> str:

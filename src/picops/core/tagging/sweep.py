@@ -27,7 +27,7 @@ import botocore.exceptions
 from picops.aws_errors import OBJECT_MISSING, is_missing
 from picops.core.tagging.engine import EngineOptions, TaggingEngine
 from picops.core.tagging.ledger import Ledger, LedgerStats, in_verify_slice, verify_slices
-from picops.core.tagging.model import Counts
+from picops.core.tagging.model import Counts, ObjectResult
 from picops.core.tagging.sources import listing
 from picops.core.tagging.tracker import StreamPosition, Tracker
 from picops.core.tagging.verdicts import VerdictLookup
@@ -118,6 +118,7 @@ def run_sweep(
     ledger_table: str | None = None,
     verify_fraction: float = 1 / 24,
     on_warning: Callable[[str], None] | None = None,
+    on_result: Callable[[ObjectResult], None] | None = None,
 ) -> SweepResult:
     continuation = load_continuation(s3, bucket)
     if remaining_ms() < margin_s * 1000:
@@ -146,6 +147,7 @@ def run_sweep(
         end = engine.run(
             listing.list_candidates(s3, bucket, prefix, positions=positions),
             tracker,
+            on_result=on_result,
             should_stop=lambda: remaining_ms() < margin_s * 1000,
         )
     finally:

@@ -48,7 +48,8 @@ def matches(document: dict[str, Any], match: Match) -> bool:
 def _entry(function: str, at_ms: int, document: dict[str, Any], order: int) -> Entry:
     fields = {k: v for k, v in document.items() if k not in POWERTOOLS_KEYS}
     level = str(document.get("level", "INFO")).upper()
-    return Entry(at_ms, function, f"{level} {document.get('message', '')}", fields, order)
+    trace_id = str(document.get("xray_trace_id") or "")
+    return Entry(at_ms, function, f"{level} {document.get('message', '')}", fields, order, trace_id)
 
 
 def _document(message: str) -> dict[str, Any] | None:

@@ -3,10 +3,15 @@ finished with its outputs or its reason, renditions, notification) and its moder
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from picops.aws_errors import OBJECT_MISSING, is_missing
+import botocore.exceptions
+
+from picops.aws_errors import OBJECT_MISSING, code_of, is_missing
 from picops.core.ingest.jobs import FAILED, PROCESSED, Job, JobStore
+from picops.core.tagging.ledger import LEDGER_SK, ledger_pk
+from picops.core.tagging.verdicts import VerdictLookup
 from picops.core.trace.timeline import Entry, Timeline, ms_of_iso
 from picops.errors import ResourceMissing
 
@@ -70,8 +75,60 @@ def _tags(s3: Any, bucket: str, key: str, version: str | None) -> dict[str, str]
     return {t["Key"]: t["Value"] for t in tags}
 
 
+@dataclass(frozen=True)
+class Moderation:
+    """What moderation knows of an object: the verdict in ModerationTable now (None: none yet), the tag
+    ledger's record of the last tag a sweep or batch task wrote or confirmed, and what could not be read."""
+
+    verdict: str | None = None
+    entries: list[Entry] = field(default_factory=list)
+    gaps: list[str] = field(default_factory=list)
+
+
+def moderation_of(lookup: VerdictLookup, jobs: JobStore, bucket: str, key: str) -> Moderation:
+    verdict: str | None = None
+    gaps: list[str] = []
+    try:
+        verdict = lookup.lookup([key]).get(key)
+    except botocore.exceptions.ClientError as exc:
+        gaps.append(f"ModerationTable {lookup.table}: verdict not read ({code_of(exc)})")
+    try:
+        item = jobs.dynamodb.get_item(
+            TableName=jobs.table, Key={"pk": {"S": ledger_pk(bucket, key)}, "sk": {"S": LEDGER_SK}}
+        ).get("Item")
+    except botocore.exceptions.ClientError as exc:
+        gaps.append(f"{JOBS} {jobs.table}: tag ledger not read ({code_of(exc)})")
+        item = None
+    return Moderation(verdict, _ledger_entries(item), gaps)
+
+
+# The tag ledger's writers (core/tagging/ledger.py), as the timeline names them.
+_WRITERS = {
+    "sweep": "the hourly sweep",
+    "batch-operations": "an S3 Batch Operations task",
+    "tag-backfill": "`picops tag-backfill`",
+}
+
+
+def _ledger_entries(item: dict[str, Any] | None) -> list[Entry]:
+    if not item or "written_at" not in item:
+        return []
+    value = {name: str(item.get(name, {}).get("S", "")) for name in ("tag_key", "verdict", "writer", "etag")}
+    writer = _WRITERS.get(value["writer"], value["writer"])
+    what = f"tag {value['tag_key']}={value['verdict']} written or confirmed by {writer}"
+    fields = {"verdict": value["verdict"], "etag": value["etag"], "writer": value["writer"]}
+    return [Entry(int(item["written_at"]["N"]) * 1000, JOBS, what, fields, order=3)]
+
+
 def trace_object(
-    s3: Any, jobs: JobStore, bucket: str, key: str, version: str | None = None, *, tag_key: str
+    s3: Any,
+    jobs: JobStore,
+    bucket: str,
+    key: str,
+    version: str | None = None,
+    *,
+    tag_key: str,
+    moderation: Moderation | None = None,
 ) -> Timeline:
     versions = object_versions(s3, bucket, key)
     found = jobs.jobs_for(bucket, key)
@@ -89,13 +146,26 @@ def trace_object(
         (v.get("VersionId") for v in versions if v.get("IsLatest") and v["kind"] == "Versions"), None
     )
     tags = _tags(s3, bucket, key, live) if versions else None
-    timeline.state = {"bucket": bucket, "key": key, "jobs": [j.as_dict() for j in found], "tags": tags}
-    timeline.verdict, timeline.ok = object_verdict(found, tags, tag_key)
+    verdict = moderation.verdict if moderation is not None else None
+    timeline.state = {
+        "bucket": bucket,
+        "key": key,
+        "jobs": [j.as_dict() for j in found],
+        "tags": tags,
+        "moderation_verdict": verdict,
+    }
+    if moderation is not None:
+        timeline.add(moderation.entries)
+        timeline.gaps += moderation.gaps
+    timeline.verdict, timeline.ok = object_verdict(found, tags, tag_key, verdict)
     return timeline
 
 
-def object_verdict(jobs: list[Job], tags: dict[str, str] | None, tag_key: str) -> tuple[str, bool]:
-    """Judged by the newest version's job (`jobs_for` lists newest first)."""
+def object_verdict(
+    jobs: list[Job], tags: dict[str, str] | None, tag_key: str, verdict: str | None = None
+) -> tuple[str, bool]:
+    """Judged by the newest version's job (`jobs_for` lists newest first); a tag that is not the moderation
+    verdict (yet) is said."""
     if not jobs:
         return "FAILED: ingest has no job for it (never delivered, or outside [ingest] prefix)", False
     job = jobs[0]
@@ -106,4 +176,7 @@ def object_verdict(jobs: list[Job], tags: dict[str, str] | None, tag_key: str) -
     outputs = len(job.renditions) if job.renditions is not None else None
     made = f"{outputs} renditions" if outputs is not None else "outputs written"
     tag = (tags or {}).get(tag_key)
-    return f"processed: {made}; " + (f"tagged {tag_key}={tag}" if tag else "not tagged yet"), True
+    said = f"processed: {made}; " + (f"tagged {tag_key}={tag}" if tag else "not tagged yet")
+    if verdict is not None and verdict != tag:
+        said += f" (moderation verdict: {verdict})"
+    return said, True

@@ -34,6 +34,8 @@ class Entry:
     fields: dict[str, Any] = field(default_factory=dict)
     # Log lines at one millisecond keep their written order; records sort before the logs they caused.
     order: int = 0
+    # The X-Ray trace a log line was written in (Powertools' `xray_trace_id`); "" for records.
+    trace_id: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +59,10 @@ class Timeline:
     state: dict[str, Any] = field(default_factory=dict)
     # Sources that could not be read, each one line: the trace goes on without them.
     gaps: list[str] = field(default_factory=list)
+    # The X-Ray traces of its log lines with their console links, or why there are none (`xray_note`).
+    xray_trace_ids: list[str] = field(default_factory=list)
+    xray_links: list[str] = field(default_factory=list)
+    xray_note: str = ""
 
     def add(self, entries: list[Entry]) -> None:
         self.entries.extend(entries)
@@ -72,4 +78,7 @@ class Timeline:
             "verdict": self.verdict,
             "ok": self.ok,
             "gaps": self.gaps,
+            "xray_trace_ids": self.xray_trace_ids,
+            "xray_links": self.xray_links,
+            "xray_note": self.xray_note,
         }

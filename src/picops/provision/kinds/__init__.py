@@ -24,6 +24,7 @@ from picops.provision.kinds import (
     kms_key,
     lambda_permission,
     log_group,
+    query_definition,
     queue,
     queue_policy,
     referenced_table,
@@ -84,6 +85,7 @@ KINDS: dict[type[Resource], Kind] = {
     alarm.MODEL: alarm,
     dashboard.MODEL: dashboard,
     log_group.MODEL: log_group,
+    query_definition.MODEL: query_definition,
 }
 
 
