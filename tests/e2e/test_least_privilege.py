@@ -78,6 +78,8 @@ KEPT: dict[tuple[str, str], str] = {
     ("DlqRedriveFunction", "sqs:ChangeMessageVisibility"): "the mover holds back, then releases, messages "
     "a filter or a FIFO group keeps from moving (core/dlq/redrive.py); a scheduled run of a standard DLQ "
     "moves everything",
+    (OPERATOR, "lambda:UntagResource"): "deploy drops a function's release history records past the newest "
+    "20 (provision/release/history.py); the day deploys fewer times than that",
     ("ModerationSweepFunction", "sqs:SendMessage"): "Lambda sends a failed asynchronous invocation's record "
     "to the sweeper's on-failure destination (SweepDLQ) with the role",
 }
@@ -203,6 +205,19 @@ def _operators_day(
     lam.update_function_code(FunctionName=names.physical("IngestFunction"), ZipFile=_placeholder_zip())
     _run(recorded, "deploy", cli, "deploy", "IngestFunction", "--json", endpoint=endpoint)
     _run(recorded, "deploy", cli, "deploy", "--rollback", "IngestFunction", "--json", endpoint=endpoint)
+    release = (
+        "deploy",
+        "IngestFunction",
+        "--strategy",
+        "canary10-5m",
+        "--interval-scale",
+        "0.0002",
+        "--json",
+    )
+    _run(recorded, "deploy", cli, *release, endpoint=endpoint)
+    _run(recorded, "deploy", cli, "deploy", "status", "--json", endpoint=endpoint)
+    _run(recorded, "deploy", cli, "deploy", "history", "--json", endpoint=endpoint)
+    _run(recorded, "deploy", cli, "deploy", "rollback", "IngestFunction", "--json", endpoint=endpoint)
     _tagging(cli, endpoint, factory, names, recorded)
     _handlers(cli, endpoint, factory, names, tmp, recorded, demo)
     _deletions(cli, endpoint, factory, names, tmp, recorded)

@@ -32,7 +32,7 @@ COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand(
         "deploy",
         "picops.cli.deploy",
-        "deploy",
+        "app",
         (
             "Build the Lambda bundle and deploy it: new code or configuration only where it differs, a published\n"
             "version, and alias `live` moved onto it (event sources and the API invoke `live`)."

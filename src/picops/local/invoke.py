@@ -94,6 +94,10 @@ class FunctionTarget:
     arn: str = ""
     # ReservedConcurrentExecutions: None shares the account's pool (no cap locally).
     reserved_concurrency: int | None = None  # the qualified ARN event sources invoke (the `live` alias)
+    # The published version this invocation runs as (alias `live`'s weighted routing picks it).
+    version: str = "$LATEST"
+    # The directory of the version's own bundle (picops.local.versions) when it runs from it, else "".
+    code_dir: str = ""
 
 
 @dataclass
@@ -118,12 +122,12 @@ def make_context(target: FunctionTarget, *, now: float | None = None) -> LambdaC
     request_id = str(uuid.uuid4())
     return LambdaContext(
         function_name=target.name,
-        function_version="$LATEST",
+        function_version=target.version,
         invoked_function_arn=target.arn,
         memory_limit_in_mb=target.memory_mb,
         aws_request_id=request_id,
         log_group_name=f"/aws/lambda/{target.name}",
-        log_stream_name=f"{time.strftime('%Y/%m/%d')}/[$LATEST]{request_id.replace('-', '')}",
+        log_stream_name=f"{time.strftime('%Y/%m/%d')}/[{target.version}]{request_id.replace('-', '')}",
         deadline_monotonic=started + target.timeout_s,
     )
 
@@ -183,7 +187,7 @@ def function_environment(target: FunctionTarget, *, endpoint_url: str, region: s
             "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS[0],
             "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS[1],
             "AWS_LAMBDA_FUNCTION_NAME": target.name,
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_VERSION": target.version,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(target.memory_mb),
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{target.name}",
         }
@@ -345,6 +349,12 @@ class FunctionCalls:
         }
 
 
+def _lease_key(target: FunctionTarget) -> str:
+    # A version routed to by alias weights has an environment of its own: it must not share the running
+    # function's (process-wide) environment, and its handler's cached settings are dropped on the switch.
+    return target.logical if target.version == "$LATEST" else f"{target.logical}:{target.version}"
+
+
 def _error_lines(exc: BaseException, request_id: str) -> list[str]:
     """What the Python runtime logs for an unhandled error (type, message, traceback)."""
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip("\n")
@@ -436,7 +446,7 @@ class Invoker:
                 view.line(target.logical, line)
 
         try:
-            with self.lease.hold(target.logical, target.reserved_concurrency, self._opener(target)):
+            with self.lease.hold(_lease_key(target), target.reserved_concurrency, self._opener(target)):
                 token = _CAPTURE.set(capture)
                 try:
                     # Resolved inside the lease: a batch handed over before a reload runs the new code.
@@ -502,7 +512,7 @@ class Invoker:
         stream, rid = context.log_stream_name, context.aws_request_id
         ended_ms = int(time.time() * 1000)
         duration = result.elapsed_s * 1000
-        events = [logfiles.log_event(started_ms, stream, f"START RequestId: {rid} Version: $LATEST")]
+        events = [logfiles.log_event(started_ms, stream, f"START RequestId: {rid} Version: {target.version}")]
         events += [logfiles.log_event(when, stream, text) for when, text in lines]
         if result.error is not None:
             events += [logfiles.log_event(ended_ms, stream, t) for t in _error_lines(result.error, rid)]

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
@@ -41,10 +42,12 @@ from picops.local.invoke import (
 )
 from picops.local.logfiles import log_dir
 from picops.local.mappings import DYNAMODB_STREAM, SQS, MappingRecord, function_target, target_of
+from picops.local.routing import AliasRouting
 from picops.local.schedules import Schedules
 from picops.local.sqs_source import SqsSource
 from picops.local.stats import ERROR, SKIPPED, MappingStats, Progress
 from picops.local.stream_source import StreamSource
+from picops.local.versions import BundleHandler, runtime_dir
 from picops.local.watch import Reload, SourceWatcher
 from picops.local.workers import serialise_dynamodb
 from picops.stack.build import build_model
@@ -133,6 +136,9 @@ class LocalRuntime:
         # The other schedule rules (the outbox sweep, ...), made by serve() on its clock.
         self.schedules: Schedules | None = None
         self.api: LocalApi | None = None
+        # Alias `live`'s weights during a release: a share of invocations runs as the new version.
+        self.routing = AliasRouting(factory.client("lambda"))
+        self._routed_handlers: dict[str, Handler] = {}
         # Set by Ctrl-C/SIGTERM (see stop_on_signals): every loop ends at its next check.
         self.stop = threading.Event()
         self._in_invoke = False
@@ -257,8 +263,11 @@ class LocalRuntime:
             # Only a handler on the main thread can be interrupted by the signal handler itself.
             on_main = threading.current_thread() is threading.main_thread()
             self._in_invoke = self._in_invoke or on_main
+            routed = self.routing.pick(target)
+            if routed.code_dir or routed.handler != target.handler:
+                handler = self._handler_of(routed)
             try:
-                result = self.invoker.invoke(target, handler, event)
+                result = self.invoker.invoke(routed, handler, event)
             finally:
                 if on_main:
                     self._in_invoke = False
@@ -268,6 +277,21 @@ class LocalRuntime:
             return result
 
         return invoke
+
+    def _handler_of(self, target: FunctionTarget) -> Handler:
+        """The handler of a version routed to: its bundle's, in a process of its own, or the checkout's."""
+        key = f"{target.handler}@{target.code_dir}"
+        known = self._routed_handlers.get(key)
+        if known is None:
+            if target.code_dir:
+                code = Path(target.code_dir)
+                known = BundleHandler(
+                    target.handler, code, runtime_dir(self.routing.bundles), target.timeout_s
+                )
+            else:
+                known = self.invoker.load(target)
+            self._routed_handlers[key] = known
+        return known
 
     @contextlib.contextmanager
     def stop_on_signals(self) -> Iterator[threading.Event]:

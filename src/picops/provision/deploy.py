@@ -32,6 +32,9 @@ from picops.provision.propagation import wait_for_propagation
 from picops.stack.model import FunctionSpec, StackModel
 
 T = TypeVar("T")
+# Moves `spec.alias` onto a just-published version: (lambda client, spec, new version, version the alias is on
+# now or None when there is no alias yet). The default moves it for all traffic at once.
+Pointer = Callable[[Any, FunctionSpec, str, "str | None"], None]
 
 ACTIONS = ("created", "updated", "unchanged")
 
@@ -49,6 +52,10 @@ class FunctionResult:
     changes: tuple[str, ...] = ()  # code, architecture, configuration fields, alias
     previous_version: str | None = None
     error: str | None = None
+    # A release (`deploy --strategy`/`--alarm`): how it shifted, how it ended, the alarm that stopped it.
+    strategy: str | None = None
+    outcome: str | None = None
+    alarm: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -63,6 +70,8 @@ class FunctionResult:
         }
         if self.error is not None:
             doc["error"] = self.error
+        if self.strategy is not None:
+            doc.update(strategy=self.strategy, outcome=self.outcome, alarm=self.alarm)
         return doc
 
 
@@ -89,13 +98,15 @@ def ensure_function(
     create_missing: bool = True,
     dry_run: bool = False,
     described: _Live | None = None,
+    point: Pointer | None = None,
 ) -> FunctionResult:
     """Make `spec.name` run `bundle` with `spec`'s configuration, published and aliased as `spec.alias`.
 
     Creates the function if missing (unless `create_missing` is false: then ResourceMissing, exit 3), else
     updates code only when CodeSha256 differs and configuration only where fields differ. A dry run makes
     describe calls only and reports what would change. `described` is the function's state when the caller
-    has just read it (so it is not read twice).
+    has just read it (so it is not read twice). `point` moves the alias onto the published version (default:
+    all traffic at once).
     """
     lam = factory.client("lambda")
     live = described if described is not None else _describe(lam, spec)
@@ -146,7 +157,7 @@ def ensure_function(
         lam.update_function_configuration(FunctionName=spec.name, **config_update)
         _wait(lam, "function_updated_v2", spec.name)
     version = _publish(lam, spec.name, bundle)
-    _point_alias(lam, spec, version, exists=live.alias_version is not None)
+    (point or point_at_once)(lam, spec, version, live.alias_version)
     return _result(spec, bundle, "updated", version, tuple(changes), live.alias_version)
 
 
@@ -158,6 +169,7 @@ def deploy_functions(
     *,
     dry_run: bool = False,
     on_result: Callable[[FunctionResult], None] | None = None,
+    point: Pointer | None = None,
 ) -> list[FunctionResult]:
     """`picops deploy`: every function must exist (exit 3 naming all missing ones, before any change); a
     failure on one function is recorded (action `failed`) and the others still deploy."""
@@ -184,6 +196,7 @@ def deploy_functions(
                 create_missing=False,
                 dry_run=dry_run,
                 described=described[spec.logical],
+                point=point,
             )
         except (PicopsError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             error = translate_error(exc, factory.endpoint_url)
@@ -289,9 +302,21 @@ def _publish(lam: Any, name: str, bundle: Bundle) -> str:
     return version
 
 
+def point_at_once(lam: Any, spec: FunctionSpec, version: str, current: str | None) -> None:
+    """All of the alias's traffic onto `version` (creating the alias when there is none yet)."""
+    _point_alias(lam, spec, version, exists=current is not None)
+
+
 def _point_alias(lam: Any, spec: FunctionSpec, version: str, *, exists: bool) -> None:
     if exists:
-        lam.update_alias(FunctionName=spec.name, Name=spec.alias, FunctionVersion=version)
+        # RoutingConfig cleared too: a weighted alias left by an interrupted release would otherwise keep
+        # sending a share of the traffic to the version it weighted.
+        lam.update_alias(
+            FunctionName=spec.name,
+            Name=spec.alias,
+            FunctionVersion=version,
+            RoutingConfig={"AdditionalVersionWeights": {}},
+        )
     else:
         lam.create_alias(
             FunctionName=spec.name,
@@ -376,8 +401,10 @@ def code_argument(factory: ClientFactory, settings: Settings, bundle: Bundle) ->
 # rollback
 
 
-def rollback_function(factory: ClientFactory, spec: FunctionSpec, *, dry_run: bool = False) -> FunctionResult:
-    """Move `spec.alias` back to the published version before the one it points at.
+def rollback_function(
+    factory: ClientFactory, spec: FunctionSpec, *, dry_run: bool = False, to: str | None = None
+) -> FunctionResult:
+    """Move `spec.alias` back to the published version before the one it points at (or to version `to`).
 
     No such function or alias: ResourceMissing (exit 3). No earlier published version: OperationFailed
     (exit 1): the command ran, there is nothing to roll back to.
@@ -394,19 +421,7 @@ def rollback_function(factory: ClientFactory, spec: FunctionSpec, *, dry_run: bo
             f"{spec.name} has no alias {spec.alias!r} pointing at a published version",
             hint="`picops deploy` publishes a version and creates it",
         )
-    versions = sorted(
-        int(v["Version"])
-        for page in lam.get_paginator("list_versions_by_function").paginate(FunctionName=spec.name)
-        for v in page["Versions"]
-        if str(v["Version"]).isdigit()
-    )
-    earlier = [v for v in versions if v < int(current)]
-    if not earlier:
-        raise OperationFailed(
-            f"{spec.name}: alias {spec.alias!r} is at version {current}, and there is no earlier published "
-            "version to roll back to"
-        )
-    target = str(earlier[-1])
+    target = to if to is not None else _version_before(lam, spec, current)
     config = lam.get_function_configuration(FunctionName=spec.name, Qualifier=target)
     if not dry_run:
         # RoutingConfig cleared too: a weighted alias would otherwise keep sending traffic to `current`.
@@ -426,3 +441,19 @@ def rollback_function(factory: ClientFactory, spec: FunctionSpec, *, dry_run: bo
         changes=("alias",),
         previous_version=current,
     )
+
+
+def _version_before(lam: Any, spec: FunctionSpec, current: str) -> str:
+    versions = sorted(
+        int(v["Version"])
+        for page in lam.get_paginator("list_versions_by_function").paginate(FunctionName=spec.name)
+        for v in page["Versions"]
+        if str(v["Version"]).isdigit()
+    )
+    earlier = [v for v in versions if v < int(current)]
+    if not earlier:
+        raise OperationFailed(
+            f"{spec.name}: alias {spec.alias!r} is at version {current}, and there is no earlier published "
+            "version to roll back to"
+        )
+    return str(earlier[-1])

@@ -9,7 +9,7 @@ operations.
 from __future__ import annotations
 
 from picops.config import Settings
-from picops.stack.builders import bookings, ingest, moderation, operations, queries, repairs, shared
+from picops.stack.builders import bookings, ingest, moderation, operations, queries, releases, repairs, shared
 from picops.stack.builders.context import BuildContext
 from picops.stack.model import StackModel
 from picops.stack.names import StackNames
@@ -22,6 +22,7 @@ BUILDERS = (
     repairs.build,
     operations.build,
     queries.build,
+    releases.build,
 )
 
 __all__ = ["BUILDERS", "build_model"]

@@ -764,6 +764,57 @@ class Dashboard(Resource):
 
 
 @dataclass(frozen=True)
+class CodeDeployApplication(Resource):
+    """The stack's CodeDeploy application (ComputePlatform Lambda): its releases shift traffic server-side."""
+
+    TYPE: ClassVar[str] = "AWS::CodeDeploy::Application"
+
+    def desired(self) -> dict[str, Any]:
+        return {"ComputePlatform": "Lambda"}
+
+
+@dataclass(frozen=True)
+class CodeDeployGroup(Resource):
+    """One function's deployment group: blue/green with traffic control on its alias `live`, rolled back
+    automatically on failure and on any of `alarms` (docs/provision.md, "Safe releases")."""
+
+    TYPE: ClassVar[str] = "AWS::CodeDeploy::DeploymentGroup"
+
+    application: str = ""  # logical
+    application_name: str = ""
+    function: str = ""  # logical
+    service_role: str = ""  # logical
+    service_role_arn: str = ""
+    alarms: tuple[str, ...] = ()
+    config_name: str = "CodeDeployDefault.LambdaAllAtOnce"
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return (self.application, self.service_role, self.function)
+
+    @property
+    def replace_fields(self) -> frozenset[str]:
+        return frozenset({"ApplicationName"})
+
+    def desired(self) -> dict[str, Any]:
+        return {
+            "ApplicationName": self.application_name,
+            "DeploymentConfigName": self.config_name,
+            "ServiceRoleArn": self.service_role_arn,
+            "DeploymentStyle": {"DeploymentType": "BLUE_GREEN", "DeploymentOption": "WITH_TRAFFIC_CONTROL"},
+            "AutoRollbackConfiguration": {
+                "Enabled": True,
+                "Events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
+            },
+            "AlarmConfiguration": {
+                "Enabled": bool(self.alarms),
+                "IgnorePollAlarmFailure": False,
+                "Alarms": [{"Name": name} for name in self.alarms],
+            },
+        }
+
+
+@dataclass(frozen=True)
 class QueryDefinition(Resource):
     """A saved CloudWatch Logs Insights query (docs/operating.md, "Saved queries"): `name` is its name in the
     console's query list, `log_groups` the logical names of the stack's log groups it runs over and

@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from picops.stack.builders.releases import CUSTOM_CONFIG_PREFIX, PREDEFINED_CONFIGS
 from picops.stack.local_mappings import LOCAL_MAPPING_PATH
 from picops.stack.model import (
     Alarm,
     Bucket,
+    CodeDeployApplication,
+    CodeDeployGroup,
     Dashboard,
     EventSourceMapping,
     FunctionSpec,
@@ -113,7 +116,7 @@ ROLE_ACTIONS = (
     "iam:ListRolePolicies",
 )
 # The services the stack's roles are handed to (its functions, and the S3 Batch Operations job role).
-PASSED_TO = ("lambda.amazonaws.com", "batchoperations.s3.amazonaws.com")
+PASSED_TO = ("lambda.amazonaws.com", "batchoperations.s3.amazonaws.com", "codedeploy.amazonaws.com")
 LOG_GROUP_ACTIONS = (
     "logs:CreateLogGroup",
     "logs:DeleteLogGroup",
@@ -136,6 +139,10 @@ FUNCTION_ACTIONS = (
     "lambda:CreateAlias",
     "lambda:GetAlias",
     "lambda:UpdateAlias",
+    # `deploy`'s release history is kept in the function's tags (provision/release/history.py).
+    "lambda:TagResource",
+    "lambda:ListTags",
+    "lambda:UntagResource",
     "lambda:AddPermission",
     "lambda:RemovePermission",
     "lambda:GetPolicy",
@@ -177,6 +184,24 @@ KEY_ACTIONS = (
 # An alias call is authorised on the alias and on the key it points to: both in one statement.
 ALIAS_ACTIONS = ("kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias")
 API_ACTIONS = ("apigateway:GET", "apigateway:POST", "apigateway:PATCH", "apigateway:DELETE")
+
+# Releases through CodeDeploy (provision/release/codedeploy.py): the application's own actions, each
+# function's deployment group's (a deployment is authorised on its group), and the configurations used.
+RELEASE_APPLICATION_ACTIONS = (
+    "codedeploy:CreateApplication",
+    "codedeploy:GetApplication",
+    "codedeploy:DeleteApplication",
+    "codedeploy:RegisterApplicationRevision",
+    "codedeploy:GetApplicationRevision",
+)
+RELEASE_GROUP_ACTIONS = (
+    "codedeploy:CreateDeploymentGroup",
+    "codedeploy:GetDeploymentGroup",
+    "codedeploy:UpdateDeploymentGroup",
+    "codedeploy:DeleteDeploymentGroup",
+    "codedeploy:CreateDeployment",
+    "codedeploy:GetDeployment",
+)
 
 # Actions AWS authorises only on `Resource: "*"`, and why picops calls each.
 STAR_ACTIONS: dict[str, str] = {
@@ -292,6 +317,38 @@ def _mappings(region: str, account: str, functions: list[str]) -> list[dict[str,
     ]
 
 
+def _releases(model: StackModel) -> list[dict[str, Any]]:
+    apps = model.of_type(CodeDeployApplication)
+    if not apps:
+        return []  # a local endpoint: no CodeDeploy, picops shifts the traffic itself
+    region, account, app = model.region, model.account, apps[0].name
+    groups = [
+        build_arn(region, "codedeploy", account, f"deploymentgroup:{app}/{g.name}")
+        for g in model.of_type(CodeDeployGroup)
+    ]
+    # CodeDeploy's predefined Lambda configurations (read by a deployment that uses one), and picops's own
+    # custom ones (`canary:P%:Mmin`, `linear:P%:Mmin`), which a first use creates.
+    config = "deploymentconfig:"
+    custom = build_arn(region, "codedeploy", account, f"{config}{CUSTOM_CONFIG_PREFIX}*")
+    return [
+        _statement(
+            "StackReleaseApplication",
+            RELEASE_APPLICATION_ACTIONS,
+            [build_arn(region, "codedeploy", account, f"application:{app}")],
+        ),
+        _statement("StackReleaseGroups", RELEASE_GROUP_ACTIONS, groups),
+        _statement(
+            "ReleaseConfigurations",
+            ("codedeploy:GetDeploymentConfig",),
+            [
+                *(build_arn(region, "codedeploy", account, config + name) for name in PREDEFINED_CONFIGS),
+                custom,
+            ],
+        ),
+        _statement("CustomReleaseConfigurations", ("codedeploy:CreateDeploymentConfig",), [custom]),
+    ]
+
+
 def operator_policy(model: StackModel, *, inventory_bucket: str | None = None) -> dict[str, Any]:
     """The identity policy that lets picops plan, apply, inspect, operate and destroy `model`'s stack."""
     region, account = model.region, model.account
@@ -355,6 +412,7 @@ def operator_policy(model: StackModel, *, inventory_bucket: str | None = None) -
             [build_arn(region, "s3", account, "job/*")],
         ),
         *_inventory_reports(model, inventory_bucket),
+        *_releases(model),
         *_local_mapping_records(model),
         _statement("OnlyOnStar", STAR_ACTIONS, ["*"]),
     ]

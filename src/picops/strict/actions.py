@@ -208,7 +208,7 @@ def _arn(request: Request, prefix: str, resource_type: str, params: dict[str, An
 _ARN_PARAMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("sns", "topic"): ("TopicArn", "TargetArn"),
     ("dynamodb", "stream"): ("StreamArn",),
-    ("lambda", "function"): ("FunctionName",),
+    ("lambda", "function"): ("FunctionName", "Resource"),  # Resource: the tagging calls
     ("cloudwatch", "alarm"): ("AlarmArn",),
     ("sqs", "queue"): ("SourceArn",),  # message move tasks are authorised on their source queue
 }
