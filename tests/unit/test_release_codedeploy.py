@@ -238,7 +238,47 @@ def test_on_aws_the_release_goes_to_codedeploy_and_no_wait_detaches(monkeypatch:
     request = run.Request(parse_strategy("canary10-5m"), no_wait=True)
     with Stubber(client) as stub:
         stub.add_response("create_deployment", {"deploymentId": "d-NOWAIT"})
-        run._shift(factory, model, request, run.Watched(), hooks, [shift])  # no GetDeployment: detached
+        deployments: dict[str, str] = {}
+        run._shift(factory, model, request, run.Watched(), hooks, [shift], deployments)  # no GetDeployment
         stub.assert_no_pending_responses()
     assert reported == [("Created", "d-NOWAIT")]
+    assert deployments == {"IngestFunction": "d-NOWAIT"}  # recorded with the release, read back later
     assert (shift.outcome, shift.version) == ("in-progress", "3")
+
+
+def test_a_detached_release_is_read_back_as_its_deployment_ended(codedeploy: Any) -> None:
+    """`deploy --no-wait` records the release in progress with its deployment id; `deploy status` and
+    `deploy history` then show the outcome CodeDeploy reached without picops."""
+    from picops.provision.release import history
+    from picops.provision.release.codedeploy import resolve
+
+    started = history.Record(
+        "IngestFunction",
+        "4",
+        "3",
+        history.now(),
+        "arn:aws:iam::1:user/ops",
+        "canary10-5m",
+        "in-progress",
+        deployment="d-ABC",
+    )
+    key, value = started.tag()
+    assert history.parse("IngestFunction", key, value) == started  # the id survives the tag
+    alarms = ("picops-IngestFunction-errors",)
+    stopped = {
+        "status": "Stopped",
+        "rollbackInfo": {"rollbackDeploymentId": "d-RB"},
+        "errorInformation": {"code": "ALARM_ACTIVE", "message": f"alarms activated: {alarms[0]}"},
+    }
+    with Stubber(codedeploy) as stub:
+        stub.add_response(
+            "get_deployment", {"deploymentInfo": {"status": "InProgress"}}, {"deploymentId": "d-ABC"}
+        )
+        stub.add_response("get_deployment", {"deploymentInfo": stopped}, {"deploymentId": "d-ABC"})
+        assert resolve(codedeploy, started, alarms) == started  # still shifting: as recorded
+        ended = resolve(codedeploy, started, alarms)
+    assert (ended.outcome, ended.alarm, ended.deployment) == ("rolled-back", alarms[0], "d-ABC")
+    # A record that ended under picops's eyes, or a local one (no deployment), asks CodeDeploy nothing.
+    with Stubber(codedeploy):
+        finished = history.Record("IngestFunction", "4", "3", history.now(), "me", "canary10-5m", "succeeded")
+        assert resolve(codedeploy, finished, alarms) is finished

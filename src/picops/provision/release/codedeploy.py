@@ -6,6 +6,7 @@ itself, so closing the laptop (or `--no-wait`) does not stop a release; Ctrl-C o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from typing import Any
 import botocore.exceptions
 
 from picops.aws_errors import code_of
+from picops.provision.release.history import Record
 from picops.provision.release.shift import IN_PROGRESS, ROLLED_BACK, STOPPED, SUCCEEDED, Shift
 from picops.provision.release.strategy import ALL_AT_ONCE, Strategy
 
@@ -121,16 +123,38 @@ class CodeDeployDriver:
         if seen.get(shift.logical) != status and self.on_step is not None:
             self.on_step(shift, status)
         seen[shift.logical] = status
-        if status not in ENDED:
+        ended = outcome_of(info, shift.alarms)
+        if ended is None:
             return
-        if status == "Succeeded":
-            shift.outcome, shift.weight = SUCCEEDED, 100
-            return
-        error = info.get("errorInformation") or {}
-        rolled_back = bool(info.get("rollbackInfo")) or error.get("code") == "ALARM_ACTIVE"
-        shift.outcome = ROLLED_BACK if rolled_back else STOPPED
-        message = str(error.get("message") or "")
-        shift.alarm = _alarm_in(message, shift.alarms) or (message[:200] or None)
+        shift.outcome, shift.alarm = ended
+        if shift.outcome == SUCCEEDED:
+            shift.weight = 100
+
+
+def outcome_of(info: dict[str, Any], alarms: Sequence[str]) -> tuple[str, str | None] | None:
+    """A deployment's outcome as the history records it (and the alarm, or CodeDeploy's reason, that ended
+    it), or None while it runs."""
+    status = str(info.get("status"))
+    if status not in ENDED:
+        return None
+    if status == "Succeeded":
+        return SUCCEEDED, None
+    error = info.get("errorInformation") or {}
+    rolled_back = bool(info.get("rollbackInfo")) or error.get("code") == "ALARM_ACTIVE"
+    message = str(error.get("message") or "")
+    return (ROLLED_BACK if rolled_back else STOPPED), _alarm_in(message, alarms) or (message[:200] or None)
+
+
+def resolve(codedeploy: Any, record: Record, alarms: Sequence[str]) -> Record:
+    """`record` as its CodeDeploy deployment now stands: a record left in progress by `--no-wait` (or by a
+    follow that was interrupted) gets the outcome the deployment ended with."""
+    if record.outcome != IN_PROGRESS or not record.deployment:
+        return record
+    info = codedeploy.get_deployment(deploymentId=record.deployment)["deploymentInfo"]
+    ended = outcome_of(info, alarms)
+    if ended is None:
+        return record
+    return dataclasses.replace(record, outcome=ended[0], alarm=ended[1])
 
 
 def _alarm_in(message: str, alarms: Sequence[str]) -> str | None:

@@ -34,6 +34,9 @@ class Record:
     strategy: str
     outcome: str
     alarm: str | None = None  # the alarm that rolled it back
+    # The CodeDeploy deployment running the shift on AWS: a record still in progress is resolved against it
+    # when read (`--no-wait` returns before the shift ends).
+    deployment: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +48,7 @@ class Record:
             "strategy": self.strategy,
             "outcome": self.outcome,
             "alarm": self.alarm,
+            "deployment": self.deployment,
         }
 
     def tag(self) -> tuple[str, str]:
@@ -55,6 +59,7 @@ class Record:
             "strategy": self.strategy.replace("%", "pct"),
             "outcome": self.outcome,
             "alarm": self.alarm,
+            "deployment": self.deployment,
         }
         head = " ".join(f"{k}={_NOT_TAG.sub('_', v)}" for k, v in values.items() if v)
         by = _NOT_TAG.sub("_", self.by)[: max(0, _VALUE_LIMIT - len(head) - 4)]
@@ -85,6 +90,7 @@ def parse(function: str, key: str, value: str) -> Record | None:
         strategy=re.sub(r"(\d)pct", r"\1%", fields.get("strategy", "")),
         outcome=fields.get("outcome", ""),
         alarm=fields.get("alarm"),
+        deployment=fields.get("deployment"),
     )
 
 

@@ -13,6 +13,7 @@ from picops.errors import UsageError, input_field
 from picops.provision.deploy import FunctionResult, rollback_function
 from picops.provision.release import history
 from picops.provision.release.alarms import default_alarms, states
+from picops.provision.release.codedeploy import resolve
 from picops.provision.release.run import function_arn
 from picops.provision.release.shift import IN_PROGRESS, SUCCEEDED
 from picops.stack.model import FunctionSpec, StackModel
@@ -23,10 +24,20 @@ ROLLBACK = "rollback"
 def history_of(
     factory: ClientFactory, model: StackModel, specs: Sequence[FunctionSpec]
 ) -> list[history.Record]:
-    """Every record of `specs`, newest first."""
-    lam = factory.client("lambda")
-    records = [r for spec in specs for r in history.read(lam, spec.logical, function_arn(model, spec))]
+    """Every record of `specs`, newest first; a release still in progress as CodeDeploy now has it."""
+    records = [r for spec in specs for r in _records(factory, model, spec)]
     return sorted(records, key=lambda r: (r.at, r.function), reverse=True)
+
+
+def _records(factory: ClientFactory, model: StackModel, spec: FunctionSpec) -> list[history.Record]:
+    """`spec`'s records, oldest first. The tags are written when a release starts and when picops sees it
+    end; a `--no-wait` release on AWS ends without picops, so its CodeDeploy deployment says how."""
+    records = history.read(factory.client("lambda"), spec.logical, function_arn(model, spec))
+    if not any(r.outcome == IN_PROGRESS and r.deployment for r in records):
+        return records
+    codedeploy = factory.client("codedeploy")
+    alarms = default_alarms(model, spec)
+    return [resolve(codedeploy, r, alarms) for r in records]
 
 
 def status_of(
@@ -40,7 +51,7 @@ def status_of(
     rows: list[dict[str, Any]] = []
     for spec in specs:
         alias = _alias(lam, spec)
-        records = history.read(lam, spec.logical, function_arn(model, spec)) if alias is not None else []
+        records = _records(factory, model, spec) if alias is not None else []
         weights = ((alias or {}).get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
         rows.append(
             {

@@ -123,11 +123,20 @@ def release(
     by_logical = {spec.logical: spec for spec in specs}
     for shift in pending:
         recorder.write(by_logical[shift.logical], shift.new, shift.old, name, IN_PROGRESS, started=True)
+    deployments: dict[str, str] = {}
     try:
-        _shift(factory, model, request, watched, hooks, pending)
+        _shift(factory, model, request, watched, hooks, pending, deployments)
     finally:
         for shift in pending:
-            recorder.write(by_logical[shift.logical], shift.new, shift.old, name, shift.outcome, shift.alarm)
+            recorder.write(
+                by_logical[shift.logical],
+                shift.new,
+                shift.old,
+                name,
+                shift.outcome,
+                shift.alarm,
+                deployment=deployments.get(shift.logical),
+            )
     shifted = {shift.logical: shift for shift in pending}
     final = [_finished(r, shifted.get(r.logical), request) for r in results]
     for r in final:
@@ -148,8 +157,10 @@ def _shift(
     watched: Watched,
     hooks: Hooks,
     pending: list[Shift],
+    deployments: dict[str, str],
 ) -> None:
-    """CodeDeploy runs the shift where the model has deployment groups (AWS); picops drives it elsewhere."""
+    """CodeDeploy runs the shift where the model has deployment groups (AWS); picops drives it elsewhere.
+    `deployments` receives each started CodeDeploy deployment's id, by function."""
     groups = codedeploy_groups(model)
     if groups and pending:
         override = bool(request.alarms) or bool(watched.ignored)
@@ -158,6 +169,7 @@ def _shift(
             next(iter(groups.values())).application_name,
             {logical: group.name for logical, group in groups.items()},
             alarms={s.logical: s.alarms for s in pending} if override else None,
+            deployments=deployments,
         )
         if hooks.on_deployment is not None:
             report = hooks.on_deployment
@@ -215,6 +227,7 @@ class _Recorder:
         alarm: str | None = None,
         *,
         started: bool = False,
+        deployment: str | None = None,
     ) -> None:
         at = self._started.get(spec.logical) if not started else None
         at = at or history.now()
@@ -223,7 +236,9 @@ class _Recorder:
         try:
             if self._by is None:
                 self._by = history.caller(self.factory)
-            record = history.Record(spec.logical, version, previous, at, self._by, strategy, outcome, alarm)
+            record = history.Record(
+                spec.logical, version, previous, at, self._by, strategy, outcome, alarm, deployment
+            )
             history.write(self.factory.client("lambda"), function_arn(self.model, spec), record)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             if self.on_warning is not None:
