@@ -55,21 +55,19 @@ def desired(r: CodeDeployGroup, ctx: Context) -> dict[str, Any]:
 
 
 def arguments(r: CodeDeployGroup) -> dict[str, Any]:
-    """CreateDeploymentGroup's (and UpdateDeploymentGroup's) settings of the group."""
-    return {
-        "deploymentConfigName": r.config_name,
-        "serviceRoleArn": r.service_role_arn,
-        "deploymentStyle": {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
-        "autoRollbackConfiguration": {
-            "enabled": True,
-            "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
-        },
-        "alarmConfiguration": {
-            "enabled": bool(r.alarms),
-            "ignorePollAlarmFailure": False,
-            "alarms": [{"name": name} for name in r.alarms],
-        },
-    }
+    """CreateDeploymentGroup's (and UpdateDeploymentGroup's) settings of the group: the model's desired
+    state (CloudFormation's PascalCase) in the API's camelCase, less the application the call names apart."""
+    settings: dict[str, Any] = _camel(r.desired())
+    settings.pop("applicationName")
+    return settings
+
+
+def _camel(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key[:1].lower() + key[1:]: _camel(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
 
 
 def apply(r: CodeDeployGroup, change: Change, ctx: Context) -> None:
