@@ -282,3 +282,42 @@ def test_a_detached_release_is_read_back_as_its_deployment_ended(codedeploy: Any
     with Stubber(codedeploy):
         finished = history.Record("IngestFunction", "4", "3", history.now(), "me", "canary10-5m", "succeeded")
         assert resolve(codedeploy, finished, alarms) is finished
+
+
+def test_provision_creates_and_updates_each_group_with_the_api_shape_aws_expects(codedeploy: Any) -> None:
+    from types import SimpleNamespace
+
+    from picops.provision.kinds import codedeploy_group
+
+    model = build_model(Settings(), ACCOUNT, REGION)
+    group = next(g for g in model.of_type(CodeDeployGroup) if g.function == "IngestFunction")
+    ctx: Any = SimpleNamespace(client=lambda _service: codedeploy)
+    settings = {
+        "deploymentConfigName": group.config_name,
+        "serviceRoleArn": group.service_role_arn,
+        "deploymentStyle": {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        "autoRollbackConfiguration": {
+            "enabled": True,
+            "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
+        },
+        "alarmConfiguration": {
+            "enabled": True,
+            "ignorePollAlarmFailure": False,
+            "alarms": [{"name": name} for name in group.alarms],
+        },
+    }
+    with Stubber(codedeploy) as stub:
+        stub.add_response(
+            "create_deployment_group",
+            {"deploymentGroupId": "g-1"},
+            {"applicationName": group.application_name, "deploymentGroupName": group.name, **settings},
+        )
+        stub.add_response(
+            "update_deployment_group",
+            {},
+            {"applicationName": group.application_name, "currentDeploymentGroupName": group.name, **settings},
+        )
+        codedeploy_group.apply(group, SimpleNamespace(action="create"), ctx)  # type: ignore[arg-type]
+        codedeploy_group.apply(group, SimpleNamespace(action="update"), ctx)  # type: ignore[arg-type]
+        stub.assert_no_pending_responses()
+    assert group.alarms  # the group watches the function's own alarms
