@@ -94,7 +94,7 @@ def test_a_lazy_name_shadowed_by_its_own_submodule_is_still_the_function() -> No
     [
         ("ingest", {"picops.config", "pydantic", "picops.core.ingest.backfill"}),
         ("moderation", {"picops.config", "pydantic"}),
-        ("bookings", set()),
+        ("bookings", {"picops.config"}),
     ],
 )
 def test_a_handler_defers_the_batch_utility_and_its_settings_to_its_first_event(
@@ -112,3 +112,12 @@ def test_in_lambda_the_tracer_patches_botocore_and_nothing_else(handler: str) ->
     # Each library the X-Ray SDK patches has its own `aws_xray_sdk.ext.<library>.patch` module.
     patched = {m.split(".")[2] for m in loaded if m.startswith("aws_xray_sdk.ext.") and m.endswith(".patch")}
     assert patched == {"botocore"}
+
+
+@pytest.mark.parametrize("handler", ["bookings", "repairs"])
+def test_the_bookings_handlers_validate_without_pydantic(handler: str) -> None:
+    # pydantic's import alone is most of what bookings' cold start added over boto3's (bench/startup.py);
+    # the API's bodies and the queue messages are checked by core/bookings/fields.py instead.
+    for env in (None, IN_LAMBDA):
+        loaded = _loaded_after(f"import picops.handlers.{handler}", env)
+        assert [m for m in loaded if m.split(".")[0] in {"pydantic", "pydantic_core"}] == []

@@ -224,7 +224,7 @@ def parse_message(record: SQSRecord) -> BookingMessage:
         data = json.loads(body)
         if isinstance(data, dict) and data.get("Type") == "Notification" and "Message" in data:
             data = json.loads(data["Message"])  # a subscription without raw delivery
-        return BookingMessage.model_validate(data)
+        return BookingMessage.from_data(data)
     except ValueError as exc:
         raise MalformedMessage(f"message {record.message_id} is not a booking message: {exc}") from None
 
