@@ -32,7 +32,11 @@ def test_thumbnails_come_without_the_pipeline_boto3_or_the_configuration() -> No
 @pytest.mark.parametrize(
     ("handler", "not_loaded"),
     [
-        ("ingest", {"picops.core.tagging", "picops.core.bookings"}),
+        # removals and images with an ICC profile load their modules on the first such event
+        (
+            "ingest",
+            {"picops.core.tagging", "picops.core.bookings", "picops.core.ingest.removal", "PIL.ImageCms"},
+        ),
         (
             "moderation",
             {
@@ -121,3 +125,10 @@ def test_the_bookings_handlers_validate_without_pydantic(handler: str) -> None:
     for env in (None, IN_LAMBDA):
         loaded = _loaded_after(f"import picops.handlers.{handler}", env)
         assert [m for m in loaded if m.split(".")[0] in {"pydantic", "pydantic_core"}] == []
+
+
+def test_the_apis_router_comes_without_pydantic() -> None:
+    # Powertools' resolver imports pydantic only with enable_validation, which the API leaves off.
+    loaded = _loaded_after("import picops.handlers.bookings as h; h._api()", IN_LAMBDA)
+    assert "aws_lambda_powertools.event_handler" in loaded
+    assert [m for m in loaded if m.split(".")[0] in {"pydantic", "pydantic_core"}] == []
