@@ -47,8 +47,16 @@ def test_thumbnails_come_without_the_pipeline_boto3_or_the_configuration() -> No
             },
         ),
         (
-            "bookings",  # the queue consumers share the module: the API's router loads on its first request
-            {"picops.core.bookings.checker", "picops.core.ingest", "aws_lambda_powertools.event_handler"},
+            # the API and the queue consumers share the module: the API's router loads on its first
+            # request, the consumers' metric publishing on their first batch
+            "bookings",
+            {
+                "picops.core.bookings.checker",
+                "picops.core.ingest",
+                "aws_lambda_powertools.event_handler",
+                "picops.handlers._metrics",
+                "picops.stack.metrics",
+            },
         ),
         (
             "repairs",  # the outbox sweep: the store and the publisher, nothing of the API or the consumers

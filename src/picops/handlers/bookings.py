@@ -41,8 +41,6 @@ from picops.core.bookings import (
     submit,
 )
 from picops.handlers import _env
-from picops.handlers._metrics import publish_by_kind
-from picops.stack.metrics import service_name
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -249,8 +247,12 @@ def _correlate(record: SQSRecord, message: BookingMessage) -> None:
 
 
 def _consume(event: dict[str, Any], context: Any, one: Any, kind: str) -> dict[str, Any]:
-    # Powertools' batch utility loads on the first batch, not at import (docs/architecture.md, "Cold start").
+    # Powertools' batch utility and its metrics load on the first batch, not at import: the API function,
+    # which shares this module, uses neither (docs/architecture.md, "Cold start").
     from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+
+    from picops.handlers._metrics import publish_by_kind
+    from picops.stack.metrics import service_name
 
     processor = SqsFifoPartialProcessor(skip_group_on_error=True)
     processor.raise_on_entire_batch_failure = False
