@@ -206,7 +206,7 @@ class Harness:
             self.fail_next_publish = False
             self.lost_publishes += 1
             raise ConnectionError("publish lost (simulated)")
-        body = json.dumps(message.model_dump(mode="json"), sort_keys=True)
+        body = json.dumps(message.as_dict(), sort_keys=True)
         for queue in (self.inventory, self.payment):
             queue.send(Message(self.new_message_id(), body, message.group_id(), message.booking_id))
 

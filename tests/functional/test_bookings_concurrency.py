@@ -50,7 +50,7 @@ def test_concurrent_submitters_and_consumers_on_one_seat(
     lock = threading.Lock()
 
     def publish(message: Any) -> None:
-        body = json.dumps(message.model_dump(mode="json"))
+        body = json.dumps(message.as_dict())
         pool.put(("inventory", body))
         pool.put(("payment", body))
 

@@ -32,7 +32,11 @@ def test_thumbnails_come_without_the_pipeline_boto3_or_the_configuration() -> No
 @pytest.mark.parametrize(
     ("handler", "not_loaded"),
     [
-        ("ingest", {"picops.core.tagging", "picops.core.bookings"}),
+        # removals and images with an ICC profile load their modules on the first such event
+        (
+            "ingest",
+            {"picops.core.tagging", "picops.core.bookings", "picops.core.ingest.removal", "PIL.ImageCms"},
+        ),
         (
             "moderation",
             {
@@ -43,8 +47,16 @@ def test_thumbnails_come_without_the_pipeline_boto3_or_the_configuration() -> No
             },
         ),
         (
-            "bookings",  # the queue consumers share the module: the API's router loads on its first request
-            {"picops.core.bookings.checker", "picops.core.ingest", "aws_lambda_powertools.event_handler"},
+            # the API and the queue consumers share the module: the API's router loads on its first
+            # request, the consumers' metric publishing on their first batch
+            "bookings",
+            {
+                "picops.core.bookings.checker",
+                "picops.core.ingest",
+                "aws_lambda_powertools.event_handler",
+                "picops.handlers._metrics",
+                "picops.stack.metrics",
+            },
         ),
         (
             "repairs",  # the outbox sweep: the store and the publisher, nothing of the API or the consumers
@@ -94,7 +106,7 @@ def test_a_lazy_name_shadowed_by_its_own_submodule_is_still_the_function() -> No
     [
         ("ingest", {"picops.config", "pydantic", "picops.core.ingest.backfill"}),
         ("moderation", {"picops.config", "pydantic"}),
-        ("bookings", set()),
+        ("bookings", {"picops.config"}),
     ],
 )
 def test_a_handler_defers_the_batch_utility_and_its_settings_to_its_first_event(
@@ -112,3 +124,19 @@ def test_in_lambda_the_tracer_patches_botocore_and_nothing_else(handler: str) ->
     # Each library the X-Ray SDK patches has its own `aws_xray_sdk.ext.<library>.patch` module.
     patched = {m.split(".")[2] for m in loaded if m.startswith("aws_xray_sdk.ext.") and m.endswith(".patch")}
     assert patched == {"botocore"}
+
+
+@pytest.mark.parametrize("handler", ["bookings", "repairs"])
+def test_the_bookings_handlers_validate_without_pydantic(handler: str) -> None:
+    # pydantic's import alone is most of what bookings' cold start added over boto3's (bench/startup.py);
+    # the API's bodies and the queue messages are checked by core/bookings/fields.py instead.
+    for env in (None, IN_LAMBDA):
+        loaded = _loaded_after(f"import picops.handlers.{handler}", env)
+        assert [m for m in loaded if m.split(".")[0] in {"pydantic", "pydantic_core"}] == []
+
+
+def test_the_apis_router_comes_without_pydantic() -> None:
+    # Powertools' resolver imports pydantic only with enable_validation, which the API leaves off.
+    loaded = _loaded_after("import picops.handlers.bookings as h; h._api()", IN_LAMBDA)
+    assert "aws_lambda_powertools.event_handler" in loaded
+    assert [m for m in loaded if m.split(".")[0] in {"pydantic", "pydantic_core"}] == []

@@ -10,7 +10,6 @@ import urllib.request
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.markup import escape
 
 from picops.cli.state import AppState, get_state
@@ -21,9 +20,9 @@ from picops.core.bookings import (
     QueueCount,
     SnsPublisher,
     inspect_table,
+    is_id,
     republish_pending,
 )
-from picops.core.bookings.models import IdText
 from picops.core.dlq import peek_messages, resolve_queue
 from picops.errors import EndpointUnreachable, OperationFailed, ResourceMissing, UsageError, ValidationFailed
 from picops.stack.names import StackNames
@@ -137,11 +136,10 @@ def book(
     }
     if amount is not None:
         body["amount"] = amount
-    try:
-        BookingRequest.model_validate(body)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ValidationFailed(f"invalid booking request: {problems}") from None
+    problems = BookingRequest.problems(body)
+    if problems:
+        detail = "; ".join(f"{p['field']}: {p['error']}" for p in problems)
+        raise ValidationFailed(f"invalid booking request: {detail}")
     url = _api_url(state, api_url)
     out.target(f"target: BookingsApi {url}")
     if dry_run:
@@ -176,12 +174,8 @@ def book(
 def _check_id(value: str | None, flag: str) -> str | None:
     if value is None:
         return None
-    from pydantic import TypeAdapter
-
-    try:
-        TypeAdapter(IdText).validate_python(value)
-    except ValidationError:
-        raise UsageError(f"{flag} {value!r}: 1-64 letters, digits and _.:- characters") from None
+    if not is_id(value):
+        raise UsageError(f"{flag} {value!r}: 1-64 letters, digits and _.:- characters")
     return value
 
 

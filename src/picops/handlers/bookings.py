@@ -41,8 +41,6 @@ from picops.core.bookings import (
     submit,
 )
 from picops.handlers import _env
-from picops.handlers._metrics import publish_by_kind
-from picops.stack.metrics import service_name
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -224,7 +222,7 @@ def parse_message(record: SQSRecord) -> BookingMessage:
         data = json.loads(body)
         if isinstance(data, dict) and data.get("Type") == "Notification" and "Message" in data:
             data = json.loads(data["Message"])  # a subscription without raw delivery
-        return BookingMessage.model_validate(data)
+        return BookingMessage.from_data(data)
     except ValueError as exc:
         raise MalformedMessage(f"message {record.message_id} is not a booking message: {exc}") from None
 
@@ -249,8 +247,12 @@ def _correlate(record: SQSRecord, message: BookingMessage) -> None:
 
 
 def _consume(event: dict[str, Any], context: Any, one: Any, kind: str) -> dict[str, Any]:
-    # Powertools' batch utility loads on the first batch, not at import (docs/architecture.md, "Cold start").
+    # Powertools' batch utility and its metrics load on the first batch, not at import: the API function,
+    # which shares this module, uses neither (docs/architecture.md, "Cold start").
     from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+
+    from picops.handlers._metrics import publish_by_kind
+    from picops.stack.metrics import service_name
 
     processor = SqsFifoPartialProcessor(skip_group_on_error=True)
     processor.raise_on_entire_batch_failure = False

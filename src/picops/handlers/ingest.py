@@ -25,7 +25,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from picops.core.ingest.events import NotS3Notification, ObjectRef, parse_body
 from picops.core.ingest.pipeline import IngestConfig, IngestPipeline, ObjectOutcome, Outcome
-from picops.core.ingest.removal import Removal
 from picops.core.ingest.reprocess import FORCE_ATTRIBUTE, TOKEN_ATTRIBUTE
 from picops.handlers import _env
 from picops.handlers._metrics import publish_by_kind
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
     from picops.core.ingest.backfill import BackfillItem
+    from picops.core.ingest.removal import Removal
 
 logger = Logger(service="picops-ingest")
 # X-Ray: active only inside Lambda with `[observability] tracing` on (docs/operating.md, "Tracing");
@@ -85,6 +85,9 @@ def _removal(account: str) -> Removal:
 
 
 def _make_removal(account: str) -> Removal:
+    # Only a removal event needs it; uploads, the commonest event, never load it.
+    from picops.core.ingest.removal import Removal
+
     factory, settings = _env.factory(), _env.settings()
     config = IngestConfig.from_settings(settings.ingest, _env.names(account))
     return Removal(s3=factory.client("s3"), dynamodb=factory.client("dynamodb"), config=config)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         BookingRequest,
         InvalidRequest,
         check_booking_id,
+        is_id,
         parse_request,
     )
     from picops.core.bookings.outbox import Publisher, SnsPublisher, republish_pending
@@ -47,6 +48,7 @@ _HOMES: lazy.Homes = {
     "idempotency_key": ("picops.core.bookings.payments", "idempotency_key"),
     "inspect_table": ("picops.core.bookings.checker", "inspect_table"),
     "InvalidRequest": ("picops.core.bookings.models", "InvalidRequest"),
+    "is_id": ("picops.core.bookings.models", "is_id"),
     "load_gateway": ("picops.core.bookings.payments", "load_gateway"),
     "parse_request": ("picops.core.bookings.models", "parse_request"),
     "PaymentGateway": ("picops.core.bookings.payments", "PaymentGateway"),
@@ -79,6 +81,7 @@ __all__ = [
     "describe",
     "idempotency_key",
     "inspect_table",
+    "is_id",
     "load_gateway",
     "parse_request",
     "republish_pending",

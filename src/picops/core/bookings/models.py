@@ -1,4 +1,4 @@
-"""What the booking API accepts and what the bookings pipeline stores, validated (pydantic).
+"""What the booking API accepts and what the bookings pipeline stores, validated (fields.py's checks).
 
 Ids that end up in table keys are restricted to a safe charset and length, so no input can reach another
 item's key (`#` separates key parts and is never allowed in an id).
@@ -9,21 +9,28 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-
+from picops.core.bookings import fields
 from picops.core.bookings.ids import is_booking_id
 
-IdText = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
-]
-TokenText = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+id_text = fields.Text(min_length=1, max_length=64, pattern=ID_PATTERN)
+token_text = fields.Text(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
 MAX_BODY_BYTES = 16 * 1024
 # A booking is one flat object: anything nested deeper is refused before it is parsed (a parser recursing
 # through 15,000 `[` would otherwise fail with RecursionError, a 500).
 MAX_JSON_DEPTH = 8
+
+
+def is_id(value: object) -> bool:
+    """Whether `value` is an id a table key may carry (1-64 letters, digits and `_.:-`)."""
+    try:
+        id_text(value)
+    except fields.FieldError:
+        return False
+    return True
 
 
 class SeatState(enum.StrEnum):
@@ -42,17 +49,35 @@ class BookingState(enum.StrEnum):
     LOST = "LOST"
 
 
-class BookingRequest(BaseModel):
-    """The body of `POST /bookings`."""
-
+_REQUEST_CHECKS: dict[str, fields.Check] = {
+    "event_id": id_text,
+    "seat_id": id_text,
+    "customer_id": id_text,
+    "payment_token": token_text,
     # Strict: `"amount": true` or `"amount": "12"` is a wrong type (400), never coerced into a booking.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    "amount": fields.optional(fields.Int(ge=1, le=100_000_000)),
+}
 
-    event_id: IdText
-    seat_id: IdText
-    customer_id: IdText
-    payment_token: TokenText
-    amount: int | None = Field(default=None, ge=1, le=100_000_000)
+
+@dataclass(frozen=True)
+class BookingRequest:
+    """The body of `POST /bookings`; made only from values that pass its checks."""
+
+    event_id: str
+    seat_id: str
+    customer_id: str
+    payment_token: str
+    amount: int | None = None
+
+    def __post_init__(self) -> None:
+        _, problems = fields.validate(asdict(self), _REQUEST_CHECKS, defaults={}, forbid_extra=True)
+        if problems:
+            raise InvalidRequest("invalid booking request", problems)
+
+    @staticmethod
+    def problems(data: dict[str, Any]) -> list[dict[str, str]]:
+        """What is wrong with `data` as a request (`{"field", "error"}` each); empty when nothing."""
+        return fields.validate(data, _REQUEST_CHECKS, defaults={"amount": None}, forbid_extra=True)[1]
 
 
 class InvalidRequest(ValueError):
@@ -88,14 +113,6 @@ def json_depth(text: str | bytes) -> int:
     return deepest
 
 
-def field_errors(exc: ValidationError) -> list[dict[str, str]]:
-    out = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "body"
-        out.append({"field": loc, "error": err["msg"]})
-    return out
-
-
 def parse_request(body: str | bytes | None) -> BookingRequest:
     if body is None or body == "" or body == b"":
         raise InvalidRequest("request body is required", [{"field": "body", "error": "missing"}])
@@ -114,10 +131,10 @@ def parse_request(body: str | bytes | None) -> BookingRequest:
         raise InvalidRequest("body is not valid JSON", [{"field": "body", "error": str(exc)}]) from None
     if not isinstance(data, dict):
         raise InvalidRequest("body must be a JSON object", [{"field": "body", "error": "not an object"}])
-    try:
-        return BookingRequest.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidRequest("invalid booking request", field_errors(exc)) from None
+    values, problems = fields.validate(data, _REQUEST_CHECKS, defaults={"amount": None}, forbid_extra=True)
+    if problems:
+        raise InvalidRequest("invalid booking request", problems)
+    return BookingRequest(**values)
 
 
 def check_booking_id(value: object) -> str:
@@ -128,18 +145,49 @@ def check_booking_id(value: object) -> str:
     return str(value)
 
 
-class BookingMessage(BaseModel):
+_MESSAGE_CHECKS: dict[str, fields.Check] = {
+    "booking_id": fields.Text(min_length=26, max_length=26),
+    "event_id": id_text,
+    "seat_id": id_text,
+    # Lax, as the message has always been read: what a publisher wrote as `"3"` or `3.0` is position 3.
+    "position": fields.Int(ge=1, strict=False),
+}
+
+
+@dataclass(frozen=True)
+class BookingMessage:
     """What BookingTopic carries (one message per accepted booking)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    booking_id: str
+    event_id: str
+    seat_id: str
+    position: int
 
-    booking_id: Annotated[str, StringConstraints(min_length=26, max_length=26)]
-    event_id: IdText
-    seat_id: IdText
-    position: int = Field(ge=1)
+    def __post_init__(self) -> None:
+        _, problems = fields.validate(asdict(self), _MESSAGE_CHECKS, defaults={}, forbid_extra=False)
+        if problems:
+            raise ValueError(_describe(problems))
+
+    @classmethod
+    def from_data(cls, data: object) -> BookingMessage:
+        """The message `data` (a decoded JSON document) holds; keys it does not know are ignored.
+        ValueError names each problem."""
+        if not isinstance(data, dict):
+            raise ValueError("body: Input should be a valid dictionary")
+        values, problems = fields.validate(data, _MESSAGE_CHECKS, defaults={}, forbid_extra=False)
+        if problems:
+            raise ValueError(_describe(problems))
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
     def group_id(self) -> str:
         return seat_group(self.event_id, self.seat_id)
+
+
+def _describe(problems: list[dict[str, str]]) -> str:
+    return "; ".join(f"{p['field']}: {p['error']}" for p in problems)
 
 
 MESSAGE_GROUP_ID_MAX = 128  # SNS FIFO and SQS FIFO MessageGroupId: at most 128 characters

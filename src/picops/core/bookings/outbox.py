@@ -31,7 +31,7 @@ class SnsPublisher:
     def __call__(self, message: BookingMessage) -> None:
         self.sns.publish(
             TopicArn=self.topic_arn,
-            Message=json.dumps(message.model_dump(mode="json"), sort_keys=True),
+            Message=json.dumps(message.as_dict(), sort_keys=True),
             MessageGroupId=message.group_id(),
             MessageDeduplicationId=message.booking_id,
             # Carried to both queues (raw delivery keeps attributes), so every hop can log it unparsed.

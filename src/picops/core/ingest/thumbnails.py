@@ -19,9 +19,9 @@ import io
 import math
 import time
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from PIL import Image, ImageCms
+from PIL import Image
 
 from picops.core.ingest import png
 from picops.core.ingest.decode import (
@@ -35,6 +35,9 @@ from picops.core.ingest.decode import (
     read_bytes,
     read_source,
 )
+
+if TYPE_CHECKING:
+    from PIL import ImageCms
 
 __all__ = ["FORMATS", "REDUCING_GAP", "ImageRejected", "Thumbnail", "make_thumbnail", "prepare"]
 
@@ -53,7 +56,6 @@ _TRANSPOSE: dict[int, Image.Transpose] = {
 # a 256 px thumbnail (the 1/8 scale, 500x375, is 1.95x: just under 2.0); 1.9 lets it decode at 1/8 and still
 # resample from ~2x, which Pillow documents as very close to fair resampling.
 REDUCING_GAP = 1.9
-_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,9 @@ def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
 
 def _convert_profile(image: Image.Image, icc: bytes) -> Image.Image:
     """Convert from the embedded profile to sRGB; an unusable profile leaves the pixels as they are."""
+    # LittleCMS loads with the first image that carries a profile, not in every ingest cold start.
+    from PIL import ImageCms
+
     try:
         transform = _transform_to_srgb(icc, image.mode)
         return ImageCms.applyTransform(image, transform) or image
@@ -200,5 +205,14 @@ def _convert_profile(image: Image.Image, icc: bytes) -> Image.Image:
 def _transform_to_srgb(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform:
     """Building a LittleCMS transform costs more than applying it to a thumbnail; a warm container sees the
     same few camera profiles (Display P3, sRGB, Adobe RGB) again and again."""
+    from PIL import ImageCms
+
     source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-    return ImageCms.buildTransform(source, _SRGB, mode, "RGB")
+    return ImageCms.buildTransform(source, _srgb(), mode, "RGB")
+
+
+@functools.cache
+def _srgb() -> ImageCms.ImageCmsProfile:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
