@@ -41,6 +41,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -56,9 +57,7 @@ from picops.core.tagging import (
     run_backfill,
     run_sweep,
 )
-from picops.core.tagging.ledger import BATCH_WRITE_SIZE, LEDGER_SK, ledger_pk
-from picops.core.tagging.sources.listing import FIRST_PAGE_SIZE, PAGE_SIZE
-from picops.core.tagging.verdicts import BATCH_SIZE
+from picops.local import free_port
 from picops.stack import StackNames
 
 TAG_KEY = "moderation-status"
@@ -67,6 +66,19 @@ TARGET_RATIO = 25.0
 TARGET_REQUESTS_PER_OBJECT = 1.5
 TARGET_CEILING_SHARE = 0.90
 TARGET_STEADY_REQUESTS_PER_OBJECT = 0.05
+# The engine's request shapes, as docs/moderation.md describes them, for the replay of its mix: lookups of
+# one 100-key chunk, ledger writes of 25, a listing's first page of one chunk and then pages of 1,000, and
+# ledger items under ("LEDGER#<bucket>/<key>", "TAG").
+BATCH_SIZE = 100
+BATCH_WRITE_SIZE = 25
+FIRST_PAGE_SIZE, PAGE_SIZE = 100, 1000
+LEDGER_SK = "TAG"
+# The module `picops local up` runs: the emulator as picops's own local endpoint serves it.
+SERVER_MODULE = "picops.local.server"
+
+
+def ledger_pk(bucket: str, key: str) -> str:
+    return f"LEDGER#{bucket}/{key}"
 
 
 @dataclass
@@ -378,9 +390,8 @@ def main(argv: list[str] | None = None) -> int:
             args.objects, args.latency_ms / 1000, args.concurrency, sample, args.ceiling_seconds, args.rounds
         )
 
-    from picops.local.endpoint import SERVER_MODULE, free_port, url_for, wait_until_up
-
     port = free_port()
+    url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [sys.executable, "-m", SERVER_MODULE, "--port", str(port)],
         stdin=subprocess.DEVNULL,
@@ -388,8 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until_up(url_for(port), proc=server)
-        return _run(url_for(port), cfg)
+        _wait_until_up(url, server)
+        return _run(url, cfg)
     finally:
         server.terminate()
         try:
@@ -397,6 +408,19 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def _wait_until_up(url: str, server: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the emulator exited during start-up (code {server.returncode})")
+        try:
+            with urllib.request.urlopen(f"{url}/moto-api/config", timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"the emulator did not answer at {url} within {timeout:.0f} s")
 
 
 @dataclass
