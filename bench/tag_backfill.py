@@ -10,13 +10,15 @@ every object (or `--naive-sample N` of them: its per-object cost is constant). p
 `--concurrency`.
 
 On a small machine moto, not the client, is the limit, so each round also measures the emulator's ceiling
-for picops's OWN request mix: right after picops's run, the requests it sent (the same operations, in the same
-numbers, shaped the same: 100-key verdict lookups, ledger lookups, 25-item ledger writes, tag reads and
-writes, the listing's pages) are replayed shuffled by 32 plain threads through the same clients, with no
-engine logic, once with the latency picops saw and once without; the higher rate is that round's ceiling and
-the denominator of picops's share. The older figure, the GetObjectTagging rate (the cheapest request) from 32
-callers, probed right before picops's run, is printed beside it for continuity; it flatters the ceiling,
-since picops's mix also carries PutObjectTagging's XML body, batch lookups and writes, and listing.
+for picops's OWN request mix: the requests it sent (the same operations, in the same numbers, shaped the
+same: 100-key verdict lookups, ledger lookups, 25-item ledger writes, tag reads and writes, the listing's
+pages) are replayed shuffled by 32 plain threads through the same clients, with no engine logic: with the
+latency picops saw right after its run, and without latency right before it (the previous round's mix: the
+same arrangement sends the same requests; the first round's right after); the higher rate is that round's
+ceiling and the denominator of picops's share. The older figure, the GetObjectTagging rate (the cheapest
+request) from 32 callers, probed right before picops's run, is printed beside it for continuity; it flatters
+the ceiling, since picops's mix also carries PutObjectTagging's XML body, batch lookups and writes, and
+listing.
 `--rounds` (default 3) alternates the two sides (naive first, then picops first, ...), each round on buckets
 of its own; the ratio and the share (each paired within its round) are the median round's, with the range.
 Since picops is bound by the emulator, its best possible ratio is the ceiling divided by its requests per
@@ -431,12 +433,20 @@ class Round:
     picops_req_rate: float
     summary: Any
     ceiling: float  # the mix's: picops's own requests replayed by plain threads
-    probes: tuple[float, float]  # the mix replayed with latency, without
+    probes: tuple[float, float]  # the mix replayed with latency (after the run), without (before it)
     get_tagging_ceiling: float  # GetObjectTagging only, for continuity with earlier figures
     in_flight: float  # requests picops kept in flight on average
 
 
-def _round(url: str, stack: StackNames, cfg: Config, r: int, keys: list[str], targets: MixTargets) -> Round:
+def _round(
+    url: str,
+    stack: StackNames,
+    cfg: Config,
+    r: int,
+    keys: list[str],
+    targets: MixTargets,
+    prior_mix: dict[str, int] | None,
+) -> Round:
     naive_bucket, picops_bucket = f"{stack.uploads_bucket}-naive-{r}", f"{stack.uploads_bucket}-{r}"
 
     def naive() -> tuple[int, int, float]:
@@ -454,16 +464,16 @@ def _round(url: str, stack: StackNames, cfg: Config, r: int, keys: list[str], ta
     def picops() -> Any:
         plain = ClientFactory(AwsSettings(region="us-east-1", endpoint_url=url))
         probes.append(_ceiling(plain, naive_bucket, keys, cfg.ceiling_seconds))
+        # The mix's ceiling brackets the run where it can: without latency before it (the previous round's
+        # mix: the same arrangement sends the same requests), with the latency picops saw after it; the
+        # machine's load drifts. The higher rate is the ceiling.
+        before = _mix_ceiling(plain, targets, prior_mix, 0.0) if prior_mix else None
         factory = _factory(url, cfg.latency_s)
         summary = _picops(factory, stack, picops_bucket, cfg)
         flights.append(factory.in_flight.seconds / summary.elapsed_s)  # type: ignore[attr-defined]
-        # Callers that wait the latency picops waits, and callers that do not (where the client's CPU
-        # could be the limit): the higher rate is the ceiling.
         mix = dict(summary.requests)
         probes.append(_mix_ceiling(_factory(url, cfg.latency_s), targets, mix, cfg.latency_s))
-        probes.append(
-            _mix_ceiling(ClientFactory(AwsSettings(region="us-east-1", endpoint_url=url)), targets, mix, 0.0)
-        )
+        probes.append(before if before is not None else _mix_ceiling(plain, targets, mix, 0.0))
         return summary
 
     # Alternating which side goes first: a machine that slows down or speeds up favours neither.
@@ -516,7 +526,10 @@ def _run(url: str, cfg: Config) -> int:
     ceiling_bucket = f"{stack.uploads_bucket}-ceiling"
     listed = setup.client("s3").list_objects_v2(Bucket=ceiling_bucket)["Contents"]
     targets = MixTargets(ceiling_bucket, [o["Key"] for o in listed], stack.moderation_table, stack.jobs_table)
-    rounds = [_round(url, stack, cfg, r, keys, targets) for r in range(cfg.rounds)]
+    rounds: list[Round] = []
+    for r in range(cfg.rounds):
+        prior = dict(rounds[-1].summary.requests) if rounds else None
+        rounds.append(_round(url, stack, cfg, r, keys, targets, prior))
     checks = _report(rounds, cfg)
     checks += _steady_state(url, stack, f"{stack.uploads_bucket}-{cfg.rounds - 1}", cfg)
     for name, ok in checks:
@@ -548,7 +561,8 @@ def _report(rounds: list[Round], cfg: Config) -> list[tuple[str, bool]]:
     probes = ", ".join(f"{a:,.0f}/{b:,.0f}" for a, b in (r.probes for r in rounds))
     print(
         f"emulator ceiling for picops's own request mix: {_spread([r.ceiling for r in rounds], '{:,.0f}')} "
-        f"requests/s from 32 plain threads (per round, with {latency * 1000:.0f} ms/without: {probes}); "
+        f"requests/s from 32 plain threads (per round, with {latency * 1000:.0f} ms after picops's run/"
+        f"without before it, the first round's after it: {probes}); "
         f"picops drove {_spread([r.picops_req_rate for r in rounds], '{:,.0f}')} requests/s = "
         f"{_spread([100 * s for s in shares], '{:.0f}')}% of its round's ceiling"
     )
