@@ -1,16 +1,26 @@
 """Benchmark: `tag-backfill`'s engine vs the naive loop, on a local moto server with client-side latency.
 
-Both sides talk to the same in-process moto server (ThreadedMotoServer on a free port) through clients that
-sleep `--latency-ms` before every request (a botocore `before-send` hook), standing in for a laptop-to-region
-round trip. The naive loop lists, then per object gets its tags, gets its verdict item and puts tags,
-sequentially, over every object (or `--naive-sample N` of them: its per-object cost is constant).
-picops runs the real engine at `--concurrency`. The emulator's ceiling is the GetObjectTagging rate it serves
-to 32 concurrent callers, measured in the same run: on a small machine moto, not the
-client, is the limit, so picops's share of that ceiling is reported beside the ratio. The machine is shared
-and its load drifts, so each round probes the ceiling right before picops's run (without latency) and right
-after it (with the same latency picops sees); the higher is that round's ceiling. `--rounds` (default 3)
-alternates the two sides (naive first, then picops first, ...), each round on buckets of its own; the
-ratio and the share (each paired within its round) are the median round's, with the range.
+Both sides talk to the same moto server, run in a process of its own (`python -m picops.local.server`, as
+picops's local endpoint runs it), through clients that sleep `--latency-ms` before every request (a botocore
+`before-send` hook), standing in for a laptop-to-region round trip. The server has its own process because
+no real deployment shares an interpreter with S3: a server inside the bench's process would compete with the
+bench's own clients for the GIL, and the figure would measure that contention rather than the engine.
+The naive loop lists, then per object gets its tags, gets its verdict item and puts tags, sequentially, over
+every object (or `--naive-sample N` of them: its per-object cost is constant). picops runs the real engine at
+`--concurrency`.
+
+On a small machine moto, not the client, is the limit, so each round also measures the emulator's ceiling
+for picops's OWN request mix: the requests it sent (the same operations, in the same numbers, shaped the
+same: 100-key verdict lookups, ledger lookups, 25-item ledger writes, tag reads and writes, the listing's
+pages) are replayed shuffled by 32 plain threads through the same clients, with no engine logic: with the
+latency picops saw right after its run, and without latency right before it (the previous round's mix: the
+same arrangement sends the same requests; the first round's right after); the higher rate is that round's
+ceiling and the denominator of picops's share. The older figure, the GetObjectTagging rate (the cheapest
+request) from 32 callers, probed right before picops's run, is printed beside it for continuity; it flatters
+the ceiling, since picops's mix also carries PutObjectTagging's XML body, batch lookups and writes, and
+listing.
+`--rounds` (default 3) alternates the two sides (naive first, then picops first, ...), each round on buckets
+of its own; the ratio and the share (each paired within its round) are the median round's, with the range.
 Since picops is bound by the emulator, its best possible ratio is the ceiling divided by its requests per
 object and the naive loop's rate: printed beside the ratio.
 
@@ -29,8 +39,11 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +59,7 @@ from picops.core.tagging import (
     run_backfill,
     run_sweep,
 )
+from picops.local import free_port
 from picops.stack import StackNames
 
 TAG_KEY = "moderation-status"
@@ -54,6 +68,19 @@ TARGET_RATIO = 25.0
 TARGET_REQUESTS_PER_OBJECT = 1.5
 TARGET_CEILING_SHARE = 0.90
 TARGET_STEADY_REQUESTS_PER_OBJECT = 0.05
+# The engine's request shapes, as docs/moderation.md describes them, for the replay of its mix: lookups of
+# one 100-key chunk, ledger writes of 25, a listing's first page of one chunk and then pages of 1,000, and
+# ledger items under ("LEDGER#<bucket>/<key>", "TAG").
+BATCH_SIZE = 100
+BATCH_WRITE_SIZE = 25
+FIRST_PAGE_SIZE, PAGE_SIZE = 100, 1000
+LEDGER_SK = "TAG"
+# The module `picops local up` runs: the emulator as picops's own local endpoint serves it.
+SERVER_MODULE = "picops.local.server"
+
+
+def ledger_pk(bucket: str, key: str) -> str:
+    return f"LEDGER#{bucket}/{key}"
 
 
 @dataclass
@@ -260,6 +287,88 @@ def _ceiling(
     return sum(counts) / (time.perf_counter() - began)
 
 
+@dataclass(frozen=True)
+class MixTargets:
+    """What the replay of picops's request mix works on: a bucket and verdicts of the run's size."""
+
+    bucket: str
+    keys: list[str]
+    moderation_table: str
+    jobs_table: str
+
+
+def _replay_call(s3: Any, ddb: Any, targets: MixTargets, operation: str, n: int) -> None:
+    """The `n`th replayed `operation`, shaped as the engine sends it (a new operation fails loudly)."""
+    keys = targets.keys
+    key = keys[(n * 7919) % len(keys)]
+    if operation == "GetObjectTagging":
+        s3.get_object_tagging(Bucket=targets.bucket, Key=key)
+    elif operation == "PutObjectTagging":
+        tags = [{"Key": TAG_KEY, "Value": STATUSES[n % 3]}]
+        if n % 5 == 1:  # every fifth object carries other tags, kept by the merge
+            tags.append({"Key": "owner", "Value": "u1"})
+        s3.put_object_tagging(Bucket=targets.bucket, Key=key, Tagging={"TagSet": tags})
+    elif operation == "ListObjectsV2":
+        # The engine's listing: a first page of one lookup chunk, then full pages.
+        more = {"StartAfter": keys[FIRST_PAGE_SIZE - 1], "MaxKeys": PAGE_SIZE} if n % 2 else {}
+        s3.list_objects_v2(**{"Bucket": targets.bucket, "MaxKeys": FIRST_PAGE_SIZE, **more})
+    elif operation == "BatchGetItem":
+        # Verdict lookups (a chunk's keys) and ledger lookups (its objects with a verdict) alternate.
+        size = min(BATCH_SIZE, len(keys))  # DynamoDB refuses a key twice in one request
+        chunk = [keys[(n * size + i) % len(keys)] for i in range(size)]
+        if n % 2:
+            wanted = [{"pk": {"S": ledger_pk(targets.bucket, k)}, "sk": {"S": LEDGER_SK}} for k in chunk]
+            request = {targets.jobs_table: {"Keys": wanted[: size * 4 // 5]}}
+        else:
+            request = {targets.moderation_table: {"Keys": [{"object_key": {"S": k}} for k in chunk]}}
+        ddb.batch_get_item(RequestItems=request)
+    elif operation == "BatchWriteItem":
+        items = [
+            {"pk": {"S": ledger_pk(targets.bucket, keys[(n * BATCH_WRITE_SIZE + i) % len(keys)])}}
+            | {"sk": {"S": LEDGER_SK}, "verdict": {"S": "approved"}, "tag_key": {"S": TAG_KEY}}
+            | {"etag": {"S": '"0cc175b9c0f1b6a831c399e269772661"'}, "last_modified": {"S": "2026-01-01"}}
+            for i in range(BATCH_WRITE_SIZE)
+        ]
+        ddb.batch_write_item(RequestItems={targets.jobs_table: [{"PutRequest": {"Item": i}} for i in items]})
+    else:
+        raise ValueError(f"the mix replay does not know {operation}: shape it in _replay_call")
+
+
+def _mix_ceiling(
+    factory: ClientFactory, targets: MixTargets, mix: dict[str, int], latency_s: float, callers: int = 32
+) -> float:
+    """Requests/s the emulator serves for `mix` (operation -> count, replayed whole and shuffled) to
+    `callers` plain threads through clients like the engine's: the ceiling for picops's own requests."""
+    s3 = _client(factory, "s3", callers, latency_s)
+    ddb = _client(factory, "dynamodb", callers, latency_s)
+    calls = [(op, n) for op, count in sorted(mix.items()) for n in range(count)]
+    random.Random(11).shuffle(calls)
+    queue = iter(calls)
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def caller() -> None:
+        while not failures:
+            with lock:
+                call = next(queue, None)
+            if call is None:
+                return
+            try:
+                _replay_call(s3, ddb, targets, *call)
+            except Exception as exc:  # a replay that fails would measure the wrong thing: stop and say so
+                failures.append(exc)
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=caller) for _ in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise failures[0]
+    return len(calls) / (time.perf_counter() - began)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.tag_backfill", description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
@@ -283,17 +392,37 @@ def main(argv: list[str] | None = None) -> int:
             args.objects, args.latency_ms / 1000, args.concurrency, sample, args.ceiling_seconds, args.rounds
         )
 
-    from moto.server import ThreadedMotoServer
-
-    from picops.local import free_port
-
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", SERVER_MODULE, "--port", str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        return _run(f"http://127.0.0.1:{port}", cfg)
+        _wait_until_up(url, server)
+        return _run(url, cfg)
     finally:
-        server.stop()
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _wait_until_up(url: str, server: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the emulator exited during start-up (code {server.returncode})")
+        try:
+            with urllib.request.urlopen(f"{url}/moto-api/config", timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"the emulator did not answer at {url} within {timeout:.0f} s")
 
 
 @dataclass
@@ -303,12 +432,21 @@ class Round:
     picops_rate: float
     picops_req_rate: float
     summary: Any
-    ceiling: float
-    probes: tuple[float, float]
+    ceiling: float  # the mix's: picops's own requests replayed by plain threads
+    probes: tuple[float, float]  # the mix replayed with latency (after the run), without (before it)
+    get_tagging_ceiling: float  # GetObjectTagging only, for continuity with earlier figures
     in_flight: float  # requests picops kept in flight on average
 
 
-def _round(url: str, stack: StackNames, cfg: Config, r: int, keys: list[str]) -> Round:
+def _round(
+    url: str,
+    stack: StackNames,
+    cfg: Config,
+    r: int,
+    keys: list[str],
+    targets: MixTargets,
+    prior_mix: dict[str, int] | None,
+) -> Round:
     naive_bucket, picops_bucket = f"{stack.uploads_bucket}-naive-{r}", f"{stack.uploads_bucket}-{r}"
 
     def naive() -> tuple[int, int, float]:
@@ -324,22 +462,18 @@ def _round(url: str, stack: StackNames, cfg: Config, r: int, keys: list[str]) ->
     flights: list[float] = []
 
     def picops() -> Any:
-        probes.append(
-            _ceiling(
-                ClientFactory(AwsSettings(region="us-east-1", endpoint_url=url)),
-                naive_bucket,
-                keys,
-                cfg.ceiling_seconds,
-            )
-        )
+        plain = ClientFactory(AwsSettings(region="us-east-1", endpoint_url=url))
+        probes.append(_ceiling(plain, naive_bucket, keys, cfg.ceiling_seconds))
+        # The mix's ceiling brackets the run where it can: without latency before it (the previous round's
+        # mix: the same arrangement sends the same requests), with the latency picops saw after it; the
+        # machine's load drifts. The higher rate is the ceiling.
+        before = _mix_ceiling(plain, targets, prior_mix, 0.0) if prior_mix else None
         factory = _factory(url, cfg.latency_s)
         summary = _picops(factory, stack, picops_bucket, cfg)
         flights.append(factory.in_flight.seconds / summary.elapsed_s)  # type: ignore[attr-defined]
-        # 32 busy callers without latency compete with the in-process server for the GIL; callers that
-        # wait the same injected latency as picops's do not: the higher rate is the ceiling.
-        probe = ClientFactory(AwsSettings(region="us-east-1", endpoint_url=url))
-        _client(probe, "s3", 32, cfg.latency_s)
-        probes.append(_ceiling(probe, naive_bucket, keys, cfg.ceiling_seconds))
+        mix = dict(summary.requests)
+        probes.append(_mix_ceiling(_factory(url, cfg.latency_s), targets, mix, cfg.latency_s))
+        probes.append(before if before is not None else _mix_ceiling(plain, targets, mix, 0.0))
         return summary
 
     # Alternating which side goes first: a machine that slows down or speeds up favours neither.
@@ -355,8 +489,9 @@ def _round(url: str, stack: StackNames, cfg: Config, r: int, keys: list[str]) ->
         summary.counts.scanned / summary.elapsed_s,
         requests / summary.elapsed_s,
         summary,
-        max(probes),
-        (probes[0], probes[1]),
+        max(probes[1:]),
+        (probes[1], probes[2]),
+        probes[0],
         flights[0],
     )
 
@@ -376,6 +511,7 @@ def _run(url: str, cfg: Config) -> int:
     for r in range(cfg.rounds):
         buckets[f"{stack.uploads_bucket}-naive-{r}"] = cfg.naive_sample
         buckets[f"{stack.uploads_bucket}-{r}"] = cfg.objects
+    buckets[f"{stack.uploads_bucket}-ceiling"] = cfg.objects
     began = time.perf_counter()
     _arrange(setup, stack, buckets, cfg.objects)
     print(
@@ -387,7 +523,13 @@ def _run(url: str, cfg: Config) -> int:
     )
     listed = setup.client("s3").list_objects_v2(Bucket=f"{stack.uploads_bucket}-naive-0")["Contents"]
     keys = [o["Key"] for o in listed][:200]
-    rounds = [_round(url, stack, cfg, r, keys) for r in range(cfg.rounds)]
+    ceiling_bucket = f"{stack.uploads_bucket}-ceiling"
+    listed = setup.client("s3").list_objects_v2(Bucket=ceiling_bucket)["Contents"]
+    targets = MixTargets(ceiling_bucket, [o["Key"] for o in listed], stack.moderation_table, stack.jobs_table)
+    rounds: list[Round] = []
+    for r in range(cfg.rounds):
+        prior = dict(rounds[-1].summary.requests) if rounds else None
+        rounds.append(_round(url, stack, cfg, r, keys, targets, prior))
     checks = _report(rounds, cfg)
     checks += _steady_state(url, stack, f"{stack.uploads_bucket}-{cfg.rounds - 1}", cfg)
     for name, ok in checks:
@@ -418,10 +560,17 @@ def _report(rounds: list[Round], cfg: Config) -> list[tuple[str, bool]]:
     )
     probes = ", ".join(f"{a:,.0f}/{b:,.0f}" for a, b in (r.probes for r in rounds))
     print(
-        f"emulator ceiling: {_spread([r.ceiling for r in rounds], '{:,.0f}')} requests/s at 32 concurrent "
-        f"callers (per round, before without latency/after with {latency * 1000:.0f} ms: {probes}); picops "
-        f"drove {_spread([r.picops_req_rate for r in rounds], '{:,.0f}')} requests/s = "
+        f"emulator ceiling for picops's own request mix: {_spread([r.ceiling for r in rounds], '{:,.0f}')} "
+        f"requests/s from 32 plain threads (per round, with {latency * 1000:.0f} ms after picops's run/"
+        f"without before it, the first round's after it: {probes}); "
+        f"picops drove {_spread([r.picops_req_rate for r in rounds], '{:,.0f}')} requests/s = "
         f"{_spread([100 * s for s in shares], '{:.0f}')}% of its round's ceiling"
+    )
+    got = [r.get_tagging_ceiling for r in rounds]
+    got_shares = [100 * r.picops_req_rate / r.get_tagging_ceiling for r in rounds]
+    print(
+        f"GetObjectTagging-only ceiling (32 callers, the earlier denominator): {_spread(got, '{:,.0f}')} "
+        f"requests/s; picops's share of it {_spread(got_shares, '{:.0f}')}%"
     )
     print(
         f"picops kept {_spread([r.in_flight for r in rounds])} requests in flight on average at concurrency "

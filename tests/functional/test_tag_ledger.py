@@ -4,6 +4,7 @@ a wrong tag (failed writes, a missing table, hand-edited tags), and resumable ac
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from picops.core.tagging import (
 )
 from picops.core.tagging.checkpoint import STATE_VERSION
 from picops.core.tagging.ledger import in_verify_slice, ledger_pk, verify_slices
+from picops.core.tagging.verdicts import VerdictLookup
 from picops.handlers import _env
 from picops.stack.names import StackNames
 from tests import tagging_support as ts
@@ -500,3 +502,35 @@ def test_the_stream_handler_drops_the_entry_of_a_tag_it_changes(handlers: Any, a
     # So the next sweep checks them on S3 rather than trusting a stale entry.
     swept = _sweep(aws, stack, fraction=0)
     assert swept.counts.skipped_by_ledger == len(ts.ODD_KEYS) - 2
+
+
+def test_the_ledger_lookup_goes_out_beside_the_verdict_lookup(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Once the ledger makes tag requests rare, the two lookups are each chunk's critical path: one round
+    # trip, not two in a row.
+    stack = _arrange(aws)
+    ledger_asked = threading.Event()
+    overlapped: list[bool] = []
+    original = VerdictLookup.lookup
+
+    def verdicts_after_the_ledger(self: VerdictLookup, keys: Any) -> dict[str, str | None]:
+        overlapped.append(ledger_asked.wait(5))
+        return original(self, keys)
+
+    def on_send(request: Any, **_: Any) -> None:
+        body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+        if f'"{stack.jobs_table}"'.encode() in body:
+            ledger_asked.set()
+
+    monkeypatch.setattr(VerdictLookup, "lookup", verdicts_after_the_ledger)
+    ddb = aws.client("dynamodb", concurrency=4)  # the client the backfill will use
+    ddb.meta.events.register("before-send.dynamodb.BatchGetItem", on_send, unique_id="watch-ledger")
+    try:
+        summary = run_backfill(aws, _job(stack), BackfillRun(concurrency=4))
+    finally:
+        ddb.meta.events.unregister("before-send.dynamodb.BatchGetItem", unique_id="watch-ledger")
+    assert overlapped == [True]
+    assert summary.requests["BatchGetItem"] == 2  # still one verdict and one ledger lookup per chunk
+    assert summary.counts.tagged == 30
+    assert ts.all_tags(aws, stack.uploads_bucket, "incoming/") == _expected_tags()

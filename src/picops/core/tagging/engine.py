@@ -5,10 +5,11 @@ objects with a verdict are handed to a bounded worker pool that reads their tags
 something changes. Per-object problems become outcomes (never a crashed run); botocore's retry config handles
 throttling and 5xx before an error reaches here.
 
-With a tag ledger (`ledger`), each chunk also looks up the ledger entries of its objects that have a verdict
-and a listed identity (one more BatchGetItem); an object whose entry matches its verdict, tag key, ETag and
-LastModified is `unchanged` with no S3 request at all, unless `must_verify(candidate)` says to check it
-anyway. Every object found or made right is queued for the ledger once its tag request is done.
+With a tag ledger (`ledger`), each chunk also looks up the ledger entries of its objects that have a listed
+identity (one more BatchGetItem, sent beside the verdict lookup); an object with a verdict whose entry
+matches its verdict, tag key, ETag and LastModified is `unchanged` with no S3 request at all, unless
+`must_verify(candidate)` says to check it anyway. Every object found or made right is queued for the
+ledger once its tag request is done.
 
 S3 has no conditional PutObjectTagging: a tag another writer changes between our Get and Put is overwritten
 by the merged set we read. The window is one round trip; the moderation tag itself always ends correct.
@@ -25,7 +26,7 @@ from typing import Any
 import botocore.exceptions
 
 from picops.aws_errors import OBJECT_MISSING, TRANSIENT_EXCEPTIONS, code_of, is_transient, message_of
-from picops.core.tagging.ledger import Ledger
+from picops.core.tagging.ledger import Ledger, LedgerEntry
 from picops.core.tagging.merge import MergeDecision, merge_tags, remove_tag
 from picops.core.tagging.model import Candidate, ObjectResult, Outcome, StreamDone
 from picops.core.tagging.tracker import Tracker
@@ -89,29 +90,37 @@ class TaggingEngine:
                 last_modified=candidate.last_modified,
             )
 
-    def _ledger_skips(self, with_verdict: list[tuple[Candidate, str | None]]) -> set[int]:
-        """Indexes (into `with_verdict`) of the objects the ledger vouches for."""
+    def _ledger_asked(self, batch: list[Candidate]) -> list[Candidate]:
+        """The objects of a chunk the ledger could vouch for: a listed identity and no verify asked."""
         if self.ledger is None:
-            return set()
+            return []
         must_verify = self.must_verify
-        asked = [
-            (i, c, v)
-            for i, (c, v) in enumerate(with_verdict)
-            if v is not None
-            and v in self.options.statuses
-            and c.etag is not None
+        return [
+            c
+            for c in batch
+            if c.etag is not None
             and c.last_modified is not None
             and not (must_verify is not None and must_verify(c))
         ]
-        if not asked:
-            return set()
-        entries = self.ledger.lookup((c.bucket, c.key) for _, c, _ in asked)
+
+    def _ledger_entries(self, asked: list[Candidate]) -> dict[tuple[str, str], LedgerEntry]:
+        if self.ledger is None or not asked:
+            return {}
+        return self.ledger.lookup((c.bucket, c.key) for c in asked)
+
+    def _ledger_skips(
+        self,
+        with_verdict: list[tuple[Candidate, str | None]],
+        entries: dict[tuple[str, str], LedgerEntry],
+    ) -> set[int]:
+        """Indexes (into `with_verdict`) of the objects whose entry matches their verdict and identity."""
         skips = set()
-        for i, candidate, verdict in asked:
+        for i, (candidate, verdict) in enumerate(with_verdict):
             entry = entries.get((candidate.bucket, candidate.key))
             if (
                 entry is not None
                 and verdict is not None
+                and verdict in self.options.statuses
                 and entry.matches(
                     verdict=verdict,
                     tag_key=self.options.tag_key,
@@ -269,6 +278,9 @@ class _Run:
         self.in_flight: list[Future[None]] = []
         self.pool = ContextThreadPool(max_workers=concurrency, thread_name_prefix="picops-tag")
         self.lookups = ContextThreadPool(max_workers=LOOKAHEAD, thread_name_prefix="picops-lookup")
+        self.ledger_lookups = ContextThreadPool(
+            max_workers=LOOKAHEAD, thread_name_prefix="picops-ledger-lookup"
+        )
 
     # -- the reading thread --------------------------------------------------------------------------
 
@@ -309,11 +321,13 @@ class _Run:
             self._raise_failure()
             self._tick()
         self.lookups.shutdown(wait=True)
+        self.ledger_lookups.shutdown(wait=True)
         self._raise_failure()
 
     def abort(self) -> None:
         self.aborting.set()
         self.lookups.shutdown(wait=True, cancel_futures=True)
+        self.ledger_lookups.shutdown(wait=True, cancel_futures=True)
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def _flush(self, stream: str, *, done: bool = False) -> None:
@@ -345,9 +359,14 @@ class _Run:
 
     def _resolve(self, chunk: Any, batch: list[Candidate], seq: int) -> None:
         try:
+            # The ledger lookup goes out beside the verdict lookup rather than after it: it needs only the
+            # listed identities, and once the ledger makes tag requests rare the two round trips in a row
+            # were each chunk's critical path. Pending objects ride along in the same request.
+            asked = self.engine._ledger_asked(batch)
+            entries = self.ledger_lookups.submit(self.engine._ledger_entries, asked) if asked else None
             found = self.verdicts.lookup(c.key for c in batch)
             with_verdict = [(c, found.get(c.key)) for c in batch]
-            skips = self.engine._ledger_skips(with_verdict)
+            skips = self.engine._ledger_skips(with_verdict, entries.result() if entries else {})
             if not self._wait_turn(seq):
                 return
             try:
