@@ -261,7 +261,8 @@ def end_to_end(objects: int) -> dict[str, Any]:
 # sees it: LAMBDA_TASK_ROOT and a sampled _X_AMZN_TRACE_ID in the environment, so aws-xray-sdk runs in its
 # Lambda mode and Powertools patches botocore. "on" records every subsegment (the handler's and one per AWS
 # request) and serialises each to an in-memory emitter instead of the UDP daemon; "off" differs only by
-# POWERTOOLS_TRACE_DISABLED=true, the switch `[observability] tracing = false` amounts to.
+# POWERTOOLS_TRACE_DISABLED=true, which the model sets with `[observability] tracing = false` (the handlers
+# then run without any tracer: picops.handlers._tracing).
 TARGET_TRACING_RATIO = 1.05
 _TRACE_HEADER = "Root=1-6570a0b1-5f2b1c3d4e5f60718293a4b5;Parent=53995c3f42cd8ad8;Sampled=1"
 

@@ -126,6 +126,15 @@ def test_in_lambda_the_tracer_patches_botocore_and_nothing_else(handler: str) ->
     assert patched == {"botocore"}
 
 
+@pytest.mark.parametrize("handler", ["ingest", "moderation", "bookings", "repairs"])
+def test_with_tracing_off_a_handler_never_imports_the_xray_sdk(handler: str) -> None:
+    # What the model sets by default (`[observability] tracing = false`): Powertools' own Tracer would load
+    # the SDK even disabled, about 50 ms of a cold start (bench/startup.py).
+    off = {**IN_LAMBDA, "POWERTOOLS_TRACE_DISABLED": "true"}
+    loaded = _loaded_after(f"import picops.handlers.{handler}", off)
+    assert [m for m in loaded if m.split(".")[0] == "aws_xray_sdk"] == []
+
+
 @pytest.mark.parametrize("handler", ["bookings", "repairs"])
 def test_the_bookings_handlers_validate_without_pydantic(handler: str) -> None:
     # pydantic's import alone is most of what bookings' cold start added over boto3's (bench/startup.py);

@@ -42,3 +42,20 @@ def test_tracing_off_leaves_functions_and_roles_as_they_were() -> None:
         assert "TracingConfig" not in function_kind.render(spec, model)
         document = json.loads(model.get(spec.role).document)
         assert all("xray" not in json.dumps(s) for s in document["Statement"])
+
+
+def test_tracing_off_tells_every_function_to_leave_the_xray_sdk_unloaded() -> None:
+    # The handlers read it at import (picops.handlers._tracing): it is what keeps their cold start light.
+    model = _model(False)
+    for spec in model.functions():
+        assert spec.env["POWERTOOLS_TRACE_DISABLED"] == "true"
+        variables = function_kind.render(spec, model)["Environment"]["Variables"]
+        assert variables["POWERTOOLS_TRACE_DISABLED"] == "true"
+
+
+def test_tracing_on_leaves_the_tracer_to_run() -> None:
+    model = _model(True)
+    for spec in model.functions():
+        assert "POWERTOOLS_TRACE_DISABLED" not in spec.env
+        variables = function_kind.render(spec, model)["Environment"]["Variables"]
+        assert "POWERTOOLS_TRACE_DISABLED" not in variables

@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 
 from picops.core.bookings import (
     BookingMessage,
@@ -40,7 +40,7 @@ from picops.core.bookings import (
     settle,
     submit,
 )
-from picops.handlers import _env
+from picops.handlers import _env, _tracing
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -49,9 +49,8 @@ if TYPE_CHECKING:
 
 logger = Logger(service="picops-bookings")
 # X-Ray: active only inside Lambda with `[observability] tracing` on (docs/operating.md, "Tracing");
-# elsewhere Powertools disables it and the decorators cost a call. Only botocore is patched (every AWS call
-# a subsegment): patching every library the X-Ray SDK knows imports each one at cold start.
-tracer = Tracer(service="picops-bookings", patch_modules=("botocore",))
+# with it off the X-Ray SDK is not even imported (picops.handlers._tracing).
+tracer = _tracing.tracer("picops-bookings")
 
 # The clock the consumers judge leases by (tests replace it).
 clock = time.time

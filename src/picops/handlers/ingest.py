@@ -20,13 +20,13 @@ import functools
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from picops.core.ingest.events import NotS3Notification, ObjectRef, parse_body
 from picops.core.ingest.pipeline import IngestConfig, IngestPipeline, ObjectOutcome, Outcome
 from picops.core.ingest.reprocess import FORCE_ATTRIBUTE, TOKEN_ATTRIBUTE
-from picops.handlers import _env
+from picops.handlers import _env, _tracing
 from picops.handlers._metrics import publish_by_kind
 from picops.stack.metrics import NAMESPACE, service_name
 
@@ -40,9 +40,8 @@ if TYPE_CHECKING:
 
 logger = Logger(service="picops-ingest")
 # X-Ray: active only inside Lambda with `[observability] tracing` on (docs/operating.md, "Tracing");
-# elsewhere Powertools disables it and the decorators cost a call. Only botocore is patched (every AWS call
-# a subsegment): patching every library the X-Ray SDK knows imports each one at cold start.
-tracer = Tracer(service="picops-ingest", patch_modules=("botocore",))
+# with it off the X-Ray SDK is not even imported (picops.handlers._tracing).
+tracer = _tracing.tracer("picops-ingest")
 # EMF in the stack's namespace (picops.stack.metrics, what the dashboard reads): per-kind counts carry the
 # dimensions service and kind, the rest service only. Flushed per invocation, dimensions named then (the local
 # runtime applies a function's environment per call).

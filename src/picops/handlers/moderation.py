@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import botocore.exceptions
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from picops.core.tagging import (
@@ -38,7 +38,7 @@ from picops.core.tagging import (
     run_sweep,
     with_identity,
 )
-from picops.handlers import _env
+from picops.handlers import _env, _tracing
 from picops.stack.metrics import NAMESPACE, service_name
 
 if TYPE_CHECKING:
@@ -54,9 +54,8 @@ if TYPE_CHECKING:
 
 logger = Logger(service="picops-moderation")
 # X-Ray: active only inside Lambda with `[observability] tracing` on (docs/operating.md, "Tracing");
-# elsewhere Powertools disables it and the decorators cost a call. Only botocore is patched (every AWS call
-# a subsegment): patching every library the X-Ray SDK knows imports each one at cold start.
-tracer = Tracer(service="picops-moderation", patch_modules=("botocore",))
+# with it off the X-Ray SDK is not even imported (picops.handlers._tracing).
+tracer = _tracing.tracer("picops-moderation")
 ResultCode = Literal["Succeeded", "TemporaryFailure", "PermanentFailure"]
 # EMF metrics (namespace PicOps, dimension service from POWERTOOLS_SERVICE_NAME), one document per invocation
 # with the dimension kind = stream | sweep | batch; the stack's dashboard shows them (picops.stack.metrics).

@@ -85,6 +85,10 @@ def function_environment(settings: Settings, names: StackNames, function: str) -
         # Powertools Metrics() publishes here (picops.stack.metrics names what each handler emits).
         "POWERTOOLS_METRICS_NAMESPACE": metrics.NAMESPACE,
     }
+    if not settings.observability.tracing:
+        # PassThrough records no trace worth keeping, and this keeps the X-Ray SDK out of every cold start
+        # (picops.handlers._tracing; docs/architecture.md, "Cold start").
+        env["POWERTOOLS_TRACE_DISABLED"] = "true"
     for section in FUNCTION_SECTIONS[function]:
         for field, value in sections[section]:
             if value is None:
