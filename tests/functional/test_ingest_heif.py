@@ -55,15 +55,90 @@ def test_the_reduced_planes_make_pillow_heifs_picture(
     assert max(ImageStat.Stat(ImageChops.difference(planes, expected)).mean) < 2.0
 
 
-def test_a_heic_with_alpha_is_left_to_pillow_heif_and_flattened_on_white() -> None:
+def _deep_heic(image: Image.Image, **options: object) -> bytes:
+    """`image` (RGB or RGBA) widened to 16 bits a sample, which libheif's encoder stores in 10 or 12."""
+    raw = b"".join(bytes((v, v)) for v in image.tobytes())  # v * 257: the same colour at 16 bits
+    out = io.BytesIO()
+    pillow_heif.from_bytes(f"{image.mode};16", image.size, raw).save(out, quality=90, **options)
+    return out.getvalue()
+
+
+def _on_white(image: Image.Image) -> Image.Image:
+    if image.mode != "RGBA":
+        return image.convert("RGB")
+    white = Image.new("RGB", image.size, (255, 255, 255))
+    white.paste(image.convert("RGB"), mask=image.getchannel("A"))
+    return white
+
+
+def _with_alpha(size: tuple[int, int]) -> Image.Image:
+    image = _photo(size)
+    image.putalpha(Image.linear_gradient("L").rotate(90).resize(size))
+    return image
+
+
+@pytest.mark.parametrize(
+    ("kind", "factor"),
+    [("10-bit", 1), ("10-bit", 4), ("12-bit", 3), ("alpha", 2), ("10-bit alpha", 3)],
+)
+def test_deep_and_alpha_planes_make_pillow_heifs_picture(kind: str, factor: int) -> None:
+    source = _with_alpha((640, 480)) if "alpha" in kind else _photo((640, 480))
+    deep = "bit" in kind
+    data = _deep_heic(source, save_to_12bit=kind.startswith("12")) if deep else _heic(source)
+    whole = _on_white(pillow_heif.open_heif(data).to_pillow())
+    expected = whole.reduce(factor) if factor > 1 else whole
+    planes = heif.decode_reduced(data, factor)
+    assert planes is not None
+    assert planes.mode == ("RGBA" if "alpha" in kind else "RGB")
+    # Alpha is reduced beside the colour, not premultiplied into it: edges of partial transparency differ.
+    assert max(ImageStat.Stat(ImageChops.difference(_on_white(planes), expected)).mean) < 2.0
+
+
+def _layout(matrix: int, full_range: bool, bits: int = 8) -> heif._Layout:
+    kr, kb = heif._MATRICES[matrix]
+    return heif._Layout(kr, kb, full_range, bits, 0)
+
+
+def _pixel(layout: heif._Layout, ycbcr: tuple[float, float, float]) -> object:
+    y, cb, cr = (Image.new("F", (1, 1), v) for v in ycbcr)
+    return heif._to_rgb(y, cb, cr, layout).getpixel((0, 0))
+
+
+@pytest.mark.parametrize(
+    ("matrix", "full_range", "bits", "ycbcr", "rgb"),
+    [
+        # Limited range: 16..235 is black..white whatever the matrix.
+        (1, False, 8, (16, 128, 128), (0, 0, 0)),
+        (1, False, 8, (235, 128, 128), (255, 255, 255)),
+        (9, False, 10, (940, 512, 512), (255, 255, 255)),
+        # BT.709 limited-range pure red, green and blue (ITU-R BT.709 table of 8-bit code values).
+        (1, False, 8, (63, 102, 240), (255, 0, 0)),
+        (1, False, 8, (173, 42, 26), (0, 255, 0)),
+        (1, False, 8, (32, 240, 118), (0, 0, 255)),
+        # BT.2020 full-range red: Y = 0.2627, Cr = 0.5.
+        (9, True, 8, (0.2627 * 255, 128 - 0.2627 / 1.8814 * 255, 255), (255, 0, 0)),
+    ],
+)
+def test_other_matrices_and_ranges_convert_with_their_coefficients(
+    matrix: int, full_range: bool, bits: int, ycbcr: tuple[float, float, float], rgb: tuple[int, int, int]
+) -> None:
+    found = _pixel(_layout(matrix, full_range, bits), ycbcr)
+    assert isinstance(found, tuple)
+    assert all(abs(f - e) <= 2 for f, e in zip(found, rgb, strict=True)), found
+
+
+def test_a_heic_with_alpha_is_flattened_on_white() -> None:
     image = Image.new("RGBA", (400, 200), (0, 0, 0, 0))
     image.paste((0, 160, 0, 255), (100, 50, 300, 150))
     data = _heic(image)
-    assert heif.decode_reduced(data, 2) is None
     thumb = ins.open_image(make_thumbnail(data, size=100).data)
     corner = thumb.convert("RGB").getpixel((1, 1))
     assert isinstance(corner, tuple)
     assert min(corner) > 240
+    middle = thumb.convert("RGB").getpixel((50, 25))
+    assert isinstance(middle, tuple)
+    assert middle[1] > 140
+    assert max(middle[0], middle[2]) < 20
 
 
 _PEAK = """
@@ -78,18 +153,27 @@ print((after - before) / 1024, thumb.width, thumb.height)
 """
 
 
+def _12_mp(kind: str) -> bytes:
+    if kind == "alpha":
+        return _heic(_with_alpha((4000, 3000)))
+    if kind == "10-bit":
+        return _deep_heic(_photo((4000, 3000)))
+    return _heic(_photo((4000, 3000)))
+
+
 @pytest.mark.slow
-def test_a_12_mp_heic_without_a_thumbnail_stays_within_64_mb(tmp_path: Path) -> None:
-    # pillow-heif's RGB decode of this photo peaks ~90 MiB above baseline.
+@pytest.mark.parametrize("kind", ["8-bit", "10-bit", "alpha"])
+def test_a_12_mp_heic_without_a_thumbnail_stays_within_64_mb(tmp_path: Path, kind: str) -> None:
+    # pillow-heif's RGB decode of these photos peaks ~90 MiB (8-bit) to ~160 MiB (10-bit) above baseline.
     big, tiny = tmp_path / "photo.heic", tmp_path / "tiny.heic"
-    big.write_bytes(_heic(_photo((4000, 3000))))
+    big.write_bytes(_12_mp(kind))
     tiny.write_bytes(_heic(_photo((64, 48))))
     run = subprocess.run(
         [sys.executable, "-c", _PEAK, str(big), str(tiny)],
         capture_output=True,
         text=True,
         check=True,
-        timeout=120,
+        timeout=180,
     )
     peak_mib, width, height = run.stdout.split()
     assert (int(width), int(height)) == (256, 192)
