@@ -13,7 +13,8 @@ import pillow_heif
 import pytest
 from PIL import Image, ImageChops, ImageFilter, ImageStat
 
-from picops.core.ingest import heif, make_thumbnail
+from picops.core.ingest import decode, heif, make_thumbnail
+from picops.core.ingest.decode import ImageRejected
 from tests import ingest_support as ins
 
 pytestmark = pytest.mark.skipif(not heif.available(), reason="no libheif next to pillow-heif")
@@ -141,9 +142,44 @@ def test_a_heic_with_alpha_is_flattened_on_white() -> None:
     assert max(middle[0], middle[2]) < 20
 
 
+def _no_planes(data: bytes, factor: int) -> None:
+    raise AssertionError("decoded although over the cap")
+
+
+@pytest.mark.parametrize(
+    ("kind", "per_pixel"),
+    [("10-bit", decode.HEIF_DEEP_PLANES_BYTES_PER_PIXEL), ("8-bit with alpha", 5.55)],
+)
+def test_a_heic_over_its_kinds_pixel_cap_fails_before_decoding(
+    monkeypatch: pytest.MonkeyPatch, kind: str, per_pixel: float
+) -> None:
+    source = _with_alpha((320, 240)) if "alpha" in kind else _photo((320, 240))
+    data = _deep_heic(source) if kind == "10-bit" else _heic(source)
+    # The cap is the decode limit over the kind's bytes per pixel: just under this image's pixels.
+    monkeypatch.setattr(decode, "HEIF_DECODE_LIMIT", int((320 * 240 - 1) * per_pixel))
+    monkeypatch.setattr(heif, "decode_reduced", _no_planes)
+    reason = rf"^too many pixels: HEIC/HEIF image \({kind}\) of 320x240 = 76,800 > 76,79\d, the most"
+    with pytest.raises(ImageRejected, match=reason):
+        make_thumbnail(data, size=64)
+    # An 8-bit image without alpha of the same size is within its own cap (5 bytes a pixel).
+    monkeypatch.undo()
+    monkeypatch.setattr(decode, "HEIF_DECODE_LIMIT", int((320 * 240 - 1) * per_pixel))
+    assert make_thumbnail(_heic(_photo((320, 240))), size=64).width == 64
+
+
+def test_a_heic_only_pillow_heif_decodes_has_the_smallest_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _heic(_photo((320, 240)), chroma=422)  # 4:2:2 planes are left to pillow-heif's whole decode
+    assert heif.decode_reduced(data, 1) is None
+    assert make_thumbnail(data, size=64).width == 64
+    monkeypatch.setattr(decode, "HEIF_DECODE_LIMIT", 320 * 240 * 9 - 1)
+    with pytest.raises(ImageRejected, match=r"\(decoded whole by pillow-heif\) of 320x240"):
+        make_thumbnail(data, size=64)
+
+
 _PEAK = """
 import resource, sys
-from picops.core.ingest import heif, make_thumbnail
+from picops.core.ingest import decode, heif, make_thumbnail
+from picops.core.ingest.decode import ImageRejected
 data = open(sys.argv[1], "rb").read()
 make_thumbnail(open(sys.argv[2], "rb").read(), size=16)  # load the codec's code on a tiny image first
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -157,14 +193,14 @@ def _12_mp(kind: str) -> bytes:
     if kind == "alpha":
         return _heic(_with_alpha((4000, 3000)))
     if kind == "10-bit":
-        return _deep_heic(_photo((4000, 3000)))
+        return _deep_heic(_photo((3200, 2400)))  # within the 10-bit cap (~8 MP)
     return _heic(_photo((4000, 3000)))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["8-bit", "10-bit", "alpha"])
 def test_a_12_mp_heic_without_a_thumbnail_stays_within_64_mb(tmp_path: Path, kind: str) -> None:
-    # pillow-heif's RGB decode of these photos peaks ~90 MiB (8-bit) to ~160 MiB (10-bit) above baseline.
+    # pillow-heif's RGB decode of these photos peaks ~90 MiB (8-bit) to ~125 MiB (alpha) above baseline.
     big, tiny = tmp_path / "photo.heic", tmp_path / "tiny.heic"
     big.write_bytes(_12_mp(kind))
     tiny.write_bytes(_heic(_photo((64, 48))))

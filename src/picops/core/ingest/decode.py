@@ -57,8 +57,14 @@ WEBP_SCALED_BYTES_PER_PIXEL = 4.5
 # and the codec's frame buffers (2.4 measured).
 AVIF_STRIPS_BYTES_PER_PIXEL = 4.0
 # A HEIC without a usable thumbnail through libheif's planes (picops.core.ingest.heif), per source pixel
-# (4.6 measured: libde265's frame and libheif's copy of it).
+# (4.8 measured: libde265's frame and libheif's copy of it); more than 8 bits a sample doubles both (8.0
+# measured at 10 bits) and an alpha plane adds its own frame and copy (5.4 measured in all at 8 bits).
 HEIF_PLANES_BYTES_PER_PIXEL = 5.0
+HEIF_DEEP_PLANES_BYTES_PER_PIXEL = 8.4
+HEIF_ALPHA_BYTES_PER_PIXEL = 0.55
+# Whatever a HEIC costs to decode stays within this, whatever the function's memory (docs/ingest.md,
+# "Formats and memory"): the pixel cap of the kinds that need more per pixel.
+HEIF_DECODE_LIMIT = 64 * 1024 * 1024
 # The share of the function's memory one decode may use: the rest holds the runtime, the object's bytes (up to
 # `[ingest] max_bytes`) and the encoded output.
 DECODE_SHARE = 0.5
@@ -219,6 +225,7 @@ def decode_reduced(
                 planes = _heif_reduced(data, source, box, budget)
                 if planes is not None:
                     return planes
+                _heif_cap(source, BYTES_PER_PIXEL["HEIF"], "decoded whole by pillow-heif")
         elif box[0] < source.width or box[1] < source.height:
             image.draft(None, box)
         check_budget(source, image.width * image.height, BYTES_PER_PIXEL[source.format], budget)
@@ -262,8 +269,25 @@ def _heif_reduced(
     """libheif's planes reduced a strip at a time, to at least twice `box` (the output's own size for HEIF),
     so the final resample works from ~2x as for the other formats; None leaves the image to pillow-heif."""
     factor = max(1, min(source.width // max(2 * box[0], 1), source.height // max(2 * box[1], 1)))
-    check_budget(source, source.width * source.height, HEIF_PLANES_BYTES_PER_PIXEL, budget)
+    bits, alpha = heif.describe(data) or (8, False)
+    per_pixel = HEIF_PLANES_BYTES_PER_PIXEL if bits == 8 else HEIF_DEEP_PLANES_BYTES_PER_PIXEL
+    per_pixel += HEIF_ALPHA_BYTES_PER_PIXEL if alpha else 0.0
+    kind = f"{bits}-bit{' with alpha' if alpha else ''}"
+    _heif_cap(source, per_pixel, kind)
+    check_budget(source, source.width * source.height, per_pixel, budget)
     return heif.decode_reduced(data, factor)
+
+
+def _heif_cap(source: Source, per_pixel: float, kind: str) -> None:
+    """Refuse, before it decodes, a HEIC whose decode would pass HEIF_DECODE_LIMIT."""
+    cap = int(HEIF_DECODE_LIMIT / per_pixel)
+    pixels = source.width * source.height
+    if pixels > cap:
+        raise ImageRejected(
+            f"too many pixels: {source.label} image ({kind}) of {source.width}x{source.height} = "
+            f"{pixels:,} > {cap:,}, the most picops decodes of this kind within "
+            f"{HEIF_DECODE_LIMIT // MIB} MiB"
+        )
 
 
 def read_bytes(fp: IO[bytes] | bytes | bytearray) -> bytes:

@@ -104,6 +104,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.heif_context_get_primary_image_handle.restype = _Error
     lib.heif_image_handle_release.argtypes = [p]
     lib.heif_image_handle_is_premultiplied_alpha.argtypes = [p]
+    lib.heif_image_handle_has_alpha_channel.argtypes = [p]
+    lib.heif_image_handle_get_luma_bits_per_pixel.argtypes = [p]
     lib.heif_image_has_channel.argtypes = [p, ctypes.c_int]
     lib.heif_decode_image.argtypes = [p, ctypes.POINTER(p), ctypes.c_int, ctypes.c_int, p]
     lib.heif_decode_image.restype = _Error
@@ -127,6 +129,25 @@ def _check(error: _Error, what: str) -> None:
     if error.code != 0:
         message = (error.message or b"").decode(errors="replace")
         raise HeifError(f"{what}: {message}")
+
+
+def describe(data: bytes) -> tuple[int, bool] | None:
+    """The primary image's bits per luma sample and whether it has alpha, from the header (nothing decoded);
+    None without a loadable libheif."""
+    lib = _library()
+    if lib is None:
+        return None
+    context = lib.heif_context_alloc()
+    handle = ctypes.c_void_p()
+    try:
+        _check(lib.heif_context_read_from_memory_without_copy(context, data, len(data), None), "reading")
+        _check(lib.heif_context_get_primary_image_handle(context, ctypes.byref(handle)), "the primary image")
+        bits = lib.heif_image_handle_get_luma_bits_per_pixel(handle)
+        return max(bits, 8), bool(lib.heif_image_handle_has_alpha_channel(handle))
+    finally:
+        if handle:
+            lib.heif_image_handle_release(handle)
+        lib.heif_context_free(context)
 
 
 def decode_reduced(data: bytes, factor: int) -> Image.Image | None:
