@@ -4,10 +4,12 @@ conversion would get wrong (alpha) left to pillow-heif (docs/ingest.md, "Formats
 
 from __future__ import annotations
 
+import ctypes
 import io
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pillow_heif
 import pytest
@@ -93,6 +95,86 @@ def test_deep_and_alpha_planes_make_pillow_heifs_picture(kind: str, factor: int)
     assert planes.mode == ("RGBA" if "alpha" in kind else "RGB")
     # Alpha is reduced beside the colour, not premultiplied into it: edges of partial transparency differ.
     assert max(ImageStat.Stat(ImageChops.difference(_on_white(planes), expected)).mean) < 2.0
+
+
+class _Encoder:
+    """libheif's own encoder fed YCbCr planes and an nclx profile: pillow-heif's encoder converts from RGB
+    with BT.601 full range whatever nclx it is asked to write, and its decoder follows the stream's own."""
+
+    def __init__(self) -> None:
+        lib = heif._library()
+        assert lib is not None
+        p, e = ctypes.c_void_p, heif._Error
+        signatures: dict[str, tuple[list[Any], Any]] = {
+            "heif_image_create": ([ctypes.c_int] * 4 + [ctypes.POINTER(p)], e),
+            "heif_image_add_plane": ([p] + [ctypes.c_int] * 4, e),
+            "heif_image_get_plane": ([p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)], p),
+            "heif_nclx_color_profile_alloc": ([], ctypes.POINTER(heif._Nclx)),
+            "heif_image_set_nclx_color_profile": ([p, ctypes.POINTER(heif._Nclx)], e),
+            "heif_context_get_encoder_for_format": ([p, ctypes.c_int, ctypes.POINTER(p)], e),
+            "heif_encoder_set_lossy_quality": ([p, ctypes.c_int], e),
+            "heif_context_encode_image": ([p] * 5, e),
+            "heif_context_write_to_file": ([p, ctypes.c_char_p], e),
+            "heif_encoder_release": ([p], None),
+        }
+        for name, (argtypes, restype) in signatures.items():
+            getattr(lib, name).argtypes = argtypes
+            getattr(lib, name).restype = restype
+        self.lib = lib
+
+    def encode(self, planes: tuple[Image.Image, ...], matrix: int, full_range: bool, path: Path) -> bytes:
+        lib, image = self.lib, ctypes.c_void_p()
+        width, height = planes[0].size
+        chroma = 3 if planes[1].size == planes[0].size else 1  # 4:4:4 or 4:2:0
+        heif._check(lib.heif_image_create(width, height, 0, chroma, ctypes.byref(image)), "create")
+        for channel, plane in enumerate(planes):
+            heif._check(lib.heif_image_add_plane(image, channel, *plane.size, 8), "plane")
+            stride = ctypes.c_int()
+            address = lib.heif_image_get_plane(image, channel, ctypes.byref(stride))
+            raw = plane.tobytes()
+            for row in range(plane.height):
+                ctypes.memmove(address + row * stride.value, raw[row * plane.width :], plane.width)
+        nclx = lib.heif_nclx_color_profile_alloc()
+        nclx.contents.color_primaries, nclx.contents.transfer_characteristics = 1, 13
+        nclx.contents.matrix_coefficients, nclx.contents.full_range_flag = matrix, int(full_range)
+        heif._check(lib.heif_image_set_nclx_color_profile(image, nclx), "nclx")
+        context, encoder = lib.heif_context_alloc(), ctypes.c_void_p()
+        heif._check(lib.heif_context_get_encoder_for_format(context, 1, ctypes.byref(encoder)), "HEVC")
+        lib.heif_encoder_set_lossy_quality(encoder, 95)
+        heif._check(lib.heif_context_encode_image(context, image, encoder, None, None), "encode")
+        heif._check(lib.heif_context_write_to_file(context, str(path).encode()), "write")
+        lib.heif_encoder_release(encoder)
+        return path.read_bytes()
+
+
+def _ycbcr(size: tuple[int, int], full_range: bool, chroma: int) -> tuple[Image.Image, ...]:
+    """Smooth planes spanning the range's codes; 4:2:0 chroma at half the size."""
+    low, y_high, c_high = (0, 255, 255) if full_range else (16, 235, 240)
+    y = Image.linear_gradient("L").resize(size).point(lambda v: low + v * (y_high - low) // 255)
+    c_size = size if chroma == 444 else (-(-size[0] // 2), -(-size[1] // 2))
+    cb = Image.linear_gradient("L").rotate(90).resize(c_size).point(lambda v: low + v * (c_high - low) // 255)
+    cr = cb.transpose(Image.Transpose.ROTATE_180)
+    return y, cb, cr
+
+
+@pytest.mark.parametrize(
+    ("matrix", "full_range", "chroma", "factor"),
+    [(1, False, 444, 1), (1, False, 420, 4), (9, True, 444, 2), (9, False, 420, 1), (1, True, 420, 3)],
+)
+def test_bt709_and_bt2020_planes_in_either_range_make_pillow_heifs_picture(
+    tmp_path: Path, matrix: int, full_range: bool, chroma: int, factor: int
+) -> None:
+    planes = _ycbcr((320, 240), full_range, chroma)
+    data = _Encoder().encode(planes, matrix, full_range, tmp_path / "planes.heic")
+    whole = _pillow_heif(data)
+    expected = whole.reduce(factor) if factor > 1 else whole
+    found = heif.decode_reduced(data, factor)
+    assert found is not None
+    assert max(ImageStat.Stat(ImageChops.difference(found, expected)).mean) < 2.0
+    # Pillow's BT.601 full-range conversion is much further off: the test tells the matrices apart.
+    ours = max(ImageStat.Stat(ImageChops.difference(heif.decode_reduced(data, 1) or whole, whole)).mean)
+    jfif = Image.merge("YCbCr", [plane.resize((320, 240)) for plane in planes]).convert("RGB")
+    assert max(ImageStat.Stat(ImageChops.difference(jfif, whole)).mean) > 2 * ours
 
 
 def _layout(matrix: int, full_range: bool, bits: int = 8) -> heif._Layout:
