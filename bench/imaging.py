@@ -346,8 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in formats:
-            # A 10-bit HEIC's pixel cap is ~8 MP (docs/ingest.md): 4/5 of each side stays within it.
-            scale = 4 / 5 if fmt == "HEIF-10BIT" else 1
+            # A 10-bit HEIC's pixel cap is ~8 MP, one with alpha ~9.3 MP (docs/ingest.md): 4/5 of each
+            # side stays within them.
+            scale = 4 / 5 if fmt in ("HEIF-10BIT", "HEIF-ALPHA") else 1
             data = photo(int(width * scale), int(height * scale), fmt, profile)
             path = os.path.join(tmp, "photo" + SUFFIX[fmt])
             with open(path, "wb") as fh:

@@ -230,7 +230,10 @@ def _no_planes(data: bytes, factor: int) -> None:
 
 @pytest.mark.parametrize(
     ("kind", "per_pixel"),
-    [("10-bit", decode.HEIF_DEEP_PLANES_BYTES_PER_PIXEL), ("8-bit with alpha", 5.55)],
+    [
+        ("10-bit", decode.HEIF_DEEP_PLANES_BYTES_PER_PIXEL),
+        ("8-bit with alpha", decode.HEIF_PLANES_BYTES_PER_PIXEL + decode.HEIF_ALPHA_BYTES_PER_PIXEL),
+    ],
 )
 def test_a_heic_over_its_kinds_pixel_cap_fails_before_decoding(
     monkeypatch: pytest.MonkeyPatch, kind: str, per_pixel: float
@@ -271,20 +274,23 @@ print((after - before) / 1024, thumb.width, thumb.height)
 """
 
 
-def _12_mp(kind: str) -> bytes:
+def _12_mp(kind: str, tmp_path: Path) -> bytes:
+    if kind == "BT.709 limited":
+        planes = _ycbcr((4000, 3000), full_range=False, chroma=420)
+        return _Encoder().encode(planes, 1, False, tmp_path / "bt709.heic")
     if kind == "alpha":
-        return _heic(_with_alpha((4000, 3000)))
+        return _heic(_with_alpha((3200, 2400)))  # within the cap with alpha (~9.3 MP)
     if kind == "10-bit":
         return _deep_heic(_photo((3200, 2400)))  # within the 10-bit cap (~8 MP)
     return _heic(_photo((4000, 3000)))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["8-bit", "10-bit", "alpha"])
+@pytest.mark.parametrize("kind", ["8-bit", "10-bit", "alpha", "BT.709 limited"])
 def test_a_12_mp_heic_without_a_thumbnail_stays_within_64_mb(tmp_path: Path, kind: str) -> None:
     # pillow-heif's RGB decode of these photos peaks ~90 MiB (8-bit) to ~125 MiB (alpha) above baseline.
     big, tiny = tmp_path / "photo.heic", tmp_path / "tiny.heic"
-    big.write_bytes(_12_mp(kind))
+    big.write_bytes(_12_mp(kind, tmp_path))
     tiny.write_bytes(_heic(_photo((64, 48))))
     run = subprocess.run(
         [sys.executable, "-c", _PEAK, str(big), str(tiny)],

@@ -59,10 +59,11 @@ WEBP_SCALED_BYTES_PER_PIXEL = 4.5
 AVIF_STRIPS_BYTES_PER_PIXEL = 4.0
 # A HEIC without a usable thumbnail through libheif's planes (picops.core.ingest.heif), per source pixel
 # (4.8 measured: libde265's frame and libheif's copy of it); more than 8 bits a sample doubles both (8.0
-# measured at 10 bits) and an alpha plane adds its own frame and copy (5.4 measured in all at 8 bits).
+# measured at 10 bits) and an alpha plane adds its own frame and copy (5.4 to 7.1 measured in all at 8
+# bits, depending on the picture).
 HEIF_PLANES_BYTES_PER_PIXEL = 5.0
 HEIF_DEEP_PLANES_BYTES_PER_PIXEL = 8.4
-HEIF_ALPHA_BYTES_PER_PIXEL = 0.55
+HEIF_ALPHA_BYTES_PER_PIXEL = 2.2
 # Whatever a HEIC costs to decode stays within this, whatever the function's memory (docs/ingest.md,
 # "Formats and memory"): the pixel cap of the kinds that need more per pixel.
 HEIF_DECODE_LIMIT = 64 * 1024 * 1024
