@@ -12,7 +12,7 @@ chosen decode needs (docs/ingest.md, "Formats and memory"):
   decoded instead of the image (iPhones store one); otherwise libheif's YCbCr planes, reduced a strip at a
   time and converted at the reduced size (picops.core.ingest.heif: BT.601/709/2020, either range, 8 to 16
   bits, alpha), or, for the rest (4:2:2, monochrome, other matrices), pillow-heif's full RGB decode. Each
-  kind has a pixel cap keeping its decode within HEIF_DECODE_LIMIT, checked before it decodes.
+  kind is checked against the function's decode budget at its own bytes per pixel before it decodes.
 - AVIF (libavif, the copy in Pillow's wheel): no reduced decode; the decoded planes are converted to RGB a
   strip at a time and each strip reduced at once (picops.core.ingest.avif); Pillow's decode without libavif.
 - PNG: no reduced decode either; the image data is inflated by ISA-L (picops.core.ingest.png), about twice
@@ -64,9 +64,6 @@ AVIF_STRIPS_BYTES_PER_PIXEL = 4.0
 HEIF_PLANES_BYTES_PER_PIXEL = 5.0
 HEIF_DEEP_PLANES_BYTES_PER_PIXEL = 8.4
 HEIF_ALPHA_BYTES_PER_PIXEL = 2.2
-# Whatever a HEIC costs to decode stays within this, whatever the function's memory (docs/ingest.md,
-# "Formats and memory"): the pixel cap of the kinds that need more per pixel.
-HEIF_DECODE_LIMIT = 64 * 1024 * 1024
 # The share of the function's memory one decode may use: the rest holds the runtime, the object's bytes (up to
 # `[ingest] max_bytes`) and the encoded output.
 DECODE_SHARE = 0.5
@@ -227,7 +224,6 @@ def decode_reduced(
                 planes = _heif_reduced(data, source, box, budget)
                 if planes is not None:
                     return planes
-                _heif_cap(source, BYTES_PER_PIXEL["HEIF"], "decoded whole by pillow-heif")
         elif box[0] < source.width or box[1] < source.height:
             image.draft(None, box)
         check_budget(source, image.width * image.height, BYTES_PER_PIXEL[source.format], budget)
@@ -274,22 +270,8 @@ def _heif_reduced(
     bits, alpha = heif.describe(data) or (8, False)
     per_pixel = HEIF_PLANES_BYTES_PER_PIXEL if bits == 8 else HEIF_DEEP_PLANES_BYTES_PER_PIXEL
     per_pixel += HEIF_ALPHA_BYTES_PER_PIXEL if alpha else 0.0
-    kind = f"{bits}-bit{' with alpha' if alpha else ''}"
-    _heif_cap(source, per_pixel, kind)
     check_budget(source, source.width * source.height, per_pixel, budget)
     return heif.decode_reduced(data, factor)
-
-
-def _heif_cap(source: Source, per_pixel: float, kind: str) -> None:
-    """Refuse, before it decodes, a HEIC whose decode would pass HEIF_DECODE_LIMIT."""
-    cap = int(HEIF_DECODE_LIMIT / per_pixel)
-    pixels = source.width * source.height
-    if pixels > cap:
-        raise ImageRejected(
-            f"too many pixels: {source.label} image ({kind}) of {source.width}x{source.height} = "
-            f"{pixels:,} > {cap:,}, the most picops decodes of this kind within "
-            f"{HEIF_DECODE_LIMIT // MIB} MiB"
-        )
 
 
 def read_bytes(fp: IO[bytes] | bytes | bytearray) -> bytes:
