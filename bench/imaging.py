@@ -41,8 +41,9 @@ from PIL import Image, ImageCms, ImageOps
 from picops.core.ingest import make_thumbnail
 
 SIZE = 256
-# HEIF-THUMB: a HEIC with the 320 px thumbnail phones store (decoded instead of the image); HEIF: without.
-FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "HEIF-THUMB", "HEIF", "AVIF")
+# HEIF-THUMB: a HEIC with the 320 px thumbnail phones store (decoded instead of the image); HEIF: without;
+# HEIF-10BIT: 10 bits a sample (HDR phones); HEIF-ALPHA: with an alpha plane (flattened onto white).
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "HEIF-THUMB", "HEIF", "HEIF-10BIT", "HEIF-ALPHA", "AVIF")
 SUFFIX = {
     "JPEG": ".jpg",
     "PNG": ".png",
@@ -50,6 +51,8 @@ SUFFIX = {
     "GIF": ".gif",
     "HEIF-THUMB": ".heic",
     "HEIF": ".heic",
+    "HEIF-10BIT": ".heic",
+    "HEIF-ALPHA": ".heic",
     "AVIF": ".avif",
 }
 TARGET_TIME_RATIO = {
@@ -59,6 +62,8 @@ TARGET_TIME_RATIO = {
     "GIF": 1.0,
     "HEIF-THUMB": 1.2,
     "HEIF": 1.2,
+    "HEIF-10BIT": 1.2,
+    "HEIF-ALPHA": 1.2,
     "AVIF": 1.2,
 }
 TARGET_MEMORY_RATIO = 2.0
@@ -137,10 +142,8 @@ def photo(width: int, height: int, fmt: str, profile: bytes) -> bytes:
     if fmt == "GIF":
         image.save(out, "GIF")  # GIF has no EXIF or ICC
     elif fmt.startswith("HEIF"):
-        import pillow_heif
-
         thumbnails = [320] if fmt == "HEIF-THUMB" else []
-        heif = pillow_heif.from_pillow(image)
+        heif = _heif(image, fmt)
         heif.save(out, quality=85, exif=exif.tobytes(), icc_profile=profile, thumbnails=thumbnails)
     else:
         options: dict[str, Any] = {"quality": 90, "exif": exif.tobytes(), "icc_profile": profile}
@@ -148,6 +151,23 @@ def photo(width: int, height: int, fmt: str, profile: bytes) -> bytes:
             options.update(quality=75, speed=8)
         image.save(out, fmt, **options)
     return out.getvalue()
+
+
+def _heif(image: Image.Image, fmt: str) -> Any:
+    import pillow_heif
+
+    if fmt == "HEIF-ALPHA":
+        # Translucent in a corner away from the red band and the P3 patch the correctness table reads.
+        width, height = image.size
+        alpha = Image.new("L", image.size, 255)
+        alpha.paste(Image.linear_gradient("L").resize((width // 4, height // 4)), (0, height * 3 // 4))
+        image = image.convert("RGBA")
+        image.putalpha(alpha)
+    if fmt != "HEIF-10BIT":
+        return pillow_heif.from_pillow(image)
+    raw = image.tobytes()
+    wide = bytes(v for b in raw for v in (b, b))  # b * 257: the same colour at 16 bits, encoded as 10
+    return pillow_heif.from_bytes("RGB;16", image.size, wide)
 
 
 def picops(data: bytes) -> bytes:
@@ -326,7 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in formats:
-            data = photo(width, height, fmt, profile)
+            # A 10-bit HEIC's pixel cap is ~8 MP, one with alpha ~9.3 MP (docs/ingest.md): 4/5 of each
+            # side stays within them.
+            scale = 4 / 5 if fmt in ("HEIF-10BIT", "HEIF-ALPHA") else 1
+            data = photo(int(width * scale), int(height * scale), fmt, profile)
             path = os.path.join(tmp, "photo" + SUFFIX[fmt])
             with open(path, "wb") as fh:
                 fh.write(data)

@@ -4,16 +4,19 @@ conversion would get wrong (alpha) left to pillow-heif (docs/ingest.md, "Formats
 
 from __future__ import annotations
 
+import ctypes
 import io
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pillow_heif
 import pytest
 from PIL import Image, ImageChops, ImageFilter, ImageStat
 
-from picops.core.ingest import heif, make_thumbnail
+from picops.core.ingest import decode, heif, make_thumbnail
+from picops.core.ingest.decode import ImageRejected
 from tests import ingest_support as ins
 
 pytestmark = pytest.mark.skipif(not heif.available(), reason="no libheif next to pillow-heif")
@@ -55,20 +58,202 @@ def test_the_reduced_planes_make_pillow_heifs_picture(
     assert max(ImageStat.Stat(ImageChops.difference(planes, expected)).mean) < 2.0
 
 
-def test_a_heic_with_alpha_is_left_to_pillow_heif_and_flattened_on_white() -> None:
+def _deep_heic(image: Image.Image, **options: object) -> bytes:
+    """`image` (RGB or RGBA) widened to 16 bits a sample, which libheif's encoder stores in 10 or 12."""
+    raw = b"".join(bytes((v, v)) for v in image.tobytes())  # v * 257: the same colour at 16 bits
+    out = io.BytesIO()
+    pillow_heif.from_bytes(f"{image.mode};16", image.size, raw).save(out, quality=90, **options)
+    return out.getvalue()
+
+
+def _on_white(image: Image.Image) -> Image.Image:
+    if image.mode != "RGBA":
+        return image.convert("RGB")
+    white = Image.new("RGB", image.size, (255, 255, 255))
+    white.paste(image.convert("RGB"), mask=image.getchannel("A"))
+    return white
+
+
+def _with_alpha(size: tuple[int, int]) -> Image.Image:
+    image = _photo(size)
+    image.putalpha(Image.linear_gradient("L").rotate(90).resize(size))
+    return image
+
+
+@pytest.mark.parametrize(
+    ("kind", "factor"),
+    [("10-bit", 1), ("10-bit", 4), ("12-bit", 3), ("alpha", 2), ("10-bit alpha", 3)],
+)
+def test_deep_and_alpha_planes_make_pillow_heifs_picture(kind: str, factor: int) -> None:
+    source = _with_alpha((640, 480)) if "alpha" in kind else _photo((640, 480))
+    deep = "bit" in kind
+    data = _deep_heic(source, save_to_12bit=kind.startswith("12")) if deep else _heic(source)
+    whole = _on_white(pillow_heif.open_heif(data).to_pillow())
+    expected = whole.reduce(factor) if factor > 1 else whole
+    planes = heif.decode_reduced(data, factor)
+    assert planes is not None
+    assert planes.mode == ("RGBA" if "alpha" in kind else "RGB")
+    # Alpha is reduced beside the colour, not premultiplied into it: edges of partial transparency differ.
+    assert max(ImageStat.Stat(ImageChops.difference(_on_white(planes), expected)).mean) < 2.0
+
+
+class _Encoder:
+    """libheif's own encoder fed YCbCr planes and an nclx profile: pillow-heif's encoder converts from RGB
+    with BT.601 full range whatever nclx it is asked to write, and its decoder follows the stream's own."""
+
+    def __init__(self) -> None:
+        lib = heif._library()
+        assert lib is not None
+        p, e = ctypes.c_void_p, heif._Error
+        signatures: dict[str, tuple[list[Any], Any]] = {
+            "heif_image_create": ([ctypes.c_int] * 4 + [ctypes.POINTER(p)], e),
+            "heif_image_add_plane": ([p] + [ctypes.c_int] * 4, e),
+            "heif_image_get_plane": ([p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)], p),
+            "heif_nclx_color_profile_alloc": ([], ctypes.POINTER(heif._Nclx)),
+            "heif_image_set_nclx_color_profile": ([p, ctypes.POINTER(heif._Nclx)], e),
+            "heif_context_get_encoder_for_format": ([p, ctypes.c_int, ctypes.POINTER(p)], e),
+            "heif_encoder_set_lossy_quality": ([p, ctypes.c_int], e),
+            "heif_context_encode_image": ([p] * 5, e),
+            "heif_context_write_to_file": ([p, ctypes.c_char_p], e),
+            "heif_encoder_release": ([p], None),
+        }
+        for name, (argtypes, restype) in signatures.items():
+            getattr(lib, name).argtypes = argtypes
+            getattr(lib, name).restype = restype
+        self.lib = lib
+
+    def encode(self, planes: tuple[Image.Image, ...], matrix: int, full_range: bool, path: Path) -> bytes:
+        lib, image = self.lib, ctypes.c_void_p()
+        width, height = planes[0].size
+        chroma = 3 if planes[1].size == planes[0].size else 1  # 4:4:4 or 4:2:0
+        heif._check(lib.heif_image_create(width, height, 0, chroma, ctypes.byref(image)), "create")
+        for channel, plane in enumerate(planes):
+            heif._check(lib.heif_image_add_plane(image, channel, *plane.size, 8), "plane")
+            stride = ctypes.c_int()
+            address = lib.heif_image_get_plane(image, channel, ctypes.byref(stride))
+            raw = plane.tobytes()
+            for row in range(plane.height):
+                ctypes.memmove(address + row * stride.value, raw[row * plane.width :], plane.width)
+        nclx = lib.heif_nclx_color_profile_alloc()
+        nclx.contents.color_primaries, nclx.contents.transfer_characteristics = 1, 13
+        nclx.contents.matrix_coefficients, nclx.contents.full_range_flag = matrix, int(full_range)
+        heif._check(lib.heif_image_set_nclx_color_profile(image, nclx), "nclx")
+        context, encoder = lib.heif_context_alloc(), ctypes.c_void_p()
+        heif._check(lib.heif_context_get_encoder_for_format(context, 1, ctypes.byref(encoder)), "HEVC")
+        lib.heif_encoder_set_lossy_quality(encoder, 95)
+        heif._check(lib.heif_context_encode_image(context, image, encoder, None, None), "encode")
+        heif._check(lib.heif_context_write_to_file(context, str(path).encode()), "write")
+        lib.heif_encoder_release(encoder)
+        return path.read_bytes()
+
+
+def _ycbcr(size: tuple[int, int], full_range: bool, chroma: int) -> tuple[Image.Image, ...]:
+    """Smooth planes spanning the range's codes; 4:2:0 chroma at half the size."""
+    low, y_high, c_high = (0, 255, 255) if full_range else (16, 235, 240)
+    y = Image.linear_gradient("L").resize(size).point(lambda v: low + v * (y_high - low) // 255)
+    c_size = size if chroma == 444 else (-(-size[0] // 2), -(-size[1] // 2))
+    cb = Image.linear_gradient("L").rotate(90).resize(c_size).point(lambda v: low + v * (c_high - low) // 255)
+    cr = cb.transpose(Image.Transpose.ROTATE_180)
+    return y, cb, cr
+
+
+@pytest.mark.parametrize(
+    ("matrix", "full_range", "chroma", "factor"),
+    [(1, False, 444, 1), (1, False, 420, 4), (9, True, 444, 2), (9, False, 420, 1), (1, True, 420, 3)],
+)
+def test_bt709_and_bt2020_planes_in_either_range_make_pillow_heifs_picture(
+    tmp_path: Path, matrix: int, full_range: bool, chroma: int, factor: int
+) -> None:
+    planes = _ycbcr((320, 240), full_range, chroma)
+    data = _Encoder().encode(planes, matrix, full_range, tmp_path / "planes.heic")
+    whole = _pillow_heif(data)
+    expected = whole.reduce(factor) if factor > 1 else whole
+    found = heif.decode_reduced(data, factor)
+    assert found is not None
+    assert max(ImageStat.Stat(ImageChops.difference(found, expected)).mean) < 2.0
+    # Pillow's BT.601 full-range conversion is much further off: the test tells the matrices apart.
+    ours = max(ImageStat.Stat(ImageChops.difference(heif.decode_reduced(data, 1) or whole, whole)).mean)
+    jfif = Image.merge("YCbCr", [plane.resize((320, 240)) for plane in planes]).convert("RGB")
+    assert max(ImageStat.Stat(ImageChops.difference(jfif, whole)).mean) > 2 * ours
+
+
+def _layout(matrix: int, full_range: bool, bits: int = 8) -> heif._Layout:
+    kr, kb = heif._MATRICES[matrix]
+    return heif._Layout(kr, kb, full_range, bits, 0)
+
+
+def _pixel(layout: heif._Layout, ycbcr: tuple[float, float, float]) -> object:
+    y, cb, cr = (Image.new("F", (1, 1), v) for v in ycbcr)
+    return heif._to_rgb(y, cb, cr, layout).getpixel((0, 0))
+
+
+@pytest.mark.parametrize(
+    ("matrix", "full_range", "bits", "ycbcr", "rgb"),
+    [
+        # Limited range: 16..235 is black..white whatever the matrix.
+        (1, False, 8, (16, 128, 128), (0, 0, 0)),
+        (1, False, 8, (235, 128, 128), (255, 255, 255)),
+        (9, False, 10, (940, 512, 512), (255, 255, 255)),
+        # BT.709 limited-range pure red, green and blue (ITU-R BT.709 table of 8-bit code values).
+        (1, False, 8, (63, 102, 240), (255, 0, 0)),
+        (1, False, 8, (173, 42, 26), (0, 255, 0)),
+        (1, False, 8, (32, 240, 118), (0, 0, 255)),
+        # BT.2020 full-range red: Y = 0.2627, Cr = 0.5.
+        (9, True, 8, (0.2627 * 255, 128 - 0.2627 / 1.8814 * 255, 255), (255, 0, 0)),
+    ],
+)
+def test_other_matrices_and_ranges_convert_with_their_coefficients(
+    matrix: int, full_range: bool, bits: int, ycbcr: tuple[float, float, float], rgb: tuple[int, int, int]
+) -> None:
+    found = _pixel(_layout(matrix, full_range, bits), ycbcr)
+    assert isinstance(found, tuple)
+    assert all(abs(f - e) <= 2 for f, e in zip(found, rgb, strict=True)), found
+
+
+def test_a_heic_with_alpha_is_flattened_on_white() -> None:
     image = Image.new("RGBA", (400, 200), (0, 0, 0, 0))
     image.paste((0, 160, 0, 255), (100, 50, 300, 150))
     data = _heic(image)
-    assert heif.decode_reduced(data, 2) is None
     thumb = ins.open_image(make_thumbnail(data, size=100).data)
     corner = thumb.convert("RGB").getpixel((1, 1))
     assert isinstance(corner, tuple)
     assert min(corner) > 240
+    middle = thumb.convert("RGB").getpixel((50, 25))
+    assert isinstance(middle, tuple)
+    assert middle[1] > 140
+    assert max(middle[0], middle[2]) < 20
+
+
+def _no_planes(data: bytes, factor: int) -> None:
+    raise AssertionError("decoded although over the budget")
+
+
+@pytest.mark.parametrize(
+    ("kind", "per_pixel"),
+    [
+        ("10-bit", decode.HEIF_DEEP_PLANES_BYTES_PER_PIXEL),
+        ("8-bit with alpha", decode.HEIF_PLANES_BYTES_PER_PIXEL + decode.HEIF_ALPHA_BYTES_PER_PIXEL),
+    ],
+)
+def test_a_heic_is_held_to_the_decode_budget_at_its_kinds_bytes_per_pixel(
+    monkeypatch: pytest.MonkeyPatch, kind: str, per_pixel: float
+) -> None:
+    """Deeper samples and an alpha plane cost more per pixel: the budget check, before decoding, knows it."""
+    source = _with_alpha((320, 240)) if "alpha" in kind else _photo((320, 240))
+    data = _deep_heic(source) if kind == "10-bit" else _heic(source)
+    budget = int(320 * 240 * per_pixel) - 1  # one byte short of what this kind needs
+    monkeypatch.setattr(heif, "decode_reduced", _no_planes)
+    with pytest.raises(ImageRejected, match=r"^HEIC/HEIF image of 320x240 needs ~\d+ MiB to decode"):
+        make_thumbnail(data, size=64, budget=budget)
+    monkeypatch.undo()
+    # An 8-bit image without alpha of the same size fits that budget (5 bytes a pixel).
+    assert make_thumbnail(_heic(_photo((320, 240))), size=64, budget=budget).width == 64
 
 
 _PEAK = """
 import resource, sys
-from picops.core.ingest import heif, make_thumbnail
+from picops.core.ingest import decode, heif, make_thumbnail
+from picops.core.ingest.decode import ImageRejected
 data = open(sys.argv[1], "rb").read()
 make_thumbnail(open(sys.argv[2], "rb").read(), size=16)  # load the codec's code on a tiny image first
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -78,18 +263,30 @@ print((after - before) / 1024, thumb.width, thumb.height)
 """
 
 
+def _12_mp(kind: str, tmp_path: Path) -> bytes:
+    if kind == "BT.709 limited":
+        planes = _ycbcr((4000, 3000), full_range=False, chroma=420)
+        return _Encoder().encode(planes, 1, False, tmp_path / "bt709.heic")
+    if kind == "alpha":
+        return _heic(_with_alpha((3200, 2400)))  # within the cap with alpha (~9.3 MP)
+    if kind == "10-bit":
+        return _deep_heic(_photo((3200, 2400)))  # within the 10-bit cap (~8 MP)
+    return _heic(_photo((4000, 3000)))
+
+
 @pytest.mark.slow
-def test_a_12_mp_heic_without_a_thumbnail_stays_within_64_mb(tmp_path: Path) -> None:
-    # pillow-heif's RGB decode of this photo peaks ~90 MiB above baseline.
+@pytest.mark.parametrize("kind", ["8-bit", "10-bit", "alpha", "BT.709 limited"])
+def test_a_12_mp_heic_without_a_thumbnail_stays_within_64_mb(tmp_path: Path, kind: str) -> None:
+    # pillow-heif's RGB decode of these photos peaks ~90 MiB (8-bit) to ~125 MiB (alpha) above baseline.
     big, tiny = tmp_path / "photo.heic", tmp_path / "tiny.heic"
-    big.write_bytes(_heic(_photo((4000, 3000))))
+    big.write_bytes(_12_mp(kind, tmp_path))
     tiny.write_bytes(_heic(_photo((64, 48))))
     run = subprocess.run(
         [sys.executable, "-c", _PEAK, str(big), str(tiny)],
         capture_output=True,
         text=True,
         check=True,
-        timeout=120,
+        timeout=180,
     )
     peak_mib, width, height = run.stdout.split()
     assert (int(width), int(height)) == (256, 192)

@@ -10,8 +10,9 @@ chosen decode needs (docs/ingest.md, "Formats and memory"):
   Pillow only reads the header, and decodes animations (their first frame) within the budget.
 - HEIC/HEIF (pillow-heif, libheif with libde265): an embedded thumbnail at least as large as the output is
   decoded instead of the image (iPhones store one); otherwise libheif's YCbCr planes, reduced a strip at a
-  time and converted at the reduced size (picops.core.ingest.heif), or, for what Pillow's conversion would
-  get wrong (alpha, other matrices), pillow-heif's full RGB decode.
+  time and converted at the reduced size (picops.core.ingest.heif: BT.601/709/2020, either range, 8 to 16
+  bits, alpha), or, for the rest (4:2:2, monochrome, other matrices), pillow-heif's full RGB decode. Each
+  kind is checked against the function's decode budget at its own bytes per pixel before it decodes.
 - AVIF (libavif, the copy in Pillow's wheel): no reduced decode; the decoded planes are converted to RGB a
   strip at a time and each strip reduced at once (picops.core.ingest.avif); Pillow's decode without libavif.
 - PNG: no reduced decode either; the image data is inflated by ISA-L (picops.core.ingest.png), about twice
@@ -57,8 +58,12 @@ WEBP_SCALED_BYTES_PER_PIXEL = 4.5
 # and the codec's frame buffers (2.4 measured).
 AVIF_STRIPS_BYTES_PER_PIXEL = 4.0
 # A HEIC without a usable thumbnail through libheif's planes (picops.core.ingest.heif), per source pixel
-# (4.6 measured: libde265's frame and libheif's copy of it).
+# (4.8 measured: libde265's frame and libheif's copy of it); more than 8 bits a sample doubles both (8.0
+# measured at 10 bits) and an alpha plane adds its own frame and copy (5.4 to 7.1 measured in all at 8
+# bits, depending on the picture).
 HEIF_PLANES_BYTES_PER_PIXEL = 5.0
+HEIF_DEEP_PLANES_BYTES_PER_PIXEL = 8.4
+HEIF_ALPHA_BYTES_PER_PIXEL = 2.2
 # The share of the function's memory one decode may use: the rest holds the runtime, the object's bytes (up to
 # `[ingest] max_bytes`) and the encoded output.
 DECODE_SHARE = 0.5
@@ -262,7 +267,10 @@ def _heif_reduced(
     """libheif's planes reduced a strip at a time, to at least twice `box` (the output's own size for HEIF),
     so the final resample works from ~2x as for the other formats; None leaves the image to pillow-heif."""
     factor = max(1, min(source.width // max(2 * box[0], 1), source.height // max(2 * box[1], 1)))
-    check_budget(source, source.width * source.height, HEIF_PLANES_BYTES_PER_PIXEL, budget)
+    bits, alpha = heif.describe(data) or (8, False)
+    per_pixel = HEIF_PLANES_BYTES_PER_PIXEL if bits == 8 else HEIF_DEEP_PLANES_BYTES_PER_PIXEL
+    per_pixel += HEIF_ALPHA_BYTES_PER_PIXEL if alpha else 0.0
+    check_budget(source, source.width * source.height, per_pixel, budget)
     return heif.decode_reduced(data, factor)
 
 

@@ -8,30 +8,54 @@ pixel; each strip of rows is reduced by an integer factor while still YCbCr (lum
 conversion is linear, so averaging first gives the same colours), and only the reduced strip is converted
 (docs/ingest.md, "Formats and memory").
 
-The conversion is Pillow's YCbCr (JFIF: BT.601, full range). Only such images take this path: 8-bit 4:2:0
-or 4:4:4 YCbCr whose colour information names BT.601 (or is absent) with full range, without alpha, which is
-what phones and libheif's own encoder write. Anything else, or no loadable libheif (the copy pillow-heif's
-wheel ships), leaves the image to pillow-heif within the memory budget.
+8-bit BT.601 full-range YCbCr (what phones and libheif's own encoder write) is converted by Pillow's YCbCr
+conversion (JFIF: BT.601, full range). Other colour information libheif reports for the decoded image (the
+nclx profile libheif's own RGB conversion uses) is converted here with the standard coefficients: BT.709,
+BT.2020 non-constant luminance, limited ("video") range and up to 16 bits per sample, reduced at full
+precision (32-bit float) and scaled to 8 bits only at the reduced size. An alpha plane is reduced with the
+same filter and returned as RGBA, for the caller to flatten onto white. What remains (4:2:2 or monochrome
+planes, a matrix outside these, premultiplied alpha) or no loadable libheif (the copy pillow-heif's wheel
+ships) leaves the image to pillow-heif within the memory budget.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageMath
 
 _COLORSPACE_YCBCR, _COLORSPACE_UNDEFINED = 0, 99
 _CHROMA_420, _CHROMA_444, _CHROMA_UNDEFINED = 1, 3, 99
-_CHANNEL_Y, _CHANNEL_CB, _CHANNEL_CR = 0, 1, 2
-# ITU-T H.273 matrix coefficients Pillow's JFIF conversion implements (BT.470BG and BT.601 are one matrix).
-_BT601 = (5, 6)
+_CHANNEL_Y, _CHANNEL_CB, _CHANNEL_CR, _CHANNEL_ALPHA = 0, 1, 2, 6
+# ITU-T H.273 matrix coefficients -> (Kr, Kb). 2 is "unspecified", which libheif's conversion reads as
+# BT.601; 5 and 6 (BT.470BG, BT.601) are one matrix, the one Pillow's JFIF conversion implements.
+_BT601 = (0.299, 0.114)
+_MATRICES = {1: (0.2126, 0.0722), 2: _BT601, 5: _BT601, 6: _BT601, 9: (0.2627, 0.0593)}
 _STRIP_ROWS = 64
 
 
 class HeifError(ValueError):
     """libheif refused the image (the message is libheif's)."""
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How the decoded planes encode colour."""
+
+    kr: float
+    kb: float
+    full_range: bool
+    bits: int
+    alpha_bits: int  # 0: no alpha plane
+
+    @property
+    def jfif(self) -> bool:
+        """Pillow's own YCbCr conversion gives these colours."""
+        return (self.kr, self.kb) == _BT601 and self.full_range and self.bits == 8
 
 
 class _Error(ctypes.Structure):
@@ -79,7 +103,10 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.heif_context_get_primary_image_handle.argtypes = [p, ctypes.POINTER(p)]
     lib.heif_context_get_primary_image_handle.restype = _Error
     lib.heif_image_handle_release.argtypes = [p]
+    lib.heif_image_handle_is_premultiplied_alpha.argtypes = [p]
     lib.heif_image_handle_has_alpha_channel.argtypes = [p]
+    lib.heif_image_handle_get_luma_bits_per_pixel.argtypes = [p]
+    lib.heif_image_has_channel.argtypes = [p, ctypes.c_int]
     lib.heif_decode_image.argtypes = [p, ctypes.POINTER(p), ctypes.c_int, ctypes.c_int, p]
     lib.heif_decode_image.restype = _Error
     for name in ("heif_image_get_colorspace", "heif_image_get_chroma_format"):
@@ -104,9 +131,28 @@ def _check(error: _Error, what: str) -> None:
         raise HeifError(f"{what}: {message}")
 
 
+def describe(data: bytes) -> tuple[int, bool] | None:
+    """The primary image's bits per luma sample and whether it has alpha, from the header (nothing decoded);
+    None without a loadable libheif."""
+    lib = _library()
+    if lib is None:
+        return None
+    context = lib.heif_context_alloc()
+    handle = ctypes.c_void_p()
+    try:
+        _check(lib.heif_context_read_from_memory_without_copy(context, data, len(data), None), "reading")
+        _check(lib.heif_context_get_primary_image_handle(context, ctypes.byref(handle)), "the primary image")
+        bits = lib.heif_image_handle_get_luma_bits_per_pixel(handle)
+        return max(bits, 8), bool(lib.heif_image_handle_has_alpha_channel(handle))
+    finally:
+        if handle:
+            lib.heif_image_handle_release(handle)
+        lib.heif_context_free(context)
+
+
 def decode_reduced(data: bytes, factor: int) -> Image.Image | None:
-    """The primary image reduced by `factor` (the mean of each block), RGB; None when its planes are not a
-    kind Pillow's conversion matches (the caller then decodes with pillow-heif)."""
+    """The primary image reduced by `factor` (the mean of each block), RGB (RGBA with alpha); None when its
+    planes are not a kind converted here (the caller then decodes with pillow-heif)."""
     lib = _library()
     if lib is None:
         return None
@@ -115,7 +161,7 @@ def decode_reduced(data: bytes, factor: int) -> Image.Image | None:
     try:
         _check(lib.heif_context_read_from_memory_without_copy(context, data, len(data), None), "reading")
         _check(lib.heif_context_get_primary_image_handle(context, ctypes.byref(handle)), "the primary image")
-        if lib.heif_image_handle_has_alpha_channel(handle):
+        if lib.heif_image_handle_is_premultiplied_alpha(handle):
             return None
         _check(
             lib.heif_decode_image(
@@ -123,7 +169,8 @@ def decode_reduced(data: bytes, factor: int) -> Image.Image | None:
             ),
             "decoding",
         )
-        return _reduced(lib, image, factor) if _convertible(lib, image) else None
+        layout = _layout(lib, image)
+        return _reduced(lib, image, factor, layout) if layout else None
     finally:
         if image:
             lib.heif_image_release(image)
@@ -132,18 +179,33 @@ def decode_reduced(data: bytes, factor: int) -> Image.Image | None:
         lib.heif_context_free(context)
 
 
-def _convertible(lib: ctypes.CDLL, image: ctypes.c_void_p) -> bool:
+def _layout(lib: ctypes.CDLL, image: ctypes.c_void_p) -> _Layout | None:
     if lib.heif_image_get_colorspace(image) != _COLORSPACE_YCBCR:
-        return False
+        return None
     if lib.heif_image_get_chroma_format(image) not in (_CHROMA_420, _CHROMA_444):
-        return False
-    if any(lib.heif_image_get_bits_per_pixel_range(image, c) != 8 for c in (0, 1, 2)):
-        return False
+        return None
+    bits = {lib.heif_image_get_bits_per_pixel_range(image, c) for c in (0, 1, 2)}
+    if len(bits) != 1 or not 8 <= min(bits) <= 16:
+        return None
+    alpha_bits = 0
+    if lib.heif_image_has_channel(image, _CHANNEL_ALPHA):
+        alpha_bits = lib.heif_image_get_bits_per_pixel_range(image, _CHANNEL_ALPHA)
+        if not 8 <= alpha_bits <= 16:
+            return None
+    matrix, full_range = _nclx(lib, image)
+    if matrix not in _MATRICES:
+        return None
+    kr, kb = _MATRICES[matrix]
+    return _Layout(kr, kb, full_range, min(bits), alpha_bits)
+
+
+def _nclx(lib: ctypes.CDLL, image: ctypes.c_void_p) -> tuple[int, bool]:
+    """The matrix coefficients and range libheif's own conversion would use for the decoded image."""
     nclx = ctypes.POINTER(_Nclx)()
     if lib.heif_image_get_nclx_color_profile(image, ctypes.byref(nclx)).code != 0:
-        return True  # no colour information: libheif's own conversion assumes BT.601 full range too
+        return 6, True  # no colour information: libheif's conversion assumes BT.601 full range too
     try:
-        return nclx.contents.matrix_coefficients in _BT601 and bool(nclx.contents.full_range_flag)
+        return nclx.contents.matrix_coefficients, bool(nclx.contents.full_range_flag)
     finally:
         lib.heif_nclx_color_profile_free(nclx)
 
@@ -159,11 +221,14 @@ def _plane(lib: ctypes.CDLL, image: ctypes.c_void_p, channel: int) -> tuple[int,
     return address, width, height, stride.value
 
 
-def _rows(plane: tuple[int, int, int, int], top: int, count: int) -> Image.Image:
-    """`count` rows of a plane from `top`, as an "L" image (a copy of the strip only)."""
+def _rows(plane: tuple[int, int, int, int], top: int, count: int, bits: int) -> Image.Image:
+    """`count` rows of a plane from `top` (a copy of the strip only): "L" for 8 bits, else "F" holding the
+    samples as read, so the reduction keeps their full precision."""
     address, width, _height, stride = plane
     rows = ctypes.string_at(address + top * stride, stride * count)  # within libheif's stride x height
-    return Image.frombuffer("L", (width, count), rows, "raw", "L", stride, 1)
+    if bits == 8:
+        return Image.frombuffer("L", (width, count), rows, "raw", "L", stride, 1)
+    return Image.frombuffer("F", (width, count), rows, "raw", "F;16", stride, 1)
 
 
 def _fitted(plane: Image.Image, size: tuple[int, int]) -> Image.Image:
@@ -175,18 +240,64 @@ def _fitted(plane: Image.Image, size: tuple[int, int]) -> Image.Image:
     return plane.resize(size, Image.Resampling.BILINEAR if grows else Image.Resampling.BOX)
 
 
-def _reduced(lib: ctypes.CDLL, image: ctypes.c_void_p, factor: int) -> Image.Image:
+def _reduce(strip: Image.Image, factor: int) -> Image.Image:
+    return strip.reduce(factor) if factor > 1 else strip.copy()
+
+
+def _to_rgb(y: Image.Image, cb: Image.Image, cr: Image.Image, layout: _Layout) -> Image.Image:
+    """RGB from a reduced YCbCr strip with the layout's matrix and range (H.273's equations)."""
+    if layout.jfif:
+        return Image.merge("YCbCr", (y, cb, cr)).convert("RGB")
+    scale = 1 << (layout.bits - 8)
+    if layout.full_range:
+        y_off, y_gain, c_gain = 0.0, 255 / ((1 << layout.bits) - 1), 255 / ((1 << layout.bits) - 1)
+    else:
+        y_off, y_gain, c_gain = 16.0 * scale, 255 / (219 * scale), 255 / (224 * scale)
+    kr, kb = layout.kr, layout.kb
+    kg = 1 - kr - kb
+    coefficients = {
+        "R": (2 * (1 - kr), 0.0),
+        "G": (-2 * kr * (1 - kr) / kg, -2 * kb * (1 - kb) / kg),
+        "B": (0.0, 2 * (1 - kb)),
+    }
+    planes = {"y": y.convert("F"), "cb": cb.convert("F"), "cr": cr.convert("F")}
+    c_off = 128.0 * scale
+
+    def channel(r: float, b: float) -> Image.Image:
+        def expression(a: dict[str, Any]) -> Any:
+            y, cb, cr = a["y"], a["cb"], a["cr"]
+            # + 0.5: F to L truncates, so this rounds.
+            return (y - y_off) * y_gain + (cr - c_off) * (c_gain * r) + (cb - c_off) * (c_gain * b) + 0.5
+
+        out: Image.Image = ImageMath.lambda_eval(expression, **planes)
+        return out.convert("L")
+
+    return Image.merge("RGB", [channel(r, b) for r, b in coefficients.values()])
+
+
+def _to_l(strip: Image.Image, bits: int) -> Image.Image:
+    """An alpha strip of more than 8 bits (an "F" image of its samples) scaled to 8."""
+    if bits == 8:
+        return strip
+    return strip.point(lambda v: v * (255 / ((1 << bits) - 1)) + 0.5).convert("L")
+
+
+def _reduced(lib: ctypes.CDLL, image: ctypes.c_void_p, factor: int, layout: _Layout) -> Image.Image:
     luma, cb, cr = (_plane(lib, image, c) for c in (_CHANNEL_Y, _CHANNEL_CB, _CHANNEL_CR))
+    alpha = _plane(lib, image, _CHANNEL_ALPHA) if layout.alpha_bits else None
     width, height = luma[1], luma[2]
     sub = 2 if cb[2] < height else 1  # 4:2:0 halves the chroma rows (and columns)
     step = sub * factor
     rows = -(-_STRIP_ROWS // step) * step
-    out = Image.new("RGB", (-(-width // factor), -(-height // factor)))
+    out = Image.new("RGBA" if alpha else "RGB", (-(-width // factor), -(-height // factor)))
     for top in range(0, height, rows):
         count = min(rows, height - top)
-        y = _rows(luma, top, count)
-        y = y.reduce(factor) if factor > 1 else y.copy()
+        y = _reduce(_rows(luma, top, count, layout.bits), factor)
         c_top, c_count = top // sub, min(-(-count // sub), cb[2] - top // sub)
-        chroma = [_fitted(_rows(plane, c_top, c_count), y.size) for plane in (cb, cr)]
-        out.paste(Image.merge("YCbCr", (y, *chroma)).convert("RGB"), (0, top // factor))
+        chroma = [_fitted(_rows(plane, c_top, c_count, layout.bits), y.size) for plane in (cb, cr)]
+        strip = _to_rgb(y, chroma[0], chroma[1], layout)
+        if alpha:
+            a = _reduce(_rows(alpha, top, count, layout.alpha_bits), factor)
+            strip = Image.merge("RGBA", (*strip.split(), _to_l(a, layout.alpha_bits)))
+        out.paste(strip, (0, top // factor))
     return out
