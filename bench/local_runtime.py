@@ -143,7 +143,7 @@ def _concurrency(
     return timings[0], timings[1], peak
 
 
-def _guard(queue_arn: str, factory: ClientFactory) -> Any:
+def _guard(queue_arn: str, function_name: str, factory: ClientFactory) -> Any:
     """A guard whose operator and function role may use the bench queue (the role as provision grants it)."""
     from picops.strict import Guard, Principal
 
@@ -161,7 +161,15 @@ def _guard(queue_arn: str, factory: ClientFactory) -> Any:
                 "Effect": "Allow",
                 "Action": [*consume, "sqs:GetQueueUrl", "sqs:SendMessage"],
                 "Resource": queue_arn,
-            }
+            },
+            # The runtime reads alias live's routing weights (a release in progress sends a share of the
+            # invocations to the new version), as the operator policy allows.
+            {
+                "Effect": "Allow",
+                "Action": "lambda:GetAlias",
+                "Resource": f"arn:aws:lambda:{factory.region}:{factory.account_id()}:function:"
+                f"{function_name}",
+            },
         ],
     }
     return Guard(
@@ -284,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         t_picops, r_picops = _drain(factory, settings, record, sqs, queue, n, counter)
         # The same run with strict local mode's guard on the runtime's clients (IAM and request limits).
-        guard = _guard(arn, factory)
+        guard = _guard(arn, record["function_name"], factory)
         strict = ClientFactory(settings.aws, installers=(guard.install,))
         strict_sqs = strict.client("sqs")
         strict_sqs.meta.events.register("before-send.sqs", counter)

@@ -96,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     from moto.server import ThreadedMotoServer
 
     from picops.config import load_settings
-    from picops.local import free_port
+    from picops.local import free_port, install_extensions
 
+    install_extensions()  # what the embedded endpoint adds to moto (the stack's saved queries among them)
     port = free_port()
     # The emulator's access log (one line per request) would bury the figures.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -14,13 +14,15 @@ if TYPE_CHECKING:
     from picops.local.endpoint import free_port
     from picops.local.events import sqs_record
     from picops.local.runtime import LocalRuntime
+    from picops.local.server import install_extensions
 
 _HOMES: lazy.Homes = {
     "LocalRuntime": "picops.local.runtime",
     "free_port": "picops.local.endpoint",
+    "install_extensions": "picops.local.server",
     "sqs_record": "picops.local.events",
 }
 
 __getattr__ = lazy.exports(__name__, _HOMES)
 
-__all__ = ["LocalRuntime", "free_port", "sqs_record"]
+__all__ = ["LocalRuntime", "free_port", "install_extensions", "sqs_record"]

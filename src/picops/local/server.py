@@ -16,14 +16,20 @@ def _print(url: str) -> None:
     print(f"picops local endpoint listening on {url}", flush=True)
 
 
-def serve(port: int, stop: threading.Event, on_ready: Callable[[str], None] = _print) -> None:
-    """Serve until `stop` is set; `on_ready(url)` once the server accepts requests."""
-    from moto.server import ThreadedMotoServer
-
+def install_extensions() -> None:
+    """What the embedded endpoint adds to moto (S3 event notifications with versionId and sequencer, saved
+    Logs Insights queries): anything that serves picops's stack from moto in this process installs them."""
     from picops.local import query_definitions, s3_events
 
     s3_events.install()
     query_definitions.install()
+
+
+def serve(port: int, stop: threading.Event, on_ready: Callable[[str], None] = _print) -> None:
+    """Serve until `stop` is set; `on_ready(url)` once the server accepts requests."""
+    from moto.server import ThreadedMotoServer
+
+    install_extensions()
     # One access-log line per request would grow .picops/local.log without bound.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
