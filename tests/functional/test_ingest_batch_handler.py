@@ -4,7 +4,6 @@ re-render what each stored original lacks, one result per task, through the Inge
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -18,16 +17,6 @@ RENDITIONS = [
     {"name": "thumbnail", "max_size": 256, "format": "jpeg", "quality": 85},
     {"name": "small", "max_size": 96, "format": "webp", "quality": 70},
 ]
-
-
-@pytest.fixture
-def ingest(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from picops.handlers import ingest as module
-
-    monkeypatch.setenv("AWS_REGION", ins.REGION)
-    _env.reset()
-    yield module
-    _env.reset()
 
 
 def _stored(ingest: Any, aws: Any, stack: ins.IngestStack, keys: list[str]) -> list[dict[str, Any]]:

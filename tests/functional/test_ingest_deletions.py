@@ -4,29 +4,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from picops.core.ingest.events import sequencer_after
-from picops.handlers import _env
 from tests import ingest_support as ins
-
-
-@pytest.fixture
-def ingest(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from picops.handlers import ingest as module
-
-    monkeypatch.setenv("AWS_REGION", ins.REGION)
-    _env.reset()
-    yield module
-    _env.reset()
-
-
-@pytest.fixture
-def stack(aws: Any) -> ins.IngestStack:
-    return ins.create_stack(aws)
 
 
 def removal_event(

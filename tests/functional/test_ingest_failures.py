@@ -36,11 +36,6 @@ def ingest(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     _env.reset()
 
 
-@pytest.fixture
-def stack(aws: Any) -> ins.IngestStack:
-    return ins.create_stack(aws)
-
-
 def _error(code: str, status: int) -> Callable[..., tuple[AWSResponse, dict[str, Any]]]:
     """A before-call answer, as botocore's Stubber gives one: the request is never sent, so the service (moto)
     does nothing, exactly as when AWS refuses a request."""

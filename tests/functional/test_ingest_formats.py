@@ -277,11 +277,6 @@ def ingest(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     _env.reset()
 
 
-@pytest.fixture
-def stack(aws: Any) -> ins.IngestStack:
-    return ins.create_stack(aws)
-
-
 def test_an_animated_webp_becomes_its_first_frame_and_a_lossless_one_decodes_scaled() -> None:
     frames = [Image.new("RGB", (300, 200), RED), Image.new("RGB", (300, 200), BLUE)]
     animated = _encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=100)

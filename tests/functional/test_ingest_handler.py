@@ -17,22 +17,6 @@ from tests import ingest_support as ins
 from tests.conftest import load_event
 
 
-@pytest.fixture
-def ingest(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The handler module with per-container caches cleared (each test is a fresh container)."""
-    from picops.handlers import ingest as module
-
-    monkeypatch.setenv("AWS_REGION", ins.REGION)
-    _env.reset()
-    yield module
-    _env.reset()
-
-
-@pytest.fixture
-def stack(aws: Any) -> ins.IngestStack:
-    return ins.create_stack(aws)
-
-
 def _run(ingest: Any, event: dict[str, Any]) -> dict[str, Any]:
     response: dict[str, Any] = ingest.handler(event, ins.FakeContext())
     return response

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -17,23 +16,7 @@ from picops.core.ingest import JobStore, make_thumbnail
 from picops.core.ingest.drops import DropRejected, parse_drop
 from picops.core.ingest.reprocess import FORCE_ATTRIBUTE, TOKEN_ATTRIBUTE
 from picops.core.ingest.thumbnails import ImageRejected
-from picops.handlers import _env
 from tests import ingest_support as ins
-
-
-@pytest.fixture
-def ingest(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from picops.handlers import ingest as module
-
-    monkeypatch.setenv("AWS_REGION", ins.REGION)
-    _env.reset()
-    yield module
-    _env.reset()
-
-
-@pytest.fixture
-def stack(aws: Any) -> ins.IngestStack:
-    return ins.create_stack(aws)
 
 
 def _pixel(image: Image.Image, x: float, y: float) -> tuple[int, ...]:

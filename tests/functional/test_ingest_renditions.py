@@ -38,11 +38,6 @@ def ingest(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     _env.reset()
 
 
-@pytest.fixture
-def stack(aws: Any) -> ins.IngestStack:
-    return ins.create_stack(aws)
-
-
 def _with_renditions(renditions: list[dict[str, Any]]) -> Settings:
     return load_settings(overrides={"ingest": {"renditions": renditions}}, use_files=False)
 
