@@ -13,9 +13,10 @@ from typing import Any
 
 import pillow_heif
 import pytest
+from bench.heic_fixtures import grid_heic
 from PIL import Image, ImageChops, ImageFilter, ImageStat
 
-from picops.core.ingest import decode, heif, make_thumbnail
+from picops.core.ingest import decode, heif, heif_tiles, make_thumbnail
 from picops.core.ingest.decode import ImageRejected
 from tests import ingest_support as ins
 
@@ -95,6 +96,73 @@ def test_deep_and_alpha_planes_make_pillow_heifs_picture(kind: str, factor: int)
     assert planes.mode == ("RGBA" if "alpha" in kind else "RGB")
     # Alpha is reduced beside the colour, not premultiplied into it: edges of partial transparency differ.
     assert max(ImageStat.Stat(ImageChops.difference(_on_white(planes), expected)).mean) < 2.0
+
+
+def _banded(size: tuple[int, int]) -> Image.Image:
+    """A photo with a red band along its top edge and a blue one down its left, to tell orientations apart."""
+    image = _photo(size)
+    image.paste((210, 30, 30), (0, 0, size[0], size[1] // 8))
+    image.paste((30, 30, 210), (0, size[1] // 8, size[0] // 10, size[1]))
+    return image
+
+
+def _mean_difference(found: Image.Image, expected: Image.Image) -> float:
+    assert found.size == expected.size
+    return max(ImageStat.Stat(ImageChops.difference(_on_white(found), _on_white(expected))).mean)
+
+
+@pytest.mark.parametrize(
+    ("kind", "factor"),
+    [("8-bit", 1), ("8-bit", 3), ("10-bit", 5), ("alpha", 3), ("10-bit alpha", 8)],
+)
+def test_a_grid_decoded_tile_by_tile_makes_pillow_heifs_picture(kind: str, factor: int) -> None:
+    """1100x700 in 512 px tiles: the right and bottom tiles are cropped by the grid, and no factor here
+    divides the tile size, so reduction blocks straddle tiles and bands."""
+    size = (1100, 700)
+    image = _banded(size)
+    if "alpha" in kind:
+        image.putalpha(Image.linear_gradient("L").rotate(90).resize(size))
+    data = grid_heic(image, bits=10 if "10" in kind else 8, quality=90)
+    assert heif_tiles.grid_tile(data) == (512, 512)
+    whole = _on_white(pillow_heif.open_heif(data).to_pillow())
+    expected = whole.reduce(factor) if factor > 1 else whole
+    found = heif_tiles.decode_reduced(data, factor)
+    assert found is not None
+    assert found.mode == ("RGBA" if "alpha" in kind else "RGB")
+    # As for a single frame: the two conversions round differently and the chroma is averaged, not upsampled.
+    assert _mean_difference(found, expected) < 2.0
+
+
+@pytest.mark.parametrize("orientation", [2, 3, 4, 5, 6, 7, 8])
+def test_a_grids_rotation_and_mirroring_are_applied_as_libheif_applies_them(orientation: int) -> None:
+    """irot/imir (what EXIF orientation 2-8 becomes in a HEIC) on a grid with cropped edge tiles; 1000x744
+    is a multiple of the factor, so the reduced blocks are the same whichever corner they start from."""
+    data = grid_heic(_banded((1000, 744)), orientation=orientation, quality=90, tile=256)
+    whole = pillow_heif.open_heif(data).to_pillow().convert("RGB")
+    found = heif_tiles.decode_reduced(data, 4)
+    assert found is not None
+    assert found.size == (250, 186)  # upright again, whichever way the pixels are stored
+    assert _mean_difference(found, whole.reduce(4)) < 2.0
+
+
+def _no_whole_decode(data: bytes, factor: int) -> None:
+    raise AssertionError("the whole frame was decoded")
+
+
+@pytest.mark.parametrize(("orientation", "size"), [(1, (256, 170)), (6, (256, 170)), (8, (256, 170))])
+def test_a_grid_heics_thumbnail_is_upright_and_never_decodes_the_whole_frame(
+    monkeypatch: pytest.MonkeyPatch, orientation: int, size: tuple[int, int]
+) -> None:
+    monkeypatch.setattr(heif, "decode_reduced", _no_whole_decode)
+    data = grid_heic(_banded((1536, 1020)), orientation=orientation, quality=90)
+    thumb = make_thumbnail(data, size=256)
+    image = ins.open_image(thumb.data).convert("RGB")
+    assert image.size == size
+    top, left = image.getpixel((128, 5)), image.getpixel((5, 100))
+    assert isinstance(top, tuple)
+    assert isinstance(left, tuple)
+    assert (top[0] > 150, top[2] < 90) == (True, True), top  # the red band along the top
+    assert (left[2] > 150, left[0] < 90) == (True, True), left  # the blue one down the left
 
 
 class _Encoder:
@@ -271,11 +339,17 @@ def _12_mp(kind: str, tmp_path: Path) -> bytes:
         return _heic(_with_alpha((3200, 2400)))  # within the cap with alpha (~9.3 MP)
     if kind == "10-bit":
         return _deep_heic(_photo((3200, 2400)))  # within the 10-bit cap (~8 MP)
+    if kind.startswith("grid"):
+        # As phones write: 512 px tiles, here with an irot, 10 bits or an alpha grid (~16-19 MB measured).
+        image = _with_alpha((4000, 3000)) if "alpha" in kind else _photo((4000, 3000))
+        return grid_heic(image, bits=10 if "10-bit" in kind else 8, orientation=6 if "8-bit" in kind else 1)
     return _heic(_photo((4000, 3000)))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["8-bit", "10-bit", "alpha", "BT.709 limited"])
+@pytest.mark.parametrize(
+    "kind", ["8-bit", "10-bit", "alpha", "BT.709 limited", "grid 8-bit", "grid 10-bit", "grid 10-bit alpha"]
+)
 def test_a_12_mp_heic_without_a_thumbnail_stays_within_64_mb(tmp_path: Path, kind: str) -> None:
     # pillow-heif's RGB decode of these photos peaks ~90 MiB (8-bit) to ~125 MiB (alpha) above baseline.
     big, tiny = tmp_path / "photo.heic", tmp_path / "tiny.heic"

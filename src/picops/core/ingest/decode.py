@@ -41,7 +41,7 @@ from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
-from picops.core.ingest import avif, heif, png, webp
+from picops.core.ingest import avif, heif, heif_tiles, png, webp
 
 # Pillow's format names, in the order Image.open tries them: HEIF before AVIF, since an AVIF file's brands may
 # include the generic HEIF ones (`mif1`) that pillow-heif would otherwise claim.
@@ -64,6 +64,9 @@ AVIF_STRIPS_BYTES_PER_PIXEL = 4.0
 HEIF_PLANES_BYTES_PER_PIXEL = 5.0
 HEIF_DEEP_PLANES_BYTES_PER_PIXEL = 8.4
 HEIF_ALPHA_BYTES_PER_PIXEL = 2.2
+# A grid HEIC decoded a tile at a time (picops.core.ingest.heif_tiles), per pixel of one band (a tile row
+# across the image, plus a tile): 8-bit YCbCr 4:2:0; twice that beyond 8 bits, 1.7 times with alpha.
+HEIF_TILES_BYTES_PER_BAND_PIXEL = 4.0
 # The share of the function's memory one decode may use: the rest holds the runtime, the object's bytes (up to
 # `[ingest] max_bytes`) and the encoded output.
 DECODE_SHARE = 0.5
@@ -265,9 +268,19 @@ def _heif_reduced(
     data: bytes, source: Source, box: tuple[int, int], budget: int | None
 ) -> Image.Image | None:
     """libheif's planes reduced a strip at a time, to at least twice `box` (the output's own size for HEIF),
-    so the final resample works from ~2x as for the other formats; None leaves the image to pillow-heif."""
+    so the final resample works from ~2x as for the other formats; None leaves the image to pillow-heif.
+    A grid is decoded a tile at a time (picops.core.ingest.heif_tiles): its memory is one band of tiles."""
     factor = max(1, min(source.width // max(2 * box[0], 1), source.height // max(2 * box[1], 1)))
     bits, alpha = heif.describe(data) or (8, False)
+    tile = heif_tiles.grid_tile(data)
+    if tile is not None:
+        # A band: a tile row across the longer side (the stored width, whatever the rotation), plus a tile.
+        band = max(source.width, source.height) * (tile[1] + 2 * factor) + tile[0] * tile[1]
+        per_band = HEIF_TILES_BYTES_PER_BAND_PIXEL * (2 if bits > 8 else 1) * (1.7 if alpha else 1)
+        check_budget(source, band, per_band, budget)
+        tiled = heif_tiles.decode_reduced(data, factor)
+        if tiled is not None:
+            return tiled
     per_pixel = HEIF_PLANES_BYTES_PER_PIXEL if bits == 8 else HEIF_DEEP_PLANES_BYTES_PER_PIXEL
     per_pixel += HEIF_ALPHA_BYTES_PER_PIXEL if alpha else 0.0
     check_budget(source, source.width * source.height, per_pixel, budget)

@@ -284,20 +284,40 @@ def _to_l(strip: Image.Image, bits: int) -> Image.Image:
 
 def _reduced(lib: ctypes.CDLL, image: ctypes.c_void_p, factor: int, layout: _Layout) -> Image.Image:
     luma, cb, cr = (_plane(lib, image, c) for c in (_CHANNEL_Y, _CHANNEL_CB, _CHANNEL_CR))
-    alpha = _plane(lib, image, _CHANNEL_ALPHA) if layout.alpha_bits else None
+    planes = Planes(luma, cb, cr, _plane(lib, image, _CHANNEL_ALPHA) if layout.alpha_bits else None)
     width, height = luma[1], luma[2]
     sub = 2 if cb[2] < height else 1  # 4:2:0 halves the chroma rows (and columns)
+    out = Image.new("RGBA" if planes.alpha else "RGB", (-(-width // factor), -(-height // factor)))
+    reduce_rows(planes, height, factor, sub, layout, out, 0)
+    return out
+
+
+@dataclass(frozen=True)
+class Planes:
+    """Where a picture's planes are: (address, width, height, row stride) each; rows from 0."""
+
+    luma: tuple[int, int, int, int]
+    cb: tuple[int, int, int, int]
+    cr: tuple[int, int, int, int]
+    alpha: tuple[int, int, int, int] | None
+
+
+def reduce_rows(
+    planes: Planes, height: int, factor: int, sub: int, layout: _Layout, out: Image.Image, out_top: int
+) -> None:
+    """Rows [0, height) of the planes reduced by `factor` a strip at a time, converted to RGB(A) and pasted
+    into `out` from row `out_top`. `height` is a multiple of sub * factor unless these are the last rows."""
     step = sub * factor
     rows = -(-_STRIP_ROWS // step) * step
-    out = Image.new("RGBA" if alpha else "RGB", (-(-width // factor), -(-height // factor)))
     for top in range(0, height, rows):
         count = min(rows, height - top)
-        y = _reduce(_rows(luma, top, count, layout.bits), factor)
-        c_top, c_count = top // sub, min(-(-count // sub), cb[2] - top // sub)
-        chroma = [_fitted(_rows(plane, c_top, c_count, layout.bits), y.size) for plane in (cb, cr)]
+        y = _reduce(_rows(planes.luma, top, count, layout.bits), factor)
+        c_top, c_count = top // sub, min(-(-count // sub), planes.cb[2] - top // sub)
+        chroma = [
+            _fitted(_rows(plane, c_top, c_count, layout.bits), y.size) for plane in (planes.cb, planes.cr)
+        ]
         strip = _to_rgb(y, chroma[0], chroma[1], layout)
-        if alpha:
-            a = _reduce(_rows(alpha, top, count, layout.alpha_bits), factor)
+        if planes.alpha:
+            a = _reduce(_rows(planes.alpha, top, count, layout.alpha_bits), factor)
             strip = Image.merge("RGBA", (*strip.split(), _to_l(a, layout.alpha_bits)))
-        out.paste(strip, (0, top // factor))
-    return out
+        out.paste(strip, (0, out_top + top // factor))
