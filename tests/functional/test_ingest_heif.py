@@ -16,7 +16,7 @@ import pytest
 from bench.heic_fixtures import grid_heic
 from PIL import Image, ImageChops, ImageFilter, ImageStat
 
-from picops.core.ingest import decode, heif, heif_tiles, make_thumbnail
+from picops.core.ingest import decode, heif, heif_frame, heif_tiles, make_thumbnail
 from picops.core.ingest.decode import ImageRejected
 from tests import ingest_support as ins
 
@@ -165,6 +165,57 @@ def test_a_grid_heics_thumbnail_is_upright_and_never_decodes_the_whole_frame(
     assert (left[2] > 150, left[0] < 90) == (True, True), left  # the blue one down the left
 
 
+@pytest.mark.parametrize(
+    ("kind", "factor"),
+    [
+        ("8-bit", 1),
+        ("8-bit", 3),
+        ("4:4:4", 2),
+        ("10-bit", 4),
+        ("12-bit", 3),
+        ("alpha", 2),
+        ("10-bit alpha", 3),
+    ],
+)
+def test_a_single_frame_through_libde265_alone_makes_pillow_heifs_picture(kind: str, factor: int) -> None:
+    """Beyond 8 bits the frame is decoded without HEVC's SAO filter (its second frame is what took a 12 MP
+    photo past 64 MB): within the same tolerance as the 8-bit frames, which keep it."""
+    source = _with_alpha((640, 480)) if "alpha" in kind else _banded((640, 480))
+    if "bit" in kind and not kind.startswith("8"):
+        data = _deep_heic(source, save_to_12bit=kind.startswith("12"))
+    else:
+        data = _heic(source, chroma=444) if kind == "4:4:4" else _heic(source)
+    whole = _on_white(pillow_heif.open_heif(data).to_pillow())
+    expected = whole.reduce(factor) if factor > 1 else whole
+    found = heif_frame.decode_reduced(data, factor)
+    assert found is not None
+    assert found.mode == ("RGBA" if "alpha" in kind else "RGB")
+    assert _mean_difference(found, expected) < 2.0
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_a_single_frames_rotation_is_applied_and_the_whole_frame_never_reaches_libheif(
+    monkeypatch: pytest.MonkeyPatch, orientation: int
+) -> None:
+    """pillow-heif writes an EXIF orientation as irot/imir over pixels stored turned, as phones do."""
+    monkeypatch.setattr(heif, "decode_reduced", _no_whole_decode)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored = _banded((1536, 1020)).transpose(
+        {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}[
+            orientation
+        ]
+    )
+    data = _heic(stored, exif=exif.tobytes())
+    thumb = ins.open_image(make_thumbnail(data, size=256).data).convert("RGB")
+    assert thumb.size == (256, 170)
+    top, left = thumb.getpixel((128, 5)), thumb.getpixel((5, 100))
+    assert isinstance(top, tuple)
+    assert isinstance(left, tuple)
+    assert (top[0] > 150, top[2] < 90) == (True, True), top
+    assert (left[2] > 150, left[0] < 90) == (True, True), left
+
+
 class _Encoder:
     """libheif's own encoder fed YCbCr planes and an nclx profile: pillow-heif's encoder converts from RGB
     with BT.601 full range whatever nclx it is asked to write, and its decoder follows the stream's own."""
@@ -292,30 +343,45 @@ def test_a_heic_with_alpha_is_flattened_on_white() -> None:
     assert max(middle[0], middle[2]) < 20
 
 
-def _no_planes(data: bytes, factor: int) -> None:
+def _no_decode(data: bytes, factor: int) -> None:
     raise AssertionError("decoded although over the budget")
 
 
 @pytest.mark.parametrize(
-    ("kind", "per_pixel"),
-    [
-        ("10-bit", decode.HEIF_DEEP_PLANES_BYTES_PER_PIXEL),
-        ("8-bit with alpha", decode.HEIF_PLANES_BYTES_PER_PIXEL + decode.HEIF_ALPHA_BYTES_PER_PIXEL),
-    ],
+    ("kind", "frames"),
+    [("8-bit", 3.0), ("4:4:4", 6.0), ("10-bit", 3.0), ("8-bit with alpha", 3.0)],
 )
-def test_a_heic_is_held_to_the_decode_budget_at_its_kinds_bytes_per_pixel(
-    monkeypatch: pytest.MonkeyPatch, kind: str, per_pixel: float
+def test_a_single_frame_heic_is_held_to_the_decode_budget_at_its_frames_bytes_per_pixel(
+    monkeypatch: pytest.MonkeyPatch, kind: str, frames: float
 ) -> None:
-    """Deeper samples and an alpha plane cost more per pixel: the budget check, before decoding, knows it."""
+    """libde265 holds the frame (and its SAO copy at 8 bits) plus its per-block data: the budget check,
+    from the boxes alone, knows what each kind costs and refuses before anything decodes."""
     source = _with_alpha((320, 240)) if "alpha" in kind else _photo((320, 240))
-    data = _deep_heic(source) if kind == "10-bit" else _heic(source)
-    budget = int(320 * 240 * per_pixel) - 1  # one byte short of what this kind needs
-    monkeypatch.setattr(heif, "decode_reduced", _no_planes)
+    if kind == "10-bit":
+        data = _deep_heic(source)
+    else:
+        data = _heic(source, chroma=444) if kind == "4:4:4" else _heic(source)
+    assert heif_frame.frames_per_pixel(data) == frames
+    need = int(320 * 240 * (frames + decode.HEIF_DECODER_BYTES_PER_PIXEL))
+    for module in (heif, heif_frame):
+        monkeypatch.setattr(module, "decode_reduced", _no_decode)
     with pytest.raises(ImageRejected, match=r"^HEIC/HEIF image of 320x240 needs ~\d+ MiB to decode"):
-        make_thumbnail(data, size=64, budget=budget)
+        make_thumbnail(data, size=64, budget=need - 1)
     monkeypatch.undo()
-    # An 8-bit image without alpha of the same size fits that budget (5 bytes a pixel).
-    assert make_thumbnail(_heic(_photo((320, 240))), size=64, budget=budget).width == 64
+    assert make_thumbnail(data, size=64, budget=need).width == 64
+
+
+def test_a_grid_heic_is_held_to_the_budget_of_a_band_of_tiles() -> None:
+    """A grid needs a band of tiles, not the frame: a budget far below the frame's still decodes it."""
+    data = grid_heic(_photo((2600, 1600)), bits=10, tile=256)
+    frame = 2600 * 1600 * ((heif_frame.frames_per_pixel(_deep_heic(_photo((64, 48)))) or 0) + 2)
+    factor = min(2600 // (2 * 128), 1600 // (2 * 79))  # to at least twice the 128x79 output
+    band = 2600 * (256 + 2 * factor) + 256 * 256
+    need = int(band * decode.HEIF_TILES_BYTES_PER_BAND_PIXEL * 2)
+    assert need < frame / 3
+    assert make_thumbnail(data, size=128, budget=need).width == 128
+    with pytest.raises(ImageRejected, match=r"^HEIC/HEIF image of 2600x1600 needs ~\d+ MiB to decode"):
+        make_thumbnail(data, size=128, budget=need - 1)
 
 
 _PEAK = """
@@ -336,9 +402,9 @@ def _12_mp(kind: str, tmp_path: Path) -> bytes:
         planes = _ycbcr((4000, 3000), full_range=False, chroma=420)
         return _Encoder().encode(planes, 1, False, tmp_path / "bt709.heic")
     if kind == "alpha":
-        return _heic(_with_alpha((3200, 2400)))  # within the cap with alpha (~9.3 MP)
+        return _heic(_with_alpha((4000, 3000)))
     if kind == "10-bit":
-        return _deep_heic(_photo((3200, 2400)))  # within the 10-bit cap (~8 MP)
+        return _deep_heic(_photo((4000, 3000)))
     if kind.startswith("grid"):
         # As phones write: 512 px tiles, here with an irot, 10 bits or an alpha grid (~16-19 MB measured).
         image = _with_alpha((4000, 3000)) if "alpha" in kind else _photo((4000, 3000))

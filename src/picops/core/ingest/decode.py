@@ -41,7 +41,7 @@ from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
-from picops.core.ingest import avif, heif, heif_tiles, png, webp
+from picops.core.ingest import avif, heif, heif_frame, heif_tiles, png, webp
 
 # Pillow's format names, in the order Image.open tries them: HEIF before AVIF, since an AVIF file's brands may
 # include the generic HEIF ones (`mif1`) that pillow-heif would otherwise claim.
@@ -67,6 +67,11 @@ HEIF_ALPHA_BYTES_PER_PIXEL = 2.2
 # A grid HEIC decoded a tile at a time (picops.core.ingest.heif_tiles), per pixel of one band (a tile row
 # across the image, plus a tile): 8-bit YCbCr 4:2:0; twice that beyond 8 bits, 1.7 times with alpha.
 HEIF_TILES_BYTES_PER_BAND_PIXEL = 4.0
+# A single-frame HEIC decoded by libde265 alone (picops.core.ingest.heif_frame), per source pixel: the
+# frames it holds (heif_frame.frames_per_pixel: 3.0 for 8-bit 4:2:0, whose SAO filter needs a second frame;
+# 3.0 beyond 8 bits, decoded without SAO) plus the decoder's per-block data (~1.9 measured); the alpha frame
+# is decoded after the colour one is released, so it adds nothing to the peak.
+HEIF_DECODER_BYTES_PER_PIXEL = 2.0
 # The share of the function's memory one decode may use: the rest holds the runtime, the object's bytes (up to
 # `[ingest] max_bytes`) and the encoded output.
 DECODE_SHARE = 0.5
@@ -267,9 +272,10 @@ def _avif_reduced(data: bytes, source: Source, box: tuple[int, int], budget: int
 def _heif_reduced(
     data: bytes, source: Source, box: tuple[int, int], budget: int | None
 ) -> Image.Image | None:
-    """libheif's planes reduced a strip at a time, to at least twice `box` (the output's own size for HEIF),
-    so the final resample works from ~2x as for the other formats; None leaves the image to pillow-heif.
-    A grid is decoded a tile at a time (picops.core.ingest.heif_tiles): its memory is one band of tiles."""
+    """A HEIC without a usable thumbnail reduced, to at least twice `box` (the output's own size for HEIF),
+    so the final resample works from ~2x as for the other formats: a grid a tile at a time
+    (picops.core.ingest.heif_tiles), a single frame through libde265 alone (heif_frame), else libheif's
+    planes (heif); None leaves the image to pillow-heif's whole RGB decode."""
     factor = max(1, min(source.width // max(2 * box[0], 1), source.height // max(2 * box[1], 1)))
     bits, alpha = heif.describe(data) or (8, False)
     tile = heif_tiles.grid_tile(data)
@@ -281,6 +287,12 @@ def _heif_reduced(
         tiled = heif_tiles.decode_reduced(data, factor)
         if tiled is not None:
             return tiled
+    frames = heif_frame.frames_per_pixel(data) if tile is None else None
+    if frames is not None:
+        check_budget(source, source.width * source.height, frames + HEIF_DECODER_BYTES_PER_PIXEL, budget)
+        framed = heif_frame.decode_reduced(data, factor)
+        if framed is not None:
+            return framed
     per_pixel = HEIF_PLANES_BYTES_PER_PIXEL if bits == 8 else HEIF_DEEP_PLANES_BYTES_PER_PIXEL
     per_pixel += HEIF_ALPHA_BYTES_PER_PIXEL if alpha else 0.0
     check_budget(source, source.width * source.height, per_pixel, budget)

@@ -135,13 +135,13 @@ def decode_reduced(data: bytes, factor: int) -> Image.Image | None:
         tiling = _tiling(lib, handle)
         if tiling is None or lib.heif_image_handle_is_premultiplied_alpha(handle):
             return None
-        steps = _transformations(lib, decoders.contexts[0], handle, tiling)
+        steps = transformations(lib, decoders.contexts[0], handle, tiling.image_width, tiling.image_height)
         if steps is None:
             return None
         for _ in range(1, min(_workers(), tiling.num_columns * tiling.num_rows)):
             decoders.open()
         reduced = _decode_grid(lib, decoders, tiling, factor)
-        return _transformed(reduced, steps, factor) if reduced is not None else None
+        return transformed(reduced, steps, factor) if reduced is not None else None
     finally:
         decoders.close()
 
@@ -233,8 +233,8 @@ def _decoded(decoders: _Decoders, tiling: _Tiling) -> Generator[tuple[int, int, 
 _Step = tuple[str, int, int, int, int]
 
 
-def _transformations(
-    lib: ctypes.CDLL, context: int, handle: ctypes.c_void_p, tiling: _Tiling
+def transformations(
+    lib: ctypes.CDLL, context: int, handle: ctypes.c_void_p, width: int, height: int
 ) -> list[_Step] | None:
     """irot, imir and clap in the file's order, each as (kind, ...) at full resolution; None for others."""
     item = lib.heif_image_handle_get_item_id(handle)
@@ -242,7 +242,6 @@ def _transformations(
     count = lib.heif_item_get_transformation_properties(context, item, ids, _MAX_TRANSFORMS)
     if not 0 <= count <= _MAX_TRANSFORMS:
         return None
-    width, height = tiling.image_width, tiling.image_height
     steps: list[_Step] = []
     for prop in ids[:count]:
         kind = lib.heif_item_get_property_type(context, item, prop)
@@ -277,7 +276,7 @@ _ROTATIONS = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 27
 _MIRRORS = {0: Image.Transpose.FLIP_TOP_BOTTOM, 1: Image.Transpose.FLIP_LEFT_RIGHT}
 
 
-def _transformed(image: Image.Image, steps: list[_Step], factor: int) -> Image.Image:
+def transformed(image: Image.Image, steps: list[_Step], factor: int) -> Image.Image:
     for kind, a, b, c, d in steps:
         if kind == "rotate" and a:
             image = image.transpose(_ROTATIONS[a])
