@@ -18,7 +18,7 @@ from typing import Any
 from PIL import Image
 
 _RGB, _MONOCHROME = 1, 2
-_CHROMA_MONO, _CHROMA_RGB, _CHROMA_RRGGBB_LE = 0, 10, 14
+_CHROMA_MONO, _CHROMA_RGB, _CHROMA_RGBA, _CHROMA_RRGGBB_LE = 0, 10, 11, 14
 _CHANNEL_Y, _CHANNEL_INTERLEAVED = 0, 10
 _HEVC = 1
 _ALPHA_URN = b"urn:mpeg:hevc:2015:auxid:1\0"
@@ -80,13 +80,15 @@ def _check(error: _Error, what: str) -> None:
 
 
 def _heif_image(tile: Image.Image, bits: int, profile: bytes | None) -> ctypes.c_void_p:
-    """A libheif image of an RGB or L tile (RGB at 16 bits a sample widened to `bits` when over 8)."""
+    """A libheif image of an RGB, RGBA (8 bits) or L tile (RGB at 16 bits a sample widened to `bits` when
+    over 8)."""
     lib, image = _lib(), ctypes.c_void_p()
     mono = tile.mode == "L"
     if mono:
         space, chroma, channel, raw, depth = _MONOCHROME, _CHROMA_MONO, _CHANNEL_Y, tile.tobytes(), 8
     elif bits == 8:
-        space, chroma, channel, raw, depth = _RGB, _CHROMA_RGB, _CHANNEL_INTERLEAVED, tile.tobytes(), 8
+        interleaved = _CHROMA_RGBA if tile.mode == "RGBA" else _CHROMA_RGB
+        space, chroma, channel, raw, depth = _RGB, interleaved, _CHANNEL_INTERLEAVED, tile.tobytes(), 8
     else:
         # v * 2^bits / 256 little-endian: the same colour at `bits` bits a sample.
         narrow = tile.tobytes()
@@ -154,9 +156,11 @@ def grid_heic(
     exif: bytes | None = None,
     quality: int = 85,
     tile: int = TILE,
+    alpha_per_tile: bool = False,
 ) -> bytes:
     """`image` (RGB, or RGBA for an alpha grid) as a grid HEIC of `tile` px tiles; `orientation` (EXIF's
-    1-8) is written as irot/imir, which libheif applies as it decodes (the pixels are stored turned back)."""
+    1-8) is written as irot/imir, which libheif applies as it decodes (the pixels are stored turned back).
+    `alpha_per_tile` (8 bits): each tile carries its own alpha plane instead (libheif's own grid encoder)."""
     lib = _lib()
     context, encoder = lib.heif_context_alloc(), ctypes.c_void_p()
     handles: list[ctypes.c_void_p] = []
@@ -166,10 +170,11 @@ def grid_heic(
         if bits == 8:
             lib.heif_encoder_set_parameter_string(encoder, b"chroma", b"420")
         stored = _stored(image, orientation)
-        colour = _add_grid(context, encoder, stored.convert("RGB"), bits, orientation, profile, tile)
+        tiles = stored if alpha_per_tile and image.mode == "RGBA" else stored.convert("RGB")
+        colour = _add_grid(context, encoder, tiles, bits, orientation, profile, tile)
         handles.append(colour)
         _check(lib.heif_context_set_primary_image(context, colour), "primary")
-        if image.mode == "RGBA":
+        if image.mode == "RGBA" and not alpha_per_tile:
             alpha = _add_grid(context, encoder, stored.getchannel("A"), 8, orientation, None, tile)
             handles.append(alpha)
             _link_alpha(context, alpha, colour)

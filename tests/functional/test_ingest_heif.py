@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import io
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from bench.heic_fixtures import grid_heic
 from PIL import Image, ImageChops, ImageFilter, ImageStat
 
-from picops.core.ingest import decode, heif, heif_frame, heif_tiles, make_thumbnail
+from picops.core.ingest import decode, heif, heif_frame, heif_tiles, libde265, make_thumbnail
 from picops.core.ingest.decode import ImageRejected
 from tests import ingest_support as ins
 
@@ -113,16 +114,18 @@ def _mean_difference(found: Image.Image, expected: Image.Image) -> float:
 
 @pytest.mark.parametrize(
     ("kind", "factor"),
-    [("8-bit", 1), ("8-bit", 3), ("10-bit", 5), ("alpha", 3), ("10-bit alpha", 8)],
+    [("8-bit", 1), ("8-bit", 3), ("10-bit", 5), ("alpha", 3), ("10-bit alpha", 8), ("alpha per tile", 3)],
 )
 def test_a_grid_decoded_tile_by_tile_makes_pillow_heifs_picture(kind: str, factor: int) -> None:
     """1100x700 in 512 px tiles: the right and bottom tiles are cropped by the grid, and no factor here
-    divides the tile size, so reduction blocks straddle tiles and bands."""
+    divides the tile size, so reduction blocks straddle tiles and bands. Alpha as Apple stores it (an alpha
+    grid) and as libheif's grid encoder does (an alpha plane on each tile)."""
     size = (1100, 700)
     image = _banded(size)
     if "alpha" in kind:
         image.putalpha(Image.linear_gradient("L").rotate(90).resize(size))
-    data = grid_heic(image, bits=10 if "10" in kind else 8, quality=90)
+    per_tile = kind == "alpha per tile"
+    data = grid_heic(image, bits=10 if "10" in kind else 8, quality=90, alpha_per_tile=per_tile)
     assert heif_tiles.grid_tile(data) == (512, 512)
     whole = _on_white(pillow_heif.open_heif(data).to_pillow())
     expected = whole.reduce(factor) if factor > 1 else whole
@@ -214,6 +217,19 @@ def test_a_single_frames_rotation_is_applied_and_the_whole_frame_never_reaches_l
     assert isinstance(left, tuple)
     assert (top[0] > 150, top[2] < 90) == (True, True), top
     assert (left[2] > 150, left[0] < 90) == (True, True), left
+
+
+def test_a_single_frame_larger_than_its_ispe_is_refused_before_libde265_allocates_it() -> None:
+    """The budget check trusts the header's size, so libde265 is held to it (as libheif holds it): a stream
+    announcing 1280x960 under an ispe of 64x48 is refused, not decoded."""
+    data = bytearray(_heic(Image.new("RGB", (1280, 960), (20, 90, 200))))
+    ispe = data.index(b"ispe")
+    assert struct.unpack_from(">II", data, ispe + 8) == (1280, 960)
+    struct.pack_into(">II", data, ispe + 8, 64, 48)
+    with pytest.raises(libde265.De265Error, match="security limit"):
+        heif_frame.decode_reduced(bytes(data), 1)
+    with pytest.raises(ImageRejected, match=r"^corrupt HEIC/HEIF image: decoding: image size exceeds"):
+        make_thumbnail(bytes(data), size=32)
 
 
 class _Encoder:

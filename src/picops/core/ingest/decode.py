@@ -9,10 +9,11 @@ chosen decode needs (docs/ingest.md, "Formats and memory"):
   of the reduced size. Pillow's own WebP decode holds ~16 bytes per source pixel (a 12 MP photo: ~190 MB), so
   Pillow only reads the header, and decodes animations (their first frame) within the budget.
 - HEIC/HEIF (pillow-heif, libheif with libde265): an embedded thumbnail at least as large as the output is
-  decoded instead of the image (iPhones store one); otherwise libheif's YCbCr planes, reduced a strip at a
-  time and converted at the reduced size (picops.core.ingest.heif: BT.601/709/2020, either range, 8 to 16
-  bits, alpha), or, for the rest (4:2:2, monochrome, other matrices), pillow-heif's full RGB decode. Each
-  kind is checked against the function's decode budget at its own bytes per pixel before it decodes.
+  decoded instead of the image (iPhones store one); otherwise the YCbCr planes, reduced a strip at a time
+  and converted at the reduced size (BT.601/709/2020, either range, 8 to 16 bits, alpha): a grid a tile at
+  a time (picops.core.ingest.heif_tiles), a single frame by libde265 alone (heif_frame), else libheif's
+  whole planes (heif); for the rest (4:2:2, monochrome, other matrices), pillow-heif's full RGB decode.
+  Each is checked against the function's decode budget at what it holds before it decodes.
 - AVIF (libavif, the copy in Pillow's wheel): no reduced decode; the decoded planes are converted to RGB a
   strip at a time and each strip reduced at once (picops.core.ingest.avif); Pillow's decode without libavif.
 - PNG: no reduced decode either; the image data is inflated by ISA-L (picops.core.ingest.png), about twice

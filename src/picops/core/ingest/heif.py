@@ -16,6 +16,10 @@ precision (32-bit float) and scaled to 8 bits only at the reduced size. An alpha
 same filter and returned as RGBA, for the caller to flatten onto white. What remains (4:2:2 or monochrome
 planes, a matrix outside these, premultiplied alpha) or no loadable libheif (the copy pillow-heif's wheel
 ships) leaves the image to pillow-heif within the memory budget.
+
+This whole-image path holds libde265's frame and libheif's copy at once; grids (heif_tiles) and single
+frames (heif_frame, through libde265 alone) use the strip machinery here (`reduce_rows`) with less, and
+fall back to this path when they do not apply.
 """
 
 from __future__ import annotations

@@ -19,15 +19,13 @@ from __future__ import annotations
 import ctypes
 import functools
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
 
-from picops.core.ingest import heif, heif_tiles, libde265
+from picops.core.ingest import heif, heif_boxes, heif_tiles, libde265
 
-_ALPHA_URNS = (b"urn:mpeg:hevc:2015:auxid:1", b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha")
 _HVC1 = int.from_bytes(b"hvc1", "big")
 
 
@@ -48,89 +46,18 @@ class _Item:
         64 MB above baseline (~90 instead of ~56 MB measured), so it is skipped there."""
         return self.bits <= 8
 
-
-def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """(type, payload start, payload end) of each box in data[start:end]."""
-    while start + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, start)
-        header = 8
-        if size == 1:
-            (size,) = struct.unpack_from(">Q", data, start + 8)
-            header = 16
-        elif size == 0:
-            size = end - start
-        if size < header or start + size > end:
-            raise heif.HeifError(f"reading: a broken {kind!r} box")
-        yield kind, start + header, start + size
-        start += size
+    @property
+    def max_pixels(self) -> int:
+        """What the stream may announce: the ispe size and a coding tree block (64 px) of padding each way,
+        libheif's own bound."""
+        return (self.width + 64) * (self.height + 64)
 
 
-def _child(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    return next(((s, e) for k, s, e in _boxes(data, start, end) if k == kind), None)
-
-
-@dataclass(frozen=True)
-class _Meta:
-    properties: list[tuple[bytes, int, int]]  # ipco's boxes, in order (ipma counts from 1)
-    associations: dict[int, list[int]]  # item -> property indices
-    auxiliaries: dict[int, list[int]]  # item -> the items it is an auxiliary image of (iref auxl)
-
-
-def _meta(data: bytes) -> _Meta | None:
-    meta = _child(data, 0, len(data), b"meta")
-    iprp = meta and _child(data, meta[0] + 4, meta[1], b"iprp")
-    ipco = iprp and _child(data, iprp[0], iprp[1], b"ipco")
-    if not meta or not iprp or not ipco:
-        return None
-    associations: dict[int, list[int]] = {}
-    for kind, start, end in _boxes(data, iprp[0], iprp[1]):
-        if kind == b"ipma":
-            associations.update(_ipma(data, start, end))
-    iref = _child(data, meta[0] + 4, meta[1], b"iref")
-    return _Meta(list(_boxes(data, *ipco)), associations, _auxl(data, *iref) if iref else {})
-
-
-def _ipma(data: bytes, start: int, end: int) -> Iterator[tuple[int, list[int]]]:
-    version, flags = data[start], int.from_bytes(data[start + 1 : start + 4], "big")
-    (count,), at = struct.unpack_from(">I", data, start + 4), start + 8
-    for _ in range(count):
-        if at >= end:
-            raise heif.HeifError("reading: a broken ipma box")
-        item, at = struct.unpack_from(">I" if version else ">H", data, at)[0], at + (4 if version else 2)
-        indices, associations = [], data[at]
-        at += 1
-        for _ in range(associations):
-            if flags & 1:  # 15-bit property indices
-                indices.append(struct.unpack_from(">H", data, at)[0] & 0x7FFF)
-                at += 2
-            else:
-                indices.append(data[at] & 0x7F)
-                at += 1
-        yield item, indices
-
-
-def _auxl(data: bytes, start: int, end: int) -> dict[int, list[int]]:
-    wide = data[start] == 1  # iref version 1: 32-bit item IDs
-    form, size = (">I", 4) if wide else (">H", 2)
-    found: dict[int, list[int]] = {}
-    for kind, at, _end in _boxes(data, start + 4, end):
-        source = struct.unpack_from(form, data, at)[0]
-        (count,) = struct.unpack_from(">H", data, at + size)
-        targets = [struct.unpack_from(form, data, at + size + 2 + i * size)[0] for i in range(count)]
-        if kind == b"auxl":
-            found[source] = targets
-    return found
-
-
-def _property(data: bytes, meta: _Meta, item: int, kind: bytes) -> tuple[int, int] | None:
-    for index in meta.associations.get(item, []):
-        if 0 < index <= len(meta.properties) and meta.properties[index - 1][0] == kind:
-            return meta.properties[index - 1][1], meta.properties[index - 1][2]
-    return None
-
-
-def _item(data: bytes, meta: _Meta, item: int) -> _Item | None:
-    hvcc, ispe = _property(data, meta, item, b"hvcC"), _property(data, meta, item, b"ispe")
+def _item(data: bytes, meta: heif_boxes.Meta, item: int) -> _Item | None:
+    hvcc, ispe = (
+        heif_boxes.property_box(data, meta, item, b"hvcC"),
+        heif_boxes.property_box(data, meta, item, b"ispe"),
+    )
     if hvcc is None or ispe is None:
         return None
     start, end = hvcc
@@ -149,14 +76,6 @@ def _item(data: bytes, meta: _Meta, item: int) -> _Item | None:
     return _Item(tuple(sets), length_size, bits, width, height)
 
 
-def _alpha_item(data: bytes, meta: _Meta, primary: int) -> int | None:
-    for source, targets in meta.auxiliaries.items():
-        auxc = _property(data, meta, source, b"auxC")
-        if primary in targets and auxc and data[auxc[0] + 4 : auxc[1]].split(b"\0")[0] in _ALPHA_URNS:
-            return source
-    return None
-
-
 @functools.cache
 def _library() -> ctypes.CDLL | None:
     """heif's libheif with the item calls declared; None without them or without libde265."""
@@ -165,7 +84,6 @@ def _library() -> ctypes.CDLL | None:
         return None
     p, u32 = ctypes.c_void_p, ctypes.c_uint32
     signatures: dict[str, tuple[list[Any], Any]] = {
-        "heif_item_get_item_type": ([p, u32], u32),
         "heif_item_get_item_data": (
             [p, u32, p, ctypes.POINTER(p), ctypes.POINTER(ctypes.c_size_t)],
             heif._Error,
@@ -196,25 +114,16 @@ _PLANES = {0: 1.0, 1: 1.5, 2: 2.0, 3: 3.0}  # hvcC chromaFormat -> samples per p
 def frames_per_pixel(data: bytes) -> float | None:
     """Bytes per pixel of the frames libde265 holds at once for the primary image (the frame, and its SAO
     copy when the filter runs), from the boxes alone; None when this path does not apply to the file."""
-    meta = _meta(data) if available() else None
-    primary = _primary(data)
+    meta = heif_boxes.meta(data) if available() else None
+    primary = heif_boxes.primary_item(data)
     if meta is None or primary is None:
         return None
     item = _item(data, meta, primary)
     if item is None:
         return None
-    hvcc = _property(data, meta, primary, b"hvcC")
+    hvcc = heif_boxes.property_box(data, meta, primary, b"hvcC")
     planes = _PLANES[data[hvcc[0] + 16] & 3] if hvcc else 3.0
     return (1 if item.bits == 8 else 2) * planes * (2 if item.sao else 1)
-
-
-def _primary(data: bytes) -> int | None:
-    """The pitm box's item ID."""
-    meta = _child(data, 0, len(data), b"meta")
-    pitm = meta and _child(data, meta[0] + 4, meta[1], b"pitm")
-    if not pitm:
-        return None
-    return int(struct.unpack_from(">I" if data[pitm[0]] else ">H", data, pitm[0] + 4)[0])
 
 
 def _nals(lib: ctypes.CDLL, context: int, item_id: int, item: _Item) -> list[bytes]:
@@ -264,14 +173,16 @@ def decode_reduced(data: bytes, factor: int) -> Image.Image | None:
             lib.heif_context_get_primary_image_handle(context, ctypes.byref(handle)), "the primary image"
         )
         primary = lib.heif_image_handle_get_item_id(handle)
-        meta = _meta(data)
+        meta = heif_boxes.meta(data)
         if meta is None or lib.heif_item_get_item_type(context, primary) != _HVC1:
             return None
         if lib.heif_image_handle_is_premultiplied_alpha(handle):
             return None
         colour = _item(data, meta, primary)
         alpha_id = (
-            _alpha_item(data, meta, primary) if lib.heif_image_handle_has_alpha_channel(handle) else None
+            heif_boxes.alpha_item(data, meta, primary)
+            if lib.heif_image_handle_has_alpha_channel(handle)
+            else None
         )
         alpha = _item(data, meta, alpha_id) if alpha_id is not None else None
         if colour is None or (lib.heif_image_handle_has_alpha_channel(handle) and alpha is None):
@@ -280,12 +191,16 @@ def decode_reduced(data: bytes, factor: int) -> Image.Image | None:
         if steps is None:
             return None
         use = functools.partial(_colour, colour, factor, _nclx(lib, handle))
-        reduced = libde265.decode(_nals(lib, context, primary, colour), use, sao=colour.sao)
+        reduced = libde265.decode(
+            _nals(lib, context, primary, colour), use, max_pixels=colour.max_pixels, sao=colour.sao
+        )
         if reduced is None:
             return None
         if alpha is not None and alpha_id is not None:
             use_alpha = functools.partial(_alpha, factor, reduced.size)
-            plane = libde265.decode(_nals(lib, context, alpha_id, alpha), use_alpha, sao=alpha.sao)
+            plane = libde265.decode(
+                _nals(lib, context, alpha_id, alpha), use_alpha, max_pixels=alpha.max_pixels, sao=alpha.sao
+            )
             if plane is None:
                 return None
             reduced.putalpha(plane)

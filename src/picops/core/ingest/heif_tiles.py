@@ -30,9 +30,9 @@ from typing import Any
 
 from PIL import Image
 
-from picops.core.ingest import heif
+from picops.core.ingest import heif, heif_boxes
 
-_IROT, _IMIR, _CLAP = (int.from_bytes(name, "big") for name in (b"irot", b"imir", b"clap"))
+_IROT, _IMIR, _CLAP, _GRID = (int.from_bytes(name, "big") for name in (b"irot", b"imir", b"clap", b"grid"))
 _MAX_TRANSFORMS = 8
 # Tiles decoded side by side (libheif's own whole-image decode of a grid uses every core too).
 _MAX_WORKERS = 4
@@ -68,6 +68,7 @@ def _library() -> ctypes.CDLL | None:
         "heif_decoding_options_alloc": ([], p),
         "heif_decoding_options_free": ([p], None),
         "heif_image_handle_get_item_id": ([p], u32),
+        "heif_item_get_item_type": ([p, u32], u32),
         "heif_item_get_transformation_properties": ([p, u32, ctypes.POINTER(u32), i], i),
         "heif_item_get_property_type": ([p, u32, u32], u32),
         "heif_item_get_property_transform_rotation_ccw": ([p, u32, u32], i),
@@ -135,6 +136,8 @@ def decode_reduced(data: bytes, factor: int) -> Image.Image | None:
         tiling = _tiling(lib, handle)
         if tiling is None or lib.heif_image_handle_is_premultiplied_alpha(handle):
             return None
+        if lib.heif_image_handle_has_alpha_channel(handle) and not _alpha_in_tiles(lib, decoders, data):
+            return None
         steps = transformations(lib, decoders.contexts[0], handle, tiling.image_width, tiling.image_height)
         if steps is None:
             return None
@@ -144,6 +147,27 @@ def decode_reduced(data: bytes, factor: int) -> Image.Image | None:
         return transformed(reduced, steps, factor) if reduced is not None else None
     finally:
         decoders.close()
+
+
+def _alpha_in_tiles(lib: ctypes.CDLL, decoders: _Decoders, data: bytes) -> bool:
+    """Whether libheif's tile decode brings each tile's alpha: true of an alpha grid of the image's size (as
+    Apple writes it) and of alpha planes attached to each tile; an alpha image that is one frame would be
+    decoded whole for every tile and scaled to it."""
+    meta = heif_boxes.meta(data)
+    primary = lib.heif_image_handle_get_item_id(decoders.handles[0])
+    alpha = heif_boxes.alpha_item(data, meta, primary) if meta else None
+    if alpha is None:
+        return meta is not None  # no alpha image of the grid itself: the tiles carry theirs
+    assert meta is not None
+    same_size = heif_boxes.property_box(data, meta, alpha, b"ispe") is not None and _ispe(
+        data, meta, alpha
+    ) == _ispe(data, meta, primary)
+    return bool(lib.heif_item_get_item_type(decoders.contexts[0], alpha) == _GRID and same_size)
+
+
+def _ispe(data: bytes, meta: heif_boxes.Meta, item: int) -> bytes | None:
+    found = heif_boxes.property_box(data, meta, item, b"ispe")
+    return data[found[0] + 4 : found[0] + 12] if found else None
 
 
 def _workers() -> int:

@@ -46,6 +46,16 @@ class Picture:
         return self.planes[0][2]
 
 
+class _Limits(ctypes.Structure):
+    # de265_security_limits, version 1.
+    _fields_ = [
+        ("version", ctypes.c_uint8),
+        ("max_image_size_pixels", ctypes.c_uint32),
+        ("max_NAL_size_bytes", ctypes.c_uint32),
+        ("max_SEI_messages", ctypes.c_uint32),
+    ]
+
+
 @functools.cache
 def _library() -> ctypes.CDLL | None:
     """The libde265 next to pillow-heif's libheif, declared; None when it cannot be loaded."""
@@ -90,6 +100,19 @@ def _declare(lib: ctypes.CDLL) -> None:
         function = getattr(lib, name)
         function.argtypes = argtypes
         function.restype = restype
+    # Security limits arrived in libde265 1.1; without them the caller's size checks are the only guard.
+    if hasattr(lib, "de265_get_security_limits"):
+        lib.de265_get_security_limits.argtypes = [p]
+        lib.de265_get_security_limits.restype = ctypes.POINTER(_Limits)
+
+
+def _limit(lib: ctypes.CDLL, decoder: int, max_pixels: int) -> None:
+    """Refuse a stream whose parameter sets announce more than `max_pixels` before it allocates a frame."""
+    if not hasattr(lib, "de265_get_security_limits") or max_pixels <= 0:
+        return
+    limits = lib.de265_get_security_limits(decoder)
+    if limits and limits.contents.version >= 1:
+        limits.contents.max_image_size_pixels = min(max_pixels, 0xFFFFFFFF)
 
 
 def available() -> bool:
@@ -101,12 +124,13 @@ def _check(lib: ctypes.CDLL, code: int, what: str) -> None:
         raise De265Error(f"{what}: {(lib.de265_get_error_text(code) or b'').decode(errors='replace')}")
 
 
-def decode(nals: Iterable[bytes], use: Callable[[Picture], _T], *, sao: bool = True) -> _T:
+def decode(nals: Iterable[bytes], use: Callable[[Picture], _T], *, max_pixels: int, sao: bool = True) -> _T:
     """Decode the one frame these NAL units (parameter sets first) carry and return `use(picture)`.
 
     `sao=False` skips HEVC's sample adaptive offset filter: libde265 applies it out of place, into a second
     whole frame, so without it the decoder holds one frame instead of two (docs/ingest.md, "Formats and
-    memory", for what that costs in accuracy)."""
+    memory", for what that costs in accuracy). A stream announcing more than `max_pixels` is refused, as
+    libheif refuses one larger than its item's ispe."""
     lib = _library()
     if lib is None:
         raise De265Error("libde265 cannot be loaded")
@@ -115,6 +139,7 @@ def decode(nals: Iterable[bytes], use: Callable[[Picture], _T], *, sao: bool = T
         raise De265Error("libde265 could not allocate a decoder")
     try:
         # Threads decode wavefront rows side by side (x265 and phones' encoders write WPP streams).
+        _limit(lib, decoder, max_pixels)
         if not sao:
             lib.de265_set_parameter_bool(decoder, _PARAM_DISABLE_SAO, 1)
         lib.de265_start_worker_threads(decoder, max(1, min(_MAX_THREADS, os.cpu_count() or 1)))
