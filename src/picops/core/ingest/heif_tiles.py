@@ -3,14 +3,17 @@ goes, so memory holds one tile and one band of rows, never the frame.
 
 libheif's whole-image decode of a grid pastes every tile into one frame (and, beyond 8 bits or with alpha,
 holds more copies), ~92 MB above baseline for a 12 MP 10-bit photo. Here each tile is decoded by itself
-(`heif_image_handle_decode_image_tile`, libheif >= 1.19) as YCbCr planes, with its alpha tile when the alpha
-plane is itself a grid, and copied into a band one tile row high; the band is reduced by the strip machinery
-of picops.core.ingest.heif (the same colour maths) and what does not fill a whole reduction block is carried
-into the next band. The geometric transformations are applied to the reduced image, in the order the file
-lists them, as libheif applies them to the whole one: irot and imir exactly (a block-aligned reduction
-commutes with them), clap at the reduced scale (its edges rounded to the nearest reduced pixel). Tiles are
-decoded untransformed (libheif's tile coordinates are then the file's), since the transformed tiling's
-offsets would have to be trusted for partial edge tiles.
+(`heif_image_handle_decode_image_tile`, libheif >= 1.19) as YCbCr planes, with its alpha tile (from an
+alpha grid or the tile's own alpha plane), and copied into a band one tile row high; the band is reduced by
+the strip machinery of picops.core.ingest.heif (the same colour maths) and what does not fill a whole
+reduction block is carried into the next band.
+
+The geometric transformations are applied to the reduced image, in the order the file lists them, as
+libheif applies them to the whole one: irot and imir exactly (a block-aligned reduction commutes with them;
+when the factor does not divide the size, the partial blocks lie on the stored edge rather than the
+displayed one: under one reduced pixel), clap at the reduced scale (its edges rounded to the nearest reduced
+pixel). Tiles are decoded untransformed (libheif's tile coordinates are then the file's), since the
+transformed tiling's offsets would have to be trusted for partial edge tiles.
 
 None (the caller decodes the whole image) when libheif lacks the tile API, the image is not a grid, its
 planes are not a kind converted here, or its transformations are not ones handled here.
@@ -176,7 +179,9 @@ def _workers() -> int:
 
 class _Decoders:
     """The file opened once per worker thread. libheif decodes one image item at a time (a lock per item), so
-    tiles decode side by side only through separate contexts; each holds the parsed boxes, not pixels."""
+    tiles decode side by side only through separate contexts. A context also keeps every tile's compressed
+    data it has read until it is freed (a 48 MP photo's ~50 MB by the last row), so the contexts are opened
+    afresh for each row of tiles (`reopen`): parsing the boxes again costs a few milliseconds."""
 
     def __init__(self, lib: ctypes.CDLL, data: bytes) -> None:
         self.lib, self.data = lib, data
@@ -184,9 +189,18 @@ class _Decoders:
         self.handles: list[ctypes.c_void_p] = []
         self.idle: queue.SimpleQueue[ctypes.c_void_p] = queue.SimpleQueue()
         self.options: int | None = lib.heif_decoding_options_alloc()
+        if not self.options:
+            raise heif.HeifError("decoding: libheif could not allocate decoding options")
         # heif_decoding_options: version (uint8), then ignore_transformations (uint8). Untransformed tiles are
         # addressed in the file's own grid; the transformations are applied to the reduced image.
         ctypes.c_uint8.from_address(self.options + 1).value = 1
+
+    def reopen(self) -> None:
+        """The same number of contexts, new (what the old ones cached is freed)."""
+        count = len(self.handles)
+        self._free_contexts()
+        for _ in range(count):
+            self.open()
 
     def open(self) -> ctypes.c_void_p:
         lib, context, handle = self.lib, self.lib.heif_context_alloc(), ctypes.c_void_p()
@@ -222,32 +236,39 @@ class _Decoders:
         finally:
             self.idle.put(handle)
 
-    def close(self) -> None:
+    def _free_contexts(self) -> None:
         for handle in self.handles:
             self.lib.heif_image_handle_release(handle)
         for context in self.contexts:
             self.lib.heif_context_free(context)
+        self.handles, self.contexts, self.idle = [], [], queue.SimpleQueue()
+
+    def close(self) -> None:
+        self._free_contexts()
         if self.options:
             self.lib.heif_decoding_options_free(self.options)
-        self.handles, self.contexts, self.options = [], [], None
+        self.options = None
 
 
 def _decoded(decoders: _Decoders, tiling: _Tiling) -> Generator[tuple[int, int, ctypes.c_void_p]]:
-    """Every tile in row order, decoded by the workers a few tiles ahead (so only those few are held); the
-    consumer releases each image it is given, and closing the iterator releases those decoded ahead."""
+    """Every tile in row order, decoded by the workers a few tiles ahead within its row (so only those few
+    are held); the consumer releases each image it is given, and closing the iterator releases those
+    decoded ahead."""
     workers = len(decoders.handles)
     ahead: deque[tuple[int, int, Future[ctypes.c_void_p]]] = deque()
     with ThreadPoolExecutor(workers) as pool:
         try:
             for ty in range(tiling.num_rows):
+                if ty:
+                    decoders.reopen()  # every tile of the row before has been handed over
                 for tx in range(tiling.num_columns):
                     ahead.append((tx, ty, pool.submit(decoders.decode, tx, ty)))
                     if len(ahead) > 2 * workers:
                         tx0, ty0, future = ahead.popleft()
                         yield tx0, ty0, future.result()
-            while ahead:
-                tx0, ty0, future = ahead.popleft()
-                yield tx0, ty0, future.result()
+                while ahead:
+                    tx0, ty0, future = ahead.popleft()
+                    yield tx0, ty0, future.result()
         finally:
             for _tx, _ty, future in ahead:
                 with contextlib.suppress(heif.HeifError):
