@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import struct
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -157,10 +158,13 @@ def grid_heic(
     quality: int = 85,
     tile: int = TILE,
     alpha_per_tile: bool = False,
+    clap: tuple[int, int, int, int] | None = None,
 ) -> bytes:
     """`image` (RGB, or RGBA for an alpha grid) as a grid HEIC of `tile` px tiles; `orientation` (EXIF's
     1-8) is written as irot/imir, which libheif applies as it decodes (the pixels are stored turned back).
-    `alpha_per_tile` (8 bits): each tile carries its own alpha plane instead (libheif's own grid encoder)."""
+    `alpha_per_tile` (8 bits): each tile carries its own alpha plane instead (libheif's own grid encoder).
+    `clap` (width, height, horizontal and vertical offset of the centre, in pixels) adds a clean aperture,
+    which libheif applies to the stored pixels before irot/imir (the order HEIF prescribes)."""
     lib = _lib()
     context, encoder = lib.heif_context_alloc(), ctypes.c_void_p()
     handles: list[ctypes.c_void_p] = []
@@ -174,6 +178,13 @@ def grid_heic(
         colour = _add_grid(context, encoder, tiles, bits, orientation, profile, tile)
         handles.append(colour)
         _check(lib.heif_context_set_primary_image(context, colour), "primary")
+        if clap:
+            box = struct.pack(">8i", clap[0], 1, clap[1], 1, clap[2], 1, clap[3], 1)  # fractions over 1
+            item = lib.heif_image_handle_get_item_id(colour)
+            _check(
+                lib.heif_item_add_raw_property(context, item, _fourcc("clap"), None, box, len(box), 1, None),
+                "clap",
+            )
         if image.mode == "RGBA" and not alpha_per_tile:
             alpha = _add_grid(context, encoder, stored.getchannel("A"), 8, orientation, None, tile)
             handles.append(alpha)

@@ -148,6 +148,25 @@ def test_a_grids_rotation_and_mirroring_are_applied_as_libheif_applies_them(orie
     assert _mean_difference(found, whole.reduce(4)) < 2.0
 
 
+def test_a_grids_clean_aperture_is_cropped_as_libheif_crops_it() -> None:
+    """clap: 1000x744 of a 1024x768 grid, off centre, its edges on multiples of the factor (off them, they
+    are rounded to the nearest reduced pixel)."""
+    data = grid_heic(_banded((1024, 768)), quality=90, tile=256, clap=(1000, 744, -4, 4))
+    whole = pillow_heif.open_heif(data).to_pillow().convert("RGB")
+    assert whole.size == (1000, 744)
+    found = heif_tiles.decode_reduced(data, 4)
+    assert found is not None
+    assert _mean_difference(found, whole.reduce(4)) < 2.0
+
+
+def test_a_clean_aperture_larger_than_the_image_is_left_to_libheif() -> None:
+    """libheif applies clap before irot and clamps one that does not fit (here 1000 px wide over a 768 px
+    wide stored image): the tile path declines rather than guess, and the whole decode is libheif's."""
+    data = grid_heic(_banded((1024, 768)), orientation=6, quality=90, tile=256, clap=(1000, 744, -4, 4))
+    assert heif_tiles.decode_reduced(data, 4) is None
+    assert make_thumbnail(data, size=64).width > 0
+
+
 def _no_whole_decode(data: bytes, factor: int) -> None:
     raise AssertionError("the whole frame was decoded")
 

@@ -8,12 +8,13 @@ alpha grid or the tile's own alpha plane), and copied into a band one tile row h
 the strip machinery of picops.core.ingest.heif (the same colour maths) and what does not fill a whole
 reduction block is carried into the next band.
 
-The geometric transformations are applied to the reduced image, in the order the file lists them, as
-libheif applies them to the whole one: irot and imir exactly (a block-aligned reduction commutes with them;
-when the factor does not divide the size, the partial blocks lie on the stored edge rather than the
-displayed one: under one reduced pixel), clap at the reduced scale (its edges rounded to the nearest reduced
-pixel). Tiles are decoded untransformed (libheif's tile coordinates are then the file's), since the
-transformed tiling's offsets would have to be trusted for partial edge tiles.
+The geometric transformations are applied to the reduced image, in the order libheif lists them (clap,
+irot, imir, as HEIF prescribes) and as libheif applies them to the whole one: irot and imir exactly (a
+block-aligned reduction commutes with them; when the factor does not divide the size, the partial blocks
+lie on the stored edge rather than the displayed one: under one reduced pixel), clap at the reduced scale
+(its edges rounded to the nearest reduced pixel). Tiles are decoded untransformed (libheif's tile
+coordinates are then the file's), since the transformed tiling's offsets would have to be trusted for
+partial edge tiles.
 
 None (the caller decodes the whole image) when libheif lacks the tile API, the image is not a grid, its
 planes are not a kind converted here, or its transformations are not ones handled here.
@@ -281,7 +282,9 @@ _Step = tuple[str, int, int, int, int]
 def transformations(
     lib: ctypes.CDLL, context: int, handle: ctypes.c_void_p, width: int, height: int
 ) -> list[_Step] | None:
-    """irot, imir and clap in the file's order, each as (kind, ...) at full resolution; None for others."""
+    """irot, imir and clap in libheif's order, each as (kind, ...) at full resolution; None for any other
+    transformation, or a clap that does not fit the image (libheif clamps it; the caller leaves it to
+    libheif)."""
     item = lib.heif_image_handle_get_item_id(handle)
     ids = (ctypes.c_uint32 * _MAX_TRANSFORMS)()
     count = lib.heif_item_get_transformation_properties(context, item, ids, _MAX_TRANSFORMS)
