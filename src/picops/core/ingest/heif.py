@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,23 +78,43 @@ class _Nclx(ctypes.Structure):
     ]
 
 
-@functools.cache
-def _library() -> ctypes.CDLL | None:
-    """The libheif pillow-heif's wheel ships, initialised; None when it cannot be loaded."""
+def wheel_library(pattern: str, declare: Callable[[ctypes.CDLL], None]) -> ctypes.CDLL | None:
+    """The first library matching `pattern` that pillow-heif's wheel ships and `declare` accepts; None when
+    there is none (no pillow-heif, or a build without the symbols `declare` names)."""
     try:
         import pillow_heif
     except ImportError:
         return None
-    found = sorted((Path(pillow_heif.__file__).parent.parent / "pillow_heif.libs").glob("libheif-*.so*"))
-    for candidate in found:
+    for candidate in sorted((Path(pillow_heif.__file__).parent.parent / "pillow_heif.libs").glob(pattern)):
         try:
             lib = ctypes.CDLL(str(candidate))
-            _declare(lib)
+            declare(lib)
         except (OSError, AttributeError):
             continue
-        lib.heif_init(None)
         return lib
     return None
+
+
+def declared(lib: ctypes.CDLL, signatures: Mapping[str, tuple[list[Any], Any]]) -> ctypes.CDLL | None:
+    """`lib` with each named function's argument and result types set; None when one is missing (an older
+    build than the one these calls were written for)."""
+    try:
+        for name, (argtypes, restype) in signatures.items():
+            function = getattr(lib, name)
+            function.argtypes = argtypes
+            function.restype = restype
+    except AttributeError:
+        return None
+    return lib
+
+
+@functools.cache
+def _library() -> ctypes.CDLL | None:
+    """The libheif pillow-heif's wheel ships, initialised; None when it cannot be loaded."""
+    lib = wheel_library("libheif-*.so*", _declare)
+    if lib is not None:
+        lib.heif_init(None)
+    return lib
 
 
 def _declare(lib: ctypes.CDLL) -> None:

@@ -94,14 +94,7 @@ def _library() -> ctypes.CDLL | None:
             heif._Error,
         ),
     }
-    try:
-        for name, (argtypes, restype) in signatures.items():
-            function = getattr(lib, name)
-            function.argtypes = argtypes
-            function.restype = restype
-    except AttributeError:
-        return None
-    return lib
+    return heif.declared(lib, signatures)
 
 
 def available() -> bool:

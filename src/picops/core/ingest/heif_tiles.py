@@ -82,14 +82,7 @@ def _library() -> ctypes.CDLL | None:
             None,
         ),
     }
-    try:
-        for name, (argtypes, restype) in signatures.items():
-            function = getattr(lib, name)
-            function.argtypes = argtypes
-            function.restype = restype
-    except AttributeError:
-        return None
-    return lib
+    return heif.declared(lib, signatures)
 
 
 def available() -> bool:

@@ -13,8 +13,9 @@ import functools
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
+
+from picops.core.ingest import heif
 
 _T = TypeVar("_T")
 _CHROMA = {0: "mono", 1: "420", 2: "422", 3: "444"}
@@ -59,19 +60,7 @@ class _Limits(ctypes.Structure):
 @functools.cache
 def _library() -> ctypes.CDLL | None:
     """The libde265 next to pillow-heif's libheif, declared; None when it cannot be loaded."""
-    try:
-        import pillow_heif
-    except ImportError:
-        return None
-    found = sorted((Path(pillow_heif.__file__).parent.parent / "pillow_heif.libs").glob("libde265-*.so*"))
-    for candidate in found:
-        try:
-            lib = ctypes.CDLL(str(candidate))
-            _declare(lib)
-        except (OSError, AttributeError):
-            continue
-        return lib
-    return None
+    return heif.wheel_library("libde265-*.so*", _declare)
 
 
 def _declare(lib: ctypes.CDLL) -> None:
